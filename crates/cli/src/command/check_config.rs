@@ -1,0 +1,37 @@
+//! `mailtls check-config`: validates the file and builds every TLS context without binding.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use gateway::admission::ListenerFloorOnly;
+use gateway::Gateway;
+
+use crate::config;
+
+pub fn run(path: &Path) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(problems) => return report(path, problems.iter().map(|p| p.to_string())),
+    };
+    if let Err(errors) = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)) {
+        return report(path, errors.iter().map(|e| e.to_string()));
+    }
+    println!(
+        "{}: OK ({} listener(s), {} upstream(s), store {})",
+        path.display(),
+        config.gateway.listeners.len(),
+        config.gateway.upstreams.len(),
+        config.store_path.display()
+    );
+    ExitCode::SUCCESS
+}
+
+fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
+    let problems: Vec<String> = problems.collect();
+    eprintln!("{}: {} problem(s)", path.display(), problems.len());
+    for problem in problems {
+        eprintln!("  {problem}");
+    }
+    ExitCode::from(2)
+}

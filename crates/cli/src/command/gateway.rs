@@ -1,0 +1,79 @@
+//! `mailtls gateway`: serves until SIGINT/SIGTERM, then lets sessions record themselves and
+//! flushes the session store.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use gateway::admission::ListenerFloorOnly;
+use gateway::Gateway;
+use store::{SessionRecorder, SqliteStore};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config;
+
+pub fn run(path: &Path) -> ExitCode {
+    match serve(path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailtls gateway: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(path: &Path) -> Result<()> {
+    let config = config::load(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow!(
+            "{} has {} problem(s):\n{}",
+            path.display(),
+            lines.len(),
+            lines.join("\n")
+        )
+    })?;
+    init_logging(config.log_json);
+    let prepared =
+        Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow!("cannot start:\n{}", lines.join("\n"))
+        })?;
+    let store = SqliteStore::open(&config.store_path)?;
+    let recorder = SessionRecorder::spawn(Box::new(store));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let bound = prepared.bind().await?;
+        bound.serve(recorder.clone(), shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    recorder.shutdown();
+    tracing::info!("stopped; every session recorded");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILTLS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per `mailtls` subcommand.
+
+pub mod check_config;
+pub mod gateway;

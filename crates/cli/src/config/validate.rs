@@ -1,0 +1,378 @@
+//! Turns the config file into gateway settings, collecting every problem with its key.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gateway::settings::{
+    ClientTlsMode, GatewaySettings, ListenerSettings, Protocol, Timeouts, UpstreamSettings,
+    UpstreamTlsMode,
+};
+use wire::TlsVersion;
+
+use super::file::{ConfigFile, ListenerEntry, UpstreamEntry};
+use super::Config;
+
+/// One thing wrong with the config: where, what, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigProblem {
+    pub fn new(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigProblem {
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}; {}", self.key, self.problem, self.fix)
+    }
+}
+
+/// Collects problems while the config is read, so all of them are reported at once.
+struct Checker<'a> {
+    base: &'a Path,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.problems.push(ConfigProblem::new(key, problem, fix));
+    }
+
+    fn required<'v>(
+        &mut self,
+        key: &str,
+        value: &'v Option<String>,
+        example: &str,
+    ) -> Option<&'v str> {
+        match value.as_deref() {
+            Some(v) if !v.trim().is_empty() => Some(v),
+            _ => {
+                self.report(key, "is missing", format!("set it, e.g. {key} = {example}"));
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        options: &[(&str, T)],
+        default: Option<T>,
+    ) -> Option<T> {
+        let names = options
+            .iter()
+            .map(|(n, _)| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match value {
+            None => {
+                if default.is_none() {
+                    self.report(key, "is missing", format!("set it to one of {names}"));
+                }
+                default
+            }
+            Some(v) => match options.iter().find(|(n, _)| *n == v) {
+                Some((_, t)) => Some(*t),
+                None => {
+                    self.report(
+                        key,
+                        format!("\"{v}\" is not a known value"),
+                        format!("use one of {names}"),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// A file the gateway will read: relative paths are taken from the config's folder.
+    fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+        let path = self.base.join(value);
+        if path.is_file() {
+            Some(path)
+        } else {
+            self.report(
+                key,
+                format!("{} does not exist or is not a file", path.display()),
+                "give the path of a PEM file (relative paths start at the config's folder)",
+            );
+            None
+        }
+    }
+}
+
+const PROTOCOLS: &[(&str, Protocol)] = &[("imap", Protocol::Imap), ("pop3", Protocol::Pop3)];
+
+pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
+    let mut c = Checker {
+        base,
+        problems: Vec::new(),
+    };
+    let defaults = Timeouts::default();
+    let secs = |v: Option<u64>, d: Duration| v.map(Duration::from_secs).unwrap_or(d);
+    let timeouts = Timeouts {
+        pre_auth: secs(raw.gateway.pre_auth_timeout_secs, defaults.pre_auth),
+        client_handshake: secs(
+            raw.gateway.client_handshake_timeout_secs,
+            defaults.client_handshake,
+        ),
+        upstream: secs(raw.gateway.upstream_timeout_secs, defaults.upstream),
+    };
+    for (key, value) in [
+        ("gateway.pre_auth_timeout_secs", timeouts.pre_auth),
+        (
+            "gateway.client_handshake_timeout_secs",
+            timeouts.client_handshake,
+        ),
+        ("gateway.upstream_timeout_secs", timeouts.upstream),
+    ] {
+        if value.is_zero() {
+            c.report(key, "is 0", "use a number of seconds above 0");
+        }
+    }
+    let max_sessions = raw.gateway.max_sessions.unwrap_or(10_000);
+    if max_sessions == 0 {
+        c.report(
+            "gateway.max_sessions",
+            "is 0",
+            "use a positive number, e.g. 10000",
+        );
+    }
+    let log_json = c.choice(
+        "gateway.log_format",
+        raw.gateway.log_format.as_deref(),
+        &[("text", false), ("json", true)],
+        Some(false),
+    );
+
+    let upstreams: Vec<UpstreamSettings> = raw
+        .upstream
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| upstream(&mut c, i, u))
+        .collect();
+    unique_names(
+        &mut c,
+        "upstream",
+        upstreams.iter().map(|u| u.name.as_str()),
+    );
+    let listeners: Vec<ListenerSettings> = raw
+        .listener
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| listener(&mut c, i, l, &upstreams))
+        .collect();
+    unique_names(
+        &mut c,
+        "listener",
+        listeners.iter().map(|l| l.name.as_str()),
+    );
+    if raw.listener.is_empty() {
+        c.report(
+            "listener",
+            "no [[listener]] is defined",
+            "add one; examples/ has ready configs",
+        );
+    }
+
+    let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
+    if c.problems.is_empty() {
+        Ok(Config {
+            gateway: GatewaySettings {
+                listeners,
+                upstreams,
+                timeouts,
+                max_sessions,
+            },
+            store_path,
+            log_json: log_json.unwrap_or(false),
+        })
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {
+    let mut seen = HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            c.report(
+                &format!("{kind}[{name}].name"),
+                "is used twice",
+                format!("give each [[{kind}]] its own name"),
+            );
+        }
+    }
+}
+
+fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<UpstreamSettings> {
+    let name = c.required(
+        &format!("upstream[{index}].name"),
+        &u.name,
+        "\"exchange-imap\"",
+    );
+    let label = format!("upstream[{}]", name.unwrap_or(&index.to_string()));
+    let key = |field: &str| format!("{label}.{field}");
+    let address = c.required(&key("address"), &u.address, "\"outlook.office365.com:993\"");
+    let host = address.and_then(|a| match a.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        ),
+        _ => {
+            c.report(
+                &key("address"),
+                format!("\"{a}\" is not host:port"),
+                "write e.g. \"outlook.office365.com:993\"",
+            );
+            None
+        }
+    });
+    let protocol = c.choice(&key("protocol"), u.protocol.as_deref(), PROTOCOLS, None);
+    let tls = c.choice(
+        &key("tls"),
+        u.tls.as_deref(),
+        &[
+            ("implicit", UpstreamTlsMode::Implicit),
+            ("starttls", UpstreamTlsMode::StartTls),
+        ],
+        Some(UpstreamTlsMode::Implicit),
+    );
+    let ca_file = u
+        .ca_file
+        .as_deref()
+        .map(|f| c.existing_file(&key("ca_file"), f));
+    let server_name = u.server_name.clone().or(host);
+    Some(UpstreamSettings {
+        name: name?.to_string(),
+        address: address?.to_string(),
+        protocol: protocol?,
+        tls: tls?,
+        ca_file: match ca_file {
+            Some(file) => Some(file?),
+            None => None,
+        },
+        server_name: server_name?,
+    })
+}
+
+fn listener(
+    c: &mut Checker,
+    index: usize,
+    l: &ListenerEntry,
+    upstreams: &[UpstreamSettings],
+) -> Option<ListenerSettings> {
+    let name = c.required(
+        &format!("listener[{index}].name"),
+        &l.name,
+        "\"legacy-imaps\"",
+    );
+    let label = format!("listener[{}]", name.unwrap_or(&index.to_string()));
+    let key = |field: &str| format!("{label}.{field}");
+    let protocol = c.choice(&key("protocol"), l.protocol.as_deref(), PROTOCOLS, None);
+    let bind = c
+        .required(&key("bind"), &l.bind, "\"0.0.0.0:993\"")
+        .and_then(|b| {
+            b.parse::<SocketAddr>()
+                .map_err(|_| {
+                    c.report(
+                        &key("bind"),
+                        format!("\"{b}\" is not an IP:port"),
+                        "write e.g. \"0.0.0.0:993\" or \"[::]:993\"",
+                    )
+                })
+                .ok()
+        });
+    let tls = c.choice(
+        &key("tls"),
+        l.tls.as_deref(),
+        &[
+            ("implicit", ClientTlsMode::Implicit),
+            ("starttls", ClientTlsMode::StartTls),
+            ("none", ClientTlsMode::None),
+        ],
+        None,
+    );
+    let min_tls = c.choice(
+        &key("min_tls"),
+        l.min_tls.as_deref(),
+        &[
+            ("1.0", TlsVersion::Tls10),
+            ("1.1", TlsVersion::Tls11),
+            ("1.2", TlsVersion::Tls12),
+            ("1.3", TlsVersion::Tls13),
+        ],
+        Some(TlsVersion::Tls12),
+    );
+    let needs_cert = tls.is_some_and(|t| t != ClientTlsMode::None);
+    let mut pem = |field: &str, value: &Option<String>| match value {
+        Some(v) => c.existing_file(&key(field), v),
+        None if needs_cert => {
+            c.report(
+                &key(field),
+                "is missing",
+                "a TLS listener needs a PEM certificate chain and key (RSA for old devices)",
+            );
+            None
+        }
+        None => None,
+    };
+    let certificate = pem("certificate", &l.certificate);
+    let private_key = pem("key", &l.key);
+    let upstream = c
+        .required(&key("upstream"), &l.upstream, "\"exchange-imap\"")
+        .and_then(|u| match upstreams.iter().find(|up| up.name == u) {
+            Some(up) => Some(up),
+            None => {
+                c.report(
+                    &key("upstream"),
+                    format!("no [[upstream]] is named \"{u}\""),
+                    "name one of the [[upstream]] entries",
+                );
+                None
+            }
+        });
+    if let (Some(p), Some(up)) = (protocol, upstream) {
+        if up.protocol != p {
+            c.report(
+                &key("protocol"),
+                format!(
+                    "is {} but upstream {} speaks {}",
+                    p.as_str(),
+                    up.name,
+                    up.protocol.as_str()
+                ),
+                "bridge each listener to an upstream of the same protocol",
+            );
+            return None;
+        }
+    }
+    Some(ListenerSettings {
+        name: name?.to_string(),
+        protocol: protocol?,
+        bind: bind?,
+        tls: tls?,
+        min_tls: min_tls?,
+        certificate: if needs_cert { Some(certificate?) } else { None },
+        key: if needs_cert { Some(private_key?) } else { None },
+        upstream: upstream?.name.clone(),
+        greeting: l
+            .greeting
+            .clone()
+            .unwrap_or_else(|| "mailtls ready".to_string()),
+    })
+}

@@ -1,0 +1,145 @@
+//! The gateway as a whole: prepared from settings (every TLS context built and checked),
+//! bound to its sockets, then served until shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use store::SessionRecorder;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::admission::Admission;
+use crate::client_tls::acceptor_for;
+use crate::error::SetupError;
+use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
+use crate::settings::{ClientTlsMode, GatewaySettings};
+use crate::upstream_tls::connector_for;
+
+/// A gateway whose settings have all been put to use, ready to bind.
+pub struct Gateway {
+    listeners: Vec<Arc<ListenerContext>>,
+    max_sessions: usize,
+}
+
+impl Gateway {
+    /// Builds every TLS context and links listeners to upstreams. Returns every problem found,
+    /// not just the first, so `check-config` can list them all.
+    pub fn prepare(
+        settings: &GatewaySettings,
+        admission: Arc<dyn Admission>,
+    ) -> Result<Gateway, Vec<SetupError>> {
+        let mut errors = Vec::new();
+        let mut upstreams = HashMap::new();
+        for upstream in &settings.upstreams {
+            match connector_for(upstream) {
+                Ok(tls) => {
+                    let ctx = UpstreamContext {
+                        settings: upstream.clone(),
+                        tls,
+                    };
+                    upstreams.insert(upstream.name.clone(), Arc::new(ctx));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut listeners = Vec::new();
+        for listener in &settings.listeners {
+            let acceptor = match listener.tls {
+                ClientTlsMode::None => None,
+                _ => match acceptor_for(listener) {
+                    Ok(acceptor) => Some(acceptor),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+            };
+            let Some(upstream) = upstreams.get(&listener.upstream) else {
+                // Unknown names are reported by config validation; a failed upstream above.
+                continue;
+            };
+            listeners.push(Arc::new(ListenerContext {
+                settings: listener.clone(),
+                acceptor,
+                upstream: upstream.clone(),
+                timeouts: settings.timeouts,
+                admission: admission.clone(),
+            }));
+        }
+        if errors.is_empty() {
+            Ok(Gateway {
+                listeners,
+                max_sessions: settings.max_sessions,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Binds every listener's socket.
+    pub async fn bind(self) -> Result<BoundGateway, SetupError> {
+        let mut bound = Vec::new();
+        for ctx in self.listeners {
+            let socket = TcpListener::bind(ctx.settings.bind).await.map_err(|e| {
+                SetupError::new(
+                    format!("listener[{}].bind", ctx.settings.name),
+                    format!("cannot listen on {}: {e}", ctx.settings.bind),
+                )
+            })?;
+            bound.push((ctx, socket));
+        }
+        Ok(BoundGateway {
+            listeners: bound,
+            max_sessions: self.max_sessions,
+        })
+    }
+}
+
+/// A gateway listening on its sockets.
+pub struct BoundGateway {
+    listeners: Vec<(Arc<ListenerContext>, TcpListener)>,
+    max_sessions: usize,
+}
+
+impl BoundGateway {
+    /// The address each listener is bound to, by listener name.
+    pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(ctx, socket)| {
+                Some((ctx.settings.name.clone(), socket.local_addr().ok()?))
+            })
+            .collect()
+    }
+
+    /// Serves clients until `shutdown` completes, then lets running sessions record themselves.
+    pub async fn serve(self, recorder: SessionRecorder, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sessions = Arc::new(Semaphore::new(self.max_sessions));
+        let mut loops = Vec::new();
+        for (ctx, socket) in self.listeners {
+            tracing::info!(
+                listener = %ctx.settings.name,
+                bind = %ctx.settings.bind,
+                min_tls = %ctx.settings.min_tls,
+                upstream = %ctx.upstream.settings.name,
+                "listening"
+            );
+            loops.push(tokio::spawn(accept_loop(
+                ctx,
+                socket,
+                sessions.clone(),
+                recorder.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        shutdown.await;
+        tracing::info!("shutting down: no new sessions; ending the running ones");
+        let _ = stop_tx.send(true);
+        for handle in loops {
+            let _ = handle.await;
+        }
+    }
+}

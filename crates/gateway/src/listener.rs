@@ -1,0 +1,97 @@
+//! Listening sockets and their accept loops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssl::ssl::SslAcceptor;
+use store::SessionRecorder;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::admission::Admission;
+use crate::settings::{ListenerSettings, Timeouts, UpstreamSettings};
+use crate::upstream_tls::UpstreamTls;
+
+/// An upstream with its verified TLS connector.
+pub(crate) struct UpstreamContext {
+    pub settings: UpstreamSettings,
+    pub tls: UpstreamTls,
+}
+
+/// Everything a session task needs to know about the listener that accepted it.
+pub(crate) struct ListenerContext {
+    pub settings: ListenerSettings,
+    /// `None` on a plaintext listener.
+    pub acceptor: Option<Arc<SslAcceptor>>,
+    pub upstream: Arc<UpstreamContext>,
+    pub timeouts: Timeouts,
+    pub admission: Arc<dyn Admission>,
+}
+
+/// How long sessions get to write their records after shutdown was asked.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Accepts connections until shutdown, each served by its own task, then waits for those
+/// tasks to record their sessions. `sessions` caps how many run at once across all listeners.
+pub(crate) async fn accept_loop(
+    ctx: Arc<ListenerContext>,
+    listener: TcpListener,
+    sessions: Arc<Semaphore>,
+    recorder: SessionRecorder,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut tasks = JoinSet::new();
+    accept_until_shutdown(&ctx, &listener, &sessions, &recorder, &shutdown, &mut tasks).await;
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(listener = %ctx.settings.name, left = tasks.len(), "sessions did not end in time");
+    }
+}
+
+async fn accept_until_shutdown(
+    ctx: &Arc<ListenerContext>,
+    listener: &TcpListener,
+    sessions: &Arc<Semaphore>,
+    recorder: &SessionRecorder,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        let permit = tokio::select! {
+            permit = sessions.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let ctx = ctx.clone();
+                let recorder = recorder.clone();
+                let shutdown = shutdown.clone();
+                tasks.spawn(async move {
+                    crate::session::serve(ctx, tcp, peer, recorder, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors or a transient network error: keep serving the
+                // sessions we have and try again shortly.
+                tracing::warn!(listener = %ctx.settings.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Reap finished tasks so the set does not grow with every session ever served.
+        while tasks.try_join_next().is_some() {}
+    }
+}

@@ -1,0 +1,141 @@
+//! The client's TLS handshake: read its ClientHello first (to record what it offered, even
+//! when the handshake then fails), then let OpenSSL complete the handshake on the same bytes.
+
+use std::pin::Pin;
+
+use openssl::ssl::Ssl;
+use proto::ClientDialogue;
+use store::{Outcome, SessionRecord};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_openssl::SslStream;
+use wire::HelloError;
+
+use super::{record_counts, ClientStream, SessionEnd};
+use crate::listener::ListenerContext;
+use crate::stream::{Counted, MaybeTls};
+
+/// A ClientHello larger than this is not a mail client's.
+const MAX_HELLO_BYTES: usize = 64 * 1024;
+
+/// Turns the plain client stream into a TLS one, or ends the session with the reason.
+pub(crate) async fn upgrade<D: ClientDialogue>(
+    client: ClientStream,
+    ctx: &ListenerContext,
+    record: &mut SessionRecord,
+    dialogue: &mut D,
+) -> Result<ClientStream, SessionEnd> {
+    let (stream, counts) = client.into_parts();
+    let MaybeTls::Plain(mut plain) = stream else {
+        record_counts(record, counts);
+        return Err(SessionEnd::new(
+            Outcome::ProtocolError,
+            "TLS was requested on a connection that already has it",
+        ));
+    };
+    let acceptor = ctx
+        .acceptor
+        .as_ref()
+        .expect("listeners with TLS have an acceptor");
+
+    let handshake = async {
+        let mut hello = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 2048];
+        loop {
+            match wire::parse_client_hello(&hello) {
+                Ok(parsed) => {
+                    record.offered_max_tls = parsed.highest_offered().map(|v| v.to_string());
+                    record.sni = parsed.server_name();
+                    record.ja4 = Some(wire::ja4(&parsed));
+                    break;
+                }
+                Err(HelloError::Incomplete) if hello.len() < MAX_HELLO_BYTES => {}
+                Err(HelloError::NotTls) => {
+                    // A device set to plaintext on a TLS port: tell it in words it can log.
+                    let line =
+                        dialogue.farewell("this port expects TLS: set the client to SSL/TLS");
+                    let _ = plain.write_all(&line).await;
+                    return Err(HandshakeFailure::NotTls);
+                }
+                // Malformed or oversized: let OpenSSL judge the bytes and name the fault.
+                Err(_) => break,
+            }
+            let n = plain
+                .read(&mut chunk)
+                .await
+                .map_err(|e| HandshakeFailure::Io(e.to_string()))?;
+            if n == 0 {
+                return Err(HandshakeFailure::Closed);
+            }
+            hello.extend_from_slice(&chunk[..n]);
+        }
+        plain.rewind(hello);
+        let ssl = Ssl::new(acceptor.context()).map_err(|e| HandshakeFailure::Tls(e.to_string()))?;
+        let mut tls =
+            SslStream::new(ssl, plain).map_err(|e| HandshakeFailure::Tls(e.to_string()))?;
+        Pin::new(&mut tls)
+            .accept()
+            .await
+            .map_err(|e| HandshakeFailure::Tls(describe_tls_error(&e)))?;
+        Ok(tls)
+    };
+
+    let result = tokio::time::timeout(ctx.timeouts.client_handshake, handshake).await;
+    match result {
+        Ok(Ok(tls)) => {
+            record.tls_version = Some(tls.ssl().version_str().to_string());
+            record.tls_cipher = tls.ssl().current_cipher().map(|c| c.name().to_string());
+            Ok(Counted::with_counts(MaybeTls::Tls(tls), counts))
+        }
+        Ok(Err(failure)) => {
+            record_counts(record, counts);
+            Err(failure.into_end())
+        }
+        Err(_) => {
+            record_counts(record, counts);
+            Err(SessionEnd::new(
+                Outcome::Timeout,
+                format!(
+                    "no TLS handshake within {} s",
+                    ctx.timeouts.client_handshake.as_secs()
+                ),
+            ))
+        }
+    }
+}
+
+enum HandshakeFailure {
+    NotTls,
+    Closed,
+    Io(String),
+    Tls(String),
+}
+
+impl HandshakeFailure {
+    fn into_end(self) -> SessionEnd {
+        match self {
+            HandshakeFailure::NotTls => SessionEnd::new(
+                Outcome::ProtocolError,
+                "the client sent plaintext where a TLS ClientHello was expected",
+            ),
+            HandshakeFailure::Closed => SessionEnd::new(
+                Outcome::ClientClosed,
+                "the client closed the connection before its TLS handshake",
+            ),
+            HandshakeFailure::Io(e) => SessionEnd::new(Outcome::ClientClosed, e),
+            HandshakeFailure::Tls(e) => SessionEnd::new(Outcome::ClientTlsFailed, e),
+        }
+    }
+}
+
+/// OpenSSL's error stack as one line, e.g. "unsupported protocol".
+fn describe_tls_error(e: &openssl::ssl::Error) -> String {
+    match e.ssl_error() {
+        Some(stack) => stack
+            .errors()
+            .iter()
+            .map(|err| err.reason().unwrap_or("unknown reason").to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+        None => e.to_string(),
+    }
+}

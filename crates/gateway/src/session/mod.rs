@@ -1,0 +1,181 @@
+//! One client session, from accept to the session record:
+//! client TLS (OpenSSL) ─► pre-auth dialogue (proto) ─► admission ─► upstream login (rustls)
+//! ─► byte splice ─► one record in the store.
+
+mod bridge;
+mod client_tls;
+mod pre_auth;
+mod splice;
+mod upstream_login;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
+use store::{Outcome, SessionRecord, SessionRecorder};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::listener::ListenerContext;
+use crate::settings::{ClientTlsMode, Protocol};
+use crate::stream::{ByteCounts, Counted, MaybeTls, Rewind};
+
+pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge};
+
+/// The client's TCP connection, possibly with TLS on top, counting application bytes.
+pub(crate) type ClientStream =
+    Counted<MaybeTls<Rewind<TcpStream>, tokio_openssl::SslStream<Rewind<TcpStream>>>>;
+
+/// How a session ended, for its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionEnd {
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+}
+
+impl SessionEnd {
+    pub fn new(outcome: Outcome, detail: impl Into<String>) -> Self {
+        SessionEnd {
+            outcome,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// Serves one accepted connection to its end and records it.
+pub(crate) async fn serve(
+    ctx: Arc<ListenerContext>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    recorder: SessionRecorder,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut record = new_record(&ctx, peer);
+    let end = tokio::select! {
+        end = run(&ctx, tcp, &mut record) => end,
+        _ = shutdown.wait_for(|stop| *stop) => SessionEnd {
+            outcome: if record.outcome == Outcome::Ok { Outcome::Ok } else { Outcome::ClientClosed },
+            detail: Some("the gateway shut down".into()),
+        },
+    };
+    record.ended_at = SystemTime::now();
+    record.outcome = end.outcome;
+    record.detail = end.detail;
+    tracing::info!(
+        listener = %record.listener,
+        client = %peer,
+        login = record.login.as_deref().unwrap_or("-"),
+        tls = record.tls_version.as_deref().unwrap_or("-"),
+        offered_max_tls = record.offered_max_tls.as_deref().unwrap_or("-"),
+        upstream = %record.upstream,
+        outcome = record.outcome.as_str(),
+        detail = record.detail.as_deref().unwrap_or(""),
+        bytes_from_client = record.bytes_from_client,
+        bytes_to_client = record.bytes_to_client,
+        "session ended"
+    );
+    recorder.record(record);
+}
+
+fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
+    let now = SystemTime::now();
+    SessionRecord {
+        started_at: now,
+        ended_at: now,
+        listener: ctx.settings.name.clone(),
+        protocol: ctx.settings.protocol.as_str().to_string(),
+        client_addr: peer.ip(),
+        client_port: peer.port(),
+        tls_version: None,
+        tls_cipher: None,
+        offered_max_tls: None,
+        sni: None,
+        ja4: None,
+        client_id: Vec::new(),
+        login: None,
+        upstream: ctx.upstream.settings.name.clone(),
+        upstream_tls_version: None,
+        // Until the session gets further, a close means the client went away.
+        outcome: Outcome::ClientClosed,
+        detail: None,
+        bytes_from_client: 0,
+        bytes_to_client: 0,
+    }
+}
+
+async fn run(ctx: &ListenerContext, tcp: TcpStream, record: &mut SessionRecord) -> SessionEnd {
+    match ctx.settings.protocol {
+        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, record).await,
+        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, record).await,
+    }
+}
+
+async fn run_bridge<B: Bridge>(
+    ctx: &ListenerContext,
+    tcp: TcpStream,
+    record: &mut SessionRecord,
+) -> SessionEnd {
+    // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
+    let _ = tcp.set_nodelay(true);
+    let deadline = Instant::now() + ctx.timeouts.pre_auth;
+    let mut dialogue = B::client(DialogueOptions {
+        tls: match ctx.settings.tls {
+            ClientTlsMode::Implicit => ClientTls::Active,
+            ClientTlsMode::StartTls => ClientTls::StartTlsRequired,
+            ClientTlsMode::None => ClientTls::None,
+        },
+        limits: Limits::default(),
+        greeting: ctx.settings.greeting.clone(),
+    });
+
+    let plain = MaybeTls::Plain(Rewind::new(tcp));
+    let mut client: ClientStream = Counted::with_counts(plain, ByteCounts::default());
+    if ctx.settings.tls == ClientTlsMode::Implicit {
+        client = match client_tls::upgrade(client, ctx, record, &mut dialogue).await {
+            Ok(tls) => tls,
+            Err(end) => return end,
+        };
+    }
+
+    let (mut client, logged_in) =
+        match pre_auth::converse::<B>(client, &mut dialogue, ctx, record, deadline).await {
+            Ok(done) => done,
+            Err(end) => return end,
+        };
+    record.outcome = Outcome::Ok;
+    record.upstream_tls_version = Some(logged_in.tls_version.clone());
+    let accepted = dialogue.login_accepted(&logged_in.text);
+    let mut upstream = logged_in.stream;
+    let handover = async {
+        client.write_all(&accepted.to_client).await?;
+        client.write_all(&logged_in.leftover).await?;
+        client.flush().await?;
+        upstream.write_all(&accepted.to_upstream).await?;
+        upstream.flush().await
+    };
+    let end = match handover.await {
+        Ok(()) => splice::splice(&mut client, &mut upstream).await,
+        Err(e) => SessionEnd::new(Outcome::Ok, format!("connection lost at hand-over: {e}")),
+    };
+    record_counts(record, client.counts);
+    end
+}
+
+/// Copies the client's byte tally into its record; called wherever a session path ends.
+pub(crate) fn record_counts(record: &mut SessionRecord, counts: ByteCounts) {
+    record.bytes_from_client = counts.read;
+    record.bytes_to_client = counts.written;
+}
+
+/// Writes a last line to the client and closes, bounded so a stuck client cannot hold us.
+pub(crate) async fn say_goodbye(client: &mut ClientStream, line: &[u8]) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        client.write_all(line).await?;
+        client.flush().await?;
+        client.shutdown().await
+    })
+    .await;
+}

@@ -1,0 +1,169 @@
+//! Connecting to the upstream and logging in there: TCP, verified TLS (implicit or STARTTLS)
+//! and the upstream proto machine, all under one time limit.
+
+use std::io;
+
+use proto::{UpstreamAuth, UpstreamDialogue, UpstreamStep};
+use store::Outcome;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::client::TlsStream;
+
+use super::{Bridge, SessionEnd};
+use crate::listener::UpstreamContext;
+use crate::settings::{Timeouts, UpstreamTlsMode};
+use crate::stream::MaybeTls;
+
+/// The upstream connection, TLS from the start or after STARTTLS.
+pub(crate) type UpstreamStream = MaybeTls<TcpStream, TlsStream<TcpStream>>;
+
+/// An upstream connection that has accepted the login.
+pub(crate) struct LoggedIn {
+    pub stream: UpstreamStream,
+    /// The human text of the upstream's success reply, for the client.
+    pub text: String,
+    /// Upstream bytes already read past the success reply; they belong to the client.
+    pub leftover: Vec<u8>,
+    /// The negotiated upstream TLS version, e.g. "TLSv1.3".
+    pub tls_version: String,
+}
+
+/// Logs in upstream with `auth`. Failures come back as the session end they would cause;
+/// `Outcome::AuthFailed` means the upstream refused the credentials and the client may retry.
+pub(crate) async fn login<B: Bridge>(
+    upstream: &UpstreamContext,
+    auth: UpstreamAuth,
+    timeouts: &Timeouts,
+    session_deadline: Instant,
+) -> Result<LoggedIn, SessionEnd> {
+    let deadline = session_deadline.min(Instant::now() + timeouts.upstream);
+    let address = &upstream.settings.address;
+    match timeout_at(deadline, dialogue::<B>(upstream, auth)).await {
+        Ok(result) => result,
+        Err(_) => Err(SessionEnd::new(
+            Outcome::Timeout,
+            format!("upstream {address} did not complete the login in time"),
+        )),
+    }
+}
+
+async fn dialogue<B: Bridge>(
+    upstream: &UpstreamContext,
+    auth: UpstreamAuth,
+) -> Result<LoggedIn, SessionEnd> {
+    let address = &upstream.settings.address;
+    let tcp = TcpStream::connect(address).await.map_err(|e| {
+        SessionEnd::new(
+            Outcome::UpstreamUnreachable,
+            format!("cannot connect to {address}: {e}"),
+        )
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let starttls = upstream.settings.tls == UpstreamTlsMode::StartTls;
+    let mut stream = if starttls {
+        MaybeTls::Plain(tcp)
+    } else {
+        MaybeTls::Tls(tls_connect(upstream, tcp).await?)
+    };
+    let mut machine = B::upstream(auth, starttls);
+    let mut chunk = vec![0u8; 4096];
+    let lost = |e: io::Error| {
+        SessionEnd::new(
+            Outcome::UpstreamUnreachable,
+            format!("connection to {address} lost during login: {e}"),
+        )
+    };
+    loop {
+        match machine.next() {
+            UpstreamStep::NeedInput => {
+                stream.flush().await.map_err(lost)?;
+                let n = stream.read(&mut chunk).await.map_err(lost)?;
+                if n == 0 {
+                    return Err(SessionEnd::new(
+                        Outcome::UpstreamProtocolError,
+                        format!("{address} closed the connection during login"),
+                    ));
+                }
+                machine.feed(&chunk[..n]);
+            }
+            UpstreamStep::Write(bytes) => stream.write_all(&bytes).await.map_err(lost)?,
+            UpstreamStep::StartTls => {
+                stream.flush().await.map_err(lost)?;
+                let MaybeTls::Plain(tcp) = stream else {
+                    return Err(SessionEnd::new(
+                        Outcome::UpstreamProtocolError,
+                        "STARTTLS asked on a connection that already has TLS",
+                    ));
+                };
+                stream = MaybeTls::Tls(tls_connect(upstream, tcp).await?);
+                machine.tls_started();
+            }
+            UpstreamStep::Authenticated { text, leftover } => {
+                let MaybeTls::Tls(tls) = &stream else {
+                    // The machines only log in after TLS; this guards the invariant.
+                    return Err(SessionEnd::new(
+                        Outcome::UpstreamProtocolError,
+                        "login completed without TLS",
+                    ));
+                };
+                let tls_version = tls
+                    .get_ref()
+                    .1
+                    .protocol_version()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("TLS")
+                    .to_string();
+                return Ok(LoggedIn {
+                    stream,
+                    text,
+                    leftover,
+                    tls_version,
+                });
+            }
+            UpstreamStep::Rejected { text } => {
+                return Err(SessionEnd::new(Outcome::AuthFailed, text));
+            }
+            UpstreamStep::Failed { reason } => {
+                return Err(SessionEnd::new(
+                    Outcome::UpstreamProtocolError,
+                    format!("{address}: {reason}"),
+                ));
+            }
+        }
+    }
+}
+
+async fn tls_connect(
+    upstream: &UpstreamContext,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, SessionEnd> {
+    let address = &upstream.settings.address;
+    upstream
+        .tls
+        .connector
+        .connect(upstream.tls.server_name.clone(), tcp)
+        .await
+        .map_err(|e| {
+            let rustls_error = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            match rustls_error {
+                Some(rustls::Error::InvalidCertificate(why)) => SessionEnd::new(
+                    Outcome::UpstreamCertificateRejected,
+                    format!(
+                        "{address} presented a certificate that does not verify for {}: {why:?}",
+                        upstream.settings.server_name
+                    ),
+                ),
+                Some(other) => SessionEnd::new(
+                    Outcome::UpstreamProtocolError,
+                    format!("TLS with {address} failed: {other}"),
+                ),
+                None => SessionEnd::new(
+                    Outcome::UpstreamUnreachable,
+                    format!("TLS with {address} failed: {e}"),
+                ),
+            }
+        })
+}

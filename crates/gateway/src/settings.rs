@@ -1,0 +1,108 @@
+//! The gateway's validated settings: what the TOML config becomes once every value has been
+//! checked. The `cli` crate reads and validates the file; this crate only consumes the result.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wire::TlsVersion;
+
+/// The mail protocol a listener speaks and an upstream serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Imap,
+    Pop3,
+}
+
+impl Protocol {
+    /// The lower-case label used in the config and the session records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+        }
+    }
+}
+
+/// How a listener offers TLS to its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTlsMode {
+    /// TLS from the first byte (ports 993/995).
+    Implicit,
+    /// Plaintext greeting, then STARTTLS/STLS; no login before TLS.
+    StartTls,
+    /// No TLS at all: for devices on a trusted segment that cannot do TLS.
+    None,
+}
+
+/// How the gateway reaches an upstream over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamTlsMode {
+    Implicit,
+    StartTls,
+}
+
+/// One upstream mail server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    pub name: String,
+    /// `host:port`, resolved at each connection so DNS changes are followed.
+    pub address: String,
+    pub protocol: Protocol,
+    pub tls: UpstreamTlsMode,
+    /// Extra trust anchors added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// The name the certificate must carry; defaults to the host part of `address`.
+    pub server_name: String,
+}
+
+/// One listening socket facing legacy clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSettings {
+    pub name: String,
+    pub protocol: Protocol,
+    pub bind: SocketAddr,
+    pub tls: ClientTlsMode,
+    /// The oldest TLS version this listener accepts; below TLS 1.2 switches on the legacy
+    /// suites and OpenSSL security level 0 for this listener only.
+    pub min_tls: TlsVersion,
+    /// PEM chain and key; required unless `tls` is `None`.
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Name of the upstream this listener bridges to.
+    pub upstream: String,
+    /// Text of the greeting sent to clients.
+    pub greeting: String,
+}
+
+/// Time limits that keep a stuck peer from holding a session forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From accept until the upstream has accepted the login.
+    pub pre_auth: Duration,
+    /// For the client's TLS handshake, including reading its ClientHello.
+    pub client_handshake: Duration,
+    /// For connecting to the upstream, its TLS handshake and its login dialogue.
+    pub upstream: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            pre_auth: Duration::from_secs(60),
+            client_handshake: Duration::from_secs(15),
+            upstream: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    pub listeners: Vec<ListenerSettings>,
+    pub upstreams: Vec<UpstreamSettings>,
+    pub timeouts: Timeouts,
+    /// Most sessions served at once across all listeners; further clients wait in the
+    /// kernel's accept queue.
+    pub max_sessions: usize,
+}

@@ -1,0 +1,33 @@
+//! Credentials as they travel from the client dialogue to the upstream login.
+
+use std::fmt;
+
+/// A secret (password or token) that never shows itself in `Debug` or `Display` output, so it
+/// cannot leak through a log line, an error or a panic message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Secret(bytes.into())
+    }
+
+    /// The secret's bytes, for the one place that must send them on.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A login name and its password, as the client presented them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The login name, recorded in the session store.
+    pub user: String,
+    pub password: Secret,
+}

@@ -1,0 +1,30 @@
+//! Session records of the mailtls gateway: one row per client session, written off the hot path.
+//!
+//! The gateway hands each finished session to a [`SessionRecorder`], which queues it for a writer
+//! thread; the writer stores batches through a [`SessionStore`], by default a [`SqliteStore`].
+
+#![warn(missing_docs)]
+
+mod error;
+#[cfg(test)]
+mod fixture;
+mod outcome;
+mod record;
+mod recorder;
+mod schema;
+mod sqlite;
+mod timestamp;
+
+pub use error::StoreError;
+pub use outcome::{Outcome, UnknownOutcome};
+pub use record::SessionRecord;
+pub use recorder::SessionRecorder;
+pub use sqlite::SqliteStore;
+
+/// Where session records are kept: the seam between the recorder and a database (SQLite today,
+/// PostgreSQL for fleets later).
+pub trait SessionStore: Send {
+    /// Stores `records` atomically: when this returns an error, none of them was stored, so the
+    /// caller may retry the whole batch.
+    fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError>;
+}

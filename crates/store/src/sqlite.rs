@@ -1,0 +1,434 @@
+//! The default session store: one SQLite file.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, Row};
+use serde_json::Value;
+
+use crate::{schema, timestamp, Outcome, SessionRecord, SessionStore, StoreError};
+
+/// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
+/// gateway) before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const INSERT: &str = "INSERT INTO sessions (
+        started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
+        tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
+        outcome, detail, bytes_from_client, bytes_to_client
+    ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+const SELECT_ALL: &str = "SELECT
+        id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
+        tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
+        outcome, detail, bytes_from_client, bytes_to_client
+    FROM sessions ORDER BY id";
+
+/// Session records in a SQLite database file.
+///
+/// The file uses WAL journaling, so readers such as `mailtls clients` never block the gateway's
+/// writes. Times are stored as RFC 3339 UTC text with milliseconds (`2026-07-19T08:15:02.123Z`),
+/// so records read back are truncated to the millisecond.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating the file and its tables if missing and upgrading an
+    /// older schema.
+    ///
+    /// The directory must already exist.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let journal: String = conn
+            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+            .map_err(open_error)?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            // Some network filesystems cannot do WAL; the store still works, only with readers
+            // and the writer blocking each other.
+            tracing::warn!(path = %path.display(), journal, "session store could not switch to WAL journaling");
+        }
+        // NORMAL is durable against process crashes under WAL; a power cut may lose the last
+        // batches, which is an acceptable price for not syncing on every session.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_error)?;
+        schema::migrate(&mut conn, path)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Every stored session, oldest insert first.
+    pub fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(SELECT_ALL)
+            .map_err(|e| self.read_error(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.read_error(e))?;
+        let mut records = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.read_error(e))? {
+            records.push(self.record_from_row(row)?);
+        }
+        Ok(records)
+    }
+
+    /// Number of stored sessions.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))
+            .map_err(|e| self.read_error(e))?;
+        // count(*) is never negative.
+        Ok(count.unsigned_abs())
+    }
+
+    fn read_error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn record_from_row(&self, row: &Row<'_>) -> Result<SessionRecord, StoreError> {
+        let row_id: i64 = row.get("id").map_err(|e| self.read_error(e))?;
+        let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
+            path: self.path.clone(),
+            row_id,
+            column,
+            reason,
+        };
+        // Any SQLite-level type mismatch in a column is a bad row, not an unreadable file.
+        let get = |column: &'static str| -> Result<SqlValue, StoreError> {
+            row.get(column).map_err(|e| invalid(column, e.to_string()))
+        };
+        let text = |column: &'static str| -> Result<String, StoreError> {
+            match get(column)? {
+                SqlValue::Text(text) => Ok(text),
+                other => Err(invalid(
+                    column,
+                    format!("expected text, found {:?}", other.data_type()),
+                )),
+            }
+        };
+        let optional_text = |column: &'static str| -> Result<Option<String>, StoreError> {
+            match get(column)? {
+                SqlValue::Null => Ok(None),
+                SqlValue::Text(text) => Ok(Some(text)),
+                other => Err(invalid(
+                    column,
+                    format!("expected text or NULL, found {:?}", other.data_type()),
+                )),
+            }
+        };
+        let integer = |column: &'static str| -> Result<i64, StoreError> {
+            match get(column)? {
+                SqlValue::Integer(n) => Ok(n),
+                other => Err(invalid(
+                    column,
+                    format!("expected an integer, found {:?}", other.data_type()),
+                )),
+            }
+        };
+        let time = |column: &'static str| {
+            timestamp::parse(&text(column)?).map_err(|reason| invalid(column, reason))
+        };
+        let count = |column: &'static str| {
+            let n = integer(column)?;
+            u64::try_from(n).map_err(|_| invalid(column, format!("{n} is negative")))
+        };
+
+        let client_port = integer("client_port")?;
+        Ok(SessionRecord {
+            started_at: time("started_at")?,
+            ended_at: time("ended_at")?,
+            listener: text("listener")?,
+            protocol: text("protocol")?,
+            client_addr: text("client_addr")?
+                .parse::<IpAddr>()
+                .map_err(|e| invalid("client_addr", e.to_string()))?,
+            client_port: u16::try_from(client_port).map_err(|_| {
+                invalid("client_port", format!("{client_port} is not a port number"))
+            })?,
+            tls_version: optional_text("tls_version")?,
+            tls_cipher: optional_text("tls_cipher")?,
+            offered_max_tls: optional_text("offered_max_tls")?,
+            sni: optional_text("sni")?,
+            ja4: optional_text("ja4")?,
+            client_id: decode_client_id(&text("client_id")?)
+                .map_err(|reason| invalid("client_id", reason))?,
+            login: optional_text("login")?,
+            upstream: text("upstream")?,
+            upstream_tls_version: optional_text("upstream_tls_version")?,
+            outcome: text("outcome")?
+                .parse::<Outcome>()
+                .map_err(|e| invalid("outcome", e.to_string()))?,
+            detail: optional_text("detail")?,
+            bytes_from_client: count("bytes_from_client")?,
+            bytes_to_client: count("bytes_to_client")?,
+        })
+    }
+}
+
+impl SessionStore for SqliteStore {
+    /// Writes the whole batch in one transaction: all records are stored, or none.
+    fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let path = &self.path;
+        let write_error = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(write_error)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT).map_err(write_error)?;
+            for rec in records {
+                insert
+                    .execute(params![
+                        timestamp::format(rec.started_at),
+                        timestamp::format(rec.ended_at),
+                        rec.listener,
+                        rec.protocol,
+                        rec.client_addr.to_string(),
+                        rec.client_port,
+                        rec.tls_version,
+                        rec.tls_cipher,
+                        rec.offered_max_tls,
+                        rec.sni,
+                        rec.ja4,
+                        encode_client_id(&rec.client_id),
+                        rec.login,
+                        rec.upstream,
+                        rec.upstream_tls_version,
+                        rec.outcome.as_str(),
+                        rec.detail,
+                        // A session cannot move 2^63 bytes; saturate rather than fail the batch.
+                        i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
+                        i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+                    ])
+                    .map_err(write_error)?;
+            }
+        }
+        tx.commit().map_err(write_error)
+    }
+}
+
+/// IMAP ID fields as a JSON array of `[name, value-or-null]` pairs: a pair list rather than an
+/// object because the client's order is kept and a name may repeat.
+fn encode_client_id(fields: &[(String, Option<String>)]) -> String {
+    let pairs = fields
+        .iter()
+        .map(|(name, value)| {
+            Value::Array(vec![
+                Value::String(name.clone()),
+                value.clone().map_or(Value::Null, Value::String),
+            ])
+        })
+        .collect();
+    Value::Array(pairs).to_string()
+}
+
+fn decode_client_id(json: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    serde_json::from_str(json).map_err(|e| format!("not a JSON array of [name, value] pairs: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::fixture::{sample_record, TempDir};
+
+    fn journal_mode(store: &SqliteStore) -> String {
+        store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_written_batch_reads_back_equal() {
+        let dir = TempDir::new("roundtrip");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut bare = sample_record(2);
+        bare.client_addr = "2001:db8::1".parse().unwrap();
+        bare.tls_version = None;
+        bare.tls_cipher = None;
+        bare.offered_max_tls = None;
+        bare.sni = None;
+        bare.ja4 = None;
+        bare.client_id = Vec::new();
+        bare.login = None;
+        bare.upstream_tls_version = None;
+        bare.outcome = Outcome::ClientTlsFailed;
+        bare.detail = Some("no shared protocol version: client offered at most TLSv1.0".into());
+        bare.bytes_from_client = u64::from(u32::MAX) * 4;
+        let records = vec![sample_record(1), bare];
+
+        store.insert_batch(&records).unwrap();
+
+        assert_eq!(store.sessions().unwrap(), records);
+        assert_eq!(store.count().unwrap(), 2);
+    }
+
+    #[test]
+    fn times_are_stored_as_rfc3339_text_truncated_to_milliseconds() {
+        let dir = TempDir::new("times");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut rec = sample_record(1);
+        rec.started_at = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        store.insert_batch(&[rec]).unwrap();
+
+        let text: String = store
+            .conn
+            .query_row("SELECT started_at FROM sessions", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(text, "2023-11-14T22:13:20.123Z");
+        let back = store.sessions().unwrap();
+        assert_eq!(
+            back[0].started_at,
+            UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)
+        );
+    }
+
+    #[test]
+    fn client_id_is_json_pairs_in_client_order() {
+        let dir = TempDir::new("client-id");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+
+        let json: String = store
+            .conn
+            .query_row("SELECT client_id FROM sessions", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(
+            json,
+            r#"[["name","Outlook"],["version","12.0"],["vendor",null]]"#
+        );
+    }
+
+    #[test]
+    fn unicode_survives_every_text_field() {
+        let dir = TempDir::new("unicode");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut rec = sample_record(1);
+        rec.listener = "Zürich ✉".into();
+        rec.sni = Some("bücher.例え.jp".into());
+        rec.login = Some("josé.müller@exämple.org".into());
+        rec.client_id = vec![
+            ("名前".into(), Some("メール 📧".into())),
+            ("\"quoted\"\n".into(), None),
+        ];
+        rec.detail = Some("Ключ отклонён — 🔒".into());
+        store.insert_batch(std::slice::from_ref(&rec)).unwrap();
+
+        assert_eq!(store.sessions().unwrap(), vec![rec]);
+    }
+
+    #[test]
+    fn wal_journaling_and_normal_sync_are_on() {
+        let dir = TempDir::new("wal");
+        let store = SqliteStore::open(&dir.db_path()).unwrap();
+        assert_eq!(journal_mode(&store), "wal");
+        let synchronous: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 1, "1 is NORMAL");
+    }
+
+    #[test]
+    fn reopening_keeps_records_and_schema_version() {
+        let dir = TempDir::new("reopen");
+        let mut first = SqliteStore::open(&dir.db_path()).unwrap();
+        first.insert_batch(&[sample_record(1)]).unwrap();
+        drop(first);
+
+        let mut second = SqliteStore::open(&dir.db_path()).unwrap();
+        second.insert_batch(&[sample_record(2)]).unwrap();
+        let version: u32 = second
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, schema::LATEST_VERSION);
+        assert_eq!(
+            second.sessions().unwrap(),
+            vec![sample_record(1), sample_record(2)]
+        );
+        assert_eq!(journal_mode(&second), "wal");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = TempDir::new("newer");
+        let store = SqliteStore::open(&dir.db_path()).unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", schema::LATEST_VERSION + 1)
+            .unwrap();
+        drop(store);
+
+        let err = SqliteStore::open(&dir.db_path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, .. } if found == schema::LATEST_VERSION + 1)
+        );
+        assert!(err.to_string().contains("upgrade mailtls"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_reported_with_the_path_and_a_fix() {
+        let dir = TempDir::new("missing");
+        let path = dir.path().join("no-such-dir").join("sessions.db");
+        let err = SqliteStore::open(&path).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Open { .. }));
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("check the directory exists and is writable"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_writes_nothing() {
+        let dir = TempDir::new("empty");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        store.insert_batch(&[]).unwrap();
+        assert_eq!(store.count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_hand_edited_row_is_reported_not_misread() {
+        let dir = TempDir::new("invalid-row");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        store
+            .conn
+            .execute("UPDATE sessions SET outcome = 'fine'", [])
+            .unwrap();
+
+        let err = store.sessions().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidRow {
+                    column: "outcome",
+                    row_id: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! A private Dovecot started by `lab/dovecot.sh`, stopped when dropped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{repo_root, run_ok};
+
+/// How the lab Dovecot is configured.
+#[derive(Debug, Clone)]
+pub struct DovecotOptions {
+    /// `ssl_min_protocol`, e.g. "TLSv1.2" (Exchange Online after the cutoff).
+    pub min_tls: String,
+    /// Allow logins without TLS (`disable_plaintext_auth = no`).
+    pub plaintext_auth: bool,
+    /// Number of small test messages in each mailbox.
+    pub messages: usize,
+    /// Extra arguments passed to `lab/dovecot.sh start`.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions {
+            min_tls: "TLSv1.2".into(),
+            plaintext_auth: false,
+            messages: 3,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// A running lab Dovecot and the facts its start script wrote down.
+pub struct Dovecot {
+    dir: PathBuf,
+    env: HashMap<String, String>,
+}
+
+impl Dovecot {
+    /// Starts Dovecot with its state in `dir`.
+    pub fn start(dir: &Path, options: &DovecotOptions) -> Dovecot {
+        let script = repo_root().join("lab/dovecot.sh");
+        let mut command = Command::new("bash");
+        command
+            .arg(&script)
+            .arg("start")
+            .arg(dir)
+            .args(["--min-tls", &options.min_tls])
+            .args([
+                "--plaintext-auth",
+                if options.plaintext_auth { "yes" } else { "no" },
+            ])
+            .args(["--messages", &options.messages.to_string()])
+            .args(&options.extra_args);
+        run_ok(&mut command);
+        let env_text = std::fs::read_to_string(dir.join("ports.env")).expect("lab wrote ports.env");
+        Dovecot {
+            dir: dir.to_path_buf(),
+            env: parse_env(&env_text),
+        }
+    }
+
+    /// A value from `ports.env`, e.g. `IMAPS_PORT`.
+    pub fn var(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("ports.env has no {name}: {:?}", self.env))
+    }
+
+    pub fn port(&self, name: &str) -> u16 {
+        self.var(name).parse().expect("a port number")
+    }
+
+    /// The test CA that signed Dovecot's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        PathBuf::from(self.var("CA_FILE"))
+    }
+
+    /// Everything Dovecot has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.var("DOVECOT_LOG")).unwrap_or_default()
+    }
+
+    /// The maildir files of a user's INBOX, sorted by name (the order Dovecot numbers them).
+    pub fn stored_messages(&self, user: &str) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = ["cur", "new"]
+            .iter()
+            .flat_map(|sub| {
+                std::fs::read_dir(self.dir.join("mail").join(user).join(sub))
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.expect("maildir entry").path())
+            })
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read(f).expect("read message"))
+            .collect()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("lab/dovecot.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+fn parse_env(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim().trim_start_matches("export ");
+            let (k, v) = line.split_once('=')?;
+            Some((
+                k.to_string(),
+                v.trim_matches(|c| c == '"' || c == '\'').to_string(),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! The real `mailtls` binary, run with a config written for one test.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use store::{SessionRecord, SqliteStore};
+
+use crate::{repo_root, run_ok, Dovecot};
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// The `mailtls` binary, built once per test process.
+pub fn mailtls_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = repo_root();
+        run_ok(
+            Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "mailtls", "--bin", "mailtls"])
+                .current_dir(&root),
+        );
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target.join("debug/mailtls")
+    })
+    .clone()
+}
+
+/// One `[[listener]]` of a test config.
+#[derive(Debug, Clone)]
+pub struct ListenerSpec {
+    pub name: String,
+    /// "imap" or "pop3"; the upstream is the lab Dovecot of the same protocol.
+    pub protocol: String,
+    /// "implicit", "starttls" or "none".
+    pub tls: String,
+    /// `None` leaves the default floor (TLS 1.2).
+    pub min_tls: Option<String>,
+    pub port: u16,
+}
+
+impl ListenerSpec {
+    pub fn new(name: &str, protocol: &str, tls: &str, min_tls: Option<&str>) -> ListenerSpec {
+        ListenerSpec {
+            name: name.into(),
+            protocol: protocol.into(),
+            tls: tls.into(),
+            min_tls: min_tls.map(str::to_string),
+            port: free_port(),
+        }
+    }
+}
+
+/// A running gateway; stopped (SIGTERM, records flushed) when dropped.
+pub struct Gateway {
+    dir: PathBuf,
+    child: Option<Child>,
+    pub listeners: Vec<ListenerSpec>,
+}
+
+impl Gateway {
+    /// Writes a config bridging `listeners` to the lab Dovecot (verified with the lab CA,
+    /// implicit TLS upstream) and starts the gateway. `gateway_section` is extra TOML for
+    /// `[gateway]`, e.g. `pre_auth_timeout_secs = 2`.
+    pub fn start(
+        dir: &Path,
+        dovecot: &Dovecot,
+        listeners: Vec<ListenerSpec>,
+        gateway_section: &str,
+    ) -> Gateway {
+        let certs = dovecot.ca_file().parent().expect("certs dir").to_path_buf();
+        let upstreams = format!(
+            r#"
+[[upstream]]
+name = "dovecot-imap"
+address = "localhost:{imaps}"
+protocol = "imap"
+tls = "implicit"
+ca_file = "{ca}"
+
+[[upstream]]
+name = "dovecot-pop3"
+address = "localhost:{pop3s}"
+protocol = "pop3"
+tls = "implicit"
+ca_file = "{ca}"
+"#,
+            imaps = dovecot.port("IMAPS_PORT"),
+            pop3s = dovecot.port("POP3S_PORT"),
+            ca = dovecot.ca_file().display(),
+        );
+        let listener_toml = |l: &ListenerSpec| {
+            let min_tls = l
+                .min_tls
+                .as_ref()
+                .map(|v| format!("min_tls = \"{v}\"\n"))
+                .unwrap_or_default();
+            format!(
+                "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{min_tls}certificate = \"{certs}/server.pem\"\nkey = \"{certs}/server.key\"\nupstream = \"dovecot-{protocol}\"\n\n",
+                name = l.name,
+                protocol = l.protocol,
+                port = l.port,
+                tls = l.tls,
+                certs = certs.display(),
+            )
+        };
+        let config = format!(
+            "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n{upstreams}\n{}",
+            listeners.iter().map(listener_toml).collect::<String>()
+        );
+        Gateway::start_with_config(dir, &config, listeners)
+    }
+
+    /// Starts the gateway with a config written out in full.
+    pub fn start_with_config(dir: &Path, config: &str, listeners: Vec<ListenerSpec>) -> Gateway {
+        let config_path = dir.join("mailtls.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = std::fs::File::create(dir.join("gateway.log")).expect("create gateway log");
+        let child = Command::new(mailtls_bin())
+            .arg("gateway")
+            .arg("--config")
+            .arg(&config_path)
+            .env("MAILTLS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start mailtls");
+        let mut gateway = Gateway {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+            listeners,
+        };
+        gateway.wait_listening();
+        gateway
+    }
+
+    /// Waits until every listener logged that it listens (without connecting, which would
+    /// create a session record).
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listening = self.log().matches("listening").count();
+            if listening >= self.listeners.len() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("mailtls exited with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mailtls did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The port of the listener named `name`.
+    pub fn port(&self, name: &str) -> u16 {
+        self.listeners
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no listener {name}"))
+            .port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Everything the gateway has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("sessions.db")
+    }
+
+    /// Stops the gateway with SIGTERM and waits for it, so every session is recorded.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the gateway and reads every session it recorded.
+    pub fn stop_and_read_sessions(&mut self) -> Vec<SessionRecord> {
+        let status = self.stop();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "mailtls did not stop cleanly ({status:?}):\n{}",
+            self.log()
+        );
+        SqliteStore::open(&self.db_path())
+            .and_then(|s| s.sessions())
+            .expect("read the session store")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

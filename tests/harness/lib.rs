@@ -1,0 +1,42 @@
+//! The whole-system test harness: a private Dovecot from `lab/`, the real `mailtls` binary
+//! with a config written for the test, and helpers to drive real clients against them.
+//! Nothing here imitates a mail server.
+
+mod dovecot;
+mod gateway;
+mod scratch;
+
+pub use dovecot::{Dovecot, DovecotOptions};
+pub use gateway::{free_port, Gateway, ListenerSpec};
+pub use scratch::Scratch;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository root")
+        .to_path_buf()
+}
+
+/// Runs a command to completion, panicking with its output when it cannot be started.
+pub fn run(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+/// Runs a command, panicking with its stdout and stderr unless it succeeds.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
