@@ -1,0 +1,674 @@
+//! Scripted client dialogues. Each script runs fed all at once, in small chunks and one byte
+//! at a time, and must give the same transcript every time.
+
+use super::*;
+use crate::{Credentials, Limits, Secret};
+
+const PLAIN_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN";
+const STARTTLS_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID STARTTLS LOGINDISABLED";
+
+fn options(tls: ClientTls) -> DialogueOptions {
+    DialogueOptions {
+        tls,
+        limits: Limits::default(),
+        greeting: "mailtls ready".into(),
+    }
+}
+
+fn limited(tls: ClientTls, max_line: usize, max_literal: usize) -> DialogueOptions {
+    DialogueOptions {
+        limits: Limits {
+            max_line,
+            max_literal,
+        },
+        ..options(tls)
+    }
+}
+
+fn creds(user: &str, password: &[u8]) -> Credentials {
+    Credentials {
+        user: user.into(),
+        password: Secret::new(password),
+    }
+}
+
+/// How the test gateway answers a `Login`.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Accept(&'static str),
+    Reject(&'static str),
+}
+
+/// What the client saw, and what the machine asked the gateway to do.
+#[derive(Debug, PartialEq)]
+struct Transcript {
+    /// Every byte written to the client, `login_accepted`'s reply included.
+    output: String,
+    /// Everything but writes, in order (`tls_started` is called at once on `StartTls`).
+    events: Vec<ClientStep>,
+    /// `login_accepted`'s bytes for the upstream, if a login was accepted.
+    to_upstream: Option<Vec<u8>>,
+}
+
+fn run(
+    options: DialogueOptions,
+    phases: &[&[u8]],
+    verdicts: &[Verdict],
+    chunk: usize,
+) -> Transcript {
+    let mut session = ClientSession::new(options);
+    let mut verdicts = verdicts.iter();
+    let mut output = Vec::new();
+    let mut events = Vec::new();
+    let mut accepted = None;
+    let mut closed = false;
+    let mut drain = |session: &mut ClientSession, accepted: &mut Option<&str>| {
+        while accepted.is_none() && !closed {
+            match session.next() {
+                ClientStep::NeedInput => return,
+                ClientStep::Write(bytes) => output.extend(bytes),
+                ClientStep::StartTls => {
+                    events.push(ClientStep::StartTls);
+                    session.tls_started();
+                }
+                ClientStep::Login(credentials) => {
+                    events.push(ClientStep::Login(credentials));
+                    match verdicts.next().expect("a verdict for every login") {
+                        Verdict::Accept(text) => *accepted = Some(*text),
+                        Verdict::Reject(reason) => session.login_rejected(reason),
+                    }
+                }
+                ClientStep::Close(ending) => {
+                    closed = true;
+                    events.push(ClientStep::Close(ending));
+                }
+                other => events.push(other),
+            }
+        }
+    };
+    drain(&mut session, &mut accepted);
+    for phase in phases {
+        for piece in phase.chunks(chunk) {
+            session.feed(piece);
+            drain(&mut session, &mut accepted);
+        }
+    }
+    let to_upstream = accepted.map(|text| {
+        let handover = session.login_accepted(text);
+        output.extend(handover.to_client);
+        handover.to_upstream
+    });
+    Transcript {
+        output: String::from_utf8(output).expect("replies are UTF-8"),
+        events,
+        to_upstream,
+    }
+}
+
+/// Runs a script in several chunkings and checks they agree. A phase ends where a real client
+/// would wait for the server (after STARTTLS, the next phase runs over TLS).
+fn dialogue(options: DialogueOptions, phases: &[&[u8]], verdicts: &[Verdict]) -> Transcript {
+    let whole = run(options.clone(), phases, verdicts, usize::MAX);
+    for chunk in [1, 2, 7] {
+        let chunked = run(options.clone(), phases, verdicts, chunk);
+        assert_eq!(chunked, whole, "fed in chunks of {chunk}");
+    }
+    whole
+}
+
+fn greeting(caps: &str) -> String {
+    format!("* OK [CAPABILITY {caps}] mailtls ready\r\n")
+}
+
+fn logged_in(credentials: Credentials) -> Vec<ClientStep> {
+    vec![ClientStep::Login(credentials)]
+}
+
+#[test]
+fn greets_with_capabilities_for_the_listener() {
+    for (tls, caps) in [
+        (ClientTls::Active, PLAIN_CAPS),
+        (ClientTls::None, PLAIN_CAPS),
+        (ClientTls::StartTlsRequired, STARTTLS_CAPS),
+    ] {
+        let t = dialogue(options(tls), &[], &[]);
+        assert_eq!(t.output, greeting(caps));
+    }
+    let mut blank = options(ClientTls::Active);
+    blank.greeting = "\r\n".into();
+    let t = dialogue(blank, &[b"a LOGOUT\r\n"], &[]);
+    assert!(t.output.starts_with(
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN] IMAP4rev1 gateway ready\r\n"
+    ));
+}
+
+#[test]
+fn answers_capability_noop_and_logout_in_any_case() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a CAPABILITY\r\nb noop\r\nC1 NoOp\r\nd LogOut\r\ne NOOP\r\n"],
+        &[],
+    );
+    let expected = greeting(PLAIN_CAPS)
+        + &format!("* CAPABILITY {PLAIN_CAPS}\r\na OK CAPABILITY completed\r\n")
+        + "b OK NOOP completed\r\nC1 OK NOOP completed\r\n"
+        + "* BYE Logging out\r\nd OK LOGOUT completed\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(t.events, vec![ClientStep::Close(Ending::ClientQuit)]);
+}
+
+#[test]
+fn keeps_returning_close_after_closing() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.next();
+    session.feed(b"a LOGOUT\r\n");
+    assert!(matches!(session.next(), ClientStep::Write(_)));
+    assert_eq!(session.next(), ClientStep::Close(Ending::ClientQuit));
+    session.feed(b"b NOOP\r\n");
+    assert_eq!(session.next(), ClientStep::Close(Ending::ClientQuit));
+}
+
+#[test]
+fn starttls_then_login() {
+    let t = dialogue(
+        options(ClientTls::StartTlsRequired),
+        &[
+            b"a CAPABILITY\r\nb STARTTLS\r\n",
+            b"c CAPABILITY\r\nd STARTTLS\r\ne LOGIN alice secret\r\n",
+        ],
+        &[Verdict::Accept("[CAPABILITY IMAP4rev1 IDLE] Logged in")],
+    );
+    let expected = greeting(STARTTLS_CAPS)
+        + &format!("* CAPABILITY {STARTTLS_CAPS}\r\na OK CAPABILITY completed\r\n")
+        + "b OK Begin TLS negotiation now\r\n"
+        + &format!("* CAPABILITY {PLAIN_CAPS}\r\nc OK CAPABILITY completed\r\n")
+        + "d BAD TLS is already active\r\n"
+        + "e OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(
+        t.events,
+        vec![
+            ClientStep::StartTls,
+            ClientStep::Login(creds("alice", b"secret"))
+        ]
+    );
+    assert_eq!(t.to_upstream, Some(vec![]));
+}
+
+#[test]
+fn starttls_discards_pipelined_bytes() {
+    // One read holds STARTTLS and more: only then is there anything to discard.
+    let t = run(
+        options(ClientTls::StartTlsRequired),
+        &[
+            b"a STARTTLS\r\nb LOGIN evil injected\r\nc NOOP\r\n",
+            b"d NOOP\r\n",
+        ],
+        &[],
+        usize::MAX,
+    );
+    let expected =
+        greeting(STARTTLS_CAPS) + "a OK Begin TLS negotiation now\r\n" + "d OK NOOP completed\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(t.events, vec![ClientStep::StartTls]);
+}
+
+#[test]
+fn bytes_fed_during_the_handshake_are_dropped() {
+    let mut session = ClientSession::new(options(ClientTls::StartTlsRequired));
+    session.next();
+    session.feed(b"a STARTTLS\r\n");
+    session.next();
+    assert_eq!(session.next(), ClientStep::StartTls);
+    session.feed(b"b LOGIN evil injected\r\n");
+    assert_eq!(session.next(), ClientStep::NeedInput);
+    session.tls_started();
+    assert_eq!(session.next(), ClientStep::NeedInput);
+}
+
+#[test]
+fn starttls_is_refused_where_not_offered() {
+    let t = dialogue(options(ClientTls::None), &[b"a STARTTLS\r\n"], &[]);
+    assert!(t
+        .output
+        .ends_with("a BAD STARTTLS is not offered on this port\r\n"));
+    let t = dialogue(options(ClientTls::Active), &[b"a starttls\r\n"], &[]);
+    assert!(t.output.ends_with("a BAD TLS is already active\r\n"));
+    assert!(t.events.is_empty());
+}
+
+#[test]
+fn login_needs_tls_first() {
+    let plain_ir = b"c AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n";
+    let t = dialogue(
+        options(ClientTls::StartTlsRequired),
+        &[
+            b"a LOGIN alice secret\r\nb AUTHENTICATE PLAIN\r\n",
+            plain_ir,
+        ],
+        &[],
+    );
+    let expected = greeting(STARTTLS_CAPS)
+        + "a NO [PRIVACYREQUIRED] Run STARTTLS first\r\n"
+        + "b NO [PRIVACYREQUIRED] Run STARTTLS first\r\n"
+        + "c NO [PRIVACYREQUIRED] Run STARTTLS first\r\n";
+    assert_eq!(t.output, expected);
+    assert!(t.events.is_empty());
+}
+
+#[test]
+fn plaintext_listener_allows_login() {
+    let t = dialogue(
+        options(ClientTls::None),
+        &[b"a LOGIN alice secret\r\n"],
+        &[Verdict::Accept("Logged in")],
+    );
+    assert_eq!(t.events, logged_in(creds("alice", b"secret")));
+}
+
+#[test]
+fn reads_every_login_form() {
+    let cases: &[(&[u8], &str, &[u8], &str)] = &[
+        (b"a LOGIN alice secret\r\n", "alice", b"secret", ""),
+        (
+            b"a login ALICE s3cr3t!#$&'-./:;<=>?@[^_`|~\r\n",
+            "ALICE",
+            b"s3cr3t!#$&'-./:;<=>?@[^_`|~",
+            "",
+        ),
+        (
+            b"a LOGIN \"alice\" \"pass word\"\r\n",
+            "alice",
+            b"pass word",
+            "",
+        ),
+        (
+            b"a LOGIN \"al ice\" \"q\\\"uo\\\\te\"\r\n",
+            "al ice",
+            b"q\"uo\\te",
+            "",
+        ),
+        (b"a LOGIN \"\" \"\"\r\n", "", b"", ""),
+        (
+            b"a LOGIN {5}\r\nalice {6}\r\nsecret\r\n",
+            "alice",
+            b"secret",
+            "+ Ready for literal data\r\n+ Ready for literal data\r\n",
+        ),
+        (
+            b"a LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n",
+            "alice",
+            b"secret",
+            "",
+        ),
+        (
+            b"a LOGIN alice {12}\r\n s \"q\" \\ {1}\r\n",
+            "alice",
+            b" s \"q\" \\ {1}",
+            "+ Ready for literal data\r\n",
+        ),
+        (
+            b"a LOGIN {5+}\r\nalice \"mixed form\"\r\n",
+            "alice",
+            b"mixed form",
+            "",
+        ),
+        (
+            b"a LOGIN \"alice\" {4}\r\n\r\n\r\n\r\n",
+            "alice",
+            b"\r\n\r\n",
+            "+ Ready for literal data\r\n",
+        ),
+        (b"a LOGIN alice {0+}\r\n\r\n", "alice", b"", ""),
+        (
+            "a LOGIN {5+}\r\njörg {11}\r\npäss wörd\r\n".as_bytes(),
+            "jörg",
+            "päss wörd".as_bytes(),
+            "+ Ready for literal data\r\n",
+        ),
+        (
+            "a LOGIN \"jörg\" \"pässwörd €\"\r\n".as_bytes(),
+            "jörg",
+            "pässwörd €".as_bytes(),
+            "",
+        ),
+        (b"a LOGIN alice secret\n", "alice", b"secret", ""),
+    ];
+    for (input, user, password, continuations) in cases {
+        let t = dialogue(
+            options(ClientTls::Active),
+            &[input],
+            &[Verdict::Accept("Logged in")],
+        );
+        let expected = greeting(PLAIN_CAPS) + continuations + "a OK Logged in\r\n";
+        assert_eq!(t.output, expected, "{input:?}");
+        assert_eq!(t.events, logged_in(creds(user, password)), "{input:?}");
+    }
+}
+
+#[test]
+fn malformed_logins_get_bad_and_no_login() {
+    for input in [
+        &b"a LOGIN alice\r\n"[..],
+        b"a LOGIN alice secret extra\r\n",
+        b"a LOGIN alice \"unterminated\r\n",
+        b"a LOGIN alice \"bad \\escape\"\r\n",
+        b"a LOGIN alice {3+}\r\na\0b\r\n",
+        b"a LOGIN {2+}\r\n\xff\xfe secret\r\n",
+        b"a LOGIN alice se\"cret\r\n",
+        b"a LOGIN {7+}\r\nal\r\nice secret\r\n",
+        b"a AUTHENTICATE PLAIN AGFsCWljZQBzZWNyZXQ=\r\n",
+    ] {
+        let t = dialogue(options(ClientTls::Active), &[input, b"b NOOP\r\n"], &[]);
+        assert!(t.events.is_empty(), "{input:?}");
+        let tail = t.output.strip_prefix(&greeting(PLAIN_CAPS)).unwrap();
+        assert!(tail.starts_with("a BAD "), "{input:?}: {tail}");
+        assert!(
+            tail.ends_with("b OK NOOP completed\r\n"),
+            "{input:?}: {tail}"
+        );
+        assert!(!tail.contains("cret"), "a reply echoed the password");
+    }
+}
+
+#[test]
+fn rejected_login_can_be_retried() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a LOGIN alice wrong\r\nb LOGIN alice wrong2\r\nc LOGIN alice right\r\n"],
+        &[
+            Verdict::Reject("Wrong password"),
+            Verdict::Reject("[UNAVAILABLE] Try later\r\n* OK injected"),
+            Verdict::Accept("Logged in"),
+        ],
+    );
+    let expected = greeting(PLAIN_CAPS)
+        + "a NO [AUTHENTICATIONFAILED] Wrong password\r\n"
+        + "b NO [UNAVAILABLE] Try later  * OK injected\r\n"
+        + "c OK Logged in\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(
+        t.events,
+        vec![
+            ClientStep::Login(creds("alice", b"wrong")),
+            ClientStep::Login(creds("alice", b"wrong2")),
+            ClientStep::Login(creds("alice", b"right")),
+        ]
+    );
+}
+
+#[test]
+fn pipelined_bytes_after_login_go_upstream() {
+    let after = b"b SELECT INBOX\r\nc FETCH 1 (BODY[]<0.{5}>)\r\nd IDLE";
+    let input = [&b"a LOGIN {5+}\r\nalice secret\r\n"[..], after].concat();
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[&input],
+        &[Verdict::Accept("[CAPABILITY IMAP4rev1] Logged in")],
+    );
+    assert_eq!(t.to_upstream.as_deref(), Some(&after[..]));
+    assert!(t
+        .output
+        .ends_with("a OK [CAPABILITY IMAP4rev1] Logged in\r\n"));
+}
+
+#[test]
+fn pipelined_bytes_after_a_rejected_login_are_commands() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a LOGIN alice wrong\r\nb SELECT INBOX\r\n"],
+        &[Verdict::Reject("Authentication failed")],
+    );
+    assert!(t.output.ends_with(
+        "a NO [AUTHENTICATIONFAILED] Authentication failed\r\n\
+         b BAD Unknown command or not valid before login; log in first\r\n"
+    ));
+}
+
+#[test]
+fn authenticate_plain_with_initial_response() {
+    // "\0alice\0se cret" and "alice\0alice\0pw"
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a AUTHENTICATE PLAIN AGFsaWNlAHNlIGNyZXQ=\r\nb authenticate plain YWxpY2UAYWxpY2UAcHc=\r\n"],
+        &[Verdict::Reject("Wrong"), Verdict::Accept("Logged in")],
+    );
+    assert_eq!(
+        t.events,
+        vec![
+            ClientStep::Login(creds("alice", b"se cret")),
+            ClientStep::Login(creds("alice", b"pw")),
+        ]
+    );
+    let expected =
+        greeting(PLAIN_CAPS) + "a NO [AUTHENTICATIONFAILED] Wrong\r\n" + "b OK Logged in\r\n";
+    assert_eq!(t.output, expected);
+}
+
+#[test]
+fn authenticate_plain_with_continuation() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[
+            b"a AUTHENTICATE PLAIN\r\n",
+            b"AGFsaWNlAHNlY3JldA==\r\nb NOOP\r\n",
+        ],
+        &[Verdict::Accept("Logged in")],
+    );
+    assert_eq!(t.events, logged_in(creds("alice", b"secret")));
+    assert_eq!(t.output, greeting(PLAIN_CAPS) + "+ \r\na OK Logged in\r\n");
+    assert_eq!(t.to_upstream.as_deref(), Some(&b"b NOOP\r\n"[..]));
+}
+
+#[test]
+fn authenticate_can_be_cancelled_or_botched() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[
+            b"a AUTHENTICATE PLAIN\r\n",
+            b"*\r\n",
+            b"b AUTHENTICATE PLAIN\r\n",
+            b"not base64!\r\n",
+            b"c AUTHENTICATE PLAIN =\r\n",
+            b"d AUTHENTICATE PLAIN\r\n",
+            b"{5}\r\n",
+            b"e AUTHENTICATE PLAIN YWxpY2UAcHc=\r\n",
+            b"f AUTHENTICATE PLAIN AGFsaWNlAHB3 extra\r\n",
+            b"g NOOP\r\n",
+        ],
+        &[],
+    );
+    let expected = greeting(PLAIN_CAPS)
+        + "+ \r\na BAD AUTHENTICATE cancelled\r\n"
+        + "+ \r\nb BAD Invalid SASL PLAIN response: the response is not valid base64\r\n"
+        + "c BAD Invalid SASL PLAIN response: the response does not have the form authzid NUL authcid NUL password\r\n"
+        + "+ \r\nd BAD Invalid SASL PLAIN response: the response is not valid base64\r\n"
+        + "e BAD Invalid SASL PLAIN response: the response does not have the form authzid NUL authcid NUL password\r\n"
+        + "f BAD AUTHENTICATE expects a mechanism and an optional base64 initial response\r\n"
+        + "g OK NOOP completed\r\n";
+    assert_eq!(t.output, expected);
+    assert!(t.events.is_empty());
+}
+
+#[test]
+fn other_mechanisms_are_refused() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a AUTHENTICATE CRAM-MD5\r\nb AUTHENTICATE XOAUTH2 dXNlcj0=\r\n"],
+        &[],
+    );
+    let no = "NO [CANNOT] Unsupported mechanism; use AUTHENTICATE PLAIN or LOGIN\r\n";
+    assert_eq!(t.output, greeting(PLAIN_CAPS) + "a " + no + "b " + no);
+}
+
+#[test]
+fn answers_id_and_reports_it() {
+    let t = dialogue(
+        options(ClientTls::StartTlsRequired),
+        &[b"a ID (\"name\" \"HP Scan\" \"version\" NIL)\r\nb id nil\r\nc ID (\"name\")\r\n"],
+        &[],
+    );
+    let expected = greeting(STARTTLS_CAPS)
+        + "* ID NIL\r\na OK ID completed\r\n"
+        + "* ID NIL\r\nb OK ID completed\r\n"
+        + "c BAD ID expects a parenthesised list of pairs or NIL\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(
+        t.events,
+        vec![
+            ClientStep::ClientId(vec![
+                ("name".into(), Some("HP Scan".into())),
+                ("version".into(), None),
+            ]),
+            ClientStep::ClientId(vec![]),
+        ]
+    );
+}
+
+#[test]
+fn other_commands_and_garbage_get_bad() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a SELECT INBOX\r\n\r\n+x NOOP\r\nb\r\nc NOOP extra\r\nd APPEND INBOX {3}\r\nabc\r\n"],
+        &[],
+    );
+    let expected = greeting(PLAIN_CAPS)
+        + "a BAD Unknown command or not valid before login; log in first\r\n"
+        + "* BAD Expected a tag and a command\r\n"
+        + "* BAD Expected a tag and a command\r\n"
+        + "* BAD Expected a tag and a command\r\n"
+        + "c BAD This command takes no arguments\r\n"
+        + "+ Ready for literal data\r\n"
+        + "d BAD Unknown command or not valid before login; log in first\r\n";
+    assert_eq!(t.output, expected);
+}
+
+#[test]
+fn client_talking_before_the_greeting_is_answered_after_it() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.feed(b"a NOOP\r\n");
+    assert_eq!(
+        session.next(),
+        ClientStep::Write(greeting(PLAIN_CAPS).into_bytes())
+    );
+    assert_eq!(
+        session.next(),
+        ClientStep::Write(b"a OK NOOP completed\r\n".to_vec())
+    );
+}
+
+#[test]
+fn line_over_the_limit_ends_the_dialogue() {
+    let opts = limited(ClientTls::Active, 16, 64);
+    let t = dialogue(
+        opts.clone(),
+        &[b"a NOOP\r\n", b"b LOGIN alice secret\r\n"],
+        &[],
+    );
+    assert_eq!(
+        t.output,
+        greeting(PLAIN_CAPS) + "a OK NOOP completed\r\n* BYE Command line too long\r\n"
+    );
+    let ending = Ending::ProtocolError("Command line too long".into());
+    assert_eq!(t.events, vec![ClientStep::Close(ending)]);
+    // Exactly at the limit, CRLF included, is fine.
+    let t = dialogue(opts, &[b"abcdefgh NOOP\r\n"], &[]);
+    assert!(t.output.ends_with("abcdefgh OK NOOP completed\r\n"));
+}
+
+#[test]
+fn line_limit_also_applies_to_the_sasl_response() {
+    let opts = limited(ClientTls::Active, 24, 64);
+    let t = dialogue(
+        opts,
+        &[
+            b"a AUTHENTICATE PLAIN\r\n",
+            b"AGFsaWNlAHNlY3JldAAAAAAAAAAAAAA=\r\n",
+        ],
+        &[],
+    );
+    assert!(t.output.ends_with("+ \r\n* BYE Command line too long\r\n"));
+}
+
+#[test]
+fn sync_literal_over_the_limit_gets_bad_and_service_goes_on() {
+    let opts = limited(ClientTls::Active, 64, 8);
+    let t = dialogue(
+        opts,
+        &[
+            b"a LOGIN alice {9}\r\n",
+            b"b LOGIN alice {8}\r\n",
+            b"12345678\r\n",
+        ],
+        &[Verdict::Accept("Logged in")],
+    );
+    let expected = greeting(PLAIN_CAPS)
+        + "a BAD Literal too large (the limit is 8 bytes)\r\n"
+        + "+ Ready for literal data\r\n"
+        + "b OK Logged in\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(t.events, logged_in(creds("alice", b"12345678")));
+}
+
+#[test]
+fn non_sync_literal_over_the_limit_ends_the_dialogue() {
+    let opts = limited(ClientTls::Active, 64, 8);
+    let t = dialogue(opts, &[b"a LOGIN alice {9+}\r\n123456789\r\n"], &[]);
+    assert_eq!(
+        t.output,
+        greeting(PLAIN_CAPS) + "* BYE Literal too large\r\n"
+    );
+    let ending = Ending::ProtocolError("Literal too large".into());
+    assert_eq!(t.events, vec![ClientStep::Close(ending)]);
+}
+
+#[test]
+fn farewell_says_bye_and_goes_quiet() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.next();
+    session.feed(b"a NOOP\r\n");
+    assert_eq!(
+        session.farewell("Pre-auth timeout\r\n* OK forged"),
+        b"* BYE Pre-auth timeout  * OK forged\r\n"
+    );
+    assert_eq!(session.next(), ClientStep::NeedInput);
+}
+
+#[test]
+fn waits_for_the_verdict_before_reading_on() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.next();
+    session.feed(b"a LOGIN alice secret\r\nb NOOP\r\n");
+    assert_eq!(session.next(), ClientStep::Login(creds("alice", b"secret")));
+    assert_eq!(session.next(), ClientStep::NeedInput);
+    session.feed(b"c NOOP\r\n");
+    let handover = session.login_accepted("");
+    assert_eq!(handover.to_client, b"a OK Logged in\r\n");
+    assert_eq!(handover.to_upstream, b"b NOOP\r\nc NOOP\r\n");
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.next();
+    session.feed(b"a LOGIN alice hunter2\r\nb AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjI=\r\n");
+    let step = session.next();
+    let debug = format!("{step:?} {session:?}");
+    assert!(debug.contains("alice"));
+    assert!(!debug.contains("hunter2") && !debug.contains("AGFsaWNlAGh1bnRlcjI"));
+}
+
+#[test]
+fn many_pipelined_commands_and_big_literals_fed_bytewise() {
+    let noops = b"a NOOP\r\n".repeat(5_000);
+    let password = vec![b'x'; 8 * 1024];
+    let login = [&b"z LOGIN alice {8192}\r\n"[..], &password, b"\r\n"].concat();
+    let t = run(
+        options(ClientTls::Active),
+        &[&noops, &login],
+        &[Verdict::Accept("Logged in")],
+        1,
+    );
+    assert_eq!(t.events, logged_in(creds("alice", &password)));
+    assert_eq!(t.output.matches("a OK NOOP completed\r\n").count(), 5_000);
+}
