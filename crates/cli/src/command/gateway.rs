@@ -1,6 +1,7 @@
 //! `mailtls gateway`: serves until SIGINT/SIGTERM, then lets sessions record themselves and
 //! flushes the session store.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
