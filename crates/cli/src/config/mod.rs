@@ -45,3 +45,6 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
+
+#[cfg(test)]
+mod tests;

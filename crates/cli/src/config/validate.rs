@@ -158,28 +158,29 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         Some(false),
     );
 
+    // Names are checked on the raw entries, so an entry with other faults still counts.
+    unique_names(
+        &mut c,
+        "upstream",
+        raw.upstream.iter().filter_map(|u| u.name.as_deref()),
+    );
+    unique_names(
+        &mut c,
+        "listener",
+        raw.listener.iter().filter_map(|l| l.name.as_deref()),
+    );
     let upstreams: Vec<UpstreamSettings> = raw
         .upstream
         .iter()
         .enumerate()
         .filter_map(|(i, u)| upstream(&mut c, i, u))
         .collect();
-    unique_names(
-        &mut c,
-        "upstream",
-        upstreams.iter().map(|u| u.name.as_str()),
-    );
     let listeners: Vec<ListenerSettings> = raw
         .listener
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| listener(&mut c, i, l, &upstreams))
+        .filter_map(|(i, l)| listener(&mut c, i, l, &raw.upstream))
         .collect();
-    unique_names(
-        &mut c,
-        "listener",
-        listeners.iter().map(|l| l.name.as_str()),
-    );
     if raw.listener.is_empty() {
         c.report(
             "listener",
@@ -274,7 +275,7 @@ fn listener(
     c: &mut Checker,
     index: usize,
     l: &ListenerEntry,
-    upstreams: &[UpstreamSettings],
+    upstreams: &[UpstreamEntry],
 ) -> Option<ListenerSettings> {
     let name = c.required(
         &format!("listener[{index}].name"),
@@ -335,27 +336,25 @@ fn listener(
     let private_key = pem("key", &l.key);
     let upstream = c
         .required(&key("upstream"), &l.upstream, "\"exchange-imap\"")
-        .and_then(|u| match upstreams.iter().find(|up| up.name == u) {
-            Some(up) => Some(up),
-            None => {
-                c.report(
-                    &key("upstream"),
-                    format!("no [[upstream]] is named \"{u}\""),
-                    "name one of the [[upstream]] entries",
-                );
-                None
-            }
-        });
-    if let (Some(p), Some(up)) = (protocol, upstream) {
-        if up.protocol != p {
+        .and_then(
+            |u| match upstreams.iter().find(|up| up.name.as_deref() == Some(u)) {
+                Some(up) => Some(up),
+                None => {
+                    c.report(
+                        &key("upstream"),
+                        format!("no [[upstream]] is named \"{u}\""),
+                        "name one of the [[upstream]] entries",
+                    );
+                    None
+                }
+            },
+        );
+    let upstream_protocol = upstream.and_then(|up| up.protocol.as_deref());
+    if let (Some(p), Some(up_protocol)) = (protocol, upstream_protocol) {
+        if p.as_str() != up_protocol {
             c.report(
                 &key("protocol"),
-                format!(
-                    "is {} but upstream {} speaks {}",
-                    p.as_str(),
-                    up.name,
-                    up.protocol.as_str()
-                ),
+                format!("is {} but its upstream speaks {up_protocol}", p.as_str()),
                 "bridge each listener to an upstream of the same protocol",
             );
             return None;
@@ -369,7 +368,7 @@ fn listener(
         min_tls: min_tls?,
         certificate: if needs_cert { Some(certificate?) } else { None },
         key: if needs_cert { Some(private_key?) } else { None },
-        upstream: upstream?.name.clone(),
+        upstream: upstream?.name.clone()?,
         greeting: l
             .greeting
             .clone()
