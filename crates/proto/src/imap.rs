@@ -2,7 +2,8 @@
 //!
 //! Client bytes go through `framer` (lines and literals, within the limits), `command` parses
 //! each message with the RFC 3501 pieces in `grammar`, and [`ClientSession`] answers it.
-//! Upstream lines go through the same framer and `response` into [`UpstreamLogin`].
+//! Upstream lines, which carry no literals before login, go through the crate's line buffer and
+//! `response` into [`UpstreamLogin`].
 
 mod client;
 mod command;

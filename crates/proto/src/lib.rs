@@ -11,8 +11,11 @@
 
 pub mod credentials;
 pub mod imap;
+mod line;
 pub mod pop3;
 pub mod sasl;
+#[cfg(test)]
+mod testing;
 
 pub use credentials::{Credentials, Secret};
 

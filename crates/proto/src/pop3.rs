@@ -6,7 +6,6 @@
 
 mod client;
 mod command;
-mod line;
 mod status;
 mod upstream;
 

@@ -57,13 +57,7 @@ pub fn encode_plain(credentials: &Credentials) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn creds(user: &str, pass: &[u8]) -> Credentials {
-        Credentials {
-            user: user.into(),
-            password: Secret::new(pass),
-        }
-    }
+    use crate::testing::creds;
 
     #[test]
     fn round_trips_every_byte_of_a_password() {

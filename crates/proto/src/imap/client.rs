@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use super::command::{self, Command, CommandKind};
 use super::framer::{Frame, Framer, TooLong};
-use super::grammar::without_line_ending;
+use crate::line::{single_line, without_line_ending};
 use crate::sasl::decode_plain;
 use crate::{
     ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Ending, LoginAccepted,
@@ -281,14 +281,10 @@ fn reply(tag: Option<&str>, status: &str, text: &str) -> ClientStep {
     ClientStep::Write(reply_bytes(tag, status, text))
 }
 
-/// Text that came from outside (configuration, upstream, gateway) made safe for one reply line:
-/// a CR or LF in it would let it forge further replies.
+/// Text that came from outside (configuration, upstream, gateway) made safe for one reply line,
+/// trimmed, with `fallback` standing in when nothing is left: IMAP replies need some text.
 fn one_line(text: &str, fallback: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match line.trim() {
+    match single_line(text).trim() {
         "" => fallback.to_owned(),
         trimmed => trimmed.to_owned(),
     }

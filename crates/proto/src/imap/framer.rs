@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use super::grammar::{literal_announcement, without_line_ending};
+use super::grammar::literal_announcement;
+use crate::line::without_line_ending;
 use crate::Limits;
 
 /// What the framer found next in the buffered input.
@@ -109,7 +110,8 @@ impl Framer {
         }
     }
 
-    /// The next line, with no literal handling (SASL responses, server replies).
+    /// The next line, with no literal handling: the SASL response after a `+`, which comes from
+    /// the same stream as the commands around it.
     pub(super) fn next_line(&mut self) -> Result<Option<Vec<u8>>, TooLong> {
         Ok(self.scan_line()?.map(|end| self.take_message(end)))
     }

@@ -1,5 +1,7 @@
-//! The pieces of the RFC 3501 grammar both pre-auth machines need: character classes, line
-//! endings, literal announcements, and a reader over one framed message.
+//! The pieces of the RFC 3501 grammar both pre-auth machines need: character classes, literal
+//! announcements, and a reader over one framed message.
+
+use crate::line::without_line_ending;
 
 /// `ATOM-CHAR`: any CHAR except atom-specials (`(){ %*"\]`, controls, space).
 pub(super) fn is_atom_char(byte: u8) -> bool {
@@ -15,13 +17,6 @@ pub(super) fn is_astring_char(byte: u8) -> bool {
 /// A tag character: any `ASTRING-CHAR` except `+`.
 pub(super) fn is_tag_char(byte: u8) -> bool {
     is_astring_char(byte) && byte != b'+'
-}
-
-/// The line without its ending. Bare LF is accepted as well as CRLF, because some old scripts
-/// send it and nothing is lost by tolerating it.
-pub(super) fn without_line_ending(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// A literal announced at the end of a line (`{n}` or `{n+}`, line ending already removed):

@@ -3,10 +3,10 @@
 
 use std::collections::VecDeque;
 
-use super::framer::{Framer, TooLong};
 use super::response::{self, Response, Status};
+use crate::line::{LineBuffer, LineTooLong};
 use crate::sasl::encode_plain;
-use crate::{Credentials, Limits, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
+use crate::{Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
 
 /// Longest upstream line accepted before login. Servers put long capability lists and
 /// referrals in these lines; anything longer is not a pre-login reply.
@@ -21,7 +21,7 @@ pub struct UpstreamLogin {
     auth: UpstreamAuth,
     starttls: bool,
     tls_up: bool,
-    framer: Framer,
+    lines: LineBuffer,
     /// What the server advertised; `None` until known (and again after STARTTLS, when the
     /// plaintext list must be forgotten).
     capabilities: Option<Vec<String>>,
@@ -62,10 +62,7 @@ impl UpstreamLogin {
             auth,
             starttls,
             tls_up: false,
-            framer: Framer::new(Limits {
-                max_line: MAX_LINE,
-                max_literal: 0,
-            }),
+            lines: LineBuffer::new(MAX_LINE),
             capabilities: None,
             tags_sent: 0,
             phase: Phase::Greeting,
@@ -248,14 +245,14 @@ impl UpstreamLogin {
                     return self.fail(format!("the upstream refused STARTTLS: {text}"));
                 }
                 // Bytes after the STARTTLS reply came in the clear and could be an injection.
-                self.framer.discard_rest();
+                self.lines.discard_rest();
                 self.phase = Phase::Handshake;
                 UpstreamStep::StartTls
             }
             Phase::Authenticate { tag: ours, .. } if ours == tag => match status {
                 Status::Ok => UpstreamStep::Authenticated {
                     text,
-                    leftover: self.framer.take_rest(),
+                    leftover: self.lines.take_rest(),
                 },
                 _ => UpstreamStep::Rejected { text },
             },
@@ -268,7 +265,7 @@ impl UpstreamDialogue for UpstreamLogin {
     fn feed(&mut self, input: &[u8]) {
         match self.phase {
             Phase::Handshake | Phase::Done | Phase::Failed(_) => {}
-            _ => self.framer.feed(input),
+            _ => self.lines.feed(input),
         }
     }
 
@@ -291,14 +288,14 @@ impl UpstreamDialogue for UpstreamLogin {
         // Before login a server sends status, CAPABILITY and continuation responses, none of
         // which carries a literal, so plain lines suffice.
         loop {
-            match self.framer.next_line() {
+            match self.lines.next_line() {
                 Ok(None) => return UpstreamStep::NeedInput,
                 Ok(Some(line)) => {
                     if let Some(step) = self.on_line(&line) {
                         return step;
                     }
                 }
-                Err(TooLong) => {
+                Err(LineTooLong) => {
                     return self.fail(format!("the upstream sent a line over {MAX_LINE} bytes"))
                 }
             }

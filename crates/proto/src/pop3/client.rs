@@ -3,8 +3,8 @@
 use std::mem;
 
 use super::command::{self, Command};
-use super::line::LineBuffer;
 use super::status::status_line;
+use crate::line::{without_line_ending, LineBuffer};
 use crate::sasl::decode_plain;
 use crate::{
     ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Ending, LoginAccepted,
@@ -92,7 +92,7 @@ impl ClientSession {
             Command::Stls if self.needs_stls() => {
                 self.ok("begin TLS negotiation");
                 // Whatever followed STLS in the clear could be an injection (RFC 2595 s. 4).
-                self.input.clear();
+                self.input.discard_rest();
                 self.state = State::StartTlsNext;
             }
             Command::Stls if self.tls_up => self.err("TLS is already active"),
@@ -181,7 +181,7 @@ impl ClientDialogue for ClientSession {
                 State::Commands | State::PlainResponse => match self.input.next_line() {
                     Ok(None) => return ClientStep::NeedInput,
                     Ok(Some(line)) => {
-                        if let Some(credentials) = self.handle_line(&line) {
+                        if let Some(credentials) = self.handle_line(without_line_ending(&line)) {
                             self.state = State::AwaitingVerdict;
                             return ClientStep::Login(credentials);
                         }

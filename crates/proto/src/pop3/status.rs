@@ -1,5 +1,7 @@
 //! POP3 status lines (RFC 1939 section 3): writing the gateway's own, reading the upstream's.
 
+use crate::line::single_line;
+
 /// Longest stretch of upstream text quoted in a failure reason.
 const EXCERPT_CHARS: usize = 200;
 
@@ -10,11 +12,7 @@ pub(super) fn status_line(ok: bool, text: &str) -> Vec<u8> {
     line.extend_from_slice(if ok { b"+OK" } else { b"-ERR" });
     if !text.is_empty() {
         line.push(b' ');
-        let clean: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        line.extend_from_slice(clean.as_bytes());
+        line.extend_from_slice(single_line(text).as_bytes());
     }
     line.extend_from_slice(b"\r\n");
     line
@@ -67,10 +65,9 @@ pub(super) fn text(bytes: &[u8]) -> String {
 
 /// A short, printable quote of an upstream line for a failure reason.
 pub(super) fn excerpt(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
+    single_line(&String::from_utf8_lossy(bytes))
         .chars()
         .take(EXCERPT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 

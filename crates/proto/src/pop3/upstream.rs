@@ -1,8 +1,8 @@
 //! The upstream-facing POP3 machine: greeting, optional STLS, CAPA, then AUTH PLAIN or
 //! USER/PASS.
 
-use super::line::LineBuffer;
 use super::status::{classify, excerpt, text, Reply};
+use crate::line::{without_line_ending, LineBuffer};
 use crate::sasl::encode_plain;
 use crate::{Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
 
@@ -117,7 +117,7 @@ impl UpstreamLogin {
             }
             (State::StlsReply, Reply::Ok(_)) => {
                 // Anything after the +OK came in the clear and could be an injection.
-                self.input.clear();
+                self.input.discard_rest();
                 self.state = State::AwaitingTls;
                 UpstreamStep::StartTls
             }
@@ -269,7 +269,7 @@ impl UpstreamDialogue for UpstreamLogin {
                     ))
                 }
             };
-            if let Some(step) = self.handle_line(&line) {
+            if let Some(step) = self.handle_line(without_line_ending(&line)) {
                 return step;
             }
         }

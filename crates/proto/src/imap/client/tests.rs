@@ -1,19 +1,12 @@
 //! Scripted client dialogues. Each script runs fed all at once, in small chunks and one byte
-//! at a time, and must give the same transcript every time.
+//! at a time (see `testing`), and must give the same transcript every time.
 
 use super::*;
-use crate::{Credentials, Limits, Secret};
+use crate::testing::{self, creds, options, Verdict};
+use crate::Limits;
 
 const PLAIN_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN";
 const STARTTLS_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID STARTTLS LOGINDISABLED";
-
-fn options(tls: ClientTls) -> DialogueOptions {
-    DialogueOptions {
-        tls,
-        limits: Limits::default(),
-        greeting: "mailtls ready".into(),
-    }
-}
 
 fn limited(tls: ClientTls, max_line: usize, max_literal: usize) -> DialogueOptions {
     DialogueOptions {
@@ -23,20 +16,6 @@ fn limited(tls: ClientTls, max_line: usize, max_literal: usize) -> DialogueOptio
         },
         ..options(tls)
     }
-}
-
-fn creds(user: &str, password: &[u8]) -> Credentials {
-    Credentials {
-        user: user.into(),
-        password: Secret::new(password),
-    }
-}
-
-/// How the test gateway answers a `Login`.
-#[derive(Clone, Copy)]
-enum Verdict {
-    Accept(&'static str),
-    Reject(&'static str),
 }
 
 /// What the client saw, and what the machine asked the gateway to do.
@@ -56,45 +35,16 @@ fn run(
     verdicts: &[Verdict],
     chunk: usize,
 ) -> Transcript {
-    let mut session = ClientSession::new(options);
-    let mut verdicts = verdicts.iter();
+    let run = testing::run_client(ClientSession::new(options), phases, verdicts, chunk);
     let mut output = Vec::new();
     let mut events = Vec::new();
-    let mut accepted = None;
-    let mut closed = false;
-    let mut drain = |session: &mut ClientSession, accepted: &mut Option<&str>| {
-        while accepted.is_none() && !closed {
-            match session.next() {
-                ClientStep::NeedInput => return,
-                ClientStep::Write(bytes) => output.extend(bytes),
-                ClientStep::StartTls => {
-                    events.push(ClientStep::StartTls);
-                    session.tls_started();
-                }
-                ClientStep::Login(credentials) => {
-                    events.push(ClientStep::Login(credentials));
-                    match verdicts.next().expect("a verdict for every login") {
-                        Verdict::Accept(text) => *accepted = Some(*text),
-                        Verdict::Reject(reason) => session.login_rejected(reason),
-                    }
-                }
-                ClientStep::Close(ending) => {
-                    closed = true;
-                    events.push(ClientStep::Close(ending));
-                }
-                other => events.push(other),
-            }
-        }
-    };
-    drain(&mut session, &mut accepted);
-    for phase in phases {
-        for piece in phase.chunks(chunk) {
-            session.feed(piece);
-            drain(&mut session, &mut accepted);
+    for step in run.steps {
+        match step {
+            ClientStep::Write(bytes) => output.extend(bytes),
+            other => events.push(other),
         }
     }
-    let to_upstream = accepted.map(|text| {
-        let handover = session.login_accepted(text);
+    let to_upstream = run.accepted.map(|handover| {
         output.extend(handover.to_client);
         handover.to_upstream
     });
@@ -105,15 +55,10 @@ fn run(
     }
 }
 
-/// Runs a script in several chunkings and checks they agree. A phase ends where a real client
+/// Runs a script in every chunking and checks they agree. A phase ends where a real client
 /// would wait for the server (after STARTTLS, the next phase runs over TLS).
 fn dialogue(options: DialogueOptions, phases: &[&[u8]], verdicts: &[Verdict]) -> Transcript {
-    let whole = run(options.clone(), phases, verdicts, usize::MAX);
-    for chunk in [1, 2, 7] {
-        let chunked = run(options.clone(), phases, verdicts, chunk);
-        assert_eq!(chunked, whole, "fed in chunks of {chunk}");
-    }
-    whole
+    testing::in_every_chunking(|chunk| run(options.clone(), phases, verdicts, chunk))
 }
 
 fn greeting(caps: &str) -> String {

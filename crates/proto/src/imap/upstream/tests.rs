@@ -1,8 +1,10 @@
 //! The upstream login against Dovecot- and Exchange-shaped transcripts. Each transcript runs
-//! fed all at once, in small chunks and one byte at a time, with the same result every time.
+//! fed all at once, in small chunks and one byte at a time (see `testing`), with the same result
+//! every time.
 
 use super::*;
 use crate::sasl::encode_plain;
+use crate::testing::{self, authenticated, creds, wrote, UpstreamSeen as Seen};
 
 const DOVECOT_GREETING: &[u8] = b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n";
 const DOVECOT_CAPS_AFTER_TLS: &[u8] =
@@ -13,96 +15,25 @@ const EXCHANGE_CAPS_PLAIN: &[u8] = b"* CAPABILITY IMAP4 IMAP4rev1 LOGINDISABLED 
 const EXCHANGE_CAPS_TLS: &[u8] = b"* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n";
 
 fn alice(password: &[u8]) -> Credentials {
-    Credentials {
-        user: "alice".into(),
-        password: Secret::new(password),
-    }
+    creds("alice", password)
 }
 
 fn login(password: &[u8], starttls: bool) -> UpstreamLogin {
     UpstreamLogin::new(UpstreamAuth::Password(alice(password)), starttls)
 }
 
-/// What the gateway saw, with writes as text so failures read well.
-#[derive(Debug, PartialEq)]
-enum Seen {
-    Write(String),
-    StartTls,
-    /// `leftover` plus whatever the server sent after it (the gateway passes both on).
-    Authenticated {
-        text: String,
-        to_client: Vec<u8>,
-    },
-    Rejected(String),
-    Failed(String),
-}
-
-/// Feeds the server's phases in `chunk`-sized pieces, stepping until input is needed; calls
-/// `tls_started` on `StartTls`. A phase is what the server sends before waiting for us.
-fn run(mut machine: UpstreamLogin, phases: &[&[u8]], chunk: usize) -> Vec<Seen> {
-    let mut seen = Vec::new();
-    let mut finished = false;
-    let mut after_end = Vec::new();
-    let pieces = phases.iter().flat_map(|phase| phase.chunks(chunk));
-    for piece in std::iter::once(&[][..]).chain(pieces) {
-        if finished {
-            after_end.extend_from_slice(piece);
-            continue;
-        }
-        machine.feed(piece);
-        loop {
-            let step = match machine.next() {
-                UpstreamStep::NeedInput => break,
-                UpstreamStep::Write(bytes) => Seen::Write(String::from_utf8_lossy(&bytes).into()),
-                UpstreamStep::StartTls => {
-                    machine.tls_started();
-                    Seen::StartTls
-                }
-                UpstreamStep::Authenticated { text, leftover } => Seen::Authenticated {
-                    text,
-                    to_client: leftover,
-                },
-                UpstreamStep::Rejected { text } => Seen::Rejected(text),
-                UpstreamStep::Failed { reason } => Seen::Failed(reason),
-            };
-            finished = !matches!(step, Seen::Write(_) | Seen::StartTls);
-            seen.push(step);
-            if finished {
-                break;
-            }
-        }
-    }
-    if let Some(Seen::Authenticated { to_client, .. }) = seen.last_mut() {
-        to_client.extend(after_end);
-    }
-    seen
-}
-
+/// Runs the server's `phases` in every chunking and returns the common steps.
 fn transcript(password: &[u8], starttls: bool, phases: &[&[u8]]) -> Vec<Seen> {
-    let whole = run(login(password, starttls), phases, usize::MAX);
-    for chunk in [1, 3] {
-        let chunked = run(login(password, starttls), phases, chunk);
-        assert_eq!(chunked, whole, "fed in chunks of {chunk}");
-    }
-    whole
-}
-
-fn write(text: &str) -> Seen {
-    Seen::Write(text.into())
+    testing::in_every_chunking(|chunk| {
+        testing::run_upstream(login(password, starttls), phases, chunk)
+    })
 }
 
 fn plain_ir(tag: &str, password: &[u8]) -> Seen {
-    Seen::Write(format!(
+    Seen::Wrote(format!(
         "{tag} AUTHENTICATE PLAIN {}\r\n",
         encode_plain(&alice(password))
     ))
-}
-
-fn authenticated(text: &str, to_client: &[u8]) -> Seen {
-    Seen::Authenticated {
-        text: text.into(),
-        to_client: to_client.to_vec(),
-    }
 }
 
 fn failed(reason: &str) -> Seen {
@@ -141,9 +72,9 @@ fn dovecot_starttls_then_rejected() {
     assert_eq!(
         seen,
         vec![
-            write("m1 STARTTLS\r\n"),
+            wrote("m1 STARTTLS\r\n"),
             Seen::StartTls,
-            write("m2 CAPABILITY\r\n"),
+            wrote("m2 CAPABILITY\r\n"),
             plain_ir("m3", b"wrong"),
             Seen::Rejected("[AUTHENTICATIONFAILED] Authentication failed.".into()),
         ]
@@ -189,10 +120,10 @@ fn exchange_starttls_with_capability_requests() {
     assert_eq!(
         seen,
         vec![
-            write("m1 CAPABILITY\r\n"),
-            write("m2 STARTTLS\r\n"),
+            wrote("m1 CAPABILITY\r\n"),
+            wrote("m2 STARTTLS\r\n"),
             Seen::StartTls,
-            write("m3 CAPABILITY\r\n"),
+            wrote("m3 CAPABILITY\r\n"),
             plain_ir("m4", b"secret"),
             authenticated("AUTHENTICATE completed.", b""),
         ]
@@ -216,7 +147,7 @@ fn exchange_implicit_tls_with_split_capabilities_and_chatter() {
     assert_eq!(
         seen,
         vec![
-            write("m1 CAPABILITY\r\n"),
+            wrote("m1 CAPABILITY\r\n"),
             plain_ir("m2", b"secret"),
             authenticated("AUTHENTICATE completed.", b""),
         ]
@@ -251,8 +182,8 @@ fn plain_without_sasl_ir_waits_for_the_continuation() {
     assert_eq!(
         seen,
         vec![
-            write("m1 AUTHENTICATE PLAIN\r\n"),
-            Seen::Write(format!("{}\r\n", encode_plain(&alice(b"secret")))),
+            wrote("m1 AUTHENTICATE PLAIN\r\n"),
+            Seen::Wrote(format!("{}\r\n", encode_plain(&alice(b"secret")))),
             authenticated("Logged in", b""),
         ]
     );
@@ -274,9 +205,9 @@ fn login_with_literals_keeps_every_byte() {
     assert_eq!(
         seen,
         vec![
-            write("m1 LOGIN {5}\r\n"),
-            write("alice {14}\r\n"),
-            Seen::Write(String::from_utf8([password, b"\r\n"].concat()).unwrap()),
+            wrote("m1 LOGIN {5}\r\n"),
+            wrote("alice {14}\r\n"),
+            Seen::Wrote(String::from_utf8([password, b"\r\n"].concat()).unwrap()),
             authenticated("LOGIN completed", b""),
         ]
     );
@@ -311,7 +242,7 @@ fn challenge_after_plain_gets_one_empty_answer() {
         seen,
         vec![
             plain_ir("m1", b"secret"),
-            write("\r\n"),
+            wrote("\r\n"),
             Seen::Rejected("AUTHENTICATE failed.".into()),
         ]
     );
@@ -328,7 +259,7 @@ fn challenge_after_plain_gets_one_empty_answer() {
     assert_eq!(
         seen[2..],
         [
-            write("\r\n"),
+            wrote("\r\n"),
             failed("the upstream kept asking for more authentication data")
         ]
     );
@@ -428,7 +359,7 @@ fn protocol_violations_fail() {
 fn long_lines_fail() {
     let mut line = b"* OK ".to_vec();
     line.resize(MAX_LINE, b'x');
-    let seen = run(login(b"secret", false), &[&line], usize::MAX);
+    let seen = testing::run_upstream(login(b"secret", false), &[&line], usize::MAX);
     assert_eq!(
         seen,
         vec![failed("the upstream sent a line over 65536 bytes")]
@@ -436,8 +367,8 @@ fn long_lines_fail() {
     // A line of exactly the limit is fine.
     line.truncate(MAX_LINE - 2);
     line.extend_from_slice(b"\r\n");
-    let seen = run(login(b"secret", false), &[&line], usize::MAX);
-    assert_eq!(seen, vec![write("m1 CAPABILITY\r\n")]);
+    let seen = testing::run_upstream(login(b"secret", false), &[&line], usize::MAX);
+    assert_eq!(seen, vec![wrote("m1 CAPABILITY\r\n")]);
 }
 
 #[test]
@@ -447,7 +378,7 @@ fn bytes_after_the_starttls_reply_are_dropped() {
         b"* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\nm2 OK done\r\n",
     ]
     .concat();
-    let seen = run(
+    let seen = testing::run_upstream(
         login(b"secret", true),
         &[DOVECOT_GREETING, &injected],
         usize::MAX,
@@ -455,9 +386,9 @@ fn bytes_after_the_starttls_reply_are_dropped() {
     assert_eq!(
         seen,
         vec![
-            write("m1 STARTTLS\r\n"),
+            wrote("m1 STARTTLS\r\n"),
             Seen::StartTls,
-            write("m2 CAPABILITY\r\n")
+            wrote("m2 CAPABILITY\r\n")
         ]
     );
 }

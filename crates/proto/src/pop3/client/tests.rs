@@ -1,9 +1,12 @@
-//! Scripted client dialogues. Each runs twice, fed chunk by chunk and one byte at a time, and
-//! both runs must see the same steps.
+//! Scripted client dialogues. Each runs fed whole and in pieces down to single bytes (see
+//! `testing`), and every run must see the same steps.
 
 use super::*;
+use crate::testing::{self, options, Verdict};
 use crate::Limits;
 
+/// The steps as the tests compare them, with passwords as bytes: a `Secret` would not show
+/// itself in a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
     Wrote(String),
@@ -13,18 +16,11 @@ enum Seen {
         password: Vec<u8>,
     },
     Close(Ending),
-    /// The hand-over; `to_upstream` also holds the input not yet fed, as the gateway would
-    /// forward it.
+    /// The hand-over, made once all input was fed.
     Accepted {
         to_client: String,
         to_upstream: Vec<u8>,
     },
-}
-
-/// The gateway's answer to each `Login`, in order.
-enum Verdict {
-    Accept(&'static str),
-    Reject(&'static str),
 }
 
 const HELLO: &str = "+OK mailtls ready\r\n";
@@ -33,14 +29,6 @@ const CAPA_LOGIN: &str =
 const CAPA_STLS: &str =
     "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nSTLS\r\n.\r\n";
 const NEED_STLS: &str = "-ERR [AUTH] plaintext login is disabled: send STLS first\r\n";
-
-fn options(tls: ClientTls) -> DialogueOptions {
-    DialogueOptions {
-        tls,
-        limits: Limits::default(),
-        greeting: "mailtls ready".into(),
-    }
-}
 
 fn w(text: &str) -> Seen {
     Seen::Wrote(text.into())
@@ -60,64 +48,38 @@ fn accepted(to_client: &str, to_upstream: &[u8]) -> Seen {
     }
 }
 
-/// Feeds `pieces` in order, draining the machine after each, as the gateway does.
-fn run(options: &DialogueOptions, pieces: Vec<&[u8]>, verdicts: &[Verdict]) -> Vec<Seen> {
-    let mut session = ClientSession::new(options.clone());
-    let mut verdicts = verdicts.iter();
-    let mut pieces = pieces.into_iter();
-    let mut seen = Vec::new();
-    loop {
-        loop {
-            match session.next() {
-                ClientStep::NeedInput => break,
-                ClientStep::Write(bytes) => {
-                    seen.push(Seen::Wrote(String::from_utf8(bytes).unwrap()))
-                }
-                ClientStep::StartTls => {
-                    seen.push(Seen::StartTls);
-                    session.tls_started();
-                }
-                ClientStep::Login(credentials) => {
-                    seen.push(login(&credentials.user, credentials.password.expose()));
-                    match verdicts.next().expect("a verdict for each login") {
-                        Verdict::Reject(reason) => session.login_rejected(reason),
-                        Verdict::Accept(text) => {
-                            let done = session.login_accepted(text);
-                            let mut to_upstream = done.to_upstream;
-                            pieces.for_each(|piece| to_upstream.extend_from_slice(piece));
-                            seen.push(Seen::Accepted {
-                                to_client: String::from_utf8(done.to_client).unwrap(),
-                                to_upstream,
-                            });
-                            return seen;
-                        }
-                    }
-                }
-                ClientStep::Close(ending) => {
-                    assert_eq!(session.next(), ClientStep::Close(ending.clone()));
-                    seen.push(Seen::Close(ending));
-                    return seen;
-                }
-                ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
+/// Feeds the client's `phases` in pieces of `chunk` bytes, as the gateway does.
+fn run(
+    options: &DialogueOptions,
+    phases: &[&[u8]],
+    verdicts: &[Verdict],
+    chunk: usize,
+) -> Vec<Seen> {
+    let run = testing::run_client(ClientSession::new(options.clone()), phases, verdicts, chunk);
+    let mut seen: Vec<Seen> = run
+        .steps
+        .into_iter()
+        .map(|step| match step {
+            ClientStep::Write(bytes) => Seen::Wrote(String::from_utf8(bytes).unwrap()),
+            ClientStep::StartTls => Seen::StartTls,
+            ClientStep::Login(credentials) => {
+                login(&credentials.user, credentials.password.expose())
             }
-        }
-        match pieces.next() {
-            Some(piece) => session.feed(piece),
-            None => return seen,
-        }
-    }
+            ClientStep::Close(ending) => Seen::Close(ending),
+            ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
+            ClientStep::NeedInput => unreachable!("the driver does not record NeedInput"),
+        })
+        .collect();
+    seen.extend(run.accepted.map(|done| Seen::Accepted {
+        to_client: String::from_utf8(done.to_client).unwrap(),
+        to_upstream: done.to_upstream,
+    }));
+    seen
 }
 
-/// Runs the client's `chunks` whole, then one byte at a time, and returns the common steps.
-fn dialogue(options: &DialogueOptions, chunks: &[&[u8]], verdicts: &[Verdict]) -> Vec<Seen> {
-    let whole = run(options, chunks.to_vec(), verdicts);
-    let bytewise = run(
-        options,
-        chunks.iter().flat_map(|c| c.chunks(1)).collect(),
-        verdicts,
-    );
-    assert_eq!(whole, bytewise, "fed one byte at a time");
-    whole
+/// Runs the client's `phases` in every chunking and returns the common steps.
+fn dialogue(options: &DialogueOptions, phases: &[&[u8]], verdicts: &[Verdict]) -> Vec<Seen> {
+    testing::in_every_chunking(|chunk| run(options, phases, verdicts, chunk))
 }
 
 #[test]
@@ -178,8 +140,9 @@ fn stls_discards_bytes_pipelined_in_the_clear() {
     // Whole chunk only: fed byte by byte, the tail would arrive after the handshake.
     let seen = run(
         &options(ClientTls::StartTlsRequired),
-        vec![b"STLS\r\nUSER mallory\r\nPASS x\r\n", b"PASS pw\r\n"],
+        &[b"STLS\r\nUSER mallory\r\nPASS x\r\n", b"PASS pw\r\n"],
         &[],
+        usize::MAX,
     );
     assert_eq!(
         seen,

@@ -1,21 +1,9 @@
-//! Upstream logins against Dovecot- and Exchange-shaped transcripts. Each runs twice, fed
-//! reply by reply and one byte at a time, and both runs must see the same steps.
+//! Upstream logins against Dovecot- and Exchange-shaped transcripts. Each runs fed reply by
+//! reply and in pieces down to single bytes (see `testing`), and every run must see the same
+//! steps.
 
 use super::*;
-use crate::Secret;
-
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    Wrote(String),
-    StartTls,
-    /// `leftover` also holds the input not yet fed, as the gateway would pass it on.
-    Authenticated {
-        text: String,
-        leftover: Vec<u8>,
-    },
-    Rejected(String),
-    Failed(String),
-}
+use crate::testing::{self, authenticated, creds, wrote, UpstreamSeen as Seen};
 
 const DOVECOT_HELLO: &[u8] = b"+OK Dovecot ready.\r\n";
 const DOVECOT_CAPA: &[u8] = b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n";
@@ -25,71 +13,17 @@ const EXCHANGE_CAPA: &[u8] = b"+OK\r\nTOP\r\nUIDL\r\nSASL PLAIN XOAUTH2\r\nUSER\
 const PLAIN_BOB: &str = "AUTH PLAIN AGJvYgBwdw==\r\n";
 
 fn password(user: &str, password: &[u8]) -> UpstreamAuth {
-    UpstreamAuth::Password(Credentials {
-        user: user.into(),
-        password: Secret::new(password),
-    })
+    UpstreamAuth::Password(creds(user, password))
 }
 
-fn w(text: &str) -> Seen {
-    Seen::Wrote(text.into())
+/// Feeds the server's `phases` in pieces of `chunk` bytes, as the gateway does.
+fn run(auth: &UpstreamAuth, starttls: bool, phases: &[&[u8]], chunk: usize) -> Vec<Seen> {
+    testing::run_upstream(UpstreamLogin::new(auth.clone(), starttls), phases, chunk)
 }
 
-fn authenticated(text: &str, leftover: &[u8]) -> Seen {
-    Seen::Authenticated {
-        text: text.into(),
-        leftover: leftover.to_vec(),
-    }
-}
-
-/// Feeds the server's `pieces` in order, draining the machine after each, as the gateway does.
-fn run(auth: &UpstreamAuth, starttls: bool, pieces: Vec<&[u8]>) -> Vec<Seen> {
-    let mut login = UpstreamLogin::new(auth.clone(), starttls);
-    let mut pieces = pieces.into_iter();
-    let mut seen = Vec::new();
-    loop {
-        loop {
-            match login.next() {
-                UpstreamStep::NeedInput => break,
-                UpstreamStep::Write(bytes) => {
-                    seen.push(Seen::Wrote(String::from_utf8_lossy(&bytes).into_owned()))
-                }
-                UpstreamStep::StartTls => {
-                    seen.push(Seen::StartTls);
-                    login.tls_started();
-                }
-                UpstreamStep::Authenticated { text, mut leftover } => {
-                    pieces.for_each(|piece| leftover.extend_from_slice(piece));
-                    seen.push(Seen::Authenticated { text, leftover });
-                    return seen;
-                }
-                UpstreamStep::Rejected { text } => {
-                    seen.push(Seen::Rejected(text));
-                    return seen;
-                }
-                UpstreamStep::Failed { reason } => {
-                    seen.push(Seen::Failed(reason));
-                    return seen;
-                }
-            }
-        }
-        match pieces.next() {
-            Some(piece) => login.feed(piece),
-            None => return seen,
-        }
-    }
-}
-
-/// Runs the server's replies whole, then one byte at a time, and returns the common steps.
+/// Runs the server's replies in every chunking and returns the common steps.
 fn transcript(auth: &UpstreamAuth, starttls: bool, replies: &[&[u8]]) -> Vec<Seen> {
-    let whole = run(auth, starttls, replies.to_vec());
-    let bytewise = run(
-        auth,
-        starttls,
-        replies.iter().flat_map(|r| r.chunks(1)).collect(),
-    );
-    assert_eq!(whole, bytewise, "fed one byte at a time");
-    whole
+    testing::in_every_chunking(|chunk| run(auth, starttls, replies, chunk))
 }
 
 #[test]
@@ -102,8 +36,8 @@ fn dovecot_with_sasl_plain() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w(PLAIN_BOB),
+            wrote("CAPA\r\n"),
+            wrote(PLAIN_BOB),
             authenticated("Logged in.", b"")
         ]
     );
@@ -124,10 +58,10 @@ fn dovecot_with_stls() {
     assert_eq!(
         seen,
         vec![
-            w("STLS\r\n"),
+            wrote("STLS\r\n"),
             Seen::StartTls,
-            w("CAPA\r\n"),
-            w(PLAIN_BOB),
+            wrote("CAPA\r\n"),
+            wrote(PLAIN_BOB),
             authenticated("Logged in.", b""),
         ]
     );
@@ -164,8 +98,8 @@ fn exchange_with_sasl_plain() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w(PLAIN_BOB),
+            wrote("CAPA\r\n"),
+            wrote(PLAIN_BOB),
             authenticated("User successfully authenticated.", b""),
         ]
     );
@@ -187,9 +121,9 @@ fn exchange_with_user_and_pass() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w("USER bob@example.com\r\n"),
-            w("PASS p w\r\n"),
+            wrote("CAPA\r\n"),
+            wrote("USER bob@example.com\r\n"),
+            wrote("PASS p w\r\n"),
             Seen::Rejected("Logon failure: unknown user name or bad password.".into()),
         ]
     );
@@ -211,9 +145,9 @@ fn sasl_without_plain_falls_back_to_user_and_pass() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w("USER bob\r\n"),
-            w("PASS pw\r\n"),
+            wrote("CAPA\r\n"),
+            wrote("USER bob\r\n"),
+            wrote("PASS pw\r\n"),
             authenticated("User successfully logged on.", b""),
         ]
     );
@@ -234,9 +168,9 @@ fn a_server_without_capa_gets_user_and_pass() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w("USER bob\r\n"),
-            w("PASS pw\r\n"),
+            wrote("CAPA\r\n"),
+            wrote("USER bob\r\n"),
+            wrote("PASS pw\r\n"),
             authenticated("", b""),
         ]
     );
@@ -252,8 +186,8 @@ fn a_rejected_user_stops_before_pass() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w("USER nobody\r\n"),
+            wrote("CAPA\r\n"),
+            wrote("USER nobody\r\n"),
             Seen::Rejected("no such user".into()),
         ]
     );
@@ -296,9 +230,9 @@ fn long_credentials_send_the_plain_response_on_its_own_line() {
     assert_eq!(
         seen,
         vec![
-            w("CAPA\r\n"),
-            w("AUTH PLAIN\r\n"),
-            w(&response),
+            wrote("CAPA\r\n"),
+            wrote("AUTH PLAIN\r\n"),
+            wrote(&response),
             authenticated("Logged in.", b""),
         ]
     );
@@ -340,7 +274,7 @@ fn a_password_with_a_line_break_goes_through_plain() {
         false,
         &[DOVECOT_HELLO, DOVECOT_CAPA, b"+OK Logged in.\r\n"],
     );
-    assert_eq!(seen[1], w("AUTH PLAIN AGJvYgBhDQpi\r\n"));
+    assert_eq!(seen[1], wrote("AUTH PLAIN AGJvYgBhDQpi\r\n"));
 }
 
 #[test]
@@ -398,7 +332,7 @@ fn a_refused_stls_fails() {
     assert_eq!(
         seen,
         vec![
-            w("STLS\r\n"),
+            wrote("STLS\r\n"),
             Seen::Failed("the server refused STLS: TLS support isn't enabled.".into()),
         ]
     );
@@ -410,15 +344,21 @@ fn bytes_after_the_stls_reply_are_discarded() {
     let seen = run(
         &password("bob", b"pw"),
         true,
-        vec![
+        &[
             DOVECOT_HELLO,
             b"+OK Begin TLS negotiation now.\r\n+OK\r\nSASL FAKE\r\n.\r\n",
             DOVECOT_CAPA,
         ],
+        usize::MAX,
     );
     assert_eq!(
         seen,
-        vec![w("STLS\r\n"), Seen::StartTls, w("CAPA\r\n"), w(PLAIN_BOB)]
+        vec![
+            wrote("STLS\r\n"),
+            Seen::StartTls,
+            wrote("CAPA\r\n"),
+            wrote(PLAIN_BOB)
+        ]
     );
 }
 

@@ -1,13 +1,15 @@
-//! A capped line framer for POP3 commands and replies: bytes go in, whole lines come out.
+//! Lines, for both protocols: a capped framer that turns input into whole lines (POP3 on both
+//! sides, IMAP on the upstream side, where no literal can come before login), the rule for
+//! their endings, and the rule that keeps text relayed from elsewhere within one reply line.
 
 use std::fmt;
 
 /// A line did not end within the cap; its bytes are still buffered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct LineTooLong;
+pub(crate) struct LineTooLong;
 
 /// Buffers input and hands out lines ended by CRLF or a bare LF (sloppy clients send those).
-pub(super) struct LineBuffer {
+pub(crate) struct LineBuffer {
     buf: Vec<u8>,
     /// Longest line accepted, line ending included.
     max_line: usize,
@@ -17,7 +19,7 @@ pub(super) struct LineBuffer {
 
 impl LineBuffer {
     /// A buffer accepting lines of at most `max_line` bytes, line ending included.
-    pub(super) fn new(max_line: usize) -> Self {
+    pub(crate) fn new(max_line: usize) -> Self {
         LineBuffer {
             buf: Vec::new(),
             max_line,
@@ -25,14 +27,15 @@ impl LineBuffer {
         }
     }
 
-    pub(super) fn feed(&mut self, input: &[u8]) {
+    /// Bytes just read from the peer.
+    pub(crate) fn feed(&mut self, input: &[u8]) {
         self.buf.extend_from_slice(input);
     }
 
-    /// The next whole line without its ending, `None` until one is buffered, or `LineTooLong`
-    /// as soon as the buffered bytes prove the line exceeds the cap. The verdict depends only
-    /// on the bytes, never on how they were chunked.
-    pub(super) fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineTooLong> {
+    /// The next whole line with its ending, `None` until one is buffered, or `LineTooLong` as
+    /// soon as the buffered bytes prove the line exceeds the cap. The verdict depends only on
+    /// the bytes, never on how they were chunked.
+    pub(crate) fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineTooLong> {
         let window = self.buf.len().min(self.max_line);
         let found = self.buf[self.scanned.min(window)..window]
             .iter()
@@ -45,23 +48,19 @@ impl LineBuffer {
             return Ok(None);
         };
         let end = self.scanned.min(window) + offset;
-        let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+        let line = self.buf.drain(..=end).collect();
         self.scanned = 0;
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
         Ok(Some(line))
     }
 
     /// Everything buffered and not yet handed out as a line, leaving the buffer empty.
-    pub(super) fn take_rest(&mut self) -> Vec<u8> {
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
         self.scanned = 0;
         std::mem::take(&mut self.buf)
     }
 
     /// Drops everything buffered.
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn discard_rest(&mut self) {
         self.buf.clear();
         self.scanned = 0;
     }
@@ -77,10 +76,28 @@ impl fmt::Debug for LineBuffer {
     }
 }
 
+/// The line without its ending. Bare LF is accepted as well as CRLF, because some old clients
+/// and scripts send it and nothing is lost by tolerating it. Only one CR goes with the LF: any
+/// other stray CR is part of the line, for the parser to judge.
+pub(crate) fn without_line_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `text` with every control character turned into a space: text relayed from elsewhere
+/// (configuration, the upstream, the gateway) then fits in one reply line, as a CR or LF in it
+/// could otherwise end the line early and forge a further reply.
+pub(crate) fn single_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The lines, without their endings, that `input` fed in pieces of `chunk` bytes gives.
     fn lines(max_line: usize, input: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, LineTooLong>> {
         let mut framer = LineBuffer::new(max_line);
         let mut seen = Vec::new();
@@ -88,7 +105,7 @@ mod tests {
             framer.feed(piece);
             loop {
                 match framer.next_line() {
-                    Ok(Some(line)) => seen.push(Ok(line)),
+                    Ok(Some(line)) => seen.push(Ok(without_line_ending(&line).to_vec())),
                     Ok(None) => break,
                     Err(e) => {
                         seen.push(Err(e));
@@ -138,6 +155,8 @@ mod tests {
     #[test]
     fn caps_of_zero_and_one() {
         assert_eq!(lines(0, b"", 1), vec![]);
+        // Nothing buffered is no line at all, not one over the cap.
+        assert_eq!(LineBuffer::new(0).next_line(), Ok(None));
         assert_eq!(lines(0, b"\n", 1), vec![Err(LineTooLong)]);
         assert_eq!(lines(1, b"\n\n", 1), vec![Ok(vec![]), Ok(vec![])]);
         assert_eq!(lines(1, b"\r\n", 1), vec![Err(LineTooLong)]);
@@ -147,7 +166,7 @@ mod tests {
     fn take_rest_returns_the_unframed_tail() {
         let mut framer = LineBuffer::new(64);
         framer.feed(b"PASS x\r\nSTAT\r\nLI");
-        assert_eq!(framer.next_line(), Ok(Some(b"PASS x".to_vec())));
+        assert_eq!(framer.next_line(), Ok(Some(b"PASS x\r\n".to_vec())));
         assert_eq!(framer.take_rest(), b"STAT\r\nLI");
         assert_eq!(framer.next_line(), Ok(None));
     }
