@@ -7,6 +7,7 @@ use openssl::ssl::Ssl;
 use proto::ClientDialogue;
 use store::{Outcome, SessionRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 use tokio_openssl::SslStream;
 use wire::HelloError;
 
@@ -17,12 +18,14 @@ use crate::stream::{Counted, MaybeTls};
 /// A ClientHello larger than this is not a mail client's.
 const MAX_HELLO_BYTES: usize = 64 * 1024;
 
-/// Turns the plain client stream into a TLS one, or ends the session with the reason.
+/// Turns the plain client stream into a TLS one, or ends the session with the reason. The
+/// handshake gets `client_handshake` but never runs past the session's pre-auth `deadline`.
 pub(crate) async fn upgrade<D: ClientDialogue>(
     client: ClientStream,
     ctx: &ListenerContext,
     record: &mut SessionRecord,
     dialogue: &mut D,
+    deadline: Instant,
 ) -> Result<ClientStream, SessionEnd> {
     let (stream, counts) = client.into_parts();
     let MaybeTls::Plain(mut plain) = stream else {
@@ -79,7 +82,9 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
         Ok(tls)
     };
 
-    let result = tokio::time::timeout(ctx.timeouts.client_handshake, handshake).await;
+    let handshake_deadline = Instant::now() + ctx.timeouts.client_handshake;
+    let pre_auth_first = deadline < handshake_deadline;
+    let result = tokio::time::timeout_at(deadline.min(handshake_deadline), handshake).await;
     match result {
         Ok(Ok(tls)) => {
             record.tls_version = Some(tls.ssl().version_str().to_string());
@@ -92,13 +97,17 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
         }
         Err(_) => {
             record_counts(record, counts);
-            Err(SessionEnd::new(
-                Outcome::Timeout,
-                format!(
+            let detail = match pre_auth_first {
+                true => format!(
+                    "no login within {} s (the TLS handshake was not complete)",
+                    ctx.timeouts.pre_auth.as_secs()
+                ),
+                false => format!(
                     "no TLS handshake within {} s",
                     ctx.timeouts.client_handshake.as_secs()
                 ),
-            ))
+            };
+            Err(SessionEnd::new(Outcome::Timeout, detail))
         }
     }
 }

@@ -134,7 +134,7 @@ async fn run_bridge<B: Bridge>(
     let plain = MaybeTls::Plain(Rewind::new(tcp));
     let mut client: ClientStream = Counted::with_counts(plain, ByteCounts::default());
     if ctx.settings.tls == ClientTlsMode::Implicit {
-        client = match client_tls::upgrade(client, ctx, record, &mut dialogue).await {
+        client = match client_tls::upgrade(client, ctx, record, &mut dialogue, deadline).await {
             Ok(tls) => tls,
             Err(end) => return end,
         };

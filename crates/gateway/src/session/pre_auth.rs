@@ -62,7 +62,7 @@ pub(crate) async fn converse<B: Bridge>(
                     record_counts(record, client.counts);
                     return Err(SessionEnd::new(Outcome::ClientClosed, e.to_string()));
                 }
-                client = client_tls::upgrade(client, ctx, record, dialogue).await?;
+                client = client_tls::upgrade(client, ctx, record, dialogue, deadline).await?;
                 dialogue.tls_started();
                 continue;
             }

@@ -107,13 +107,14 @@ async fn dialogue<B: Bridge>(
                         "login completed without TLS",
                     ));
                 };
-                let tls_version = tls
-                    .get_ref()
-                    .1
-                    .protocol_version()
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("TLS")
-                    .to_string();
+                // Spelled as the other TLS fields of the record ("TLSv1.3"), not as rustls
+                // names its enum variants.
+                let tls_version = match tls.get_ref().1.protocol_version() {
+                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                    _ => "TLS",
+                }
+                .to_string();
                 return Ok(LoggedIn {
                     stream,
                     text,
