@@ -123,6 +123,17 @@ ca_file = "{ca}"
 
     /// Starts the gateway with a config written out in full.
     pub fn start_with_config(dir: &Path, config: &str, listeners: Vec<ListenerSpec>) -> Gateway {
+        Gateway::start_with_config_and_log(dir, config, listeners, "info")
+    }
+
+    /// Like [`Gateway::start_with_config`], with `MAILTLS_LOG` set to `log_filter` (e.g.
+    /// "trace", to search the most verbose log for secrets).
+    pub fn start_with_config_and_log(
+        dir: &Path,
+        config: &str,
+        listeners: Vec<ListenerSpec>,
+        log_filter: &str,
+    ) -> Gateway {
         let config_path = dir.join("mailtls.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = std::fs::File::create(dir.join("gateway.log")).expect("create gateway log");
@@ -130,7 +141,7 @@ ca_file = "{ca}"
             .arg("gateway")
             .arg("--config")
             .arg(&config_path)
-            .env("MAILTLS_LOG", "info")
+            .env("MAILTLS_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

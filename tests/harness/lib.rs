@@ -2,7 +2,9 @@
 //! with a config written for the test, and helpers to drive real clients against them.
 //! Nothing here imitates a mail server.
 
+pub mod clients;
 mod dovecot;
+pub mod evidence;
 mod gateway;
 mod scratch;
 

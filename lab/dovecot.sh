@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# lab/dovecot.sh: a private, throwaway Dovecot for tests and benchmarks.
+#
+#   lab/dovecot.sh start DIR [--listen 127.0.0.1|127.0.0.2] [--min-tls TLSv1|TLSv1.1|TLSv1.2|TLSv1.3]
+#                            [--ciphers LIST] [--plaintext-auth yes|no] [--cert FILE --key FILE [--ca FILE]]
+#                            [--messages N] [--mailbox-mib M] [--many] [--auth-delay yes|no]
+#   lab/dovecot.sh stop DIR
+#
+# Everything lives in DIR (config, sockets, state, log, users, mail); the system Dovecot service
+# and /etc/dovecot are never read or touched. Ports are picked here, free, on the listen address;
+# DIR/ports.env tells the caller which ones (see lab/README.md).
+set -euo pipefail
+
+LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MAIL_USER=mailtls-lab
+TRICKY_PASSWORD='p a"s\s wörd'   # spaces, a double quote, a backslash, non-ASCII; no ' and no :
+
+die() { echo "dovecot.sh: $*" >&2; exit 1; }
+
+usage() {
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# pid of the instance's master if it is running, else nothing. The cmdline check guards
+# against a recycled pid belonging to something else.
+master_pid() {
+    local pidfile="$1/run/master.pid" pid
+    [[ -s $pidfile ]] || return 0
+    { read -r pid <"$pidfile"; } 2>/dev/null || return 0
+    [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 0
+    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$1/dovecot.conf"; then
+        echo "$pid"
+    fi
+}
+
+# Direct children of pid $1 (Dovecot's service processes). The master is single-threaded, so
+# its main thread's children file lists them all; ps is the fallback on kernels without it.
+children_of() {
+    local f=/proc/$1/task/$1/children
+    if [[ -r $f ]]; then
+        cat "$f" 2>/dev/null || true
+    else
+        ps -o pid= --ppid "$1" 2>/dev/null || true
+    fi
+}
+
+# True while pid $1 runs. A zombie counts as gone: the daemonised master's parent is init,
+# which may reap it late.
+alive() {
+    local stat
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
+
+cmd_stop() {
+    local dir=$1 pid kids p i
+    [[ -d $dir ]] || { echo "dovecot.sh: nothing to stop in $dir"; return 0; }
+    dir=$(cd "$dir" && pwd)
+    pid=$(master_pid "$dir")
+    if [[ -z $pid ]]; then
+        rm -f "$dir/ports.env"
+        echo "dovecot.sh: not running in $dir"
+        return 0
+    fi
+    kids=$(children_of "$pid")
+    # SIGTERM makes the master stop its services and exit.
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        alive "$pid" || break
+        sleep 0.05
+    done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    # Service processes notice the master is gone and exit; give them a moment, then insist.
+    for p in $kids; do
+        for ((i = 0; i < 50; i++)); do
+            alive "$p" || break
+            sleep 0.05
+        done
+        alive "$p" && kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -f "$dir/ports.env"
+    echo "dovecot.sh: stopped Dovecot (master pid $pid) in $dir"
+}
+
+# Prints N distinct free TCP ports on ADDR. They come from below the kernel's ephemeral range,
+# so they never collide with source ports of outgoing connections nor with tests that bind
+# port 0; random choice keeps parallel lab instances apart; a bind test proves each is free now.
+pick_ports() {
+    python3 - "$1" "$2" <<'EOF'
+import random, socket, sys
+addr, n = sys.argv[1], int(sys.argv[2])
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except OSError:
+    low = 32768
+lo, hi = (10000, low - 1) if low > 12000 else (low, 65535)
+ports = []
+rng = random.SystemRandom()
+for _ in range(10000):
+    p = rng.randint(lo, hi)
+    if p in ports:
+        continue
+    s = socket.socket()
+    try:
+        s.bind((addr, p))
+        ports.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    if len(ports) == n:
+        print(" ".join(map(str, ports)))
+        sys.exit(0)
+sys.exit("no free ports found")
+EOF
+}
+
+# Waits until every port listens, then reads the IMAP and POP3 greetings: proof that the login
+# services start, not only that the master bound the sockets.
+wait_ready() {
+    python3 - "$@" <<'EOF'
+import socket, sys, time
+addr, imap, imaps, pop3, pop3s = sys.argv[1], *map(int, sys.argv[2:6])
+deadline = time.monotonic() + 20
+
+def listening():
+    want = {"%08X:%04X" % (int.from_bytes(socket.inet_aton(addr), "little"), p)
+            for p in (imap, imaps, pop3, pop3s)}
+    have = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if f[3] == "0A":  # TCP_LISTEN
+            have.add(f[1])
+    return want <= have
+
+def greeting(port, expect, bye):
+    with socket.create_connection((addr, port), timeout=5) as s:
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise OSError("closed before greeting")
+            buf += chunk
+        if not buf.startswith(expect):
+            raise OSError("unexpected greeting %r" % buf[:80])
+        s.sendall(bye)
+
+while True:
+    try:
+        if listening():
+            greeting(imap, b"* OK", b"r LOGOUT\r\n")
+            greeting(pop3, b"+OK", b"QUIT\r\n")
+            sys.exit(0)
+    except OSError as e:
+        err = e
+    if time.monotonic() > deadline:
+        sys.exit("Dovecot did not become ready within 20 s")
+    time.sleep(0.05)
+EOF
+}
+
+cmd_start() {
+    local dir=$1; shift
+    local listen=127.0.0.1 min_tls=TLSv1.2 ciphers="" plaintext_auth=yes cert="" key="" ca=""
+    local messages=3 mailbox_mib=0 many=no auth_delay=no
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --listen) listen=${2:?--listen needs an address}; shift 2 ;;
+            --min-tls) min_tls=${2:?--min-tls needs a value}; shift 2 ;;
+            --ciphers) ciphers=${2:?--ciphers needs a list}; shift 2 ;;
+            --plaintext-auth) plaintext_auth=${2:?--plaintext-auth needs yes or no}; shift 2 ;;
+            --cert) cert=${2:?--cert needs a file}; shift 2 ;;
+            --key) key=${2:?--key needs a file}; shift 2 ;;
+            --ca) ca=${2:?--ca needs a file}; shift 2 ;;
+            --messages) messages=${2:?--messages needs a number}; shift 2 ;;
+            --mailbox-mib) mailbox_mib=${2:?--mailbox-mib needs a number}; shift 2 ;;
+            --many) many=yes; shift ;;
+            --auth-delay) auth_delay=${2:?--auth-delay needs yes or no}; shift 2 ;;
+            -h|--help) usage ;;
+            *) die "unknown option '$1' (see lab/README.md)" ;;
+        esac
+    done
+    # The lab must never be reachable from outside this machine.
+    [[ $listen == 127.0.0.1 || $listen == 127.0.0.2 ]] \
+        || die "--listen must be 127.0.0.1 or 127.0.0.2 (the lab binds to loopback only), not '$listen'"
+    case $min_tls in TLSv1|TLSv1.1|TLSv1.2|TLSv1.3) ;; *)
+        die "--min-tls must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, not '$min_tls'" ;; esac
+    case $plaintext_auth in yes|no) ;; *) die "--plaintext-auth must be yes or no" ;; esac
+    case $auth_delay in yes|no) ;; *) die "--auth-delay must be yes or no" ;; esac
+    [[ $messages =~ ^[0-9]+$ ]] || die "--messages must be a number"
+    [[ $mailbox_mib =~ ^[0-9]+$ ]] || die "--mailbox-mib must be a number of MiB"
+    [[ -n $cert && -z $key || -z $cert && -n $key ]] && die "--cert and --key go together"
+    [[ -n $ciphers && $ciphers =~ [[:space:]\"] ]] && die "--ciphers must not contain spaces or quotes"
+
+    for tool in dovecot python3 openssl; do
+        command -v "$tool" >/dev/null || die "$tool not found; run lab/install.sh"
+    done
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    # Paths go into dovecot.conf and ports.env unquoted: keep them to safe characters.
+    [[ $dir =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR '$dir' may only contain letters, digits and ._/+-"
+    # Dovecot's unix sockets live in DIR/run; their paths must fit in sun_path (108 bytes).
+    ((${#dir} <= 70)) || die "DIR '$dir' is too long (${#dir} > 70 characters) for Dovecot's unix sockets; use a shorter path, e.g. under /tmp"
+    [[ -z $(master_pid "$dir") ]] || die "Dovecot already runs in $dir; run 'lab/dovecot.sh stop $dir' first"
+
+    # Users: as root, Dovecot's own unprivileged users plus a mail user that owns the maildirs
+    # (mail owned by uid 0 is refused). As non-root, everything runs as the caller.
+    local login_user internal_user uid gid chroot_login
+    if [[ $EUID -eq 0 ]]; then
+        id dovecot >/dev/null 2>&1 && id dovenull >/dev/null 2>&1 \
+            || die "users dovecot/dovenull missing: Dovecot is not installed; run lab/install.sh"
+        if ! id "$MAIL_USER" >/dev/null 2>&1; then
+            # A parallel start may create it first: only the final lookup must succeed.
+            useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+                "$MAIL_USER" 2>/dev/null || true
+            id "$MAIL_USER" >/dev/null 2>&1 || die "could not create the mail user $MAIL_USER"
+        fi
+        login_user=dovenull internal_user=dovecot chroot_login=login
+        uid=$(id -u "$MAIL_USER") gid=$(id -g "$MAIL_USER")
+    else
+        login_user=$(id -un) internal_user=$(id -un) chroot_login=""
+        uid=$(id -u) gid=$(id -g)
+    fi
+
+    if [[ -z $cert ]]; then
+        bash "$LAB/certs.sh" "$dir/certs" >/dev/null
+        cert=$dir/certs/server.pem key=$dir/certs/server.key ca=$dir/certs/ca.pem
+    fi
+    for f in "$cert" "$key" ${ca:+"$ca"}; do
+        [[ -r $f ]] || die "cannot read '$f'"
+    done
+    cert=$(realpath "$cert") key=$(realpath "$key")
+    [[ -n $ca ]] && ca=$(realpath "$ca")
+
+    # OpenSSL 3 only speaks TLS 1.0/1.1 at security level 0 (SHA-1 handshake signatures).
+    local cipher_list=$ciphers
+    if [[ $min_tls == TLSv1 || $min_tls == TLSv1.1 ]]; then
+        if [[ -z $cipher_list ]]; then
+            cipher_list='DEFAULT:@SECLEVEL=0'
+        elif [[ $cipher_list != *SECLEVEL* ]]; then
+            cipher_list+=':@SECLEVEL=0'
+        fi
+    fi
+
+    # Stale sockets from an earlier run would be connected to (and refuse) instead of missing.
+    rm -rf "$dir/run"
+    mkdir -p "$dir/state"
+    # Dovecot's auth (user dovecot) and mail (mail user) processes must reach DIR.
+    chmod a+x "$dir"
+
+    # passwd-file: user:{PLAIN}password:uid:gid:gecos:home. Fields are split on ':' only, so the
+    # tricky password (no ':') is stored verbatim.
+    {
+        printf 'alice:{PLAIN}secret:%s:%s::%s/mail/alice\n' "$uid" "$gid" "$dir"
+        printf 'tricky:{PLAIN}%s:%s:%s::%s/mail/tricky\n' "$TRICKY_PASSWORD" "$uid" "$gid" "$dir"
+    } >"$dir/users"
+    chmod 644 "$dir/users"
+    printf '%s' "$TRICKY_PASSWORD" >"$dir/tricky.password"
+    cat >"$dir/users.env" <<EOF
+ALICE_USER=alice
+ALICE_PASSWORD=secret
+TRICKY_USER=tricky
+TRICKY_PASSWORD='$TRICKY_PASSWORD'
+TRICKY_PASSWORD_FILE=$dir/tricky.password
+EOF
+    if [[ $EUID -eq 0 ]]; then
+        runuser -u dovecot -- test -r "$dir/users" \
+            || die "user dovecot cannot read $dir/users: make DIR and its parents searchable (a+x), e.g. use a DIR under /tmp"
+    fi
+
+    python3 "$LAB/make_mailbox.py" "$dir" --users alice,tricky --messages "$messages" \
+        --mailbox-mib "$mailbox_mib" $([[ $EUID -eq 0 ]] && echo "--uid $uid --gid $gid") >/dev/null
+
+    local ports imap imaps pop3 pop3s attempt out rc pid
+    for attempt in 1 2 3 4 5; do
+        ports=$(pick_ports "$listen" 4) || die "could not find free ports on $listen"
+        read -r imap imaps pop3 pop3s <<<"$ports"
+        write_conf
+        : >"$dir/dovecot.log"
+        # Output to a file, never a pipe: the daemonised master keeps its stderr open, so a
+        # caller reading our output through a pipe (e.g. $(...)) would wait forever.
+        set +e
+        dovecot -c "$dir/dovecot.conf" </dev/null >"$dir/dovecot.start.out" 2>&1
+        rc=$?
+        set -e
+        out=$(<"$dir/dovecot.start.out")
+        if [[ $rc -eq 0 ]]; then
+            break
+        fi
+        # Another process took a port between our check and Dovecot's bind: pick again.
+        if grep -q 'Address already in use' <<<"$out" "$dir/dovecot.log"; then
+            continue
+        fi
+        echo "$out" >&2
+        tail -n 20 "$dir/dovecot.log" >&2 || true
+        die "Dovecot failed to start (exit $rc); config: $dir/dovecot.conf"
+    done
+    [[ $rc -eq 0 ]] || die "Dovecot could not bind free ports after 5 attempts: $out"
+
+    if ! wait_ready "$listen" "$imap" "$imaps" "$pop3" "$pop3s"; then
+        tail -n 20 "$dir/dovecot.log" >&2 || true
+        cmd_stop "$dir" >/dev/null
+        die "Dovecot started but is not serving; log: $dir/dovecot.log"
+    fi
+    pid=$(master_pid "$dir")
+
+    local total
+    total=$(find "$dir/messages" -name '*.eml' | wc -l)
+    # Bare values, except TRICKY_PASSWORD which is single-quoted (it holds no single quote).
+    cat >"$dir/ports.env.tmp" <<EOF
+LAB_DIR=$dir
+LISTEN_ADDR=$listen
+IMAP_PORT=$imap
+IMAPS_PORT=$imaps
+POP3_PORT=$pop3
+POP3S_PORT=$pop3s
+MIN_TLS=$min_tls
+CA_FILE=$ca
+CERT_FILE=$cert
+KEY_FILE=$key
+DOVECOT_PID=$pid
+DOVECOT_CONF=$dir/dovecot.conf
+DOVECOT_LOG=$dir/dovecot.log
+MAIL_DIR=$dir/mail
+MESSAGES_DIR=$dir/messages
+MESSAGE_COUNT=$total
+$(cat "$dir/users.env")
+EOF
+    mv -f "$dir/ports.env.tmp" "$dir/ports.env"
+    cat "$dir/ports.env"
+}
+
+write_conf() {
+    local ssl_cipher_line="" many_block="" plaintext
+    [[ -n $cipher_list ]] && ssl_cipher_line="ssl_cipher_list = $cipher_list"
+    [[ $plaintext_auth == yes ]] && plaintext=no || plaintext=yes
+    local userip=1000
+    if [[ $many == yes ]]; then
+        userip=100000
+        # Thousands of sessions (lab.md): one imap process serves many clients.
+        many_block=$(cat <<'EOF'
+default_client_limit = 20000
+default_vsz_limit = 2G
+service imap {
+  # Without service_count = 0, client_limit > 1 is ignored and logins fail ("process_limit reached?").
+  service_count = 0
+  client_limit = 1000
+  process_limit = 50
+}
+EOF
+)
+    fi
+    local auth_delay_block=""
+    if [[ $auth_delay == no ]]; then
+        # Tests fail logins on purpose. Dovecot's defaults answer each failure after 2 s and then
+        # delay every login from that IP (the gateway's: 127.0.0.1) by up to 15 s, which makes
+        # later tests slow and flaky. Mode 0 on the penalty socket is Dovecot's off switch.
+        auth_delay_block=$(cat <<'EOF'
+auth_failure_delay = 0
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+EOF
+)
+    fi
+    local login_tuning=""
+    [[ $many == yes ]] && login_tuning=$'  service_count = 0\n  client_limit = 10000\n  process_min_avail = 2'
+    cat >"$dir/dovecot.conf" <<EOF
+# Generated by lab/dovecot.sh: a private instance. Nothing here refers to /etc/dovecot.
+protocols = imap pop3
+listen = $listen
+base_dir = $dir/run
+state_dir = $dir/state
+log_path = $dir/dovecot.log
+# %k adds the TLS version and cipher to every login line.
+login_log_format_elements = user=<%u> method=%m rip=%r lip=%l mpid=%e %c %k session=<%{session}>
+auth_verbose = yes
+auth_mechanisms = plain login
+
+default_login_user = $login_user
+default_internal_user = $internal_user
+first_valid_uid = $uid
+mail_uid = $uid
+mail_gid = $gid
+mail_location = maildir:$dir/mail/%u
+mail_max_userip_connections = $userip
+
+ssl = yes
+ssl_cert = <$cert
+ssl_key = <$key
+ssl_dh = </usr/share/dovecot/dh.pem
+ssl_min_protocol = $min_tls
+$ssl_cipher_line
+disable_plaintext_auth = $plaintext
+
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN $dir/users
+}
+userdb {
+  driver = passwd-file
+  args = $dir/users
+}
+
+service imap-login {
+  chroot = $chroot_login
+  inet_listener imap {
+    port = $imap
+  }
+  inet_listener imaps {
+    port = $imaps
+    ssl = yes
+  }
+$login_tuning
+}
+service pop3-login {
+  chroot = $chroot_login
+  inet_listener pop3 {
+    port = $pop3
+  }
+  inet_listener pop3s {
+    port = $pop3s
+    ssl = yes
+  }
+$login_tuning
+}
+$many_block
+$auth_delay_block
+EOF
+}
+
+[[ $# -ge 2 ]] || usage
+command=$1 dir=$2
+shift 2
+case $command in
+    start) cmd_start "$dir" "$@" ;;
+    stop) [[ $# -eq 0 ]] || die "stop takes no options"; cmd_stop "$dir" ;;
+    *) usage ;;
+esac

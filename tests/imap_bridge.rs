@@ -1,0 +1,435 @@
+//! IMAP end to end: real legacy clients (OpenSSL's `s_client` pinned to TLS 1.0/1.1, curl
+//! pinned to TLS 1.0, Python's imaplib with a TLS 1.0 context) fetch mail through the mailtls
+//! gateway from a real Dovecot that refuses anything below TLS 1.2, as Exchange Online does
+//! after the cutoff.
+//!
+//! What it proves:
+//! - every message fetched through the gateway is byte for byte the file Dovecot stores;
+//! - Dovecot saw each login over TLS 1.2 or 1.3 (its own log line says so), while the session
+//!   record shows the client at TLS 1.0/1.1 and the version its ClientHello offered;
+//! - Dovecot itself refuses the same TLS 1.0 client, so the gateway is what makes it work;
+//! - the RSA-key-exchange CBC suite old printers offer (AES128-SHA) is negotiated;
+//! - the IMAP ID fields a client sends before login end up in its record;
+//! - a TLS 1.0/1.1 client on a listener left at the default `min_tls` fails its handshake and
+//!   is recorded as `client_tls_failed` with what it offered (how legacy devices are found),
+//!   while a TLS 1.2 client on the same listener is served.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use e2e::clients::{imap_fetch_bodies, last_line, s_client_command, Conversation, LEGACY_CIPHERS};
+use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
+use e2e::{repo_root, run, run_ok, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
+use store::{Outcome, SessionRecord};
+
+/// Dovecot as Exchange Online after the cutoff: `ssl_min_protocol = TLSv1.2`.
+fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
+    Dovecot::start(
+        &scratch.path().join("dovecot"),
+        &DovecotOptions {
+            min_tls: "TLSv1.2".into(),
+            ..DovecotOptions::default()
+        },
+    )
+}
+
+fn gateway(scratch: &Scratch, dovecot: &Dovecot, listeners: Vec<ListenerSpec>) -> Gateway {
+    let dir = scratch.path().join("gateway");
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    Gateway::start(&dir, dovecot, listeners, "pre_auth_timeout_secs = 10")
+}
+
+/// The bridged-session checks of the harness, for the IMAP listeners and alice.
+fn assert_bridged(record: &SessionRecord, listener: &str, tls: &str, offered: &str, mail: usize) {
+    evidence::assert_bridged(record, "imap", listener, tls, offered, "alice", mail);
+}
+
+/// One IMAP session through `s_client`: optional ID, LOGIN, EXAMINE, FETCH every message,
+/// LOGOUT. Returns the fetched bodies. With `-starttls imap`, s_client itself reads the
+/// greeting and runs CAPABILITY and STARTTLS before handing the connection over.
+fn s_client_fetch_all(port: u16, ca: &Path, args: &[&str], send_id: bool) -> Vec<(u32, Vec<u8>)> {
+    let starttls = args.contains(&"-starttls");
+    let mut client = Conversation::s_client(port, ca, args);
+    if !starttls {
+        let greeting = client.read_line();
+        assert!(
+            greeting.starts_with(b"* OK"),
+            "greeting: {}",
+            client.describe()
+        );
+    }
+    if send_id {
+        client.send(b"a ID (\"name\" \"printer\" \"version\" \"1.0\")\r\n");
+        let reply = client.read_tagged("a");
+        assert!(
+            last_line(&reply).starts_with("a OK"),
+            "ID: {}",
+            client.describe()
+        );
+    }
+    client.send(b"b LOGIN alice secret\r\n");
+    let reply = client.read_tagged("b");
+    assert!(
+        last_line(&reply).starts_with("b OK"),
+        "login refused: {}",
+        client.describe()
+    );
+    client.send(b"c EXAMINE INBOX\r\n");
+    let reply = client.read_tagged("c");
+    assert!(
+        last_line(&reply).starts_with("c OK"),
+        "{}",
+        client.describe()
+    );
+    client.send(b"d FETCH 1:* BODY.PEEK[]\r\n");
+    let reply = client.read_tagged("d");
+    assert!(
+        last_line(&reply).starts_with("d OK"),
+        "{}",
+        client.describe()
+    );
+    let bodies = imap_fetch_bodies(&reply);
+    client.send(b"e LOGOUT\r\n");
+    client.read_tagged("e");
+    let status = client.finish().expect("s_client exit status");
+    assert!(status.success(), "s_client exited with {status}");
+    bodies
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    e2e::clients::find(haystack, needle).is_some()
+}
+
+#[test]
+fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() {
+    let scratch = Scratch::new("imap-s-client");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let ca = dovecot.ca_file();
+
+    // The control: Dovecot itself refuses a TLS 1.0 client, like Exchange after the cutoff.
+    let direct = run(s_client_command(
+        dovecot.port("IMAPS_PORT"),
+        &ca,
+        &["-tls1", "-cipher", LEGACY_CIPHERS],
+    )
+    .stdin(Stdio::null()));
+    assert!(
+        !direct.status.success() && !contains(&direct.stdout, b"* OK"),
+        "Dovecot accepted TLS 1.0 directly: the stand-in is not post-cutoff\n{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
+        ],
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+
+    // (listener, s_client arguments, record's tls, record's offered_max_tls). The first
+    // session also sends ID before logging in, as some devices do.
+    let cases: [(&str, Vec<&str>, &str, &str); 5] = [
+        (
+            "imaps-legacy",
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS],
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        (
+            "imaps-legacy",
+            vec!["-tls1_1", "-cipher", LEGACY_CIPHERS],
+            "TLSv1.1",
+            "TLSv1.1",
+        ),
+        (
+            "imap-starttls-legacy",
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "imap"],
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        (
+            "imap-starttls-legacy",
+            vec!["-tls1_1", "-cipher", LEGACY_CIPHERS, "-starttls", "imap"],
+            "TLSv1.1",
+            "TLSv1.1",
+        ),
+        // RSA key exchange with AES-CBC and SHA-1: what an old printer offers and nothing else.
+        (
+            "imaps-legacy",
+            vec!["-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"],
+            "TLSv1",
+            "TLSv1.0",
+        ),
+    ];
+    for (i, (listener, args, _, _)) in cases.iter().enumerate() {
+        let fetched = s_client_fetch_all(gateway.port(listener), &ca, args, i == 0);
+        assert_same_messages(
+            &format!("s_client {args:?} on {listener}"),
+            &fetched,
+            &stored,
+        );
+    }
+
+    let logins = upstream_logins(&dovecot, "alice", cases.len());
+    assert!(
+        logins.iter().all(|l| l.contains("method=PLAIN")),
+        "{logins:#?}"
+    );
+
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for ((listener, args, tls, offered), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, tls, offered, all_mail);
+        assert_eq!(record.sni.as_deref(), Some("localhost"), "{args:?}");
+        assert!(
+            record.ja4.is_some(),
+            "{args:?}: no JA4 for a parsed ClientHello"
+        );
+    }
+    assert_eq!(
+        records[0].client_id,
+        vec![
+            ("name".to_string(), Some("printer".to_string())),
+            ("version".to_string(), Some("1.0".to_string())),
+        ],
+        "the ID the client sent is not in its record"
+    );
+    assert!(records[1].client_id.is_empty(), "{:#?}", records[1]);
+    assert_eq!(records[4].tls_cipher.as_deref(), Some("AES128-SHA"));
+}
+
+#[test]
+fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
+    let scratch = Scratch::new("imap-curl");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
+        ],
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let ca = dovecot.ca_file();
+    let out_dir = scratch.path().join("curl");
+    std::fs::create_dir_all(&out_dir).expect("out dir");
+
+    // curl fetches one message per URL, so one session per message and scheme.
+    let mut expected_listeners = Vec::new();
+    for (listener, scheme, starttls) in [
+        ("imaps-legacy", "imaps", false),
+        ("imap-starttls-legacy", "imap", true),
+    ] {
+        let port = gateway.port(listener);
+        let mut fetched = Vec::new();
+        for n in 1..=stored.len() {
+            let out = out_dir.join(format!("{listener}-{n}.eml"));
+            let url = format!("{scheme}://127.0.0.1:{port}/INBOX;MAILINDEX={n}");
+            let mut curl = Command::new("curl");
+            curl.args(["-sS", "-v", "--max-time", "20"])
+                .args(["--tlsv1.0", "--tls-max", "1.0", "--ciphers", LEGACY_CIPHERS])
+                .arg("--cacert")
+                .arg(&ca)
+                .args(["-u", "alice:secret", "-o"])
+                .arg(&out)
+                .arg(&url);
+            if starttls {
+                // Plain IMAP URL, TLS required: curl sends STARTTLS and refuses to go on without it.
+                curl.arg("--ssl-reqd");
+            }
+            let output = run_ok(&mut curl);
+            let trace = String::from_utf8_lossy(&output.stderr);
+            // curl's own view of the handshake: it really spoke TLS 1.0.
+            assert!(
+                trace.contains("SSL connection using TLSv1 /"),
+                "curl did not negotiate TLS 1.0:\n{trace}"
+            );
+            if starttls {
+                let sent_starttls = trace
+                    .lines()
+                    .any(|l| l.starts_with("> ") && l.trim_end().ends_with(" STARTTLS"));
+                assert!(sent_starttls, "curl did not use STARTTLS:\n{trace}");
+            }
+            fetched.push((
+                n as u32,
+                std::fs::read(&out).expect("curl wrote the message"),
+            ));
+            expected_listeners.push((listener, stored[n - 1].len()));
+        }
+        assert_same_messages(&format!("curl {scheme}"), &fetched, &stored);
+    }
+
+    upstream_logins(&dovecot, "alice", expected_listeners.len());
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), expected_listeners.len(), "{records:#?}");
+    for ((listener, mail), record) in expected_listeners.iter().zip(&records) {
+        assert_bridged(record, listener, "TLSv1", "TLSv1.0", *mail);
+    }
+}
+
+#[test]
+fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
+    let scratch = Scratch::new("imap-python");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
+        ],
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+    let driver = repo_root().join("tests/clients/imap_fetch.py");
+
+    let cases = [
+        ("imaps-legacy", "implicit", "1.0", "TLSv1", "TLSv1.0"),
+        (
+            "imap-starttls-legacy",
+            "starttls",
+            "1.0",
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        ("imaps-legacy", "implicit", "1.1", "TLSv1.1", "TLSv1.1"),
+    ];
+    for (i, (listener, mode, version, tls, _)) in cases.iter().enumerate() {
+        let out_dir = scratch.path().join(format!("imaplib-{i}"));
+        let output = run_ok(
+            Command::new("python3")
+                .arg(&driver)
+                .args(["--port", &gateway.port(listener).to_string()])
+                .args(["--mode", mode, "--tls-version", version])
+                .arg("--cafile")
+                .arg(dovecot.ca_file())
+                .args(["--user", "alice", "--password", "secret", "--out"])
+                .arg(&out_dir),
+        );
+        let report = String::from_utf8_lossy(&output.stdout);
+        // The client's own view: it negotiated the old version it was pinned to.
+        assert!(
+            report.contains(&format!("tls_version={tls} ")),
+            "imaplib report: {report}"
+        );
+        let fetched: Vec<(u32, Vec<u8>)> = (1..=stored.len())
+            .map(|n| {
+                let file = out_dir.join(format!("{n}.eml"));
+                let body = std::fs::read(&file)
+                    .unwrap_or_else(|e| panic!("{}: {e}; report: {report}", file.display()));
+                (n as u32, body)
+            })
+            .collect();
+        assert_same_messages(&format!("imaplib {mode} TLS {version}"), &fetched, &stored);
+    }
+
+    upstream_logins(&dovecot, "alice", cases.len());
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for ((listener, _, _, tls, offered), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, tls, offered, all_mail);
+    }
+}
+
+#[test]
+fn tls10_and_tls11_clients_fail_the_handshake_on_a_default_listener() {
+    let scratch = Scratch::new("imap-default-floor");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("imaps-default", "imap", "implicit", None),
+            ListenerSpec::new("imap-starttls-default", "imap", "starttls", None),
+        ],
+    );
+    let ca = dovecot.ca_file();
+    let implicit = gateway.port("imaps-default");
+    let starttls = gateway.port("imap-starttls-default");
+
+    // (listener, port, s_client arguments, offered_max_tls the record must show)
+    let refused: [(&str, u16, Vec<&str>, &str); 3] = [
+        (
+            "imaps-default",
+            implicit,
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS],
+            "TLSv1.0",
+        ),
+        (
+            "imaps-default",
+            implicit,
+            vec!["-tls1_1", "-cipher", LEGACY_CIPHERS],
+            "TLSv1.1",
+        ),
+        (
+            "imap-starttls-default",
+            starttls,
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "imap"],
+            "TLSv1.0",
+        ),
+    ];
+    for (listener, port, args, _) in &refused {
+        let output = run(s_client_command(*port, &ca, args).stdin(Stdio::null()));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{args:?} on {listener} succeeded:\n{stderr}"
+        );
+        // OpenSSL's client names the cause: the server answered with a protocol_version alert.
+        assert!(
+            stderr.contains("alert protocol version") || stderr.contains("unsupported protocol"),
+            "{args:?} on {listener} failed for another reason:\n{stderr}"
+        );
+    }
+
+    // The same listener serves a TLS 1.2 client: the refusal is about the version, not a
+    // broken listener.
+    let mut modern = Conversation::s_client(implicit, &ca, &["-tls1_2"]);
+    assert!(
+        modern.read_line().starts_with(b"* OK"),
+        "{}",
+        modern.describe()
+    );
+    modern.send(b"a LOGIN alice secret\r\n");
+    assert!(
+        last_line(&modern.read_tagged("a")).starts_with("a OK"),
+        "{}",
+        modern.describe()
+    );
+    modern.send(b"b LOGOUT\r\n");
+    modern.read_tagged("b");
+    assert!(modern.finish().expect("exit status").success());
+
+    // Only the TLS 1.2 client reached Dovecot.
+    upstream_logins(&dovecot, "alice", 1);
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), refused.len() + 1, "{records:#?}");
+    for ((listener, _, args, offered), record) in refused.iter().zip(&records) {
+        let context = format!("{args:?}: {record:#?}");
+        assert_eq!(record.listener, *listener, "{context}");
+        assert_eq!(record.outcome, Outcome::ClientTlsFailed, "{context}");
+        assert_eq!(
+            record.offered_max_tls.as_deref(),
+            Some(*offered),
+            "{context}"
+        );
+        assert_eq!(record.tls_version, None, "{context}");
+        assert_eq!(record.login, None, "{context}");
+        assert!(
+            record
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("unsupported protocol")),
+            "{context}"
+        );
+    }
+    let last = records.last().expect("the TLS 1.2 session");
+    assert_eq!(last.outcome, Outcome::Ok, "{last:#?}");
+    assert_eq!(last.tls_version.as_deref(), Some("TLSv1.2"), "{last:#?}");
+    assert_eq!(last.login.as_deref(), Some("alice"), "{last:#?}");
+}

@@ -1,0 +1,643 @@
+//! Every way a client can log in, through the mailtls gateway, against a real Dovecot, with a
+//! password that has spaces, a double quote, a backslash and non-ASCII (the lab's `tricky`
+//! user). The gateway holds the pre-auth dialogue itself and re-sends the credentials upstream,
+//! so each form must be parsed exactly: one byte off and Dovecot says no.
+//!
+//! IMAP: atoms, quoted strings with escapes, synchronising `{n}` literals (the client waits for
+//! the gateway's `+`), non-synchronising `{n+}` literals, user and password both as literals,
+//! AUTHENTICATE PLAIN with SASL-IR and without (the client waits for `+ `). POP3: USER/PASS,
+//! AUTH PLAIN with and without an initial response. Raw bytes over a plaintext listener (what
+//! a test can control to the byte), plus Python's imaplib/poplib over TLS 1.0 on a legacy
+//! listener. Each login must end in Dovecot's own `OK`/`+OK` (and the session must then work
+//! as that user); a wrong password must end in `NO`/`-ERR`, and a retry on the same connection
+//! must still work.
+//!
+//! Afterwards: each session record names the user, never the password, and neither the
+//! password nor its quoted or base64 forms appear anywhere in the gateway's log or database
+//! files, byte for byte.
+
+use std::process::Command;
+
+use e2e::clients::{base64, find, last_line, Conversation};
+use e2e::evidence::{
+    assert_no_secret_in_gateway_files, assert_same_messages, stored_inbox, upstream_logins,
+};
+use e2e::{repo_root, run_ok, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
+use store::{Outcome, SessionRecord};
+
+/// A wrong password as tricky as the right one, so refusals exercise the same quoting.
+const WRONG_PASSWORD: &str = "n0t th\u{e9} \"pass\\word\"";
+
+/// Fields drop in order: the gateway stops first, then Dovecot, then the folder goes.
+struct Lab {
+    gateway: Gateway,
+    dovecot: Dovecot,
+    /// The tricky user's password, as bytes.
+    password: Vec<u8>,
+    // Dropped last: the folder stays for inspection when the test failed.
+    scratch: Scratch,
+}
+
+/// Dovecot at TLS 1.2 minimum, and a gateway with a plaintext listener (raw bytes from the
+/// test) and a TLS 1.0 listener (Python's clients) for `protocol`.
+fn lab(label: &str, protocol: &str) -> Lab {
+    let scratch = Scratch::new(label);
+    let dovecot = Dovecot::start(
+        &scratch.path().join("dovecot"),
+        &DovecotOptions {
+            min_tls: "TLSv1.2".into(),
+            ..DovecotOptions::default()
+        },
+    );
+    let dir = scratch.path().join("gateway");
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    let gateway = Gateway::start(
+        &dir,
+        &dovecot,
+        vec![
+            ListenerSpec::new("plain", protocol, "none", None),
+            ListenerSpec::new("legacy-tls", protocol, "implicit", Some("1.0")),
+        ],
+        "pre_auth_timeout_secs = 20",
+    );
+    let password = std::fs::read(dovecot.var("TRICKY_PASSWORD_FILE")).expect("tricky password");
+    // The point of the user: if the lab ever simplifies it, these tests would prove less.
+    for (what, present) in [
+        ("a space", password.contains(&b' ')),
+        ("a double quote", password.contains(&b'"')),
+        ("a backslash", password.contains(&b'\\')),
+        ("non-ASCII", !password.is_ascii()),
+    ] {
+        assert!(present, "the tricky password has no {what}");
+    }
+    Lab {
+        dovecot,
+        gateway,
+        password,
+        scratch,
+    }
+}
+
+/// An IMAP quoted string: `\` and `"` escaped, 8-bit bytes sent as they are (as Dovecot and
+/// most clients accept).
+fn quoted(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'"'];
+    for &b in bytes {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+    out
+}
+
+/// The SASL PLAIN response for `user` and `password`, base64-encoded (RFC 4616, no authzid).
+fn plain_response(user: &str, password: &[u8]) -> Vec<u8> {
+    let mut blob = vec![0];
+    blob.extend_from_slice(user.as_bytes());
+    blob.push(0);
+    blob.extend_from_slice(password);
+    base64(&blob).into_bytes()
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// One step of a login: bytes to send, or waiting for the server's continuation request.
+enum Step {
+    Send(Vec<u8>),
+    AwaitContinuation,
+}
+
+/// A login form: its name, the user it logs in, and the steps that end in the tagged reply
+/// for `tag`.
+struct ImapForm {
+    name: &'static str,
+    user: &'static str,
+    tag: &'static str,
+    steps: Vec<Step>,
+}
+
+fn imap_forms(password: &[u8]) -> Vec<ImapForm> {
+    use Step::{AwaitContinuation as Wait, Send};
+    let n = password.len();
+    let user_literal_sync = b"{6}\r\n".as_slice();
+    vec![
+        ImapForm {
+            name: "atoms",
+            user: "alice",
+            tag: "a1",
+            steps: vec![Send(b"a1 LOGIN alice secret\r\n".to_vec())],
+        },
+        ImapForm {
+            name: "lower-case command name",
+            user: "alice",
+            tag: "a2",
+            steps: vec![Send(b"a2 login alice secret\r\n".to_vec())],
+        },
+        ImapForm {
+            name: "quoted strings with escapes",
+            user: "tricky",
+            tag: "a3",
+            steps: vec![Send(cat(&[
+                b"a3 LOGIN \"tricky\" ",
+                &quoted(password),
+                b"\r\n",
+            ]))],
+        },
+        ImapForm {
+            name: "password as a synchronising literal",
+            user: "tricky",
+            tag: "a4",
+            steps: vec![
+                Send(format!("a4 LOGIN tricky {{{n}}}\r\n").into_bytes()),
+                Wait,
+                Send(cat(&[password, b"\r\n"])),
+            ],
+        },
+        ImapForm {
+            name: "password as a non-synchronising literal",
+            user: "tricky",
+            tag: "a5",
+            steps: vec![Send(cat(&[
+                format!("a5 LOGIN tricky {{{n}+}}\r\n").as_bytes(),
+                password,
+                b"\r\n",
+            ]))],
+        },
+        ImapForm {
+            name: "user and password as synchronising literals",
+            user: "tricky",
+            tag: "a6",
+            steps: vec![
+                Send(cat(&[b"a6 LOGIN ", user_literal_sync])),
+                Wait,
+                Send(format!("tricky {{{n}}}\r\n").into_bytes()),
+                Wait,
+                Send(cat(&[password, b"\r\n"])),
+            ],
+        },
+        ImapForm {
+            name: "user and password as non-synchronising literals",
+            user: "tricky",
+            tag: "a7",
+            steps: vec![Send(cat(&[
+                b"a7 LOGIN {6+}\r\ntricky ",
+                format!("{{{n}+}}\r\n").as_bytes(),
+                password,
+                b"\r\n",
+            ]))],
+        },
+        ImapForm {
+            name: "user as a literal, password quoted",
+            user: "tricky",
+            tag: "a8",
+            steps: vec![Send(cat(&[
+                b"a8 LOGIN {6+}\r\ntricky ",
+                &quoted(password),
+                b"\r\n",
+            ]))],
+        },
+        ImapForm {
+            name: "AUTHENTICATE PLAIN with SASL-IR",
+            user: "tricky",
+            tag: "a9",
+            steps: vec![Send(cat(&[
+                b"a9 AUTHENTICATE PLAIN ",
+                &plain_response("tricky", password),
+                b"\r\n",
+            ]))],
+        },
+        ImapForm {
+            name: "AUTHENTICATE PLAIN, response after the continuation",
+            user: "tricky",
+            tag: "a10",
+            steps: vec![
+                Send(b"a10 AUTHENTICATE PLAIN\r\n".to_vec()),
+                Wait,
+                Send(cat(&[&plain_response("tricky", password), b"\r\n"])),
+            ],
+        },
+    ]
+}
+
+/// Runs the steps of a login on `client` and returns the reply that ended it.
+fn run_imap_steps(client: &mut Conversation, tag: &str, steps: &[Step]) -> Vec<u8> {
+    for step in steps {
+        match step {
+            Step::Send(bytes) => client.send(bytes),
+            Step::AwaitContinuation => {
+                // A server that answers NO/BAD here instead would make this read fail with
+                // the transcript, which is the diagnosis we want.
+                client.read_continuation();
+            }
+        }
+    }
+    client.read_tagged(tag)
+}
+
+/// After an IMAP login: the session really is the user's (their INBOX opens with the lab's
+/// messages), then LOGOUT.
+fn imap_use_and_logout(mut client: Conversation, expected_messages: usize) {
+    client.send(b"s1 EXAMINE INBOX\r\n");
+    let reply = client.read_tagged("s1");
+    let exists = format!("* {expected_messages} EXISTS\r\n");
+    assert!(
+        find(&reply, exists.as_bytes()).is_some() && last_line(&reply).starts_with("s1 OK"),
+        "EXAMINE after login:\n{}",
+        client.describe()
+    );
+    client.send(b"s2 LOGOUT\r\n");
+    client.read_tagged("s2");
+    client.finish();
+}
+
+fn record_for_port(records: &[SessionRecord], port: u16) -> &SessionRecord {
+    records
+        .iter()
+        .find(|r| r.client_port == port)
+        .unwrap_or_else(|| panic!("no record for client port {port}: {records:#?}"))
+}
+
+/// Secrets that must appear nowhere in the gateway's files: each password raw, as a quoted
+/// string and inside a base64 SASL PLAIN response.
+fn secrets(password: &[u8]) -> Vec<Vec<u8>> {
+    let mut secrets = Vec::new();
+    for (user, pw) in [
+        ("tricky", password),
+        ("tricky", WRONG_PASSWORD.as_bytes()),
+        ("alice", b"secret".as_slice()),
+    ] {
+        if user == "tricky" {
+            // "secret" alone is an ordinary word; alice's is checked in its encoded forms.
+            secrets.push(pw.to_vec());
+        }
+        secrets.push(quoted(pw));
+        secrets.push(plain_response(user, pw));
+    }
+    secrets
+}
+
+#[test]
+fn every_imap_login_form_logs_in_to_dovecot_through_the_gateway() {
+    let mut lab = lab("login-imap", "imap");
+    let plain = lab.gateway.port("plain");
+    let password = lab.password.clone();
+    let messages = stored_inbox(&lab.dovecot, "tricky");
+
+    // Dovecot answers a wrong password after 2 s: run those sessions alongside the others.
+    let (wrong_only_port, retry_port, form_ports) = std::thread::scope(|s| {
+        let wrong_only = s.spawn(|| {
+            let mut client = Conversation::tcp(plain);
+            client.read_line();
+            client.send(&cat(&[
+                b"w1 LOGIN tricky ",
+                &quoted(WRONG_PASSWORD.as_bytes()),
+                b"\r\n",
+            ]));
+            let reply = client.read_tagged("w1");
+            assert!(
+                last_line(&reply).starts_with("w1 NO"),
+                "wrong password not refused:\n{}",
+                client.describe()
+            );
+            client.send(b"w2 LOGOUT\r\n");
+            client.read_tagged("w2");
+            let port = client.local_port();
+            client.finish();
+            port
+        });
+        let retry = s.spawn(|| {
+            let mut client = Conversation::tcp(plain);
+            client.read_line();
+            client.send(&cat(&[
+                b"r1 AUTHENTICATE PLAIN ",
+                &plain_response("tricky", WRONG_PASSWORD.as_bytes()),
+                b"\r\n",
+            ]));
+            let reply = client.read_tagged("r1");
+            assert!(
+                last_line(&reply).starts_with("r1 NO"),
+                "wrong password not refused:\n{}",
+                client.describe()
+            );
+            // The device corrects itself on the same connection, as a person re-typing would.
+            let n = password.len();
+            client.send(&cat(&[
+                format!("r2 LOGIN tricky {{{n}+}}\r\n").as_bytes(),
+                &password,
+                b"\r\n",
+            ]));
+            let reply = client.read_tagged("r2");
+            assert!(
+                last_line(&reply).starts_with("r2 OK"),
+                "retry after a wrong password failed:\n{}",
+                client.describe()
+            );
+            let port = client.local_port();
+            imap_use_and_logout(client, messages.len());
+            port
+        });
+
+        let mut form_ports = Vec::new();
+        for form in imap_forms(&password) {
+            let mut client = Conversation::tcp(plain);
+            let greeting = client.read_line();
+            assert!(greeting.starts_with(b"* OK"), "{}", client.describe());
+            let reply = run_imap_steps(&mut client, form.tag, &form.steps);
+            let last = last_line(&reply);
+            // "Logged in" is Dovecot's text: the OK came from upstream, not from the gateway.
+            assert!(
+                last.starts_with(&format!("{} OK", form.tag)) && last.contains("Logged in"),
+                "{}: not logged in upstream:\n{}",
+                form.name,
+                client.describe()
+            );
+            form_ports.push((form.name, form.user, client.local_port()));
+            imap_use_and_logout(client, messages.len());
+        }
+        (
+            wrong_only.join().expect("wrong-password session"),
+            retry.join().expect("retry session"),
+            form_ports,
+        )
+    });
+
+    // The same password over TLS 1.0 from Python's imaplib: LOGIN (which sends an 8-bit
+    // password as a synchronising literal) and AUTHENTICATE PLAIN; the tricky user's mail
+    // comes back byte for byte.
+    let driver = repo_root().join("tests/clients/imap_fetch.py");
+    for auth in ["login", "plain"] {
+        let out = lab.scratch.path().join(format!("imaplib-{auth}"));
+        let output = run_ok(
+            Command::new("python3")
+                .arg(&driver)
+                .args(["--port", &lab.gateway.port("legacy-tls").to_string()])
+                .args(["--mode", "implicit", "--tls-version", "1.0", "--auth", auth])
+                .arg("--cafile")
+                .arg(lab.dovecot.ca_file())
+                .args(["--user", "tricky", "--password-file"])
+                .arg(lab.dovecot.var("TRICKY_PASSWORD_FILE"))
+                .arg("--out")
+                .arg(&out),
+        );
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(report.contains("tls_version=TLSv1 "), "{report}");
+        let fetched: Vec<(u32, Vec<u8>)> = (1..=messages.len())
+            .map(|n| {
+                let body = std::fs::read(out.join(format!("{n}.eml"))).expect("fetched message");
+                (n as u32, body)
+            })
+            .collect();
+        assert_same_messages(&format!("imaplib --auth {auth}"), &fetched, &messages);
+    }
+
+    let tricky_logins = form_ports.iter().filter(|f| f.1 == "tricky").count() + 1 + 2;
+    let alice_logins = form_ports.iter().filter(|f| f.1 == "alice").count();
+    upstream_logins(&lab.dovecot, "tricky", tricky_logins);
+    upstream_logins(&lab.dovecot, "alice", alice_logins);
+
+    let records = lab.gateway.stop_and_read_sessions();
+    assert_eq!(records.len(), form_ports.len() + 2 + 2, "{records:#?}");
+    for (name, user, port) in &form_ports {
+        let record = record_for_port(&records, *port);
+        assert_eq!(record.outcome, Outcome::Ok, "{name}: {record:#?}");
+        assert_eq!(record.login.as_deref(), Some(*user), "{name}: {record:#?}");
+        assert_eq!(record.listener, "plain", "{name}: {record:#?}");
+        assert_eq!(record.tls_version, None, "{name}: {record:#?}");
+    }
+    let wrong = record_for_port(&records, wrong_only_port);
+    assert_eq!(wrong.outcome, Outcome::AuthFailed, "{wrong:#?}");
+    assert_eq!(wrong.login.as_deref(), Some("tricky"), "{wrong:#?}");
+    let retried = record_for_port(&records, retry_port);
+    assert_eq!(retried.outcome, Outcome::Ok, "{retried:#?}");
+    assert_eq!(retried.login.as_deref(), Some("tricky"), "{retried:#?}");
+    let python: Vec<&SessionRecord> = records
+        .iter()
+        .filter(|r| r.listener == "legacy-tls")
+        .collect();
+    assert_eq!(python.len(), 2, "{records:#?}");
+    for record in python {
+        assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
+        assert_eq!(record.login.as_deref(), Some("tricky"), "{record:#?}");
+        assert_eq!(record.tls_version.as_deref(), Some("TLSv1"), "{record:#?}");
+    }
+
+    let secrets = secrets(&lab.password);
+    let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+    assert_no_secret_in_gateway_files(&lab.gateway, &secrets);
+}
+
+/// A POP3 login form: (bytes to send, what the reply line must start with) per exchange; the
+/// last exchange is the one the upstream answers.
+struct Pop3Form {
+    name: &'static str,
+    user: &'static str,
+    exchanges: Vec<(Vec<u8>, &'static str)>,
+}
+
+fn pop3_forms(password: &[u8]) -> Vec<Pop3Form> {
+    vec![
+        Pop3Form {
+            name: "USER/PASS (the password is the rest of the line)",
+            user: "tricky",
+            exchanges: vec![
+                (b"USER tricky\r\n".to_vec(), "+OK"),
+                (cat(&[b"PASS ", password, b"\r\n"]), "+OK"),
+            ],
+        },
+        Pop3Form {
+            name: "lower-case user/pass",
+            user: "alice",
+            exchanges: vec![
+                (b"user alice\r\n".to_vec(), "+OK"),
+                (b"pass secret\r\n".to_vec(), "+OK"),
+            ],
+        },
+        Pop3Form {
+            name: "AUTH PLAIN with an initial response",
+            user: "tricky",
+            exchanges: vec![(
+                cat(&[b"AUTH PLAIN ", &plain_response("tricky", password), b"\r\n"]),
+                "+OK",
+            )],
+        },
+        Pop3Form {
+            name: "AUTH PLAIN, response after the continuation",
+            user: "tricky",
+            exchanges: vec![
+                (b"AUTH PLAIN\r\n".to_vec(), "+ "),
+                (cat(&[&plain_response("tricky", password), b"\r\n"]), "+OK"),
+            ],
+        },
+    ]
+}
+
+/// Sends each exchange and checks its one-line reply; returns the last reply line.
+fn run_pop3_exchanges(client: &mut Conversation, exchanges: &[(Vec<u8>, &str)]) -> String {
+    let mut last = String::new();
+    for (send, expect) in exchanges {
+        client.send(send);
+        last = String::from_utf8_lossy(&client.read_line()).into_owned();
+        assert!(
+            last.starts_with(expect),
+            "sent {:?}, expected {expect:?}:\n{}",
+            String::from_utf8_lossy(send),
+            client.describe()
+        );
+    }
+    last
+}
+
+/// After a POP3 login: the maildrop is the user's (STAT counts the lab's messages), then QUIT.
+fn pop3_use_and_quit(mut client: Conversation, expected_messages: usize) {
+    client.send(b"STAT\r\n");
+    let stat = String::from_utf8_lossy(&client.read_line()).into_owned();
+    assert!(
+        stat.starts_with(&format!("+OK {expected_messages} ")),
+        "STAT after login:\n{}",
+        client.describe()
+    );
+    client.send(b"QUIT\r\n");
+    client.read_line();
+    client.finish();
+}
+
+#[test]
+fn every_pop3_login_form_logs_in_to_dovecot_through_the_gateway() {
+    let mut lab = lab("login-pop3", "pop3");
+    let plain = lab.gateway.port("plain");
+    let password = lab.password.clone();
+    let messages = stored_inbox(&lab.dovecot, "tricky");
+
+    let (wrong_only_port, retry_port, form_ports) = std::thread::scope(|s| {
+        let wrong_only = s.spawn(|| {
+            let mut client = Conversation::tcp(plain);
+            client.read_line();
+            run_pop3_exchanges(
+                &mut client,
+                &[
+                    (b"USER tricky\r\n".to_vec(), "+OK"),
+                    (cat(&[b"PASS ", WRONG_PASSWORD.as_bytes(), b"\r\n"]), "-ERR"),
+                ],
+            );
+            client.send(b"QUIT\r\n");
+            client.read_line();
+            let port = client.local_port();
+            client.finish();
+            port
+        });
+        let retry = s.spawn(|| {
+            let mut client = Conversation::tcp(plain);
+            client.read_line();
+            run_pop3_exchanges(
+                &mut client,
+                &[(
+                    cat(&[
+                        b"AUTH PLAIN ",
+                        &plain_response("tricky", WRONG_PASSWORD.as_bytes()),
+                        b"\r\n",
+                    ]),
+                    "-ERR",
+                )],
+            );
+            // Then the right password on the same connection.
+            run_pop3_exchanges(
+                &mut client,
+                &[
+                    (b"USER tricky\r\n".to_vec(), "+OK"),
+                    (cat(&[b"PASS ", &password, b"\r\n"]), "+OK"),
+                ],
+            );
+            let port = client.local_port();
+            pop3_use_and_quit(client, messages.len());
+            port
+        });
+
+        let mut form_ports = Vec::new();
+        for form in pop3_forms(&password) {
+            let mut client = Conversation::tcp(plain);
+            let greeting = client.read_line();
+            assert!(greeting.starts_with(b"+OK"), "{}", client.describe());
+            let last = run_pop3_exchanges(&mut client, &form.exchanges);
+            // "Logged in" is Dovecot's text: the +OK came from upstream.
+            assert!(
+                last.contains("Logged in"),
+                "{}: not logged in upstream:\n{}",
+                form.name,
+                client.describe()
+            );
+            form_ports.push((form.name, form.user, client.local_port()));
+            pop3_use_and_quit(client, messages.len());
+        }
+        (
+            wrong_only.join().expect("wrong-password session"),
+            retry.join().expect("retry session"),
+            form_ports,
+        )
+    });
+
+    // The same password over TLS 1.0 from Python's poplib, USER/PASS and AUTH PLAIN; the
+    // tricky user's mail comes back (poplib's lines re-joined with CRLF, see pop3_bridge.rs).
+    let driver = repo_root().join("tests/clients/pop3_fetch.py");
+    for auth in ["user", "plain"] {
+        let out = lab.scratch.path().join(format!("poplib-{auth}"));
+        let output = run_ok(
+            Command::new("python3")
+                .arg(&driver)
+                .args(["--port", &lab.gateway.port("legacy-tls").to_string()])
+                .args(["--mode", "implicit", "--tls-version", "1.0", "--auth", auth])
+                .arg("--cafile")
+                .arg(lab.dovecot.ca_file())
+                .args(["--user", "tricky", "--password-file"])
+                .arg(lab.dovecot.var("TRICKY_PASSWORD_FILE"))
+                .arg("--out")
+                .arg(&out),
+        );
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(report.contains("tls_version=TLSv1 "), "{report}");
+        let fetched: Vec<(u32, Vec<u8>)> = (1..=messages.len())
+            .map(|n| {
+                let body = std::fs::read(out.join(format!("{n}.eml"))).expect("fetched message");
+                (n as u32, body)
+            })
+            .collect();
+        assert_same_messages(&format!("poplib --auth {auth}"), &fetched, &messages);
+    }
+
+    let tricky_logins = form_ports.iter().filter(|f| f.1 == "tricky").count() + 1 + 2;
+    let alice_logins = form_ports.iter().filter(|f| f.1 == "alice").count();
+    upstream_logins(&lab.dovecot, "tricky", tricky_logins);
+    upstream_logins(&lab.dovecot, "alice", alice_logins);
+
+    let records = lab.gateway.stop_and_read_sessions();
+    assert_eq!(records.len(), form_ports.len() + 2 + 2, "{records:#?}");
+    for (name, user, port) in &form_ports {
+        let record = record_for_port(&records, *port);
+        assert_eq!(record.outcome, Outcome::Ok, "{name}: {record:#?}");
+        assert_eq!(record.login.as_deref(), Some(*user), "{name}: {record:#?}");
+        assert_eq!(record.protocol, "pop3", "{name}: {record:#?}");
+    }
+    let wrong = record_for_port(&records, wrong_only_port);
+    assert_eq!(wrong.outcome, Outcome::AuthFailed, "{wrong:#?}");
+    assert_eq!(wrong.login.as_deref(), Some("tricky"), "{wrong:#?}");
+    let retried = record_for_port(&records, retry_port);
+    assert_eq!(retried.outcome, Outcome::Ok, "{retried:#?}");
+    assert_eq!(retried.login.as_deref(), Some("tricky"), "{retried:#?}");
+    let python: Vec<&SessionRecord> = records
+        .iter()
+        .filter(|r| r.listener == "legacy-tls")
+        .collect();
+    assert_eq!(python.len(), 2, "{records:#?}");
+    for record in python {
+        assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
+        assert_eq!(record.login.as_deref(), Some("tricky"), "{record:#?}");
+        assert_eq!(record.tls_version.as_deref(), Some("TLSv1"), "{record:#?}");
+    }
+
+    let secrets = secrets(&lab.password);
+    let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+    assert_no_secret_in_gateway_files(&lab.gateway, &secrets);
+}

@@ -1,0 +1,358 @@
+//! POP3 end to end: real legacy clients (OpenSSL's `s_client` pinned to TLS 1.0/1.1, implicit
+//! and `-starttls pop3`; curl pinned to TLS 1.0 over pop3s and STLS; Python's poplib with a TLS
+//! 1.0 context) retrieve mail through the mailtls gateway from a real Dovecot that refuses
+//! anything below TLS 1.2, as Exchange Online does after the cutoff.
+//!
+//! What it proves:
+//! - every message retrieved through the gateway is the file Dovecot stores. POP3 dot-stuffs
+//!   lines that start with `.` (RFC 1939 section 3) and ends the reply with `.CRLF`, so the
+//!   comparison is made after undoing exactly that: for s_client the test undoes it on the raw
+//!   bytes (and checks the wire really carried stuffed lines); curl undoes it itself; poplib
+//!   undoes it and also splits the reply into lines without their CRLF, which the driver
+//!   `tests/clients/pop3_fetch.py` joins back with CRLF plus a final CRLF (every lab message is
+//!   CRLF-terminated, so that is lossless);
+//! - Dovecot saw each login over TLS 1.2 or 1.3 while the session record shows the client at
+//!   TLS 1.0/1.1 and what its ClientHello offered;
+//! - a TLS 1.0 client on a POP3 listener left at the default `min_tls` fails its handshake and
+//!   is recorded as `client_tls_failed` with `offered_max_tls` TLSv1.0.
+
+use std::process::{Command, Stdio};
+
+use e2e::clients::{find, pop3_multiline_body, s_client_command, Conversation, LEGACY_CIPHERS};
+use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
+use e2e::{repo_root, run, run_ok, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
+use store::{Outcome, SessionRecord};
+
+/// Dovecot as Exchange Online after the cutoff: `ssl_min_protocol = TLSv1.2`.
+fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
+    Dovecot::start(
+        &scratch.path().join("dovecot"),
+        &DovecotOptions {
+            min_tls: "TLSv1.2".into(),
+            ..DovecotOptions::default()
+        },
+    )
+}
+
+fn gateway(scratch: &Scratch, dovecot: &Dovecot, listeners: Vec<ListenerSpec>) -> Gateway {
+    let dir = scratch.path().join("gateway");
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    Gateway::start(&dir, dovecot, listeners, "pre_auth_timeout_secs = 10")
+}
+
+fn assert_bridged(record: &SessionRecord, listener: &str, tls: &str, offered: &str, mail: usize) {
+    evidence::assert_bridged(record, "pop3", listener, tls, offered, "alice", mail);
+}
+
+/// Reads one POP3 status line and asserts it is positive.
+fn expect_ok(client: &mut Conversation, after: &str) -> Vec<u8> {
+    let line = client.read_line();
+    assert!(
+        line.starts_with(b"+OK"),
+        "{after}: not +OK\n{}",
+        client.describe()
+    );
+    line
+}
+
+/// One POP3 session through `s_client`: USER/PASS, STAT, RETR every message, QUIT. Returns the
+/// raw RETR replies (status line through the terminating `.CRLF`).
+fn s_client_retrieve_all(port: u16, dovecot: &Dovecot, args: &[&str]) -> Vec<Vec<u8>> {
+    let starttls = args.contains(&"-starttls");
+    let mut client = Conversation::s_client(port, &dovecot.ca_file(), args);
+    if !starttls {
+        // With -starttls pop3, s_client reads the greeting and sends STLS itself.
+        expect_ok(&mut client, "greeting");
+    }
+    client.send(b"USER alice\r\n");
+    expect_ok(&mut client, "USER");
+    client.send(b"PASS secret\r\n");
+    expect_ok(&mut client, "PASS");
+    client.send(b"STAT\r\n");
+    let stat = String::from_utf8_lossy(&expect_ok(&mut client, "STAT")).into_owned();
+    let count: usize = stat
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("STAT reply {stat:?}"));
+    let mut replies = Vec::new();
+    for n in 1..=count {
+        client.send(format!("RETR {n}\r\n").as_bytes());
+        let mut reply = expect_ok(&mut client, "RETR");
+        reply.extend(client.read_until("the end of a RETR reply", |line| line == b".\r\n"));
+        replies.push(reply);
+    }
+    client.send(b"QUIT\r\n");
+    expect_ok(&mut client, "QUIT");
+    let status = client.finish().expect("s_client exit status");
+    assert!(status.success(), "s_client exited with {status}");
+    replies
+}
+
+#[test]
+fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot() {
+    let scratch = Scratch::new("pop3-s-client");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let ca = dovecot.ca_file();
+
+    // The control: Dovecot itself refuses a TLS 1.0 POP3 client.
+    let direct = run(s_client_command(
+        dovecot.port("POP3S_PORT"),
+        &ca,
+        &["-tls1", "-cipher", LEGACY_CIPHERS],
+    )
+    .stdin(Stdio::null()));
+    assert!(
+        !direct.status.success() && find(&direct.stdout, b"+OK").is_none(),
+        "Dovecot accepted TLS 1.0 directly: the stand-in is not post-cutoff\n{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
+            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
+            ListenerSpec::new("pop3s-default", "pop3", "implicit", None),
+        ],
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+
+    // (listener, s_client arguments, record's tls, record's offered_max_tls)
+    let cases: [(&str, Vec<&str>, &str, &str); 5] = [
+        (
+            "pop3s-legacy",
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS],
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        (
+            "pop3s-legacy",
+            vec!["-tls1_1", "-cipher", LEGACY_CIPHERS],
+            "TLSv1.1",
+            "TLSv1.1",
+        ),
+        (
+            "pop3-stls-legacy",
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "pop3"],
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        (
+            "pop3-stls-legacy",
+            vec!["-tls1_1", "-cipher", LEGACY_CIPHERS, "-starttls", "pop3"],
+            "TLSv1.1",
+            "TLSv1.1",
+        ),
+        // RSA key exchange with AES-CBC and SHA-1, as an old device offers.
+        (
+            "pop3s-legacy",
+            vec!["-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"],
+            "TLSv1",
+            "TLSv1.0",
+        ),
+    ];
+    for (listener, args, _, _) in &cases {
+        let replies = s_client_retrieve_all(gateway.port(listener), &dovecot, args);
+        let who = format!("s_client {args:?} on {listener}");
+        // Every lab message has lines "." and ". a line ..." and "..two dots": on the wire
+        // they must arrive stuffed, or the un-stuffing below would prove nothing.
+        for reply in &replies {
+            assert!(
+                find(reply, b"\r\n..\r\n").is_some() && find(reply, b"\r\n...two dots").is_some(),
+                "{who}: a RETR reply without dot-stuffing: {:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+        let fetched: Vec<(u32, Vec<u8>)> = replies
+            .iter()
+            .enumerate()
+            .map(|(i, reply)| (i as u32 + 1, pop3_multiline_body(reply)))
+            .collect();
+        assert_same_messages(&who, &fetched, &stored);
+    }
+
+    // A TLS 1.0 client on the listener left at the default floor: handshake refused.
+    let refused = run(s_client_command(
+        gateway.port("pop3s-default"),
+        &ca,
+        &["-tls1", "-cipher", LEGACY_CIPHERS],
+    )
+    .stdin(Stdio::null()));
+    assert!(
+        !refused.status.success() && find(&refused.stdout, b"+OK").is_none(),
+        "TLS 1.0 accepted on a default listener:\n{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let logins = upstream_logins(&dovecot, "alice", cases.len());
+    assert!(
+        logins.iter().all(|l| l.contains("pop3-login")),
+        "{logins:#?}"
+    );
+
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len() + 1, "{records:#?}");
+    for ((listener, args, tls, offered), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, tls, offered, all_mail);
+        assert_eq!(record.sni.as_deref(), Some("localhost"), "{args:?}");
+    }
+    assert_eq!(records[4].tls_cipher.as_deref(), Some("AES128-SHA"));
+    let refused = records.last().expect("the refused session");
+    assert_eq!(refused.listener, "pop3s-default", "{refused:#?}");
+    assert_eq!(refused.outcome, Outcome::ClientTlsFailed, "{refused:#?}");
+    assert_eq!(
+        refused.offered_max_tls.as_deref(),
+        Some("TLSv1.0"),
+        "{refused:#?}"
+    );
+    assert_eq!(refused.tls_version, None, "{refused:#?}");
+}
+
+#[test]
+fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
+    let scratch = Scratch::new("pop3-curl");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
+            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
+        ],
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let ca = dovecot.ca_file();
+    let out_dir = scratch.path().join("curl");
+    std::fs::create_dir_all(&out_dir).expect("out dir");
+
+    // curl retrieves one message per URL (RETR n): one session per message and scheme. It
+    // undoes the dot-stuffing itself, so its output compares directly with the stored file.
+    let mut expected_listeners = Vec::new();
+    for (listener, scheme, stls) in [
+        ("pop3s-legacy", "pop3s", false),
+        ("pop3-stls-legacy", "pop3", true),
+    ] {
+        let port = gateway.port(listener);
+        let mut fetched = Vec::new();
+        for n in 1..=stored.len() {
+            let out = out_dir.join(format!("{listener}-{n}.eml"));
+            let mut curl = Command::new("curl");
+            curl.args(["-sS", "-v", "--max-time", "20"])
+                .args(["--tlsv1.0", "--tls-max", "1.0", "--ciphers", LEGACY_CIPHERS])
+                .arg("--cacert")
+                .arg(&ca)
+                .args(["-u", "alice:secret", "-o"])
+                .arg(&out)
+                .arg(format!("{scheme}://127.0.0.1:{port}/{n}"));
+            if stls {
+                // A plain POP3 URL with TLS required: curl sends STLS and will not go on without it.
+                curl.arg("--ssl-reqd");
+            }
+            let output = run_ok(&mut curl);
+            let trace = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                trace.contains("SSL connection using TLSv1 /"),
+                "curl did not negotiate TLS 1.0:\n{trace}"
+            );
+            if stls {
+                assert!(trace.contains("> STLS"), "curl did not use STLS:\n{trace}");
+            }
+            fetched.push((
+                n as u32,
+                std::fs::read(&out).expect("curl wrote the message"),
+            ));
+            expected_listeners.push((listener, stored[n - 1].len()));
+        }
+        assert_same_messages(&format!("curl {scheme}"), &fetched, &stored);
+    }
+
+    upstream_logins(&dovecot, "alice", expected_listeners.len());
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), expected_listeners.len(), "{records:#?}");
+    for ((listener, mail), record) in expected_listeners.iter().zip(&records) {
+        assert_bridged(record, listener, "TLSv1", "TLSv1.0", *mail);
+    }
+}
+
+#[test]
+fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
+    let scratch = Scratch::new("pop3-python");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
+            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
+        ],
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+    let driver = repo_root().join("tests/clients/pop3_fetch.py");
+
+    // (listener, mode, TLS version, auth, record's tls, record's offered_max_tls)
+    let cases = [
+        (
+            "pop3s-legacy",
+            "implicit",
+            "1.0",
+            "user",
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        (
+            "pop3-stls-legacy",
+            "starttls",
+            "1.0",
+            "user",
+            "TLSv1",
+            "TLSv1.0",
+        ),
+        (
+            "pop3s-legacy",
+            "implicit",
+            "1.1",
+            "plain",
+            "TLSv1.1",
+            "TLSv1.1",
+        ),
+    ];
+    for (i, (listener, mode, version, auth, tls, _)) in cases.iter().enumerate() {
+        let out_dir = scratch.path().join(format!("poplib-{i}"));
+        let output = run_ok(
+            Command::new("python3")
+                .arg(&driver)
+                .args(["--port", &gateway.port(listener).to_string()])
+                .args(["--mode", mode, "--tls-version", version, "--auth", auth])
+                .arg("--cafile")
+                .arg(dovecot.ca_file())
+                .args(["--user", "alice", "--password", "secret", "--out"])
+                .arg(&out_dir),
+        );
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            report.contains(&format!("tls_version={tls} ")),
+            "poplib report: {report}"
+        );
+        // The driver joins poplib's lines with CRLF and adds the final CRLF (see the top).
+        let fetched: Vec<(u32, Vec<u8>)> = (1..=stored.len())
+            .map(|n| {
+                let file = out_dir.join(format!("{n}.eml"));
+                let body = std::fs::read(&file)
+                    .unwrap_or_else(|e| panic!("{}: {e}; report: {report}", file.display()));
+                (n as u32, body)
+            })
+            .collect();
+        assert_same_messages(&format!("poplib {mode} TLS {version}"), &fetched, &stored);
+    }
+
+    upstream_logins(&dovecot, "alice", cases.len());
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for ((listener, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, tls, offered, all_mail);
+    }
+}
