@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use store::SessionRecorder;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 
 use crate::admission::Admission;
@@ -82,7 +82,7 @@ impl Gateway {
     pub async fn bind(self) -> Result<BoundGateway, SetupError> {
         let mut bound = Vec::new();
         for ctx in self.listeners {
-            let socket = TcpListener::bind(ctx.settings.bind).await.map_err(|e| {
+            let socket = listen(ctx.settings.bind).map_err(|e| {
                 SetupError::new(
                     format!("listener[{}].bind", ctx.settings.name),
                     format!("cannot listen on {}: {e}", ctx.settings.bind),
@@ -95,6 +95,23 @@ impl Gateway {
             max_sessions: self.max_sessions,
         })
     }
+}
+
+/// Connections the kernel queues before the gateway accepts them. The std/mio default of 128
+/// overflows when a site's devices all reconnect at once after an outage or a restart, and an
+/// overflowed connect is never seen, so never recorded. The kernel caps it at somaxconn.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // A restarted gateway must be able to bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A gateway listening on its sockets.
