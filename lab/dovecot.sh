@@ -4,6 +4,7 @@
 #   lab/dovecot.sh start DIR [--listen 127.0.0.1|127.0.0.2] [--min-tls TLSv1|TLSv1.1|TLSv1.2|TLSv1.3]
 #                            [--ciphers LIST] [--plaintext-auth yes|no] [--cert FILE --key FILE [--ca FILE]]
 #                            [--messages N] [--mailbox-mib M] [--many] [--auth-delay yes|no]
+#                            [--stop-with PID]
 #   lab/dovecot.sh stop DIR
 #
 # Everything lives in DIR (config, sockets, state, log, users, mail); the system Dovecot service
@@ -18,18 +19,19 @@ TRICKY_PASSWORD='p a"s\s wörd'   # spaces, a double quote, a backslash, non-ASC
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 # pid of the instance's master if it is running, else nothing. The cmdline check guards
 # against a recycled pid belonging to something else.
 master_pid() {
-    local pidfile="$1/run/master.pid" pid
+    local pidfile="$1/run/master.pid" pid args
     [[ -s $pidfile ]] || return 0
     { read -r pid <"$pidfile"; } 2>/dev/null || return 0
     [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 0
-    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$1/dovecot.conf"; then
+    args=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
+    if grep -qxF -- "$1/dovecot.conf" <<<"$args"; then
         echo "$pid"
     fi
 }
@@ -57,7 +59,7 @@ alive() {
 cmd_stop() {
     local dir=$1 pid kids p i
     [[ -d $dir ]] || { echo "dovecot.sh: nothing to stop in $dir"; return 0; }
-    dir=$(cd "$dir" && pwd)
+    dir=$(realpath "$dir")
     pid=$(master_pid "$dir")
     if [[ -z $pid ]]; then
         rm -f "$dir/ports.env"
@@ -82,6 +84,18 @@ cmd_stop() {
     done
     rm -f "$dir/ports.env"
     echo "dovecot.sh: stopped Dovecot (master pid $pid) in $dir"
+}
+
+# Internal (started by --stop-with): stop DIR's Dovecot once process $2 is gone, unless master
+# $3 went first.
+cmd_watch() {
+    local dir=$1 parent=$2 master=$3
+    while alive "$parent" && alive "$master"; do
+        sleep 1
+    done
+    if ! alive "$parent" && [[ $(master_pid "$dir") == "$master" ]]; then
+        cmd_stop "$dir"
+    fi
 }
 
 # Prints N distinct free TCP ports on ADDR. They come from below the kernel's ephemeral range,
@@ -153,8 +167,8 @@ while True:
             greeting(imap, b"* OK", b"r LOGOUT\r\n")
             greeting(pop3, b"+OK", b"QUIT\r\n")
             sys.exit(0)
-    except OSError as e:
-        err = e
+    except OSError:
+        pass  # not up yet: retry until the deadline
     if time.monotonic() > deadline:
         sys.exit("Dovecot did not become ready within 20 s")
     time.sleep(0.05)
@@ -164,7 +178,7 @@ EOF
 cmd_start() {
     local dir=$1; shift
     local listen=127.0.0.1 min_tls=TLSv1.2 ciphers="" plaintext_auth=yes cert="" key="" ca=""
-    local messages=3 mailbox_mib=0 many=no auth_delay=no
+    local messages=3 mailbox_mib=0 many=no auth_delay=no stop_with=""
     while [[ $# -gt 0 ]]; do
         case $1 in
             --listen) listen=${2:?--listen needs an address}; shift 2 ;;
@@ -178,6 +192,7 @@ cmd_start() {
             --mailbox-mib) mailbox_mib=${2:?--mailbox-mib needs a number}; shift 2 ;;
             --many) many=yes; shift ;;
             --auth-delay) auth_delay=${2:?--auth-delay needs yes or no}; shift 2 ;;
+            --stop-with) stop_with=${2:?--stop-with needs a pid}; shift 2 ;;
             -h|--help) usage ;;
             *) die "unknown option '$1' (see lab/README.md)" ;;
         esac
@@ -190,6 +205,10 @@ cmd_start() {
     case $plaintext_auth in yes|no) ;; *) die "--plaintext-auth must be yes or no" ;; esac
     case $auth_delay in yes|no) ;; *) die "--auth-delay must be yes or no" ;; esac
     [[ $messages =~ ^[0-9]+$ ]] || die "--messages must be a number"
+    if [[ -n $stop_with ]]; then
+        [[ $stop_with =~ ^[0-9]+$ ]] && kill -0 "$stop_with" 2>/dev/null \
+            || die "--stop-with needs the pid of a running process, not '$stop_with'"
+    fi
     [[ $mailbox_mib =~ ^[0-9]+$ ]] || die "--mailbox-mib must be a number of MiB"
     [[ -n $cert && -z $key || -z $cert && -n $key ]] && die "--cert and --key go together"
     [[ -n $ciphers && $ciphers =~ [[:space:]\"] ]] && die "--ciphers must not contain spaces or quotes"
@@ -197,17 +216,20 @@ cmd_start() {
     for tool in dovecot python3 openssl; do
         command -v "$tool" >/dev/null || die "$tool not found; run lab/install.sh"
     done
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
+    # Absolute, and checked before anything is created.
+    dir=$(realpath -m "$dir")
     # Paths go into dovecot.conf and ports.env unquoted: keep them to safe characters.
     [[ $dir =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR '$dir' may only contain letters, digits and ._/+-"
     # Dovecot's unix sockets live in DIR/run; their paths must fit in sun_path (108 bytes).
     ((${#dir} <= 70)) || die "DIR '$dir' is too long (${#dir} > 70 characters) for Dovecot's unix sockets; use a shorter path, e.g. under /tmp"
+    mkdir -p "$dir"
     [[ -z $(master_pid "$dir") ]] || die "Dovecot already runs in $dir; run 'lab/dovecot.sh stop $dir' first"
+    # A ports.env left by an earlier run must not outlive a failed start.
+    rm -f "$dir/ports.env"
 
     # Users: as root, Dovecot's own unprivileged users plus a mail user that owns the maildirs
     # (mail owned by uid 0 is refused). As non-root, everything runs as the caller.
-    local login_user internal_user uid gid chroot_login
+    local login_user internal_user internal_group uid gid chroot_login
     if [[ $EUID -eq 0 ]]; then
         id dovecot >/dev/null 2>&1 && id dovenull >/dev/null 2>&1 \
             || die "users dovecot/dovenull missing: Dovecot is not installed; run lab/install.sh"
@@ -217,10 +239,10 @@ cmd_start() {
                 "$MAIL_USER" 2>/dev/null || true
             id "$MAIL_USER" >/dev/null 2>&1 || die "could not create the mail user $MAIL_USER"
         fi
-        login_user=dovenull internal_user=dovecot chroot_login=login
+        login_user=dovenull internal_user=dovecot internal_group=dovecot chroot_login=login
         uid=$(id -u "$MAIL_USER") gid=$(id -g "$MAIL_USER")
     else
-        login_user=$(id -un) internal_user=$(id -un) chroot_login=""
+        login_user=$(id -un) internal_user=$(id -un) internal_group=$(id -gn) chroot_login=""
         uid=$(id -u) gid=$(id -g)
     fi
 
@@ -270,11 +292,17 @@ EOF
             || die "user dovecot cannot read $dir/users: make DIR and its parents searchable (a+x), e.g. use a DIR under /tmp"
     fi
 
+    local owner=()
+    [[ $EUID -eq 0 ]] && owner=(--uid "$uid" --gid "$gid")
     python3 "$LAB/make_mailbox.py" "$dir" --users alice,tricky --messages "$messages" \
-        --mailbox-mib "$mailbox_mib" $([[ $EUID -eq 0 ]] && echo "--uid $uid --gid $gid") >/dev/null
+        --mailbox-mib "$mailbox_mib" "${owner[@]}" >/dev/null
+    if [[ $EUID -eq 0 ]]; then
+        runuser -u "$MAIL_USER" -- test -w "$dir/mail/alice" \
+            || die "user $MAIL_USER cannot write $dir/mail/alice: make DIR and its parents searchable (a+x)"
+    fi
 
-    local ports imap imaps pop3 pop3s attempt out rc pid
-    for attempt in 1 2 3 4 5; do
+    local ports imap imaps pop3 pop3s out rc pid
+    for _ in 1 2 3 4 5; do
         ports=$(pick_ports "$listen" 4) || die "could not find free ports on $listen"
         read -r imap imaps pop3 pop3s <<<"$ports"
         write_conf
@@ -290,7 +318,7 @@ EOF
             break
         fi
         # Another process took a port between our check and Dovecot's bind: pick again.
-        if grep -q 'Address already in use' <<<"$out" "$dir/dovecot.log"; then
+        if grep -q 'Address already in use' "$dir/dovecot.start.out" "$dir/dovecot.log"; then
             continue
         fi
         echo "$out" >&2
@@ -305,6 +333,13 @@ EOF
         die "Dovecot started but is not serving; log: $dir/dovecot.log"
     fi
     pid=$(master_pid "$dir")
+
+    if [[ -n $stop_with ]]; then
+        # Watchdog: a test killed before its cleanup (timeout, Ctrl-C, fail-fast) must not leave
+        # Dovecot running. It ends with the master, so a later instance in DIR is never touched.
+        # Its own session, so a signal to the test's process group does not take it down too.
+        setsid bash "$LAB/dovecot.sh" watch "$dir" "$stop_with" "$pid" </dev/null >/dev/null 2>&1 &
+    fi
 
     local total
     total=$(find "$dir/messages" -name '*.eml' | wc -l)
@@ -332,6 +367,7 @@ EOF
     cat "$dir/ports.env"
 }
 
+# Writes DIR/dovecot.conf from cmd_start's locals (bash functions see their caller's locals).
 write_conf() {
     local ssl_cipher_line="" many_block="" plaintext
     [[ -n $cipher_list ]] && ssl_cipher_line="ssl_cipher_list = $cipher_list"
@@ -352,21 +388,17 @@ service imap {
 EOF
 )
     fi
-    local auth_delay_block=""
+    local auth_delay_line="" anvil_block="" anvil_body=""
+    # Unprivileged, Dovecot cannot chroot; as root, anvil keeps its default chroot.
+    [[ $EUID -ne 0 ]] && anvil_body+=$'  chroot =\n'
     if [[ $auth_delay == no ]]; then
         # Tests fail logins on purpose. Dovecot's defaults answer each failure after 2 s and then
         # delay every login from that IP (the gateway's: 127.0.0.1) by up to 15 s, which makes
         # later tests slow and flaky. Mode 0 on the penalty socket is Dovecot's off switch.
-        auth_delay_block=$(cat <<'EOF'
-auth_failure_delay = 0
-service anvil {
-  unix_listener anvil-auth-penalty {
-    mode = 0
-  }
-}
-EOF
-)
+        auth_delay_line="auth_failure_delay = 0"
+        anvil_body+=$'  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n'
     fi
+    [[ -n $anvil_body ]] && anvil_block=$'service anvil {\n'"$anvil_body}"
     local login_tuning=""
     [[ $many == yes ]] && login_tuning=$'  service_count = 0\n  client_limit = 10000\n  process_min_avail = 2'
     cat >"$dir/dovecot.conf" <<EOF
@@ -379,10 +411,12 @@ log_path = $dir/dovecot.log
 # %k adds the TLS version and cipher to every login line.
 login_log_format_elements = user=<%u> method=%m rip=%r lip=%l mpid=%e %c %k session=<%{session}>
 auth_verbose = yes
+$auth_delay_line
 auth_mechanisms = plain login
 
 default_login_user = $login_user
 default_internal_user = $internal_user
+default_internal_group = $internal_group
 first_valid_uid = $uid
 mail_uid = $uid
 mail_gid = $gid
@@ -429,7 +463,7 @@ service pop3-login {
 $login_tuning
 }
 $many_block
-$auth_delay_block
+$anvil_block
 EOF
 }
 
@@ -439,5 +473,6 @@ shift 2
 case $command in
     start) cmd_start "$dir" "$@" ;;
     stop) [[ $# -eq 0 ]] || die "stop takes no options"; cmd_stop "$dir" ;;
+    watch) [[ $# -eq 2 ]] || usage; cmd_watch "$dir" "$@" ;;
     *) usage ;;
 esac

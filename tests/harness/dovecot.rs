@@ -51,6 +51,8 @@ impl Dovecot {
                 if options.plaintext_auth { "yes" } else { "no" },
             ])
             .args(["--messages", &options.messages.to_string()])
+            // If the test process dies without running Drop (nextest timeout), Dovecot follows.
+            .args(["--stop-with", &std::process::id().to_string()])
             .args(&options.extra_args);
         run_ok(&mut command);
         let env_text = std::fs::read_to_string(dir.join("ports.env")).expect("lab wrote ports.env");
