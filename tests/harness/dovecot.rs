@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{repo_root, run_ok};
+use crate::{repo_root, run};
 
 /// How the lab Dovecot is configured.
 #[derive(Debug, Clone)]
@@ -54,7 +54,17 @@ impl Dovecot {
             // If the test process dies without running Drop (nextest timeout), Dovecot follows.
             .args(["--stop-with", &std::process::id().to_string()])
             .args(&options.extra_args);
-        run_ok(&mut command);
+        let output = run(&mut command);
+        if !output.status.success() {
+            // The script may fail after Dovecot is up; no Dovecot value exists yet to stop it.
+            let _ = Command::new("bash").arg(&script).arg("stop").arg(dir).output();
+            panic!(
+                "lab/dovecot.sh start failed with {}:\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         let env_text = std::fs::read_to_string(dir.join("ports.env")).expect("lab wrote ports.env");
         Dovecot {
             dir: dir.to_path_buf(),
