@@ -10,6 +10,8 @@ PACKAGES=(
     dovecot-imapd dovecot-pop3d   # the real IMAP/POP3 server behind the gateway
     openssl libssl-dev pkg-config # TLS: CLI for tests, headers for the openssl crate
     gcc libc6-dev                 # C compiler for crates with bundled C code (SQLite)
+    postfix libsasl2-modules sasl2-bin  # real SMTP server for the scanner (AUTH via sasldb)
+    ca-certificates               # system roots for the upstream verifier
     curl fetchmail stunnel4       # real clients, and the bridge we measure against
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)

@@ -57,7 +57,11 @@ impl Dovecot {
         let output = run(&mut command);
         if !output.status.success() {
             // The script may fail after Dovecot is up; no Dovecot value exists yet to stop it.
-            let _ = Command::new("bash").arg(&script).arg("stop").arg(dir).output();
+            let _ = Command::new("bash")
+                .arg(&script)
+                .arg("stop")
+                .arg(dir)
+                .output();
             panic!(
                 "lab/dovecot.sh start failed with {}:\n{}{}",
                 output.status,

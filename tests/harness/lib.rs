@@ -9,7 +9,7 @@ mod gateway;
 mod scratch;
 
 pub use dovecot::{Dovecot, DovecotOptions};
-pub use gateway::{free_port, Gateway, ListenerSpec};
+pub use gateway::{free_port, mailtls_bin, Gateway, ListenerSpec};
 pub use scratch::Scratch;
 
 use std::path::PathBuf;

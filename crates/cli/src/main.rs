@@ -32,6 +32,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
+    Scan(command::scan::ScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +41,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
         Command::CheckConfig { config } => command::check_config::run(&config),
+        Command::Scan(args) => command::scan::run(args),
     }
 }

@@ -1,0 +1,93 @@
+//! Chain and host name verification with rustls: the platform verifier (system roots plus
+//! `--ca-file`), and webpki for the name alone so that a bad chain still says whether the
+//! name fits.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+/// Verifies chains; built once per scan.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    verifier: Arc<rustls_platform_verifier::Verifier>,
+}
+
+/// A `--ca-file` that cannot be used, with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// The file cannot be read or holds a bad PEM block.
+    #[error("cannot read CA file {path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file holds no certificate.
+    #[error("CA file {0} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    Empty(String),
+    /// rustls refused to build the verifier.
+    #[error("cannot build the certificate verifier: {0}")]
+    Verifier(String),
+}
+
+pub(super) struct Verification {
+    pub(super) error: Option<String>,
+    pub(super) host_name_matches: Option<bool>,
+}
+
+impl ChainVerifier {
+    /// A verifier trusting the system roots plus the certificates in `ca_file`.
+    pub fn new(ca_file: Option<&Path>) -> Result<ChainVerifier, TrustError> {
+        let mut extra = Vec::new();
+        if let Some(path) = ca_file {
+            let unreadable = |reason: String| TrustError::Unreadable {
+                path: path.display().to_string(),
+                reason,
+            };
+            for cert in
+                CertificateDer::pem_file_iter(path).map_err(|e| unreadable(e.to_string()))?
+            {
+                extra.push(cert.map_err(|e| unreadable(e.to_string()))?);
+            }
+            if extra.is_empty() {
+                return Err(TrustError::Empty(path.display().to_string()));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
+            .map_err(|e| TrustError::Verifier(e.to_string()))?;
+        Ok(ChainVerifier {
+            verifier: Arc::new(verifier),
+        })
+    }
+
+    pub(super) fn verify(&self, chain: &[Vec<u8>], host: &str) -> Verification {
+        let Ok(name) = ServerName::try_from(host.to_string()) else {
+            return Verification {
+                error: Some(format!("'{host}' is not a host name or IP address")),
+                host_name_matches: None,
+            };
+        };
+        let leaf = CertificateDer::from(chain[0].as_slice());
+        let intermediates: Vec<CertificateDer> = chain[1..]
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        let error = self
+            .verifier
+            .verify_server_cert(&leaf, &intermediates, &name, &[], UnixTime::now())
+            .err()
+            .map(|e| e.to_string());
+        let host_name_matches = webpki::EndEntityCert::try_from(&leaf)
+            .ok()
+            .map(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok());
+        Verification {
+            error,
+            host_name_matches,
+        }
+    }
+}
