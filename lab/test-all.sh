@@ -23,3 +23,6 @@ else
     echo "test-all.sh: cargo-nextest not found; using cargo test" >&2
     cargo test --workspace
 fi
+
+# Every parser fed by the network, fuzzed briefly: proves the targets build and run.
+bash fuzz/run.sh --seconds 10
