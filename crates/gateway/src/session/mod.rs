@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::listener::ListenerContext;
 use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{ByteCounts, Counted, MaybeTls, Rewind};
+use upstream_login::LoggedIn;
 
 pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge};
 
@@ -134,29 +135,54 @@ async fn run_bridge<B: Bridge>(
     let plain = MaybeTls::Plain(Rewind::new(tcp));
     let mut client: ClientStream = Counted::with_counts(plain, ByteCounts::default());
     if ctx.settings.tls == ClientTlsMode::Implicit {
-        client = match client_tls::upgrade(client, ctx, record, &mut dialogue, deadline).await {
+        // Boxed, like the pre-auth conversation below: a future is as large as its largest
+        // stage, and a session spends hours in the splice after these have finished.
+        let handshake = Box::pin(client_tls::upgrade(
+            client,
+            ctx,
+            record,
+            &mut dialogue,
+            deadline,
+        ));
+        client = match handshake.await {
             Ok(tls) => tls,
             Err(end) => return end,
         };
     }
 
-    let (mut client, logged_in) =
-        match pre_auth::converse::<B>(client, &mut dialogue, ctx, record, deadline).await {
-            Ok(done) => done,
-            Err(end) => return end,
-        };
+    let (mut client, logged_in) = match Box::pin(pre_auth::converse::<B>(
+        client,
+        &mut dialogue,
+        ctx,
+        record,
+        deadline,
+    ))
+    .await
+    {
+        Ok(done) => done,
+        Err(end) => return end,
+    };
+    let LoggedIn {
+        stream: mut upstream,
+        text,
+        leftover,
+        tls_version,
+    } = logged_in;
     record.outcome = Outcome::Ok;
-    record.upstream_tls_version = Some(logged_in.tls_version.clone());
-    let accepted = dialogue.login_accepted(&logged_in.text);
-    let mut upstream = logged_in.stream;
-    let handover = async {
+    record.upstream_tls_version = Some(tls_version);
+    let accepted = dialogue.login_accepted(&text);
+    // The hand-over is its own future, done before the splice, so its buffers do not stay
+    // in the session's state for the session's whole life.
+    let handover = Box::pin(async {
         client.write_all(&accepted.to_client).await?;
-        client.write_all(&logged_in.leftover).await?;
+        client.write_all(&leftover).await?;
         client.flush().await?;
         upstream.write_all(&accepted.to_upstream).await?;
         upstream.flush().await
-    };
-    let end = match handover.await {
+    });
+    let handed_over = handover.await;
+    drop((text, leftover, accepted));
+    let end = match handed_over {
         Ok(()) => splice::splice(&mut client, &mut upstream).await,
         Err(e) => SessionEnd::new(Outcome::Ok, format!("connection lost at hand-over: {e}")),
     };

@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# bench/gateway.sh: the gateway benchmark of issue 2 (see bench/README.md, "Gateway").
+#
+#   bench/gateway.sh            # about 5 minutes after the release build; not part of CI
+#
+# In one run, against one lab Dovecot (TLS 1.2 minimum, 52 MiB mailbox, many-sessions tuning):
+#   1. throughput: FETCH 1:* BODY.PEEK[] directly, through mailtls, through stunnel (MiB/s)
+#   2. connection rate: connect, TLS handshake, LOGIN, LOGOUT (sessions/s), same three paths
+#   3. idle sessions: resident memory per logged-in idle session, mailtls and stunnel
+# Rounds alternate the paths (and rotate their order) because this 2-core machine is shared
+# with the client, Dovecot and other work: single runs vary by 20%, medians and ratios do not.
+#
+# Knobs (environment): THROUGHPUT_ROUNDS (11), RATE_ROUNDS (7), RATE_COUNT (400),
+# RATE_WORKERS (4), IDLE_SESSIONS (5000), IDLE_ROUNDS (2), IDLE_VARIANTS (1: also measure the
+# gateway under MALLOC_ARENA_MAX=2, for the memory findings), BENCH_KEEP (1: keep the work
+# directory with every log and the raw results), MAILTLS_BIN (measure this binary instead of
+# building one: A/B comparisons).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+THROUGHPUT_ROUNDS=${THROUGHPUT_ROUNDS:-11}
+RATE_ROUNDS=${RATE_ROUNDS:-7}
+RATE_COUNT=${RATE_COUNT:-400}
+RATE_WORKERS=${RATE_WORKERS:-4}
+IDLE_SESSIONS=${IDLE_SESSIONS:-5000}
+IDLE_ROUNDS=${IDLE_ROUNDS:-2}
+IDLE_VARIANTS=${IDLE_VARIANTS:-1}
+MAILBOX_MIB=52
+
+die() { echo "gateway.sh: $*" >&2; exit 1; }
+log() { echo "== $(date +%H:%M:%S) $*" >&2; }
+
+for tool in cargo python3 stunnel4 dovecot; do
+    command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
+done
+
+# Short path: Dovecot's unix sockets must fit in sun_path (lab/dovecot.sh checks it).
+WORK=$(mktemp -d /tmp/mtbench.XXXXXX)
+# Dovecot's unprivileged users must reach the lab inside it (mktemp makes it 0700).
+chmod a+x "$WORK"
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+GW_PID="" FRONT_PID="" BACK_PID="" IDLE_PID="" DOVECOT_STARTED=""
+
+stop_pid() {
+    local pid=$1 i
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    exec 7>&- 2>/dev/null
+    stop_pid "$IDLE_PID"
+    stop_pid "$GW_PID"
+    stop_pid "$FRONT_PID"
+    stop_pid "$BACK_PID"
+    [[ -n $DOVECOT_STARTED ]] && "$ROOT/lab/dovecot.sh" stop "$WORK/dovecot" >/dev/null
+    if [[ ${BENCH_KEEP:-0} == 1 || $rc -ne 0 ]]; then
+        echo "gateway.sh: logs and raw results kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Free ports below the ephemeral range (as lab/dovecot.sh does): thousands of outgoing
+# connections in this run must not take a port a listener is about to bind.
+pick_ports() {
+    python3 - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+ports = []
+while len(ports) < n:
+    p = random.randint(10000, low - 1)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        if p not in ports:
+            ports.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(map(str, ports)))
+EOF
+}
+
+# Waits until 127.0.0.1:PORT is in LISTEN state, without connecting: a probe connection
+# would become a session record in the gateway and a log line in stunnel.
+wait_listening() {
+    local port=$1 pid=$2 what=$3 hex i
+    hex=$(printf '0100007F:%04X' "$port")
+    for ((i = 0; i < 300; i++)); do
+        awk -v a="$hex" '$2 == a && $4 == "0A" {found=1} END {exit !found}' /proc/net/tcp && return 0
+        kill -0 "$pid" 2>/dev/null || die "$what exited at start; see $WORK"
+        sleep 0.1
+    done
+    die "$what did not listen on port $port within 30 s"
+}
+
+rss_kib() { # sum of VmRSS (KiB) of the given pids
+    local total=0 pid v
+    for pid in "$@"; do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+        total=$((total + v))
+    done
+    echo "$total"
+}
+
+fd_count() { # open file descriptors of the given pids, summed
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)))
+    done
+    echo "$total"
+}
+
+threads() { # threads of the given pids, summed
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '/^Threads:/ {print $2}' "/proc/$pid/status")))
+    done
+    echo "$total"
+}
+
+# ---------------------------------------------------------------------------------------------
+if [[ -n ${MAILTLS_BIN:-} ]]; then
+    # A/B comparisons: measure a binary built elsewhere (e.g. before a change) in the same lab.
+    BIN=$(realpath "$MAILTLS_BIN")
+    log "using MAILTLS_BIN=$BIN (no build)"
+else
+    log "building: cargo build --release -p mailtls"
+    (cd "$ROOT" && cargo build --release -p mailtls 2>&1 | tail -n 3) >&2
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/mailtls
+fi
+[[ -x $BIN ]] || die "no release binary at $BIN"
+
+log "starting a lab Dovecot (TLS 1.2 minimum, ${MAILBOX_MIB} MiB mailbox, --many)"
+DOVECOT_STARTED=1
+"$ROOT/lab/dovecot.sh" start "$WORK/dovecot" --min-tls TLSv1.2 --mailbox-mib "$MAILBOX_MIB" \
+    --many >"$WORK/dovecot.start.log"
+# shellcheck disable=SC1091
+source "$WORK/dovecot/ports.env"
+export ALICE_PASSWORD   # imap_bench.py and imap_idle_sessions.py read it from the environment
+MAILBOX_BYTES=$(du -sb --apparent-size "$MESSAGES_DIR" | cut -f1)
+
+read -r GW_PORT FRONT_PORT BACK_PORT <<<"$(pick_ports 3)"
+
+mkdir -p "$WORK/gw" "$WORK/stunnel"
+cat >"$WORK/gw/mailtls.toml" <<EOF
+# Written by bench/gateway.sh: one implicit-TLS listener at the default floor (TLS 1.2) in
+# front of the lab Dovecot, verified with the lab CA.
+[gateway]
+max_sessions = 12000
+
+[store]
+path = "$WORK/gw/sessions.db"
+
+[[upstream]]
+name = "lab-imap"
+address = "127.0.0.1:$IMAPS_PORT"
+protocol = "imap"
+tls = "implicit"
+ca_file = "$CA_FILE"
+server_name = "localhost"
+
+[[listener]]
+name = "bench-imaps"
+protocol = "imap"
+bind = "127.0.0.1:$GW_PORT"
+tls = "implicit"
+min_tls = "1.2"
+certificate = "$CERT_FILE"
+key = "$KEY_FILE"
+upstream = "lab-imap"
+EOF
+"$BIN" check-config --config "$WORK/gw/mailtls.toml" >/dev/null
+
+# stunnel: two chained services, the way people put it in front of a TLS-only server: TLS
+# accept (front), then a verified TLS connect (back). Two processes rather than one: one
+# process would hold 4 descriptors per session, 20,000 at 5,000 idle sessions, which is this
+# machine's hard per-process limit. Memory is reported as the sum of both.
+# syslog = no: without /dev/log (containers) stunnel logs every line to /dev/console as well,
+# 2-7 ms a write, which cut its connection rate fivefold; the file log (as mailtls's) stays.
+cat >"$WORK/stunnel/front.conf" <<EOF
+foreground = yes
+pid =
+syslog = no
+output = $WORK/stunnel/front.log
+[imaps-front]
+accept = 127.0.0.1:$FRONT_PORT
+connect = 127.0.0.1:$BACK_PORT
+cert = $CERT_FILE
+key = $KEY_FILE
+sslVersionMin = TLSv1.2
+EOF
+cat >"$WORK/stunnel/back.conf" <<EOF
+foreground = yes
+pid =
+syslog = no
+output = $WORK/stunnel/back.log
+[imaps-back]
+client = yes
+accept = 127.0.0.1:$BACK_PORT
+connect = 127.0.0.1:$IMAPS_PORT
+sslVersionMin = TLSv1.2
+verifyChain = yes
+CAfile = $CA_FILE
+checkHost = localhost
+EOF
+
+start_gateway() { # [VAR=value...]: extra environment, e.g. MALLOC_ARENA_MAX=2
+    env "$@" MAILTLS_LOG=info "$BIN" gateway --config "$WORK/gw/mailtls.toml" \
+        </dev/null >/dev/null 2>>"$WORK/gw/gateway.log" &
+    GW_PID=$!
+    wait_listening "$GW_PORT" "$GW_PID" "mailtls gateway"
+}
+
+start_stunnel() {
+    stunnel4 "$WORK/stunnel/back.conf" </dev/null >>"$WORK/stunnel/back.out" 2>&1 &
+    BACK_PID=$!
+    stunnel4 "$WORK/stunnel/front.conf" </dev/null >>"$WORK/stunnel/front.out" 2>&1 &
+    FRONT_PID=$!
+    wait_listening "$BACK_PORT" "$BACK_PID" "stunnel (back)"
+    wait_listening "$FRONT_PORT" "$FRONT_PID" "stunnel (front)"
+}
+
+restart_gateway() { stop_pid "$GW_PID"; GW_PID=""; start_gateway "$@"; }
+restart_stunnel() { stop_pid "$FRONT_PID"; stop_pid "$BACK_PID"; FRONT_PID="" BACK_PID=""; start_stunnel; }
+
+port_of() {
+    case $1 in
+        direct) echo "$IMAPS_PORT" ;;
+        mailtls) echo "$GW_PORT" ;;
+        stunnel) echo "$FRONT_PORT" ;;
+    esac
+}
+
+# The paths in round r, rotated so no path always runs first (right after another's load).
+rotated() {
+    local r=$1; shift
+    local paths=("$@") n=$# i
+    for ((i = 0; i < n; i++)); do echo "${paths[(i + r) % n]}"; done
+}
+
+bench_client() { # MODE PATH [args...]: one imap_bench.py run, its JSON on stdout
+    local mode=$1 path=$2; shift 2
+    python3 "$BENCH/imap_bench.py" "$mode" --port "$(port_of "$path")" --cafile "$CA_FILE" \
+        --user alice --password-env ALICE_PASSWORD "$@"
+}
+
+record() { # TEST PATH ROUND JSON: one line of raw results
+    python3 -c 'import json,sys; d=json.loads(sys.argv[4]); d.update(test=sys.argv[1], path=sys.argv[2], round=int(sys.argv[3])); print(json.dumps(d))' \
+        "$@" >>"$RESULTS"
+}
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+start_gateway
+start_stunnel
+
+# ---------------------------------------------------------------------------------------------
+# Warm-up: page cache for the mailbox, rustls and stunnel session caches, Dovecot's index.
+# Each path's upstream leg is read from Dovecot's login line right after its warm-up fetch.
+log "warm-up, and the TLS each path negotiates with Dovecot"
+declare -A UPSTREAM_TLS
+for path in direct mailtls stunnel; do
+    out=$(bench_client fetch "$path")
+    sleep 0.2
+    UPSTREAM_TLS[$path]=$(grep 'Login: user=<alice>' "$DOVECOT_LOG" | tail -n 1 \
+        | grep -o 'TLSv1[.0-9]* with cipher [A-Z0-9_-]*' || echo unknown)
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("  %-8s client leg %s %s; upstream leg %s" % (sys.argv[2], d["tls_version"], d["cipher"], sys.argv[3]))' \
+        "$out" "$path" "${UPSTREAM_TLS[$path]}" >&2
+    record tls "$path" 0 "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({"client_leg": d["tls_version"]+" "+d["cipher"], "upstream_leg": sys.argv[2]}))' "$out" "${UPSTREAM_TLS[$path]}")"
+done
+
+log "1. throughput: FETCH 1:* BODY.PEEK[] of $((MAILBOX_BYTES / 1048576)) MiB, $THROUGHPUT_ROUNDS alternating rounds"
+for ((r = 1; r <= THROUGHPUT_ROUNDS; r++)); do
+    line="  round $r:"
+    for path in $(rotated "$r" direct mailtls stunnel); do
+        out=$(bench_client fetch "$path")
+        record fetch "$path" "$r" "$out"
+        line+=" $path $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["mib_per_s"])' "$out")"
+    done
+    echo "$line MiB/s" >&2
+done
+
+log "2. connection rate: $RATE_COUNT x (connect, TLS, LOGIN, LOGOUT), $RATE_WORKERS workers, $RATE_ROUNDS alternating rounds"
+for ((r = 1; r <= RATE_ROUNDS; r++)); do
+    line="  round $r:"
+    for path in $(rotated "$r" direct mailtls stunnel); do
+        out=$(bench_client rate "$path" --count "$RATE_COUNT" --workers "$RATE_WORKERS")
+        record rate "$path" "$r" "$out"
+        line+=" $path $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["per_s"])' "$out")"
+    done
+    echo "$line sessions/s" >&2
+done
+
+# ---------------------------------------------------------------------------------------------
+# Idle sessions. Each measurement starts from a freshly started proxy, so memory freed by
+# earlier phases (and kept by the allocator) cannot hide what the sessions cost.
+idle_once() { # PATH ROUND
+    local path=$1 r=$2 pids before after fds thr out status secs after_close
+    case $path in
+        mailtls) restart_gateway; pids=("$GW_PID") ;;
+        mailtls-arena2) restart_gateway MALLOC_ARENA_MAX=2; pids=("$GW_PID") ;;
+        stunnel) restart_stunnel; pids=("$FRONT_PID" "$BACK_PID") ;;
+    esac
+    sleep 1
+    before=$(rss_kib "${pids[@]}")
+    local port
+    port=$(port_of "${path%%-*}")
+    rm -f "$WORK/idle.in" && mkfifo "$WORK/idle.in"
+    # The client holds its sessions until its stdin (this fifo) reaches EOF.
+    python3 "$ROOT/tests/clients/imap_idle_sessions.py" --port "$port" --mode implicit \
+        --tls-version 1.2 --cafile "$CA_FILE" --user alice --password-env ALICE_PASSWORD \
+        --sessions "$IDLE_SESSIONS" --concurrency 50 \
+        <"$WORK/idle.in" >"$WORK/idle.out" 2>"$WORK/idle.err" &
+    IDLE_PID=$!
+    exec 7>"$WORK/idle.in"
+    local i
+    for ((i = 0; i < 3000; i++)); do
+        grep -qE '^(ready|failed|interrupted)' "$WORK/idle.out" && break
+        kill -0 "$IDLE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    status=$(grep -E '^(ready|failed|interrupted)' "$WORK/idle.out" || true)
+    [[ $status == ready* ]] || { cat "$WORK/idle.err" >&2; die "idle sessions through $path: ${status:-no answer}"; }
+    secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$status")
+    # Let the last hand-overs finish and the allocator settle before reading memory.
+    sleep 5
+    after=$(rss_kib "${pids[@]}")
+    fds=$(fd_count "${pids[@]}")
+    thr=$(threads "${pids[@]}")
+    exec 7>&-
+    wait "$IDLE_PID" || die "the idle client reported lost sessions through $path: $(tail -n 1 "$WORK/idle.out")"
+    IDLE_PID=""
+    sleep 3
+    after_close=$(rss_kib "${pids[@]}")
+    record idle "$path" "$r" "$(printf '{"sessions": %d, "rss_before_kib": %d, "rss_after_kib": %d, "rss_after_close_kib": %d, "fds": %d, "threads": %d, "setup_seconds": %s, "kib_per_session": %.1f}' \
+        "$IDLE_SESSIONS" "$before" "$after" "$after_close" "$fds" "$thr" "$secs" \
+        "$(python3 -c "print(($after - $before) / $IDLE_SESSIONS)")")"
+    printf '  round %d: %-15s RSS %d -> %d KiB (%s KiB/session; %d fds, %d threads; %s s to log in; %d KiB after close)\n' \
+        "$r" "$path" "$before" "$after" "$(python3 -c "print(round(($after - $before) / $IDLE_SESSIONS, 1))")" \
+        "$fds" "$thr" "$secs" "$after_close" >&2
+}
+
+idle_paths=(mailtls stunnel)
+[[ $IDLE_VARIANTS == 1 ]] && idle_paths+=(mailtls-arena2)
+log "3. idle sessions: $IDLE_SESSIONS logged-in TLS IMAP sessions, $IDLE_ROUNDS alternating rounds"
+for ((r = 1; r <= IDLE_ROUNDS; r++)); do
+    for path in $(rotated "$((r - 1))" "${idle_paths[@]}"); do
+        idle_once "$path" "$r"
+    done
+done
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 "$BENCH/summarize.py" "$RESULTS" \
+    --mailbox-bytes "$MAILBOX_BYTES" --rate-count "$RATE_COUNT" --rate-workers "$RATE_WORKERS" \
+    --load-start "$LOAD_START" --load-end "$LOAD_END" \
+    --versions "$("$BIN" --version); $(stunnel4 -version 2>&1 | grep -m1 '^stunnel'); $(dovecot --version | cut -d' ' -f1) Dovecot; $(openssl version | cut -d' ' -f1-2)"

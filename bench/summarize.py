@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Summary table of bench/gateway.sh's raw results (one JSON object per line).
+
+Medians per path, the ratios of those medians, and the spread of the same ratio taken within
+each round: rounds alternate the paths, so a per-round ratio compares runs made under the same
+background load, and its spread shows how far the noise of this shared machine reaches.
+Standard library only.
+"""
+import argparse
+import collections
+import json
+import os
+import platform
+import statistics
+import time
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def by_path(rows, test, key):
+    out = collections.defaultdict(dict)
+    for r in rows:
+        if r["test"] == test:
+            out[r["path"]][r["round"]] = r[key]
+    return out
+
+
+def median(d):
+    return statistics.median(d.values()) if d else float("nan")
+
+
+def per_round(a, b):
+    """a/b within each round both were measured in."""
+    return [a[r] / b[r] for r in sorted(a) if r in b and b[r]]
+
+
+def spread(ratios):
+    """Median of the per-round ratios and their range."""
+    if not ratios:
+        return "-"
+    return f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def verdict(value, target, higher_is_better=True):
+    ok = value >= target if higher_is_better else value <= target
+    return "met" if ok else "MISSED"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--mailbox-bytes", type=int, required=True)
+    ap.add_argument("--rate-count", type=int, required=True)
+    ap.add_argument("--rate-workers", type=int, required=True)
+    ap.add_argument("--load-start", default="?")
+    ap.add_argument("--load-end", default="?")
+    ap.add_argument("--versions", default="")
+    a = ap.parse_args()
+    rows = load(a.results)
+
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+    print()
+    print("=" * 96)
+    print(f"mailtls gateway benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"machine: {os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} "
+          f"{platform.release()}; the client, the proxies and Dovecot share these cores, and")
+    print(f"other work ran beside them (load average {a.load_start} at start, {a.load_end} at end).")
+    if a.versions:
+        print(f"software: {a.versions}")
+    for r in rows:
+        if r["test"] == "tls":
+            print(f"TLS {r['path']:>8}: client leg {r['client_leg']}; upstream leg {r['upstream_leg']}")
+    print("-" * 96)
+
+    fetch = by_path(rows, "fetch", "mib_per_s")
+    rate = by_path(rows, "rate", "per_s")
+    idle = by_path(rows, "idle", "kib_per_session")
+    d, m, s = (median(fetch.get(p, {})) for p in ("direct", "mailtls", "stunnel"))
+    n = len(fetch.get("mailtls", {}))
+    print(f"1. Throughput, FETCH 1:* BODY.PEEK[] of {a.mailbox_bytes / 2**20:.0f} MiB, TLS 1.2 client, "
+          f"1 MiB reads; median of {n} alternating rounds")
+    print(f"   {'direct':>10} {'mailtls':>10} {'stunnel':>10}   {'mailtls/direct':>15} {'mailtls/stunnel':>16}")
+    md, ms = m / d, m / s
+    print(f"   {d:10.1f} {m:10.1f} {s:10.1f}   {md:15.2f} {ms:16.2f}   MiB/s")
+    print(f"   per-round ratios: mailtls/direct {spread(per_round(fetch['mailtls'], fetch['direct']))}, "
+          f"mailtls/stunnel {spread(per_round(fetch['mailtls'], fetch['stunnel']))}")
+    print(f"   targets: mailtls/direct >= 0.9 {verdict(md, 0.9)}; mailtls/stunnel >= 1.0 {verdict(ms, 1.0)}")
+    print()
+
+    d, m, s = (median(rate.get(p, {})) for p in ("direct", "mailtls", "stunnel"))
+    n = len(rate.get("mailtls", {}))
+    print(f"2. Connection rate, {a.rate_count} x (connect, TLS 1.2 handshake, LOGIN, LOGOUT), "
+          f"{a.rate_workers} workers; median of {n} alternating rounds")
+    print(f"   {'direct':>10} {'mailtls':>10} {'stunnel':>10}   {'mailtls/direct':>15} {'mailtls/stunnel':>16}")
+    print(f"   {d:10.1f} {m:10.1f} {s:10.1f}   {m / d:15.2f} {m / s:16.2f}   sessions/s")
+    print(f"   per-round ratios: mailtls/direct {spread(per_round(rate['mailtls'], rate['direct']))}, "
+          f"mailtls/stunnel {spread(per_round(rate['mailtls'], rate['stunnel']))}")
+    print(f"   target: mailtls/stunnel >= 1.0 {verdict(m / s, 1.0)}")
+    print()
+
+    print("3. Idle sessions: resident memory (VmRSS) per logged-in idle IMAP session, both TLS legs")
+    idle_rows = [r for r in rows if r["test"] == "idle"]
+    sessions = idle_rows[0]["sessions"] if idle_rows else 0
+    for path in idle:
+        rs = [r for r in idle_rows if r["path"] == path]
+        kib = median(idle[path])
+        before = statistics.median(r["rss_before_kib"] for r in rs)
+        after = statistics.median(r["rss_after_kib"] for r in rs)
+        note = " (sum of its two processes)" if path == "stunnel" else ""
+        target = f"  target <= 48: {verdict(kib, 48, False)}" if path.startswith("mailtls") else ""
+        print(f"   {path:<15} {kib:6.1f} KiB/session  ({sessions} sessions; RSS {before / 1024:.1f} -> "
+              f"{after / 1024:.1f} MiB; rounds {', '.join(f'{v:.1f}' for v in idle[path].values())}){note}{target}")
+    if "mailtls" in idle and "stunnel" in idle:
+        print(f"   mailtls/stunnel memory per session: {median(idle['mailtls']) / median(idle['stunnel']):.2f}")
+    print("=" * 96)
+
+
+if __name__ == "__main__":
+    main()
