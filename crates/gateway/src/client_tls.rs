@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslMode, SslVersion};
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslOptions, SslVersion};
 use wire::TlsVersion;
 
 use crate::error::SetupError;
@@ -11,7 +11,8 @@ use crate::settings::ListenerSettings;
 
 /// Suites for listeners that accept TLS 1.0/1.1. OpenSSL 3 offers the legacy versions only at
 /// security level 0; the list keeps the RSA-key-exchange AES-CBC suites old printers offer.
-const LEGACY_CIPHERS: &str = "DEFAULT:AES128-SHA:AES256-SHA:@SECLEVEL=0";
+const LEGACY_CIPHERS: &str =
+    "ECDHE+AESGCM:ECDHE+CHACHA20:DEFAULT:AES128-SHA:AES256-SHA:@SECLEVEL=0";
 
 /// Builds the OpenSSL acceptor for a TLS listener.
 pub fn acceptor_for(listener: &ListenerSettings) -> Result<Arc<SslAcceptor>, SetupError> {
@@ -20,26 +21,29 @@ pub fn acceptor_for(listener: &ListenerSettings) -> Result<Arc<SslAcceptor>, Set
         SetupError::new(key(field), format!("{what}: {e}"))
     };
 
-    let legacy = listener.min_tls < TlsVersion::Tls12;
-    let mut builder = if legacy {
-        let mut b = SslAcceptor::mozilla_intermediate(SslMethod::tls_server())
-            .map_err(|e| tls_err("min_tls", "cannot create an OpenSSL context", e))?;
-        // mozilla_intermediate disables TLS 1.0/1.1 through options; undo that here only.
-        b.clear_options(openssl::ssl::SslOptions::NO_TLSV1 | openssl::ssl::SslOptions::NO_TLSV1_1);
-        b.set_security_level(0);
-        b.set_cipher_list(LEGACY_CIPHERS)
+    if listener.min_tls < TlsVersion::Tls10 {
+        return Err(SetupError::new(
+            key("min_tls"),
+            "SSLv3 is broken and never offered; use 1.0 or later",
+        ));
+    }
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .map_err(|e| tls_err("min_tls", "cannot create an OpenSSL context", e))?;
+    if listener.min_tls < TlsVersion::Tls12 {
+        // The v5 profile turns TLS 1.0/1.1 off through options and offers AEAD suites only;
+        // undo both on this listener alone. TLS 1.2 and 1.3 clients still get the modern
+        // suites first.
+        builder.clear_options(SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
+        builder.set_security_level(0);
+        builder
+            .set_cipher_list(LEGACY_CIPHERS)
             .map_err(|e| tls_err("min_tls", "OpenSSL refused the legacy cipher list", e))?;
-        b
-    } else {
-        SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
-            .map_err(|e| tls_err("min_tls", "cannot create an OpenSSL context", e))?
-    };
+    }
     builder
         .set_min_proto_version(Some(openssl_version(listener.min_tls)))
         .map_err(|e| tls_err("min_tls", "OpenSSL cannot use this minimum version", e))?;
-    // Idle sessions give their TLS buffers back; this is what keeps thousands of idle
-    // printers cheap.
-    builder.set_mode(SslMode::RELEASE_BUFFERS);
+    // The openssl crate's acceptor profiles already set SSL_MODE_RELEASE_BUFFERS, so idle
+    // sessions hold no TLS record buffers.
 
     let cert = listener
         .certificate
@@ -73,8 +77,7 @@ pub fn acceptor_for(listener: &ListenerSettings) -> Result<Arc<SslAcceptor>, Set
 
 fn openssl_version(version: TlsVersion) -> SslVersion {
     match version {
-        TlsVersion::Ssl3 => SslVersion::SSL3,
-        TlsVersion::Tls10 => SslVersion::TLS1,
+        TlsVersion::Ssl3 | TlsVersion::Tls10 => SslVersion::TLS1,
         TlsVersion::Tls11 => SslVersion::TLS1_1,
         TlsVersion::Tls12 => SslVersion::TLS1_2,
         TlsVersion::Tls13 => SslVersion::TLS1_3,

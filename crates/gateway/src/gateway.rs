@@ -57,7 +57,20 @@ impl Gateway {
                 },
             };
             let Some(upstream) = upstreams.get(&listener.upstream) else {
-                // Unknown names are reported by config validation; a failed upstream above.
+                // An upstream that failed to prepare has its own error already.
+                if !settings
+                    .upstreams
+                    .iter()
+                    .any(|u| u.name == listener.upstream)
+                {
+                    errors.push(SetupError::new(
+                        format!("listener[{}].upstream", listener.name),
+                        format!(
+                            "no upstream is named \"{}\"; name one of the [[upstream]] entries",
+                            listener.upstream
+                        ),
+                    ));
+                }
                 continue;
             };
             listeners.push(Arc::new(ListenerContext {
@@ -121,16 +134,6 @@ pub struct BoundGateway {
 }
 
 impl BoundGateway {
-    /// The address each listener is bound to, by listener name.
-    pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
-        self.listeners
-            .iter()
-            .filter_map(|(ctx, socket)| {
-                Some((ctx.settings.name.clone(), socket.local_addr().ok()?))
-            })
-            .collect()
-    }
-
     /// Serves clients until `shutdown` completes, then lets running sessions record themselves.
     pub async fn serve(self, recorder: SessionRecorder, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use gateway::admission::ListenerFloorOnly;
 use gateway::Gateway;
+use store::SqliteStore;
 
 use crate::config;
 
@@ -16,6 +17,10 @@ pub fn run(path: &Path) -> ExitCode {
     };
     if let Err(errors) = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)) {
         return report(path, errors.iter().map(|e| e.to_string()));
+    }
+    // Opening creates the file and schema if missing: the same thing the gateway does first.
+    if let Err(e) = SqliteStore::open(&config.store_path) {
+        return report(path, std::iter::once(format!("store.path: {e}")));
     }
     println!(
         "{}: OK ({} listener(s), {} upstream(s), store {})",

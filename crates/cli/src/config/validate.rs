@@ -114,6 +114,16 @@ impl Checker<'_> {
     }
 }
 
+/// The floors a listener may have: SSLv3 is never offered.
+const LISTENER_VERSIONS: [TlsVersion; 4] = [
+    TlsVersion::Tls10,
+    TlsVersion::Tls11,
+    TlsVersion::Tls12,
+    TlsVersion::Tls13,
+];
+
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 const PROTOCOLS: &[(&str, Protocol)] = &[("imap", Protocol::Imap), ("pop3", Protocol::Pop3)];
 
 pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
@@ -139,8 +149,13 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         ),
         ("gateway.upstream_timeout_secs", timeouts.upstream),
     ] {
-        if value.is_zero() {
-            c.report(key, "is 0", "use a number of seconds above 0");
+        // A day is far past any useful limit; larger values would overflow the clock.
+        if value.is_zero() || value > MAX_TIMEOUT {
+            c.report(
+                key,
+                format!("is {} s", value.as_secs()),
+                "use a number of seconds from 1 to 86400",
+            );
         }
     }
     let max_sessions = raw.gateway.max_sessions.unwrap_or(10_000);
@@ -311,12 +326,7 @@ fn listener(
     let min_tls = c.choice(
         &key("min_tls"),
         l.min_tls.as_deref(),
-        &[
-            ("1.0", TlsVersion::Tls10),
-            ("1.1", TlsVersion::Tls11),
-            ("1.2", TlsVersion::Tls12),
-            ("1.3", TlsVersion::Tls13),
-        ],
+        &LISTENER_VERSIONS.map(|v| (v.config_str(), v)),
         Some(TlsVersion::Tls12),
     );
     let needs_cert = tls.is_some_and(|t| t != ClientTlsMode::None);

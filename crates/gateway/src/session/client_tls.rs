@@ -3,15 +3,15 @@
 
 use std::pin::Pin;
 
-use openssl::ssl::Ssl;
+use openssl::ssl::{Ssl, SslVersion};
 use proto::ClientDialogue;
 use store::{Outcome, SessionRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_openssl::SslStream;
-use wire::HelloError;
+use wire::{HelloError, TlsVersion};
 
-use super::{record_counts, ClientStream, SessionEnd};
+use super::{ClientStream, SessionEnd};
 use crate::listener::ListenerContext;
 use crate::stream::{Counted, MaybeTls};
 
@@ -27,18 +27,19 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
     dialogue: &mut D,
     deadline: Instant,
 ) -> Result<ClientStream, SessionEnd> {
-    let (stream, counts) = client.into_parts();
+    let (stream, tally) = client.into_parts();
     let MaybeTls::Plain(mut plain) = stream else {
-        record_counts(record, counts);
         return Err(SessionEnd::new(
             Outcome::ProtocolError,
             "TLS was requested on a connection that already has it",
         ));
     };
-    let acceptor = ctx
-        .acceptor
-        .as_ref()
-        .expect("listeners with TLS have an acceptor");
+    let Some(acceptor) = ctx.acceptor.as_ref() else {
+        return Err(SessionEnd::new(
+            Outcome::ProtocolError,
+            "TLS was requested on a listener configured without TLS",
+        ));
+    };
 
     let handshake = async {
         let mut hello = Vec::with_capacity(1024);
@@ -87,16 +88,12 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
     let result = tokio::time::timeout_at(deadline.min(handshake_deadline), handshake).await;
     match result {
         Ok(Ok(tls)) => {
-            record.tls_version = Some(tls.ssl().version_str().to_string());
+            record.tls_version = negotiated_version(tls.ssl()).map(|v| v.to_string());
             record.tls_cipher = tls.ssl().current_cipher().map(|c| c.name().to_string());
-            Ok(Counted::with_counts(MaybeTls::Tls(tls), counts))
+            Ok(Counted::new(MaybeTls::Tls(tls), tally))
         }
-        Ok(Err(failure)) => {
-            record_counts(record, counts);
-            Err(failure.into_end())
-        }
+        Ok(Err(failure)) => Err(failure.into_end()),
         Err(_) => {
-            record_counts(record, counts);
             let detail = match pre_auth_first {
                 true => format!(
                     "no login within {} s (the TLS handshake was not complete)",
@@ -147,4 +144,19 @@ fn describe_tls_error(e: &openssl::ssl::Error) -> String {
             .join("; "),
         None => e.to_string(),
     }
+}
+
+/// The negotiated version in the one spelling every record uses ("TLSv1.0"), not OpenSSL's
+/// own ("TLSv1"), so reports group a version under one name.
+fn negotiated_version(ssl: &openssl::ssl::SslRef) -> Option<TlsVersion> {
+    let version = ssl.version2()?;
+    [
+        (SslVersion::TLS1, TlsVersion::Tls10),
+        (SslVersion::TLS1_1, TlsVersion::Tls11),
+        (SslVersion::TLS1_2, TlsVersion::Tls12),
+        (SslVersion::TLS1_3, TlsVersion::Tls13),
+    ]
+    .into_iter()
+    .find(|(openssl, _)| *openssl == version)
+    .map(|(_, ours)| ours)
 }

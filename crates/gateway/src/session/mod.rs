@@ -9,9 +9,11 @@ mod splice;
 mod upstream_login;
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use futures::FutureExt;
 use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
 use store::{Outcome, SessionRecord, SessionRecorder};
 use tokio::io::AsyncWriteExt;
@@ -21,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::listener::ListenerContext;
 use crate::settings::{ClientTlsMode, Protocol};
-use crate::stream::{ByteCounts, Counted, MaybeTls, Rewind};
+use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
 use upstream_login::LoggedIn;
 
 pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge};
@@ -55,13 +57,23 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut record = new_record(&ctx, peer);
+    let tally = Arc::new(ByteTally::default());
+    // A bug in one session must neither take the gateway down nor leave the session
+    // unrecorded: the panic becomes this session's outcome.
+    let session = AssertUnwindSafe(run(&ctx, tcp, &mut record, tally.clone())).catch_unwind();
     let end = tokio::select! {
-        end = run(&ctx, tcp, &mut record) => end,
+        end = session => end.unwrap_or_else(|_| {
+            tracing::error!(listener = %ctx.settings.name, client = %peer, "session task panicked");
+            SessionEnd::new(Outcome::ProtocolError, "internal error in the gateway (a bug: please report it)")
+        }),
+        // The outcome so far stands (ok once logged in); the detail says why it ended.
         _ = shutdown.wait_for(|stop| *stop) => SessionEnd {
-            outcome: if record.outcome == Outcome::Ok { Outcome::Ok } else { Outcome::ClientClosed },
+            outcome: record.outcome,
             detail: Some("the gateway shut down".into()),
         },
     };
+    record.bytes_from_client = tally.read();
+    record.bytes_to_client = tally.written();
     record.ended_at = SystemTime::now();
     record.outcome = end.outcome;
     record.detail = end.detail;
@@ -107,10 +119,15 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
     }
 }
 
-async fn run(ctx: &ListenerContext, tcp: TcpStream, record: &mut SessionRecord) -> SessionEnd {
+async fn run(
+    ctx: &ListenerContext,
+    tcp: TcpStream,
+    record: &mut SessionRecord,
+    tally: Arc<ByteTally>,
+) -> SessionEnd {
     match ctx.settings.protocol {
-        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, record).await,
-        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, record).await,
+        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, record, tally).await,
+        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, record, tally).await,
     }
 }
 
@@ -118,9 +135,11 @@ async fn run_bridge<B: Bridge>(
     ctx: &ListenerContext,
     tcp: TcpStream,
     record: &mut SessionRecord,
+    tally: Arc<ByteTally>,
 ) -> SessionEnd {
     // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
     let _ = tcp.set_nodelay(true);
+    enable_keepalive(&tcp);
     let deadline = Instant::now() + ctx.timeouts.pre_auth;
     let mut dialogue = B::client(DialogueOptions {
         tls: match ctx.settings.tls {
@@ -133,7 +152,7 @@ async fn run_bridge<B: Bridge>(
     });
 
     let plain = MaybeTls::Plain(Rewind::new(tcp));
-    let mut client: ClientStream = Counted::with_counts(plain, ByteCounts::default());
+    let mut client: ClientStream = Counted::new(plain, tally);
     if ctx.settings.tls == ClientTlsMode::Implicit {
         // Boxed, like the pre-auth conversation below: a future is as large as its largest
         // stage, and a session spends hours in the splice after these have finished.
@@ -186,14 +205,7 @@ async fn run_bridge<B: Bridge>(
         Ok(()) => splice::splice(&mut client, &mut upstream).await,
         Err(e) => SessionEnd::new(Outcome::Ok, format!("connection lost at hand-over: {e}")),
     };
-    record_counts(record, client.counts);
     end
-}
-
-/// Copies the client's byte tally into its record; called wherever a session path ends.
-pub(crate) fn record_counts(record: &mut SessionRecord, counts: ByteCounts) {
-    record.bytes_from_client = counts.read;
-    record.bytes_to_client = counts.written;
 }
 
 /// Writes a last line to the client and closes, bounded so a stuck client cannot hold us.

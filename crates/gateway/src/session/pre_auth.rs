@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
 use super::upstream_login::{self, LoggedIn};
-use super::{client_tls, record_counts, say_goodbye, Bridge, ClientStream, SessionEnd};
+use super::{client_tls, say_goodbye, Bridge, ClientStream, SessionEnd};
 use crate::admission::{Decision, LoginAttempt};
 use crate::listener::ListenerContext;
 
@@ -41,7 +41,6 @@ pub(crate) async fn converse<B: Bridge>(
                 };
                 match timeout_at(deadline, read).await {
                     Ok(Ok(0)) => {
-                        record_counts(record, client.counts);
                         return Err(last_refusal.unwrap_or_else(|| {
                             SessionEnd::new(
                                 Outcome::ClientClosed,
@@ -58,9 +57,12 @@ pub(crate) async fn converse<B: Bridge>(
                 }
             }
             ClientStep::StartTls => {
-                if let Err(e) = timeout_at(deadline, client.flush()).await.unwrap_or(Ok(())) {
-                    record_counts(record, client.counts);
-                    return Err(SessionEnd::new(Outcome::ClientClosed, e.to_string()));
+                match timeout_at(deadline, client.flush()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(SessionEnd::new(Outcome::ClientClosed, e.to_string()))
+                    }
+                    Err(_) => return Err(pre_auth_expired(ctx)),
                 }
                 client = client_tls::upgrade(client, ctx, record, dialogue, deadline).await?;
                 dialogue.tls_started();
@@ -93,7 +95,6 @@ pub(crate) async fn converse<B: Bridge>(
                         if failed_logins >= MAX_FAILED_LOGINS {
                             let line = dialogue.farewell("Too many failed logins");
                             say_goodbye(&mut client, &line).await;
-                            record_counts(record, client.counts);
                             return Err(failure);
                         }
                         dialogue.login_rejected(&reason);
@@ -110,7 +111,6 @@ pub(crate) async fn converse<B: Bridge>(
                         let line =
                             dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
                         say_goodbye(&mut client, &line).await;
-                        record_counts(record, client.counts);
                         return Err(failure);
                     }
                 }
@@ -118,7 +118,6 @@ pub(crate) async fn converse<B: Bridge>(
             ClientStep::Close(ending) => {
                 let _ = timeout_at(deadline, client.flush()).await;
                 let _ = timeout_at(deadline, client.shutdown()).await;
-                record_counts(record, client.counts);
                 return Err(match ending {
                     Ending::ClientQuit => last_refusal.unwrap_or_else(|| {
                         SessionEnd::new(Outcome::ClientClosed, "the client quit before logging in")
@@ -132,20 +131,23 @@ pub(crate) async fn converse<B: Bridge>(
         match io {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                record_counts(record, client.counts);
                 return Err(SessionEnd::new(Outcome::ClientClosed, e.to_string()));
             }
             Err(_) => {
                 let line = dialogue.farewell("Autologout: no login in time");
                 say_goodbye(&mut client, &line).await;
-                record_counts(record, client.counts);
-                return Err(SessionEnd::new(
-                    Outcome::Timeout,
-                    format!("no login within {} s", ctx.timeouts.pre_auth.as_secs()),
-                ));
+                return Err(pre_auth_expired(ctx));
             }
         }
     }
+}
+
+/// The end of a session whose pre-auth time ran out.
+fn pre_auth_expired(ctx: &ListenerContext) -> SessionEnd {
+    SessionEnd::new(
+        Outcome::Timeout,
+        format!("no login within {} s", ctx.timeouts.pre_auth.as_secs()),
+    )
 }
 
 impl SessionEnd {

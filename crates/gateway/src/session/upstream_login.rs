@@ -9,11 +9,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::client::TlsStream;
+use wire::TlsVersion;
 
 use super::{Bridge, SessionEnd};
 use crate::listener::UpstreamContext;
 use crate::settings::{Timeouts, UpstreamTlsMode};
-use crate::stream::MaybeTls;
+use crate::stream::{enable_keepalive, MaybeTls};
 
 /// The upstream connection, TLS from the start or after STARTTLS.
 pub(crate) type UpstreamStream = MaybeTls<TcpStream, TlsStream<TcpStream>>;
@@ -60,6 +61,7 @@ async fn dialogue<B: Bridge>(
         )
     })?;
     let _ = tcp.set_nodelay(true);
+    enable_keepalive(&tcp);
     let starttls = upstream.settings.tls == UpstreamTlsMode::StartTls;
     let mut stream = if starttls {
         MaybeTls::Plain(tcp)
@@ -107,14 +109,13 @@ async fn dialogue<B: Bridge>(
                         "login completed without TLS",
                     ));
                 };
-                // Spelled as the other TLS fields of the record ("TLSv1.3"), not as rustls
-                // names its enum variants.
-                let tls_version = match tls.get_ref().1.protocol_version() {
-                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-                    _ => "TLS",
-                }
-                .to_string();
+                // Spelled as every TLS field of the record ("TLSv1.3").
+                let tls_version = tls
+                    .get_ref()
+                    .1
+                    .protocol_version()
+                    .and_then(|v| TlsVersion::from_wire(u16::from(v)))
+                    .map_or_else(|| "TLS".to_string(), |v| v.to_string());
                 return Ok(LoggedIn {
                     stream,
                     text,

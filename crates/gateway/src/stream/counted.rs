@@ -1,34 +1,47 @@
-//! Counts the bytes that cross a stream, so the session record has them even when the
-//! connection ends with an error.
+//! Counts the bytes that cross a stream. The tally is shared with the session's owner, so the
+//! record has the counts however the session ends: an error, a timeout, or the gateway
+//! dropping the session at shutdown.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes that crossed a stream so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ByteCounts {
-    pub read: u64,
-    pub written: u64,
+#[derive(Debug, Default)]
+pub(crate) struct ByteTally {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl ByteTally {
+    pub(crate) fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
 }
 
 /// Wraps a stream and counts bytes read from it and written to it.
-pub struct Counted<S> {
+pub(crate) struct Counted<S> {
     inner: S,
-    pub counts: ByteCounts,
+    tally: Arc<ByteTally>,
 }
 
 impl<S> Counted<S> {
-    /// Wraps `inner`, going on from `counts` (a stream upgraded to TLS keeps its tally).
-    pub fn with_counts(inner: S, counts: ByteCounts) -> Self {
-        Counted { inner, counts }
+    /// Wraps `inner`, adding to `tally` (a stream upgraded to TLS keeps counting on it).
+    pub(crate) fn new(inner: S, tally: Arc<ByteTally>) -> Self {
+        Counted { inner, tally }
     }
 
     /// Gives the stream back with its tally, e.g. to wrap it in TLS.
-    pub fn into_parts(self) -> (S, ByteCounts) {
-        (self.inner, self.counts)
+    pub(crate) fn into_parts(self) -> (S, Arc<ByteTally>) {
+        (self.inner, self.tally)
     }
 }
 
@@ -40,7 +53,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.counts.read += (buf.filled().len() - before) as u64;
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            self.tally.read.fetch_add(n, Ordering::Relaxed);
+        }
         poll
     }
 }
@@ -53,7 +69,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
-            self.counts.written += n as u64;
+            self.tally.written.fetch_add(n as u64, Ordering::Relaxed);
         }
         poll
     }

@@ -1,9 +1,11 @@
 //! Stream adapters the session task stacks on its sockets.
 
 mod counted;
+mod keepalive;
 mod maybe_tls;
 mod rewind;
 
-pub use counted::{ByteCounts, Counted};
-pub use maybe_tls::MaybeTls;
-pub use rewind::Rewind;
+pub(crate) use counted::{ByteTally, Counted};
+pub(crate) use keepalive::enable_keepalive;
+pub(crate) use maybe_tls::MaybeTls;
+pub(crate) use rewind::Rewind;
