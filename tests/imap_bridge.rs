@@ -19,25 +19,12 @@ use std::process::{Command, Stdio};
 
 use e2e::clients::{imap_fetch_bodies, last_line, s_client_command, Conversation, LEGACY_CIPHERS};
 use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
-use e2e::{repo_root, run, run_ok, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
+use e2e::{post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, ListenerSpec, Scratch};
 use store::{Outcome, SessionRecord};
 
-/// Dovecot as Exchange Online after the cutoff: `ssl_min_protocol = TLSv1.2`.
-fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
-    Dovecot::start(
-        &scratch.path().join("dovecot"),
-        &DovecotOptions {
-            min_tls: "TLSv1.2".into(),
-            ..DovecotOptions::default()
-        },
-    )
-}
-
-fn gateway(scratch: &Scratch, dovecot: &Dovecot, listeners: Vec<ListenerSpec>) -> Gateway {
-    let dir = scratch.path().join("gateway");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
-    Gateway::start(&dir, dovecot, listeners, "pre_auth_timeout_secs = 10")
-}
+/// The `[gateway]` section of every gateway here. No test here measures the pre-auth limit:
+/// it only bounds a client that stalls before login, below the harness's reply timeout.
+const GATEWAY_SECTION: &str = "pre_auth_timeout_secs = 10";
 
 /// The bridged-session checks of the harness, for the IMAP listeners and alice.
 fn assert_bridged(record: &SessionRecord, listener: &str, tls: &str, offered: &str, mail: usize) {
@@ -119,13 +106,14 @@ fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() 
         String::from_utf8_lossy(&direct.stderr)
     );
 
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
             ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
             ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
         ],
+        GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
     let all_mail: usize = stored.iter().map(Vec::len).sum();
@@ -136,7 +124,7 @@ fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() 
         (
             "imaps-legacy",
             vec!["-tls1", "-cipher", LEGACY_CIPHERS],
-            "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
         (
@@ -148,7 +136,7 @@ fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() 
         (
             "imap-starttls-legacy",
             vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "imap"],
-            "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
         (
@@ -161,7 +149,7 @@ fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() 
         (
             "imaps-legacy",
             vec!["-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"],
-            "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
     ];
@@ -206,13 +194,14 @@ fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() 
 fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     let scratch = Scratch::new("imap-curl");
     let dovecot = post_cutoff_dovecot(&scratch);
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
             ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
             ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
         ],
+        GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
     let ca = dovecot.ca_file();
@@ -268,7 +257,7 @@ fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     let records = by_start(gateway.stop_and_read_sessions());
     assert_eq!(records.len(), expected_listeners.len(), "{records:#?}");
     for ((listener, mail), record) in expected_listeners.iter().zip(&records) {
-        assert_bridged(record, listener, "TLSv1", "TLSv1.0", *mail);
+        assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", *mail);
     }
 }
 
@@ -276,30 +265,48 @@ fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
 fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     let scratch = Scratch::new("imap-python");
     let dovecot = post_cutoff_dovecot(&scratch);
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
             ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
             ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
         ],
+        GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
     let all_mail: usize = stored.iter().map(Vec::len).sum();
     let driver = repo_root().join("tests/clients/imap_fetch.py");
 
+    // (listener, mode, TLS version, the version as Python reports it, record's tls, record's
+    // offered_max_tls). Python spells TLS 1.0 "TLSv1"; the record spells it "TLSv1.0".
     let cases = [
-        ("imaps-legacy", "implicit", "1.0", "TLSv1", "TLSv1.0"),
+        (
+            "imaps-legacy",
+            "implicit",
+            "1.0",
+            "TLSv1",
+            "TLSv1.0",
+            "TLSv1.0",
+        ),
         (
             "imap-starttls-legacy",
             "starttls",
             "1.0",
             "TLSv1",
             "TLSv1.0",
+            "TLSv1.0",
         ),
-        ("imaps-legacy", "implicit", "1.1", "TLSv1.1", "TLSv1.1"),
+        (
+            "imaps-legacy",
+            "implicit",
+            "1.1",
+            "TLSv1.1",
+            "TLSv1.1",
+            "TLSv1.1",
+        ),
     ];
-    for (i, (listener, mode, version, tls, _)) in cases.iter().enumerate() {
+    for (i, (listener, mode, version, python_tls, _, _)) in cases.iter().enumerate() {
         let out_dir = scratch.path().join(format!("imaplib-{i}"));
         let output = run_ok(
             Command::new("python3")
@@ -314,7 +321,7 @@ fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
         let report = String::from_utf8_lossy(&output.stdout);
         // The client's own view: it negotiated the old version it was pinned to.
         assert!(
-            report.contains(&format!("tls_version={tls} ")),
+            report.contains(&format!("tls_version={python_tls} ")),
             "imaplib report: {report}"
         );
         let fetched: Vec<(u32, Vec<u8>)> = (1..=stored.len())
@@ -331,7 +338,7 @@ fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     upstream_logins(&dovecot, "alice", cases.len());
     let records = by_start(gateway.stop_and_read_sessions());
     assert_eq!(records.len(), cases.len(), "{records:#?}");
-    for ((listener, _, _, tls, offered), record) in cases.iter().zip(&records) {
+    for ((listener, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, tls, offered, all_mail);
     }
 }
@@ -340,13 +347,14 @@ fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
 fn tls10_and_tls11_clients_fail_the_handshake_on_a_default_listener() {
     let scratch = Scratch::new("imap-default-floor");
     let dovecot = post_cutoff_dovecot(&scratch);
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
             ListenerSpec::new("imaps-default", "imap", "implicit", None),
             ListenerSpec::new("imap-starttls-default", "imap", "starttls", None),
         ],
+        GATEWAY_SECTION,
     );
     let ca = dovecot.ca_file();
     let implicit = gateway.port("imaps-default");

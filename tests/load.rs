@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use e2e::clients::find;
+use e2e::xorshift::XorShift;
 use e2e::{Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
 use openssl::ssl::{HandshakeError, Ssl, SslConnector, SslMethod, SslVersion};
 use store::{Outcome, SessionRecord};
@@ -759,26 +761,4 @@ fn listen_backlog(port: u16) -> Option<u32> {
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// xorshift64: seedable randomness, so a failing run can be replayed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }

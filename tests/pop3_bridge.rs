@@ -20,25 +20,14 @@ use std::process::{Command, Stdio};
 
 use e2e::clients::{find, pop3_multiline_body, s_client_command, Conversation, LEGACY_CIPHERS};
 use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
-use e2e::{repo_root, run, run_ok, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
+use e2e::{
+    post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, Dovecot, ListenerSpec, Scratch,
+};
 use store::{Outcome, SessionRecord};
 
-/// Dovecot as Exchange Online after the cutoff: `ssl_min_protocol = TLSv1.2`.
-fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
-    Dovecot::start(
-        &scratch.path().join("dovecot"),
-        &DovecotOptions {
-            min_tls: "TLSv1.2".into(),
-            ..DovecotOptions::default()
-        },
-    )
-}
-
-fn gateway(scratch: &Scratch, dovecot: &Dovecot, listeners: Vec<ListenerSpec>) -> Gateway {
-    let dir = scratch.path().join("gateway");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
-    Gateway::start(&dir, dovecot, listeners, "pre_auth_timeout_secs = 10")
-}
+/// The `[gateway]` section of every gateway here. No test here measures the pre-auth limit:
+/// it only bounds a client that stalls before login, below the harness's reply timeout.
+const GATEWAY_SECTION: &str = "pre_auth_timeout_secs = 10";
 
 fn assert_bridged(record: &SessionRecord, listener: &str, tls: &str, offered: &str, mail: usize) {
     evidence::assert_bridged(record, "pop3", listener, tls, offered, "alice", mail);
@@ -108,7 +97,7 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
         String::from_utf8_lossy(&direct.stderr)
     );
 
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
@@ -116,6 +105,7 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
             ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
             ListenerSpec::new("pop3s-default", "pop3", "implicit", None),
         ],
+        GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
     let all_mail: usize = stored.iter().map(Vec::len).sum();
@@ -125,7 +115,7 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
         (
             "pop3s-legacy",
             vec!["-tls1", "-cipher", LEGACY_CIPHERS],
-            "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
         (
@@ -137,7 +127,7 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
         (
             "pop3-stls-legacy",
             vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "pop3"],
-            "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
         (
@@ -150,7 +140,7 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
         (
             "pop3s-legacy",
             vec!["-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"],
-            "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
     ];
@@ -215,13 +205,14 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
 fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     let scratch = Scratch::new("pop3-curl");
     let dovecot = post_cutoff_dovecot(&scratch);
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
             ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
             ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
         ],
+        GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
     let ca = dovecot.ca_file();
@@ -273,7 +264,7 @@ fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     let records = by_start(gateway.stop_and_read_sessions());
     assert_eq!(records.len(), expected_listeners.len(), "{records:#?}");
     for ((listener, mail), record) in expected_listeners.iter().zip(&records) {
-        assert_bridged(record, listener, "TLSv1", "TLSv1.0", *mail);
+        assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", *mail);
     }
 }
 
@@ -281,19 +272,21 @@ fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
 fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     let scratch = Scratch::new("pop3-python");
     let dovecot = post_cutoff_dovecot(&scratch);
-    let mut gateway = gateway(
+    let mut gateway = start_gateway(
         &scratch,
         &dovecot,
         vec![
             ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
             ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
         ],
+        GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
     let all_mail: usize = stored.iter().map(Vec::len).sum();
     let driver = repo_root().join("tests/clients/pop3_fetch.py");
 
-    // (listener, mode, TLS version, auth, record's tls, record's offered_max_tls)
+    // (listener, mode, TLS version, auth, the version as Python reports it, record's tls,
+    // record's offered_max_tls). Python spells TLS 1.0 "TLSv1"; the record spells it "TLSv1.0".
     let cases = [
         (
             "pop3s-legacy",
@@ -301,6 +294,7 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
             "1.0",
             "user",
             "TLSv1",
+            "TLSv1.0",
             "TLSv1.0",
         ),
         (
@@ -310,6 +304,7 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
             "user",
             "TLSv1",
             "TLSv1.0",
+            "TLSv1.0",
         ),
         (
             "pop3s-legacy",
@@ -318,9 +313,10 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
             "plain",
             "TLSv1.1",
             "TLSv1.1",
+            "TLSv1.1",
         ),
     ];
-    for (i, (listener, mode, version, auth, tls, _)) in cases.iter().enumerate() {
+    for (i, (listener, mode, version, auth, python_tls, _, _)) in cases.iter().enumerate() {
         let out_dir = scratch.path().join(format!("poplib-{i}"));
         let output = run_ok(
             Command::new("python3")
@@ -334,7 +330,7 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
         );
         let report = String::from_utf8_lossy(&output.stdout);
         assert!(
-            report.contains(&format!("tls_version={tls} ")),
+            report.contains(&format!("tls_version={python_tls} ")),
             "poplib report: {report}"
         );
         // The driver joins poplib's lines with CRLF and adds the final CRLF (see the top).
@@ -352,7 +348,7 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     upstream_logins(&dovecot, "alice", cases.len());
     let records = by_start(gateway.stop_and_read_sessions());
     assert_eq!(records.len(), cases.len(), "{records:#?}");
-    for ((listener, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
+    for ((listener, _, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, tls, offered, all_mail);
     }
 }

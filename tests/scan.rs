@@ -198,12 +198,25 @@ fn plaintext_login_before_starttls_is_reported_only_when_allowed() {
         for r in &reports {
             assert_eq!(r["plaintext_auth"]["offered"], allowed, "{r:#}");
         }
-        let evidence = reports[0]["plaintext_auth"]["evidence"].as_str().unwrap();
-        assert!(evidence.contains("LOGINDISABLED"), "{evidence}");
+        // The evidence names what the server advertised, which differs between the cases.
+        let (imap, pop3) = if allowed {
+            (
+                "CAPABILITY lacks LOGINDISABLED before STARTTLS: LOGIN works in plaintext",
+                "CAPA lists USER before STLS",
+            )
+        } else {
+            (
+                "CAPABILITY lists LOGINDISABLED before STARTTLS",
+                "CAPA lists neither USER nor SASL PLAIN/LOGIN before STLS",
+            )
+        };
+        let evidence = |i: usize| reports[i]["plaintext_auth"]["evidence"].as_str();
+        assert_eq!(evidence(0), Some(imap), "{:#}", reports[0]);
+        assert_eq!(evidence(1), Some(pop3), "{:#}", reports[1]);
     }
 }
 
-/// Fault servers: each answers wrongly in its own way, all in one scan.
+/// Fault servers and a plaintext port: each answers wrongly in its own way, all in one scan.
 #[test]
 fn broken_targets_get_clear_results_without_hanging() {
     let silent = serve(|mut s| {
@@ -220,17 +233,17 @@ fn broken_targets_get_clear_results_without_hanging() {
         let _ = s.write_all(b"554 5.7.1 no service for you\r\n");
         std::thread::sleep(Duration::from_millis(500));
     });
-    let plaintext = serve(|mut s| {
-        let _ = s.write_all(b"* OK plaintext IMAP here\r\n");
-        std::thread::sleep(Duration::from_millis(500));
-    });
+    // A real server's plaintext port scanned as implicit TLS: Dovecot greets first.
+    let scratch = Scratch::new("scan-broken");
+    let d = dovecot(&scratch, "TLSv1.2", true, &[]);
+    let plaintext = format!("{}:{}", d.var("LISTEN_ADDR"), d.port("IMAP_PORT"));
     let nobody = free_port();
     let targets = [
         format!("imaps://127.0.0.1:{silent}"),
         format!("imap://127.0.0.1:{closer}"),
         format!("imaps://127.0.0.1:{http}"),
         format!("smtp://127.0.0.1:{smtp_refuser}"),
-        format!("imaps://127.0.0.1:{plaintext}"),
+        format!("imaps://{plaintext}"),
         format!("pop3s://127.0.0.1:{nobody}"),
     ];
     mailtls(); // built before the clock starts
@@ -259,7 +272,13 @@ fn broken_targets_get_clear_results_without_hanging() {
         "{}",
         reason(3)
     );
-    assert!(reason(4).contains("plaintext IMAP here"), "{}", reason(4));
+    assert!(
+        reason(4).contains("the server answered without TLS: \"* OK")
+            && reason(4).contains("Dovecot")
+            && reason(4).contains("ready."),
+        "{}",
+        reason(4)
+    );
     assert!(reason(5).contains("cannot connect"), "{}", reason(5));
     // Nothing could be scanned at all: a total failure.
     assert_eq!(output.status.code(), Some(2));
@@ -275,6 +294,21 @@ fn bad_target_syntax_and_unresolvable_names_name_the_target() {
     assert_eq!(output.status.code(), Some(2));
     let error = reports[0]["error"].as_str().unwrap();
     assert!(error.contains("no-such-host.invalid"), "{error}");
+}
+
+/// Timeouts that Duration cannot hold, or that would push a deadline past what Instant can
+/// hold, are usage errors (exit 2), not panics.
+#[test]
+fn out_of_range_timeouts_are_usage_errors() {
+    for timeout in ["1e30", "3601", "0", "-1", "NaN", "inf", "1e-12"] {
+        let (output, _) = scan(&[format!("--timeout={timeout}"), "imaps://127.0.0.1:1".into()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{timeout}: {stderr}");
+        assert!(
+            stderr.contains("--timeout must be a positive number of seconds, at most 3600"),
+            "{timeout}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -13,6 +13,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
 /// How long a conversation waits for an expected line before the test fails. Dovecot delays
 /// failed logins by 2 s; everything else answers in milliseconds.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -342,31 +345,24 @@ pub fn last_line(reply: &[u8]) -> String {
     text.trim_end().lines().last().unwrap_or("").to_string()
 }
 
-/// Position of `needle` in `haystack`.
+/// Position of `needle` in `haystack`. An empty needle is `None` rather than a panic
+/// (`windows(0)` panics) or a match everywhere: a search for nothing proves nothing, so callers
+/// that search for secrets refuse empty ones before they get here.
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// RFC 4648 base64 with padding, for SASL PLAIN responses.
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// The SASL PLAIN response for `user` and `password` (RFC 4616, no authorisation identity),
+/// base64-encoded with padding as IMAP `AUTHENTICATE` and POP3 `AUTH` carry it.
+pub fn sasl_plain(user: &str, password: &[u8]) -> String {
+    let mut blob = vec![0];
+    blob.extend_from_slice(user.as_bytes());
+    blob.push(0);
+    blob.extend_from_slice(password);
+    STANDARD.encode(blob)
 }
 
 #[cfg(test)]
@@ -374,18 +370,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
+    fn sasl_plain_is_nul_separated_and_padded() {
+        assert_eq!(sasl_plain("alice", b"secret"), "AGFsaWNlAHNlY3JldA==");
+    }
+
+    #[test]
+    fn find_finds_the_first_match_and_never_an_empty_needle() {
+        assert_eq!(find(b"a OK b OK", b"OK"), Some(2));
+        assert_eq!(find(b"short", b"longer than it"), None);
+        assert_eq!(find(b"anything", b""), None);
     }
 
     #[test]

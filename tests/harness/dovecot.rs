@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{repo_root, run};
+use crate::{repo_root, run, Scratch};
 
 /// How the lab Dovecot is configured.
 #[derive(Debug, Clone)]
@@ -114,6 +114,19 @@ impl Dovecot {
             .map(|f| std::fs::read(f).expect("read message"))
             .collect()
     }
+}
+
+/// Dovecot as Exchange Online after the cutoff (`ssl_min_protocol = TLSv1.2`), in `scratch`.
+/// The version is spelled out rather than left to the default: the bridge tests prove the
+/// gateway is what lets a TLS 1.0 client in, which only holds while Dovecot refuses it.
+pub fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
+    Dovecot::start(
+        &scratch.path().join("dovecot"),
+        &DovecotOptions {
+            min_tls: "TLSv1.2".into(),
+            ..DovecotOptions::default()
+        },
+    )
 }
 
 impl Drop for Dovecot {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use store::{Outcome, SessionRecord};
 
-use crate::clients::find;
+use crate::secrets::leaked;
 use crate::{Dovecot, Gateway};
 
 /// Waits until Dovecot has logged `expected` logins of `user` (its log process writes them a
@@ -60,43 +60,60 @@ pub fn stored_inbox(dovecot: &Dovecot, user: &str) -> Vec<Vec<u8>> {
     stored
 }
 
-/// Asserts that none of `secrets` appears in any file the gateway wrote (its log, the SQLite
-/// database with its WAL and shared-memory files), byte for byte. The config is skipped: it
-/// is the operator's file, written by the test.
-pub fn assert_no_secret_in_gateway_files(gateway: &Gateway, secrets: &[&[u8]]) {
+/// The files the gateway wrote in its folder as they are now, by name with their bytes: its
+/// log, the SQLite database with its WAL and shared-memory files. The config is skipped: it is
+/// the operator's file, written by the test.
+pub fn gateway_files(gateway: &Gateway) -> Vec<(String, Vec<u8>)> {
     let dir = gateway
         .db_path()
         .parent()
         .expect("the gateway dir")
         .to_path_buf();
-    let mut searched = Vec::new();
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("list the gateway dir") {
         let path = entry.expect("dir entry").path();
         if !path.is_file() || path.file_name().is_some_and(|n| n == "mailtls.toml") {
             continue;
         }
         let bytes = std::fs::read(&path).expect("read a gateway file");
-        for secret in secrets {
-            assert!(!secret.is_empty(), "an empty secret matches everything");
-            assert!(
-                find(&bytes, secret).is_none(),
-                "{} contains the secret {:?}",
-                path.display(),
-                String::from_utf8_lossy(secret)
-            );
-        }
-        searched.push(
-            path.file_name()
-                .expect("a name")
-                .to_string_lossy()
-                .into_owned(),
-        );
+        let name = path.file_name().expect("a name").to_string_lossy();
+        files.push((name.into_owned(), bytes));
     }
+    files
+}
+
+/// Asserts that no secret of `secrets` is in any of `files` in any form [`leaked`] knows
+/// (raw, escaped, hex, base64, inside a SASL PLAIN response); `when` names the moment in the
+/// failure message.
+pub fn assert_no_secret_in(files: &[(String, Vec<u8>)], secrets: &[&[u8]], when: &str) {
+    for secret in secrets {
+        // `leaked` finds nothing for an empty secret, which would pass without searching.
+        assert!(!secret.is_empty(), "an empty secret cannot be searched for");
+    }
+    for (name, bytes) in files {
+        for secret in secrets {
+            if let Some(form) = leaked(bytes, secret) {
+                panic!(
+                    "{when}: {name} holds the secret {:?} (as {form})",
+                    String::from_utf8_lossy(secret)
+                );
+            }
+        }
+    }
+}
+
+/// Asserts that none of `secrets` appears in any file the gateway wrote (its log, the SQLite
+/// database with its WAL and shared-memory files) in any form [`leaked`] knows, and that the
+/// log and the database were there to be searched.
+pub fn assert_no_secret_in_gateway_files(gateway: &Gateway, secrets: &[&[u8]]) {
+    let files = gateway_files(gateway);
+    assert_no_secret_in(&files, secrets, "in the gateway's files");
     // The search must have covered the files secrets could leak into.
     for needed in ["gateway.log", "sessions.db"] {
         assert!(
-            searched.iter().any(|n| n == needed),
-            "{needed} was not written; searched {searched:?}"
+            files.iter().any(|(n, _)| n == needed),
+            "{needed} was not written; searched {:?}",
+            files.iter().map(|(n, _)| n).collect::<Vec<_>>()
         );
     }
 }
@@ -134,8 +151,8 @@ pub fn upstream_is_modern(version: Option<&str>) -> bool {
 }
 
 /// Asserts the record of a legacy client that was bridged: the listener and protocol, client
-/// TLS as OpenSSL names it (`"TLSv1"`, `"TLSv1.1"`), the highest version its ClientHello
-/// offered (`"TLSv1.0"`), `user` logged in, the lab upstream of that protocol reached at TLS
+/// TLS as the record spells every TLS version (`"TLSv1.0"`, `"TLSv1.1"`), the highest version
+/// its ClientHello offered (`"TLSv1.0"`), `user` logged in, the lab upstream of that protocol reached at TLS
 /// 1.2 or newer, and at least `mail_bytes` sent to the client (the mail it fetched).
 pub fn assert_bridged(
     record: &SessionRecord,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use store::{SessionRecord, SqliteStore};
 
-use crate::{repo_root, run_ok, Dovecot};
+use crate::{repo_root, run_ok, Dovecot, Scratch};
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -34,6 +34,19 @@ pub fn mailtls_bin() -> PathBuf {
         target.join("debug/mailtls")
     })
     .clone()
+}
+
+/// [`Gateway::start`] in `scratch`'s `gateway` folder, where its config, log and session store
+/// stay beside the Dovecot's for inspection when the test fails.
+pub fn start_gateway(
+    scratch: &Scratch,
+    dovecot: &Dovecot,
+    listeners: Vec<ListenerSpec>,
+    gateway_section: &str,
+) -> Gateway {
+    let dir = scratch.path().join("gateway");
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    Gateway::start(&dir, dovecot, listeners, gateway_section)
 }
 
 /// One `[[listener]]` of a test config.
@@ -160,8 +173,12 @@ ca_file = "{ca}"
     fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let listening = self.log().matches("listening").count();
-            if listening >= self.listeners.len() {
+            let log = self.log();
+            if self
+                .listeners
+                .iter()
+                .all(|l| log.lines().any(|line| is_listening_line(line, l)))
+            {
                 return;
             }
             if let Some(status) = self
@@ -169,13 +186,9 @@ ca_file = "{ca}"
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("mailtls exited with {status}:\n{}", self.log());
+                panic!("mailtls exited with {status}:\n{log}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "mailtls did not start:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "mailtls did not start:\n{log}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -236,8 +249,45 @@ ca_file = "{ca}"
     }
 }
 
+/// Whether `line` is the gateway's "listening" line for `listener`: the message itself (right
+/// after the `target:` of the text log format), with `listener=NAME` and `bind=127.0.0.1:PORT`
+/// as whole fields. Whole fields, so listener `imap` is not taken as listening when only
+/// `imap-tls` is, and the bind, so the line is this config's socket; the message, so a field
+/// value or an error text that merely says "listening" does not count.
+fn is_listening_line(line: &str, listener: &ListenerSpec) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let is_message = words
+        .windows(2)
+        .any(|w| w[0].ends_with(':') && w[1] == "listening");
+    let name = format!("listener={}", listener.name);
+    let bind = format!("bind=127.0.0.1:{}", listener.port);
+    is_message && words.contains(&name.as_str()) && words.contains(&bind.as_str())
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_listening_line_of_that_listener_counts() {
+        let mut spec = ListenerSpec::new("imap", "imap", "implicit", None);
+        spec.port = 4993;
+        let line = "2026-01-01T00:00:00.000000Z  INFO mailtls_gateway::gateway: listening \
+                    listener=imap bind=127.0.0.1:4993 min_tls=TLSv1.2 upstream=dovecot-imap";
+        assert!(is_listening_line(line, &spec));
+        for other in [
+            line.replace("listener=imap ", "listener=imap-tls "),
+            line.replace("4993", "4994"),
+            line.replace(": listening", ": not listening"),
+            "WARN x: cannot bind listener=imap bind=127.0.0.1:4993 error=\"listening\"".into(),
+        ] {
+            assert!(!is_listening_line(&other, &spec), "{other}");
+        }
     }
 }

@@ -5,11 +5,16 @@
 pub mod clients;
 mod dovecot;
 pub mod evidence;
+pub mod fault_lab;
 mod gateway;
+pub mod legacy_client;
 mod scratch;
+pub mod secrets;
+pub mod silent_upstream;
+pub mod xorshift;
 
-pub use dovecot::{Dovecot, DovecotOptions};
-pub use gateway::{free_port, mailtls_bin, Gateway, ListenerSpec};
+pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
+pub use gateway::{free_port, mailtls_bin, start_gateway, Gateway, ListenerSpec};
 pub use scratch::Scratch;
 
 use std::path::PathBuf;
