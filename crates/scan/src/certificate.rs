@@ -9,7 +9,8 @@ mod verify;
 use serde::Serialize;
 
 pub(crate) use fetch::fetch_tls13_chain;
-pub use verify::{ChainVerifier, TrustError};
+pub(crate) use verify::ChainVerifier;
+pub use verify::TrustError;
 
 /// What the scan says about a certificate chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,7 +47,7 @@ pub struct CertificateReport {
 
 /// A chain that cannot be described.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CertificateError {
+pub(crate) enum CertificateError {
     /// The server sent an empty Certificate message.
     #[error("the server sent no certificate")]
     Empty,
@@ -59,7 +60,7 @@ pub enum CertificateError {
 }
 
 /// Describes and verifies `chain` (DER, leaf first) for `host`.
-pub fn inspect(
+pub(crate) fn inspect(
     chain: &[Vec<u8>],
     host: &str,
     verifier: &ChainVerifier,

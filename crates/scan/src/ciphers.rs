@@ -20,9 +20,9 @@ pub(crate) async fn enumerate(
     let mut accepted = Vec::new();
     let mut incomplete = None;
     let all = bundles(version);
-    for bundle in &all {
+    for bundle in all {
         let (found, stopped) =
-            remove_until_refused(prober, target, address, version, bundle.clone()).await;
+            remove_until_refused(prober, target, address, version, bundle.to_vec()).await;
         accepted.extend(found);
         if stopped.is_some() {
             incomplete = stopped;

@@ -3,6 +3,7 @@
 
 mod gate;
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,10 +17,15 @@ pub(crate) use gate::{Gates, Pass};
 
 /// Why a connection did not reach the point where a ClientHello can be sent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     /// TCP connect failed (refused, unreachable).
-    #[error("cannot connect: {0}")]
-    Tcp(String),
+    #[error("cannot connect: {error}")]
+    Tcp {
+        /// The kind, which tells a reset (rate limiting) from a closed port.
+        kind: io::ErrorKind,
+        /// The system's words.
+        error: String,
+    },
     /// Nothing within the time limit.
     #[error("no answer within {seconds:.1} s during {phase}")]
     Timeout {
@@ -36,6 +42,8 @@ pub enum ConnectError {
     Io {
         /// The step under way.
         phase: &'static str,
+        /// The kind, which tells a reset (rate limiting) from other failures.
+        kind: io::ErrorKind,
         /// The system's words.
         error: String,
     },
@@ -45,15 +53,26 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// Whether the server seems to be limiting us, so that `--slow` may help.
-    pub fn is_rate_limit(&self) -> bool {
+    /// Whether the server seems to be limiting us, so that `--slow` may help: it said so,
+    /// or it reset the connection. A refused connect is a closed port, which waiting does
+    /// not open; the kind is matched, not the system's words, which vary by platform.
+    pub(crate) fn is_rate_limit(&self) -> bool {
         match self {
             ConnectError::Dialogue(DialogueError::RateLimited(_)) => true,
-            ConnectError::Tcp(e) | ConnectError::Io { error: e, .. } => {
-                e.contains("reset") || e.contains("refused")
+            ConnectError::Tcp { kind, .. } | ConnectError::Io { kind, .. } => {
+                *kind == io::ErrorKind::ConnectionReset
             }
-            ConnectError::Closed(_) => true,
             _ => false,
+        }
+    }
+}
+
+impl ConnectError {
+    fn io(phase: &'static str, error: &io::Error) -> ConnectError {
+        ConnectError::Io {
+            phase,
+            kind: error.kind(),
+            error: error.to_string(),
         }
     }
 }
@@ -106,7 +125,10 @@ impl Connector {
             Ok(Err(e)) => {
                 return Opened {
                     findings: None,
-                    result: Err(ConnectError::Tcp(e.to_string())),
+                    result: Err(ConnectError::Tcp {
+                        kind: e.kind(),
+                        error: e.to_string(),
+                    }),
                 }
             }
             Ok(Ok(stream)) => stream,
@@ -164,12 +186,7 @@ pub(crate) async fn run_dialogue(
                 let phase = dialogue.phase();
                 match timeout_at(deadline, stream.write_all(&bytes)).await {
                     Err(_) => return Err(ConnectError::Timeout { phase, seconds }),
-                    Ok(Err(e)) => {
-                        return Err(ConnectError::Io {
-                            phase,
-                            error: e.to_string(),
-                        })
-                    }
+                    Ok(Err(e)) => return Err(ConnectError::io(phase, &e)),
                     Ok(Ok(())) => {}
                 }
             }
@@ -179,14 +196,40 @@ pub(crate) async fn run_dialogue(
                     Err(_) => return Err(ConnectError::Timeout { phase, seconds }),
                     Ok(Ok(0)) => return Err(ConnectError::Closed(phase)),
                     Ok(Ok(n)) => dialogue.receive(&buf[..n]),
-                    Ok(Err(e)) => {
-                        return Err(ConnectError::Io {
-                            phase,
-                            error: e.to_string(),
-                        })
-                    }
+                    Ok(Err(e)) => return Err(ConnectError::io(phase, &e)),
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_resets_and_the_servers_own_words_are_rate_limits() {
+        let tcp = |kind: io::ErrorKind| ConnectError::Tcp {
+            kind,
+            error: io::Error::from(kind).to_string(),
+        };
+        assert!(tcp(io::ErrorKind::ConnectionReset).is_rate_limit());
+        assert!(
+            ConnectError::io("greeting", &io::ErrorKind::ConnectionReset.into()).is_rate_limit()
+        );
+        // A closed port stays closed: --slow must not wait and retry it.
+        assert!(!tcp(io::ErrorKind::ConnectionRefused).is_rate_limit());
+        // The words do not count, only the kind.
+        let worded = ConnectError::Io {
+            phase: "greeting",
+            kind: io::ErrorKind::Other,
+            error: "connection reset by peer".into(),
+        };
+        assert!(!worded.is_rate_limit());
+        assert!(!ConnectError::Closed("greeting").is_rate_limit());
+        let limited = DialogueError::RateLimited("421 too many connections".into());
+        assert!(ConnectError::Dialogue(limited).is_rate_limit());
+        let refused = DialogueError::Refused("554 no".into());
+        assert!(!ConnectError::Dialogue(refused).is_rate_limit());
     }
 }

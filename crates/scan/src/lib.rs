@@ -12,13 +12,15 @@
 //! bytes and values; `connect`, the probe exchange, the TLS 1.3 certificate fetch and
 //! `scanner` are the thin tokio shell around them.
 
+#![warn(missing_docs)]
+
 pub mod certificate;
 mod ciphers;
-pub mod connect;
+pub(crate) mod connect;
 #[cfg(test)]
 mod fixtures;
 pub mod output;
-pub mod probe;
+pub(crate) mod probe;
 pub mod report;
 pub mod scanner;
 pub mod starttls;
@@ -26,6 +28,6 @@ pub mod target;
 pub mod verdict;
 
 pub use report::{ScanReport, Status};
-pub use scanner::{Progress, ScanSettings, Scanner};
+pub use scanner::{Progress, ScanSettings, Scanner, MAX_TIMEOUT};
 pub use target::{parse_target_list, Protocol, Target, TargetError, TlsMode};
 pub use verdict::{Preset, Verdict};

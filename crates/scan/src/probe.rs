@@ -6,6 +6,6 @@ mod judge;
 mod offer;
 mod prober;
 
-pub use judge::{judge, judge_end, Answer};
-pub use offer::{bundles, suites_for};
+pub(crate) use judge::Answer;
+pub(crate) use offer::bundles;
 pub(crate) use prober::{Prober, VersionProbe};

@@ -23,6 +23,17 @@ pub enum Status {
     Unknown,
 }
 
+impl Status {
+    /// The word for the status, as in the JSON: `accepted`, `rejected`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Rejected => "rejected",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
 /// One target at one address.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanReport {
@@ -88,7 +99,7 @@ pub struct StartTlsReport {
 }
 
 /// The JSON key of a version: `ssl3`, `tls1.0`, ... `tls1.3`.
-pub fn version_key(version: TlsVersion) -> &'static str {
+pub(crate) fn version_key(version: TlsVersion) -> &'static str {
     match version {
         TlsVersion::Ssl3 => "ssl3",
         TlsVersion::Tls10 => "tls1.0",
@@ -121,6 +132,19 @@ impl ScanReport {
 }
 
 /// The IANA name of a suite, or its hex code.
-pub fn suite_label(code: u16) -> String {
+pub(crate) fn suite_label(code: u16) -> String {
     wire::suite_name(code).map_or_else(|| format!("0x{code:04X}"), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_match_the_json() {
+        for status in [Status::Accepted, Status::Rejected, Status::Unknown] {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+        }
+    }
 }

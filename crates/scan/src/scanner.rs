@@ -25,11 +25,12 @@ use crate::verdict::{Preset, Verdict};
 /// How a scan runs.
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
-    /// Limit on each connection, from connect to the server's answer.
+    /// Limit on each connection, from connect to the server's answer; capped at
+    /// [`MAX_TIMEOUT`].
     pub timeout: Duration,
-    /// Addresses scanned at once.
+    /// Addresses scanned at once (at least 1).
     pub concurrency: usize,
-    /// Connections open at once to one IP address.
+    /// Connections open at once to one IP address (at least 1).
     pub per_host: usize,
     /// One connection at a time per host, spaced out, with retries after rate-limit signs.
     pub slow: bool,
@@ -58,6 +59,9 @@ impl Default for ScanSettings {
     }
 }
 
+/// The longest [`ScanSettings::timeout`] used: deadlines are the current time plus the
+/// timeout, and a longer wait is no use to anyone scanning mail servers.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Pause between connections to one host in `--slow` mode.
 const SLOW_PACE: Duration = Duration::from_millis(500);
 /// First pause before retrying after a rate-limit sign in `--slow` mode.
@@ -84,7 +88,10 @@ pub struct Scanner {
 
 impl Scanner {
     /// A scanner; fails when `--ca-file` cannot be used.
-    pub fn new(settings: ScanSettings) -> Result<Scanner, TrustError> {
+    pub fn new(mut settings: ScanSettings) -> Result<Scanner, TrustError> {
+        // `Instant + timeout` panics on overflow; the cli refuses such values, other callers
+        // get the cap.
+        settings.timeout = settings.timeout.min(MAX_TIMEOUT);
         let verifier = ChainVerifier::new(settings.ca_file.as_deref())?;
         let (per_host, pace) = if settings.slow {
             (1, SLOW_PACE)
@@ -178,8 +185,8 @@ impl Scanner {
         let mut findings: Option<Findings> = None;
         let mut first_error = None;
         for probe in &probes {
-            findings = findings.or_else(|| probe.findings.clone());
-            let (status, reason) = match &probe.answer {
+            findings = findings.or_else(|| probe.probed.findings.clone());
+            let (status, reason) = match &probe.probed.answer {
                 Ok(Answer::Accepted { suite, .. }) => (
                     Status::Accepted,
                     format!("negotiated {}", suite_label(*suite)),
@@ -195,12 +202,12 @@ impl Scanner {
             report.versions.insert(key.clone(), status);
             report.version_reasons.insert(key, reason);
         }
-        let reached_tls = probes.iter().any(|p| p.answer.is_ok());
+        let reached_tls = probes.iter().any(|p| p.probed.answer.is_ok());
         if !reached_tls {
             report.error = first_error.clone();
         } else if probes
             .iter()
-            .all(|p| matches!(p.answer, Ok(Answer::Rejected { silent: true, .. })))
+            .all(|p| matches!(p.probed.answer, Ok(Answer::Rejected { silent: true, .. })))
         {
             // Closing on every version is no proof of refusal: the port may not speak TLS.
             let why = "the server closed every connection without a TLS answer (not a TLS port?)";
@@ -248,7 +255,7 @@ impl Scanner {
         address: SocketAddr,
         probes: &[VersionProbe],
     ) -> Result<Option<CertificateReport>, String> {
-        let in_clear = probes.iter().rev().find_map(|p| match &p.answer {
+        let in_clear = probes.iter().rev().find_map(|p| match &p.probed.answer {
             Ok(Answer::Accepted {
                 chain: Some(chain), ..
             }) => Some((p.version, chain)),
@@ -263,7 +270,7 @@ impl Scanner {
             return describe(chain, version);
         }
         let tls13 = probes.iter().any(|p| {
-            p.version == TlsVersion::Tls13 && matches!(p.answer, Ok(Answer::Accepted { .. }))
+            p.version == TlsVersion::Tls13 && matches!(p.probed.answer, Ok(Answer::Accepted { .. }))
         });
         if !tls13 {
             return Ok(None);

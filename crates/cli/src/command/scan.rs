@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scan::{output, parse_target_list, Preset, Progress, ScanSettings, Scanner, Target};
+use scan::{
+    output, parse_target_list, Preset, Progress, ScanSettings, Scanner, Target, MAX_TIMEOUT,
+};
 
 /// Options of `mailtls scan`.
 #[derive(Debug, Args)]
@@ -67,13 +69,22 @@ pub fn run(args: ScanArgs) -> ExitCode {
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let targets = targets(&args)?;
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    // try_from refuses what from_secs_f64 panics on (NaN, infinity, negative, overflow); the
+    // cap keeps every deadline computed from it within what Instant can hold.
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero() && *t <= MAX_TIMEOUT)
+        .with_context(|| {
+            format!(
+                "--timeout must be a positive number of seconds, at most {}",
+                MAX_TIMEOUT.as_secs()
+            )
+        })?;
     let settings = ScanSettings {
-        timeout: Duration::from_secs_f64(args.timeout),
-        concurrency: args.concurrency.max(1),
-        per_host: args.per_host.max(1),
+        timeout,
+        // The scanner raises 0 to 1 for both.
+        concurrency: args.concurrency,
+        per_host: args.per_host,
         slow: args.slow,
         ciphers: args.ciphers,
         preset: args.policy,

@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// Verifies chains; built once per scan.
 #[derive(Debug)]
-pub struct ChainVerifier {
+pub(crate) struct ChainVerifier {
     verifier: Arc<rustls_platform_verifier::Verifier>,
 }
 
@@ -41,7 +41,7 @@ pub(super) struct Verification {
 
 impl ChainVerifier {
     /// A verifier trusting the system roots plus the certificates in `ca_file`.
-    pub fn new(ca_file: Option<&Path>) -> Result<ChainVerifier, TrustError> {
+    pub(crate) fn new(ca_file: Option<&Path>) -> Result<ChainVerifier, TrustError> {
         let mut extra = Vec::new();
         if let Some(path) = ca_file {
             let unreadable = |reason: String| TrustError::Unreadable {

@@ -2,7 +2,8 @@
 
 use wire::TlsVersion;
 
-use crate::report::{version_key, ScanReport, Status};
+use crate::report::{version_key, ScanReport};
+use crate::starttls::quote;
 
 const HEADER: &str = "target,address,protocol,tls_mode,ssl3,tls1.0,tls1.1,tls1.2,tls1.3,\
 starttls_advertised,plaintext_auth,cert_subject,cert_not_after,cert_verified,ciphers,\
@@ -19,19 +20,13 @@ pub fn csv(reports: &[ScanReport]) -> String {
             r.protocol.to_string(),
             r.tls_mode.to_string(),
         ];
-        row.extend(TlsVersion::ALL.map(|v| {
-            match r.status(v) {
-                Status::Accepted => "accepted",
-                Status::Rejected => "rejected",
-                Status::Unknown => "unknown",
-            }
-            .to_string()
-        }));
+        row.extend(TlsVersion::ALL.map(|v| r.status(v).as_str().to_string()));
         let flag = |b: Option<bool>| b.map(|b| b.to_string()).unwrap_or_default();
         row.push(flag(r.starttls.as_ref().and_then(|s| s.advertised)));
         row.push(flag(r.plaintext_auth.as_ref().map(|p| p.offered)));
         let cert = r.certificate.as_ref();
-        row.push(cert.map(|c| c.subject.clone()).unwrap_or_default());
+        // The server wrote the subject; CSV often lands on a terminal too.
+        row.push(cert.map(|c| quote(&c.subject)).unwrap_or_default());
         row.push(cert.map(|c| c.not_after.clone()).unwrap_or_default());
         row.push(flag(cert.map(|c| c.verified)));
         // "tls1.2:A|B;tls1.0:C" keeps every suite in one cell.

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use wire::TlsVersion;
 
 use crate::report::{ScanReport, Status};
+use crate::starttls::quote;
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
@@ -43,11 +44,8 @@ pub fn table(reports: &[ScanReport], colour: bool) -> String {
         }
         for v in TlsVersion::ALL {
             let status = r.status(v);
-            let label = match status {
-                Status::Accepted => "accepted",
-                Status::Rejected => "rejected",
-                Status::Unknown => "unknown ",
-            };
+            // Padded to the longest word, so the reasons line up.
+            let label = format!("{:<8}", status.as_str());
             // Legacy versions accepted are the finding; modern ones accepted are good.
             let code = match (status, v >= TlsVersion::Tls12) {
                 (Status::Unknown, _) => YELLOW,
@@ -58,7 +56,7 @@ pub fn table(reports: &[ScanReport], colour: bool) -> String {
                 out,
                 "  {:<9} {}  {}",
                 v.to_string(),
-                paint(code, label),
+                paint(code, &label),
                 r.reason(v).unwrap_or("")
             );
         }
@@ -77,24 +75,32 @@ pub fn table(reports: &[ScanReport], colour: bool) -> String {
             } else {
                 paint(GREEN, "no login before TLS")
             };
-            let _ = writeln!(out, "  plaintext {offered} ({})", p.evidence);
+            // SMTP evidence names the server's AUTH words.
+            let _ = writeln!(out, "  plaintext {offered} ({})", quote(&p.evidence));
         }
         if let Some(c) = &r.certificate {
             let bits = c.key_bits.map(|b| format!(" {b}")).unwrap_or_default();
+            // The server wrote these names (and the verifier's error repeats them): escaped
+            // like its plaintext lines, so a certificate cannot drive the terminal.
+            let sans: Vec<String> = c.subject_alt_names.iter().map(|n| quote(n)).collect();
             let _ = writeln!(
                 out,
                 "  cert      {}  SAN {}",
-                c.subject,
-                c.subject_alt_names.join(", ")
+                quote(&c.subject),
+                sans.join(", ")
             );
             let _ = writeln!(
                 out,
                 "            issuer {}; {} to {}; {}{bits}; {}",
-                c.issuer, c.not_before, c.not_after, c.key_type, c.signature_algorithm
+                quote(&c.issuer),
+                c.not_before,
+                c.not_after,
+                c.key_type,
+                c.signature_algorithm
             );
             let trust = match &c.verify_error {
                 None => paint(GREEN, "verified"),
-                Some(e) => paint(RED, &format!("not verified: {e}")),
+                Some(e) => paint(RED, &format!("not verified: {}", quote(e))),
             };
             let _ = writeln!(out, "            {trust}");
         }

@@ -79,3 +79,34 @@ fn table_colours_only_when_asked() {
     let coloured = table(&sample(), true);
     assert!(coloured.contains("\x1b[31mFAIL"));
 }
+
+/// Certificate fields come from the server: an escape sequence in them must reach the
+/// terminal as text, in the table and the CSV alike.
+#[test]
+fn certificate_text_cannot_drive_the_terminal() {
+    let mut reports = sample();
+    let cert = reports[0].certificate.as_mut().unwrap();
+    cert.subject = "CN=evil\x1b]2;pwned\x07\x1b[2J".into();
+    cert.issuer = "CN=\x1b[31missuer".into();
+    cert.subject_alt_names = vec!["a\x1bb.example".into()];
+    cert.verify_error = Some("not valid for \x1b[1mname".into());
+    reports[0].verdict = crate::verdict::Preset::MinTls12.judge(&reports[0]);
+    let plain = table(&reports, false);
+    assert!(!plain.contains('\x1b'), "{plain}");
+    assert!(!plain.contains('\x07'), "{plain}");
+    assert!(
+        plain.contains("CN=evil\\u{1b}]2;pwned\\u{7}\\u{1b}[2J"),
+        "{plain}"
+    );
+    assert!(plain.contains("SAN a\\u{1b}b.example"), "{plain}");
+    assert!(plain.contains("issuer CN=\\u{1b}[31missuer"), "{plain}");
+    assert!(
+        plain.contains("not verified: not valid for \\u{1b}[1mname"),
+        "{plain}"
+    );
+    // With colour on, only the table's own escapes remain.
+    let coloured = table(&reports, true);
+    assert!(!coloured.contains("\x1b]"), "{coloured}");
+    assert!(!coloured.contains("\x1b[2J") && !coloured.contains("\x1b[1mname"));
+    assert!(!csv(&reports).contains('\x1b'));
+}

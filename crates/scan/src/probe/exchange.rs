@@ -1,5 +1,8 @@
 //! The I/O half of a probe: write the hello, read until the judge decides, say goodbye.
 
+use std::sync::LazyLock;
+
+use rustls::crypto::SecureRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
@@ -87,12 +90,15 @@ pub(crate) async fn exchange(
     answer
 }
 
-/// A fresh client random from the operating system's generator, through rustls's provider.
+/// The operating system's generator, through rustls's aws-lc provider; the provider is
+/// built once, not for every hello.
+static SECURE_RANDOM: LazyLock<&'static dyn SecureRandom> =
+    LazyLock::new(|| rustls::crypto::aws_lc_rs::default_provider().secure_random);
+
+/// A fresh client random.
 fn random() -> [u8; 32] {
     let mut bytes = [0; 32];
     // The generator failing leaves zeros: still a valid hello, only less private.
-    let _ = rustls::crypto::aws_lc_rs::default_provider()
-        .secure_random
-        .fill(&mut bytes);
+    let _ = SECURE_RANDOM.fill(&mut bytes);
     bytes
 }

@@ -4,13 +4,15 @@
 //! refused; a ServerHello at a lower version is a downgrade, i.e. refused; a suite that was
 //! never offered is a broken server, not a success; a timeout is never a refusal.
 
-use wire::{parse_server_reply, Certificates, ReplyError, ServerHello, ServerReply, TlsVersion};
+use wire::{
+    parse_server_reply, Alert, Certificates, ReplyError, ServerHello, ServerReply, TlsVersion,
+};
 
 use crate::starttls::quote;
 
 /// The meaning of one probe's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// The server chose the probed version and an offered suite.
     Accepted {
         /// The suite it chose.
@@ -45,16 +47,66 @@ const CLOSE_NOTIFY: u8 = 0;
 /// The answer in the bytes `reply` read so far after a hello offering `requested` with
 /// `offered` suites, or `None` until more bytes arrive. With `want_chain`, a ServerHello
 /// below TLS 1.3 is judged once its Certificate message is there too.
-pub fn judge(
+pub(crate) fn judge(
     requested: TlsVersion,
     offered: &[u16],
     reply: &[u8],
     want_chain: bool,
 ) -> Option<Answer> {
+    match read(requested, offered, reply, want_chain) {
+        Reading::Done(answer) => Some(answer),
+        Reading::More { .. } => None,
+    }
+}
+
+/// The answer when the server closed the connection after sending `reply`.
+pub(crate) fn judge_end(requested: TlsVersion, offered: &[u16], reply: &[u8]) -> Answer {
+    if reply.is_empty() {
+        return Answer::Rejected {
+            reason: "the server closed the connection without answering".into(),
+            try_other_suites: false,
+            silent: true,
+        };
+    }
+    match read(requested, offered, reply, false) {
+        Reading::Done(answer) => answer,
+        // Only warnings and then a close: a close is a refusal, and like a bare close it
+        // says nothing about suites.
+        Reading::More {
+            after_warning: Some(alert),
+        } => Answer::Rejected {
+            reason: format!("{alert}, then the server closed the connection"),
+            try_other_suites: false,
+            silent: false,
+        },
+        Reading::More {
+            after_warning: None,
+        } => Answer::Unknown {
+            reason: "the server closed the connection in the middle of its reply".into(),
+        },
+    }
+}
+
+/// What the bytes so far say.
+enum Reading {
+    Done(Answer),
+    /// Not enough bytes. `after_warning` is the last warning alert when the bytes are whole
+    /// warning alerts and nothing else: a close now is a refusal, not a cut-off reply.
+    More {
+        after_warning: Option<Alert>,
+    },
+}
+
+fn read(requested: TlsVersion, offered: &[u16], reply: &[u8], want_chain: bool) -> Reading {
     let mut rest = reply;
+    let mut warning = None;
     loop {
-        return Some(match parse_server_reply(rest) {
-            Err(ReplyError::Incomplete) => return None,
+        return Reading::Done(match parse_server_reply(rest) {
+            Err(ReplyError::Incomplete) => {
+                return Reading::More {
+                    after_warning: warning.filter(|_| rest.is_empty()),
+                }
+            }
             Err(ReplyError::NotTls) => Answer::Unknown {
                 reason: format!("the server answered without TLS: \"{}\"", first_line(rest)),
             },
@@ -64,10 +116,9 @@ pub fn judge(
             Ok(ServerReply::Alert(alert))
                 if !alert.is_fatal() && alert.description != CLOSE_NOTIFY =>
             {
-                // A warning (e.g. unrecognized_name) before the ServerHello: skip its record.
-                let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-                // The parser read the whole record, so this holds; if not, wait for more.
-                rest = rest.get(5 + len..)?;
+                // A warning (e.g. unrecognized_name) before the ServerHello: read on after it.
+                rest = &rest[alert_len(rest)..];
+                warning = Some(alert);
                 continue;
             }
             Ok(ServerReply::Alert(alert)) => Answer::Rejected {
@@ -77,7 +128,9 @@ pub fn judge(
             },
             Ok(ServerReply::Hello(hello)) => {
                 if want_chain && hello.certificates == Certificates::Pending {
-                    return None;
+                    return Reading::More {
+                        after_warning: None,
+                    };
                 }
                 judge_hello(requested, offered, hello)
             }
@@ -85,18 +138,26 @@ pub fn judge(
     }
 }
 
-/// The answer when the server closed the connection after sending `reply`.
-pub fn judge_end(requested: TlsVersion, offered: &[u16], reply: &[u8]) -> Answer {
-    if reply.is_empty() {
-        return Answer::Rejected {
-            reason: "the server closed the connection without answering".into(),
-            try_other_suites: false,
-            silent: true,
-        };
+/// How many bytes the alert at the start of `reply` takes, as the wire parser frames it
+/// (record header, whole alerts, however the parser joins records), so that the judge
+/// never reads record headers itself. `reply` must parse as an alert. A prefix shorter
+/// than the alert is incomplete and any longer one gives the same alert, so the shortest
+/// prefix read as an alert is found by bisection: a few parses, not one per byte.
+fn alert_len(reply: &[u8]) -> usize {
+    // parse(reply[..low]) is no alert yet; parse(reply[..high]) is one.
+    let (mut low, mut high) = (0, reply.len());
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if matches!(
+            parse_server_reply(&reply[..middle]),
+            Ok(ServerReply::Alert(_))
+        ) {
+            high = middle;
+        } else {
+            low = middle;
+        }
     }
-    judge(requested, offered, reply, false).unwrap_or_else(|| Answer::Unknown {
-        reason: "the server closed the connection in the middle of its reply".into(),
-    })
+    high
 }
 
 fn judge_hello(requested: TlsVersion, offered: &[u16], hello: ServerHello) -> Answer {

@@ -1,6 +1,8 @@
 //! Which cipher suites a probe offers for each version, most widely deployed first, so the
 //! first hello of at most 128 suites finds nearly every real server.
 
+use std::sync::LazyLock;
+
 use wire::{is_grease, suite_name, TlsVersion, MAX_PROBE_SUITES};
 
 /// Suites never offered as choices: the renegotiation and fallback signals.
@@ -9,8 +11,27 @@ const SIGNALS: [u16; 2] = [0x00FF, 0x5600];
 /// secure renegotiation this way, as browsers of the time did.
 pub(crate) const RENEGOTIATION_SCSV: u16 = 0x00FF;
 
-/// Every assigned suite a hello at `version` can offer, most widely deployed first.
-pub fn suites_for(version: TlsVersion) -> Vec<u16> {
+/// The bundles of [`TlsVersion::ALL`], in its order. Built on first use: walking the whole
+/// code space through the name table and sorting is too slow to repeat for every probe,
+/// and the result never changes.
+static BUNDLES: LazyLock<[Vec<Vec<u16>>; 5]> = LazyLock::new(|| {
+    TlsVersion::ALL.map(|version| {
+        // SSLv3 hellos also carry the renegotiation signal.
+        let size = if version == TlsVersion::Ssl3 {
+            MAX_PROBE_SUITES - 1
+        } else {
+            MAX_PROBE_SUITES
+        };
+        suites_for(version)
+            .chunks(size)
+            .map(<[u16]>::to_vec)
+            .collect()
+    })
+});
+
+/// Every assigned suite a hello at `version` can offer, most widely deployed first. Slow:
+/// probes take [`bundles`], computed from it once.
+fn suites_for(version: TlsVersion) -> Vec<u16> {
     let mut suites: Vec<(u16, &str)> = (1..=u16::MAX)
         .filter(|&c| !SIGNALS.contains(&c) && !is_grease(c))
         .filter_map(|c| suite_name(c).map(|n| (c, n)))
@@ -22,16 +43,12 @@ pub fn suites_for(version: TlsVersion) -> Vec<u16> {
 
 /// [`suites_for`] cut into hellos of at most [`MAX_PROBE_SUITES`] suites (one fewer for
 /// SSLv3, which also carries the renegotiation signal).
-pub fn bundles(version: TlsVersion) -> Vec<Vec<u16>> {
-    let size = if version == TlsVersion::Ssl3 {
-        MAX_PROBE_SUITES - 1
-    } else {
-        MAX_PROBE_SUITES
-    };
-    suites_for(version)
-        .chunks(size)
-        .map(<[u16]>::to_vec)
-        .collect()
+pub(crate) fn bundles(version: TlsVersion) -> &'static [Vec<u16>] {
+    let index = TlsVersion::ALL
+        .iter()
+        .position(|&v| v == version)
+        .expect("ALL holds every version");
+    &BUNDLES[index]
 }
 
 /// Whether a suite named `name` can be negotiated at `version`.
@@ -133,5 +150,13 @@ mod tests {
             assert_eq!(all, suites_for(v).len());
         }
         assert!(bundles(TlsVersion::Ssl3)[0].len() < MAX_PROBE_SUITES);
+    }
+
+    #[test]
+    fn bundles_are_built_once() {
+        for v in TlsVersion::ALL {
+            assert!(std::ptr::eq(bundles(v), bundles(v)), "{v}");
+            assert_eq!(bundles(v).concat(), suites_for(v), "{v}");
+        }
     }
 }

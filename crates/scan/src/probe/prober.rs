@@ -34,8 +34,7 @@ pub(crate) struct Probed {
 #[derive(Debug)]
 pub(crate) struct VersionProbe {
     pub(crate) version: TlsVersion,
-    pub(crate) findings: Option<Findings>,
-    pub(crate) answer: Result<Answer, ConnectError>,
+    pub(crate) probed: Probed,
 }
 
 const RETRIES: u32 = 2;
@@ -122,8 +121,10 @@ impl Prober {
             if !no_shared_suite || next == bundles.len() {
                 return VersionProbe {
                     version,
-                    findings,
-                    answer: probed.answer,
+                    probed: Probed {
+                        findings,
+                        answer: probed.answer,
+                    },
                 };
             }
         }

@@ -6,13 +6,21 @@ use super::{DialogueError, MAX_LINE, MAX_REPLY_LINES};
 #[derive(Debug, Default)]
 pub(super) struct Lines {
     buf: Vec<u8>,
+    /// Where the bytes not yet consumed start.
     start: usize,
+    /// How many bytes from `start` were already searched for a line end without finding
+    /// one: a line that arrives in many small reads is searched once, not once per read.
+    scanned: usize,
     in_reply: usize,
     seen_any: bool,
 }
 
 impl Lines {
     pub(super) fn feed(&mut self, bytes: &[u8]) {
+        // Lines already handed out are dropped before more bytes come in, so the buffer
+        // holds only what is not consumed yet, not the whole session.
+        self.buf.drain(..self.start);
+        self.start = 0;
         self.buf.extend_from_slice(bytes);
     }
 
@@ -28,13 +36,15 @@ impl Lines {
                 Some(_) => self.seen_any = true,
             }
         }
-        let Some(end) = pending.iter().position(|&b| b == b'\n') else {
+        let Some(found) = pending[self.scanned..].iter().position(|&b| b == b'\n') else {
+            self.scanned = pending.len();
             return if pending.len() > MAX_LINE {
                 Err(DialogueError::LineTooLong)
             } else {
                 Ok(None)
             };
         };
+        let end = self.scanned + found;
         if end > MAX_LINE {
             return Err(DialogueError::LineTooLong);
         }
@@ -46,6 +56,7 @@ impl Lines {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line = String::from_utf8_lossy(raw).into_owned();
         self.start += end + 1;
+        self.scanned = 0;
         Ok(Some(line))
     }
 
@@ -59,6 +70,7 @@ impl Lines {
         let rest = self.buf[self.start..].to_vec();
         self.buf.clear();
         self.start = 0;
+        self.scanned = 0;
         rest
     }
 }
@@ -80,4 +92,51 @@ pub(crate) fn quote(line: &str) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumed_lines_are_dropped_and_a_slow_line_is_searched_once() {
+        let mut lines = Lines::default();
+        for _ in 0..100 {
+            lines.feed(b"* CAPABILITY IMAP4rev1\r\n");
+            assert_eq!(lines.line(), Ok(Some("* CAPABILITY IMAP4rev1".into())));
+        }
+        lines.feed(b"a");
+        assert_eq!(lines.buf, b"a", "consumed lines are gone");
+        for _ in 0..10 {
+            lines.feed(b"b");
+            assert_eq!(lines.line(), Ok(None));
+            assert_eq!(lines.scanned, lines.buf.len(), "searched up to the end");
+        }
+        lines.feed(b"\r\nrest");
+        assert_eq!(lines.line(), Ok(Some("abbbbbbbbbb".into())));
+        assert_eq!(lines.line(), Ok(None));
+        assert_eq!(lines.take_rest(), b"rest");
+    }
+
+    #[test]
+    fn the_line_cap_holds_across_reads() {
+        let mut lines = Lines::default();
+        let mut fed = 0;
+        let result = loop {
+            lines.feed(&[b'x'; 100]);
+            fed += 100;
+            match lines.line() {
+                Ok(None) => continue,
+                other => break other,
+            }
+        };
+        assert_eq!(result, Err(DialogueError::LineTooLong));
+        assert!(fed > MAX_LINE && fed <= MAX_LINE + 100);
+        // A line end just past the cap is still too long.
+        let mut lines = Lines::default();
+        lines.feed(&[b'x'; MAX_LINE]);
+        assert_eq!(lines.line(), Ok(None));
+        lines.feed(b"x\n");
+        assert_eq!(lines.line(), Err(DialogueError::LineTooLong));
+    }
 }

@@ -4,6 +4,7 @@ use wire::{suite_name, TlsVersion};
 
 use super::Preset;
 use crate::report::{version_key, ScanReport, Status};
+use crate::starttls::quote;
 
 const LEGACY: [TlsVersion; 3] = [TlsVersion::Ssl3, TlsVersion::Tls10, TlsVersion::Tls11];
 
@@ -46,14 +47,7 @@ pub(super) fn check(preset: Preset, report: &ScanReport, reasons: &mut Vec<Strin
                 "Mozilla intermediate",
                 reasons,
             );
-            certificate(
-                report,
-                &|kind, bits| {
-                    rsa_at_least(kind, bits, 2048) || kind == "EC P-256" || kind == "EC P-384"
-                },
-                "RSA 2048+ or ECDSA P-256/P-384",
-                reasons,
-            );
+            certificate(report, &rsa2048_or_p256_p384, RSA2048_OR_P256_P384, reasons);
         }
         Preset::MozillaModern => {
             refuse_versions(
@@ -110,14 +104,7 @@ pub(super) fn check(preset: Preset, report: &ScanReport, reasons: &mut Vec<Strin
                 "SP 800-52r2",
                 reasons,
             );
-            certificate(
-                report,
-                &|kind, bits| {
-                    rsa_at_least(kind, bits, 2048) || kind == "EC P-256" || kind == "EC P-384"
-                },
-                "RSA 2048+ or ECDSA P-256/P-384",
-                reasons,
-            );
+            certificate(report, &rsa2048_or_p256_p384, RSA2048_OR_P256_P384, reasons);
         }
     }
 }
@@ -196,7 +183,8 @@ fn certificate(
         return;
     };
     if let Some(error) = &cert.verify_error {
-        reasons.push(format!("certificate not trusted: {error}"));
+        // The verifier's error can repeat names from the certificate: escaped for the table.
+        reasons.push(format!("certificate not trusted: {}", quote(error)));
     }
     if !key_ok(&cert.key_type, cert.key_bits) {
         let bits = cert.key_bits.map(|b| format!(" {b}")).unwrap_or_default();
@@ -211,6 +199,13 @@ fn certificate(
             cert.lifetime_days
         ));
     }
+}
+
+/// The key rule Mozilla intermediate and SP 800-52r2 share, and its wording.
+const RSA2048_OR_P256_P384: &str = "RSA 2048+ or ECDSA P-256/P-384";
+
+fn rsa2048_or_p256_p384(kind: &str, bits: Option<u32>) -> bool {
+    rsa_at_least(kind, bits, 2048) || kind == "EC P-256" || kind == "EC P-384"
 }
 
 fn rsa_at_least(kind: &str, bits: Option<u32>, min: u32) -> bool {

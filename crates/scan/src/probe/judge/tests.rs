@@ -142,6 +142,79 @@ fn a_warning_alert_before_the_hello_is_skipped() {
 }
 
 #[test]
+fn warnings_before_the_hello_are_skipped_at_every_split() {
+    // Two warnings in records of their own, then the flight: every prefix waits.
+    let mut reply = record(21, 0x0303, &[1, 112]);
+    reply.extend(record(21, 0x0303, &[1, 112]));
+    let warnings_end = reply.len();
+    reply.extend(tls12_flight());
+    for cut in 0..reply.len() {
+        assert_eq!(
+            judge(TlsVersion::Tls12, &OFFERED, &reply[..cut], true),
+            None,
+            "cut at {cut}"
+        );
+        // A close at a record boundary after warnings is a refusal; inside a record, a
+        // reply cut short.
+        let end = judge_end(TlsVersion::Tls12, &OFFERED, &reply[..cut]);
+        match cut {
+            0 => assert!(matches!(end, Answer::Rejected { silent: true, .. })),
+            7 | 14 => assert!(
+                matches!(end, Answer::Rejected { silent: false, .. }),
+                "cut at {cut}: {end:?}"
+            ),
+            _ if cut < warnings_end => {
+                assert!(
+                    matches!(end, Answer::Unknown { .. }),
+                    "cut at {cut}: {end:?}"
+                )
+            }
+            _ => {}
+        }
+    }
+    assert!(matches!(
+        judge(TlsVersion::Tls12, &OFFERED, &reply, true),
+        Some(Answer::Accepted { .. })
+    ));
+}
+
+#[test]
+fn a_warning_alert_then_close_is_a_refusal() {
+    let reply = record(21, 0x0301, &[1, 112]);
+    assert_eq!(judge(TlsVersion::Tls10, &OFFERED, &reply, true), None);
+    assert_eq!(
+        judge_end(TlsVersion::Tls10, &OFFERED, &reply),
+        Answer::Rejected {
+            reason: "warning alert unrecognized_name (112), then the server closed the connection"
+                .into(),
+            try_other_suites: false,
+            silent: false,
+        }
+    );
+}
+
+#[test]
+fn a_warning_then_a_fatal_alert_is_the_fatal_one() {
+    let mut reply = record(21, 0x0303, &[1, 112]);
+    reply.extend(record(21, 0x0303, &[2, 40]));
+    assert_eq!(
+        judge(TlsVersion::Tls12, &OFFERED, &reply, true),
+        Some(Answer::Rejected {
+            reason: "fatal alert handshake_failure (40)".into(),
+            try_other_suites: true,
+            silent: false,
+        })
+    );
+    // Junk after a warning is junk, not a refusal.
+    let mut junk = record(21, 0x0303, &[1, 112]);
+    junk.extend_from_slice(b"-ERR no\r\n");
+    assert!(matches!(
+        judge_end(TlsVersion::Tls12, &OFFERED, &junk),
+        Answer::Unknown { ref reason } if reason.contains("-ERR no")
+    ));
+}
+
+#[test]
 fn tls13_is_read_from_supported_versions_and_hello_retry_counts() {
     let reply = record(22, 0x0303, &server_hello(0x0303, 0x1301, Some(0x0304)));
     assert_eq!(
