@@ -4,9 +4,10 @@
 //! Each case proves three things: the client sees an exact, clear protocol reply (`BAD`, `BYE`,
 //! `-ERR`, a TLS alert) or a close, within a bounded time; the session is recorded with the right
 //! [`Outcome`]; and the gateway goes on serving a normal login afterwards. Every run also checks
-//! that the store holds exactly one record per connection made. One test proves that no
-//! password used in a run (right, wrong, the lab's tricky one) appears in the gateway's log at
-//! trace level or in the raw bytes of its SQLite files.
+//! that the store holds exactly one record per connection made. The shutdown case proves
+//! instead that sessions still in the splice when the gateway stops are recorded in full. One
+//! test proves that no password used in a run (right, wrong, the lab's tricky one) appears in
+//! the gateway's log at trace level or in the raw bytes of its SQLite files.
 //!
 //! Everything runs through the real `mailtls` binary to a real Dovecot from `lab/`, in the
 //! harness's [`Lab`]. The one stand-in is a fault injector, [`SilentUpstream`]: a TCP listener
@@ -981,4 +982,173 @@ fn the_secret_search_finds_every_form() {
         found(b"a AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==", b"secret").as_deref(),
         Some("SASL PLAIN for alice")
     );
+}
+
+/// Upstreams reached with STARTTLS (IMAP) and STLS (POP3) on the lab Dovecot's plaintext ports
+/// whose certificate does not verify: the lab CA not trusted, and a name the certificate does
+/// not carry. Each: `* BYE`/`-ERR` saying the certificate does not verify, recorded as
+/// upstream_certificate_rejected with the reason, and no login in Dovecot's log: the password
+/// never left the gateway.
+#[test]
+fn a_starttls_upstream_certificate_that_does_not_verify_is_refused() {
+    let scratch = Scratch::new("faults-starttls-cert");
+    let dovecot = Dovecot::start(&scratch.path().join("dovecot"), &DovecotOptions::default());
+    let imap = dovecot.port("IMAP_PORT");
+    let pop3 = dovecot.port("POP3_PORT");
+    let mut upstreams = vec![
+        UpstreamSpec::new("no-ca-imap", &format!("localhost:{imap}"), "imap"),
+        UpstreamSpec::new("no-ca-pop3", &format!("localhost:{pop3}"), "pop3"),
+        UpstreamSpec::new("wrong-name-imap", &format!("127.0.0.1:{imap}"), "imap"),
+        UpstreamSpec::new("wrong-name-pop3", &format!("127.0.0.1:{pop3}"), "pop3"),
+    ];
+    for upstream in &mut upstreams {
+        upstream.tls = "starttls";
+        if upstream.name.starts_with("wrong-name") {
+            // Trusted CA, wrong name: only the name check can fail.
+            upstream.ca_file = Some(dovecot.ca_file());
+            upstream.server_name = Some("mail.example.test".into());
+        }
+    }
+    let mut listeners = standard_listeners();
+    for (name, protocol, tls, upstream) in [
+        ("to-no-ca-imap", "imap", "implicit", "no-ca-imap"),
+        ("to-no-ca-pop3", "pop3", "none", "no-ca-pop3"),
+        ("to-wrong-name-imap", "imap", "none", "wrong-name-imap"),
+        ("to-wrong-name-pop3", "pop3", "implicit", "wrong-name-pop3"),
+    ] {
+        listeners.push(listener(name, protocol, tls, upstream));
+    }
+    let mut lab = Lab::start_with(scratch, dovecot, "", upstreams, listeners);
+
+    let mut cases = Vec::new();
+    for (listener, upstream, why) in [
+        ("to-no-ca-imap", "no-ca-imap", "UnknownIssuer"),
+        ("to-wrong-name-imap", "wrong-name-imap", "NotValidForName"),
+    ] {
+        let mut c = lab.connect(listener);
+        c.expect_greeting_imap();
+        c.send(b"a1 LOGIN alice secret\r\n");
+        assert_eq!(
+            c.rest_until_closed(REPLY_TIMEOUT),
+            format!(
+                "* BYE Upstream server {upstream} presented a certificate that does not verify\r\n"
+            ),
+            "{listener}"
+        );
+        cases.push((c.port, upstream, why));
+    }
+    for (listener, upstream, why) in [
+        ("to-no-ca-pop3", "no-ca-pop3", "UnknownIssuer"),
+        ("to-wrong-name-pop3", "wrong-name-pop3", "NotValidForName"),
+    ] {
+        let mut c = lab.connect(listener);
+        c.expect_line_starting("+OK ");
+        c.send(b"USER alice\r\nPASS secret\r\n");
+        assert_eq!(c.line(), "+OK send PASS\r\n");
+        assert_eq!(
+            c.rest_until_closed(REPLY_TIMEOUT),
+            format!(
+                "-ERR Upstream server {upstream} presented a certificate that does not verify\r\n"
+            ),
+            "{listener}"
+        );
+        cases.push((c.port, upstream, why));
+    }
+
+    // Dovecot saw each STARTTLS handshake fail (so the gateway did ask for TLS there) ...
+    let failed_handshakes = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("TLS handshaking"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failed_handshakes(&lab.dovecot().log()) < cases.len() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    let log = lab.dovecot().log();
+    assert_eq!(failed_handshakes(&log), cases.len(), "{log}");
+    // ... and, those lines written, nobody logged in.
+    assert!(!log.contains("Login: "), "{log}");
+
+    lab.imap_login_works("imap-plain");
+    lab.pop3_login_works("pop3-plain");
+    let (records, log) = lab.finish();
+    for (port, upstream, why) in cases {
+        let r = record_of(&records, port);
+        assert_eq!(r.outcome, Outcome::UpstreamCertificateRejected, "{r:?}");
+        assert_eq!(r.upstream, upstream);
+        assert_eq!(r.login.as_deref(), Some("alice"), "{r:?}");
+        assert_eq!(r.upstream_tls_version, None, "{r:?}");
+        assert!(r.detail.as_deref().unwrap_or("").contains(why), "{r:?}");
+        let line = log_line(
+            &log,
+            &[&format!("upstream={upstream} "), "upstream login failed"],
+        );
+        assert!(
+            line.contains("certificate") && line.contains(why),
+            "the log does not say why: {line}"
+        );
+    }
+}
+
+/// Sessions in the splice when the gateway is stopped (SIGTERM): an IMAP client over TLS 1.0
+/// and a POP3 client over plaintext each log in, fetch a message and stay connected. Each is
+/// recorded as ok, the detail naming the shutdown, with exactly the bytes that crossed its
+/// client leg. A regression test: a session ended by shutdown used to be recorded with 0 bytes
+/// both ways, as if nothing had been carried.
+#[test]
+fn a_session_in_the_splice_at_shutdown_is_recorded_with_its_bytes() {
+    let mut lab = Lab::start("shutdown-splice", "", Vec::new(), standard_listeners());
+    let stored = lab.dovecot().stored_messages("alice");
+    let first = stored.first().expect("the lab mailbox has messages").len();
+
+    let mut imap = lab.connect("imap-tls");
+    imap.expect_greeting_imap();
+    imap.send(b"a1 LOGIN alice secret\r\n");
+    assert!(imap.tagged("a1").starts_with("a1 OK "));
+    imap.send(b"a2 EXAMINE INBOX\r\n");
+    assert!(imap.tagged("a2").contains("a2 OK "));
+    imap.send(b"a3 FETCH 1 BODY.PEEK[]\r\n");
+    let fetched = imap.tagged("a3");
+    assert!(
+        fetched.starts_with(&format!("* 1 FETCH (BODY[] {{{first}}}\r\n"))
+            && fetched.contains("a3 OK "),
+        "{fetched:?}"
+    );
+
+    let mut pop3 = lab.connect("pop3-plain");
+    pop3.expect_line_starting("+OK ");
+    pop3.send(b"USER alice\r\nPASS secret\r\n");
+    assert_eq!(pop3.line(), "+OK send PASS\r\n");
+    assert_eq!(pop3.line(), "+OK Logged in.\r\n");
+    pop3.send(b"RETR 1\r\n");
+    pop3.expect_line_starting("+OK ");
+    let mut retrieved = 0;
+    while pop3.line() != ".\r\n" {
+        retrieved += 1;
+    }
+    assert!(retrieved > 0, "RETR 1 carried no lines");
+
+    // Both sessions are now idle in the splice, the clients still connected.
+    let (records, log) = lab.finish();
+    // The gateway closed them on its way out; whatever it sent last counts in the totals.
+    imap.raw_until_closed(REPLY_TIMEOUT);
+    pop3.raw_until_closed(REPLY_TIMEOUT);
+
+    for (client, listener, mail) in [(&imap, "imap-tls", first), (&pop3, "pop3-plain", first)] {
+        let r = record_of(&records, client.port);
+        let context = format!("{listener}: {r:#?}\n{log}");
+        assert_eq!(r.listener, listener, "{context}");
+        assert_eq!(r.outcome, Outcome::Ok, "{context}");
+        assert_eq!(r.login.as_deref(), Some("alice"), "{context}");
+        assert!(
+            r.detail.as_deref().is_some_and(|d| d.contains("shut down")),
+            "the detail does not name the shutdown: {context}"
+        );
+        // Nothing is lost: the counts are the client's own, byte for byte (application
+        // bytes, inside TLS on the TLS listener), and they include the message fetched.
+        assert!(r.bytes_to_client > mail as u64, "{context}");
+        assert_eq!(r.bytes_from_client, client.bytes_sent(), "{context}");
+        assert_eq!(r.bytes_to_client, client.bytes_received(), "{context}");
+    }
 }

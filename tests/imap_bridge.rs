@@ -12,14 +12,20 @@
 //! - the IMAP ID fields a client sends before login end up in its record;
 //! - a TLS 1.0/1.1 client on a listener left at the default `min_tls` fails its handshake and
 //!   is recorded as `client_tls_failed` with what it offered (how legacy devices are found),
-//!   while a TLS 1.2 client on the same listener is served.
+//!   while a TLS 1.2 client on the same listener is served;
+//! - a listener open to TLS 1.0 still gives modern clients TLS 1.3 (or the 1.2 they ask for);
+//! - an upstream reached over Dovecot's plaintext port with `tls = "starttls"` serves TLS 1.0
+//!   clients as the implicit-TLS one does, the upstream login at TLS 1.2/1.3.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use e2e::clients::{imap_fetch_bodies, last_line, s_client_command, Conversation, LEGACY_CIPHERS};
 use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
-use e2e::{post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, ListenerSpec, Scratch};
+use e2e::{
+    post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, start_gateway_upstream,
+    ListenerSpec, Scratch, UpstreamTls,
+};
 use store::{Outcome, SessionRecord};
 
 /// The `[gateway]` section of every gateway here. No test here measures the pre-auth limit:
@@ -440,4 +446,101 @@ fn tls10_and_tls11_clients_fail_the_handshake_on_a_default_listener() {
     assert_eq!(last.outcome, Outcome::Ok, "{last:#?}");
     assert_eq!(last.tls_version.as_deref(), Some("TLSv1.2"), "{last:#?}");
     assert_eq!(last.login.as_deref(), Some("alice"), "{last:#?}");
+}
+
+/// A listener opened to TLS 1.0 (`min_tls = "1.0"`) still serves modern clients at their own
+/// version, over implicit TLS and after STARTTLS. A regression test: the legacy profile used
+/// to switch TLS 1.3 off for the whole listener, so every modern client on a legacy port was
+/// quietly held at TLS 1.2. `-tls1_3` makes s_client accept nothing else, so the handshake
+/// itself fails if 1.3 is off; a client with no version flags offers everything and must get
+/// 1.3 too.
+#[test]
+fn a_legacy_listener_still_serves_tls13_and_tls12_clients() {
+    let scratch = Scratch::new("imap-legacy-modern");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = start_gateway(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
+        ],
+        GATEWAY_SECTION,
+    );
+    let ca = dovecot.ca_file();
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+
+    // (listener, s_client arguments, record's tls and offered_max_tls)
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        ("imaps-legacy", vec!["-tls1_3"], "TLSv1.3"),
+        ("imaps-legacy", vec!["-tls1_2"], "TLSv1.2"),
+        ("imaps-legacy", vec![], "TLSv1.3"),
+        (
+            "imap-starttls-legacy",
+            vec!["-tls1_3", "-starttls", "imap"],
+            "TLSv1.3",
+        ),
+    ];
+    for (listener, args, _) in &cases {
+        let fetched = s_client_fetch_all(gateway.port(listener), &ca, args, false);
+        assert_same_messages(
+            &format!("s_client {args:?} on {listener}"),
+            &fetched,
+            &stored,
+        );
+    }
+
+    upstream_logins(&dovecot, "alice", cases.len());
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for ((listener, _, tls), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, tls, tls, all_mail);
+    }
+}
+
+/// An upstream reached over Dovecot's plaintext IMAP port with `tls = "starttls"` (verified
+/// with the lab CA): TLS 1.0 clients, implicit and STARTTLS, fetch every message byte for
+/// byte. The lab Dovecot refuses logins without TLS, and its log line for each login names
+/// TLS 1.2/1.3, so the gateway did upgrade the upstream leg before sending the password.
+#[test]
+fn tls10_clients_fetch_mail_through_a_starttls_upstream() {
+    let scratch = Scratch::new("imap-starttls-upstream");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = start_gateway_upstream(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
+        ],
+        GATEWAY_SECTION,
+        UpstreamTls::StartTls,
+    );
+    let ca = dovecot.ca_file();
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+
+    let cases: [(&str, Vec<&str>); 2] = [
+        ("imaps-legacy", vec!["-tls1", "-cipher", LEGACY_CIPHERS]),
+        (
+            "imap-starttls-legacy",
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "imap"],
+        ),
+    ];
+    for (listener, args) in &cases {
+        let fetched = s_client_fetch_all(gateway.port(listener), &ca, args, false);
+        assert_same_messages(
+            &format!("s_client {args:?} on {listener} via STARTTLS upstream"),
+            &fetched,
+            &stored,
+        );
+    }
+
+    upstream_logins(&dovecot, "alice", cases.len());
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for ((listener, _), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", all_mail);
+    }
 }

@@ -14,14 +14,17 @@
 //! - Dovecot saw each login over TLS 1.2 or 1.3 while the session record shows the client at
 //!   TLS 1.0/1.1 and what its ClientHello offered;
 //! - a TLS 1.0 client on a POP3 listener left at the default `min_tls` fails its handshake and
-//!   is recorded as `client_tls_failed` with `offered_max_tls` TLSv1.0.
+//!   is recorded as `client_tls_failed` with `offered_max_tls` TLSv1.0;
+//! - an upstream reached over Dovecot's plaintext port with `tls = "starttls"` (STLS) serves
+//!   TLS 1.0 clients as the implicit-TLS one does, the upstream login at TLS 1.2/1.3.
 
 use std::process::{Command, Stdio};
 
 use e2e::clients::{find, pop3_multiline_body, s_client_command, Conversation, LEGACY_CIPHERS};
 use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
 use e2e::{
-    post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, Dovecot, ListenerSpec, Scratch,
+    post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, start_gateway_upstream, Dovecot,
+    ListenerSpec, Scratch, UpstreamTls,
 };
 use store::{Outcome, SessionRecord};
 
@@ -350,5 +353,59 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     assert_eq!(records.len(), cases.len(), "{records:#?}");
     for ((listener, _, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, tls, offered, all_mail);
+    }
+}
+
+/// An upstream reached over Dovecot's plaintext POP3 port with `tls = "starttls"` (STLS,
+/// verified with the lab CA): TLS 1.0 clients, implicit and STLS, retrieve every message. The
+/// lab Dovecot refuses logins without TLS, and its log line for each login names TLS 1.2/1.3,
+/// so the gateway did upgrade the upstream leg before sending the password.
+#[test]
+fn tls10_clients_retrieve_mail_through_a_starttls_upstream() {
+    let scratch = Scratch::new("pop3-starttls-upstream");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let mut gateway = start_gateway_upstream(
+        &scratch,
+        &dovecot,
+        vec![
+            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
+            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
+        ],
+        GATEWAY_SECTION,
+        UpstreamTls::StartTls,
+    );
+    let stored = stored_inbox(&dovecot, "alice");
+    let all_mail: usize = stored.iter().map(Vec::len).sum();
+
+    let cases: [(&str, Vec<&str>); 2] = [
+        ("pop3s-legacy", vec!["-tls1", "-cipher", LEGACY_CIPHERS]),
+        (
+            "pop3-stls-legacy",
+            vec!["-tls1", "-cipher", LEGACY_CIPHERS, "-starttls", "pop3"],
+        ),
+    ];
+    for (listener, args) in &cases {
+        let replies = s_client_retrieve_all(gateway.port(listener), &dovecot, args);
+        let fetched: Vec<(u32, Vec<u8>)> = replies
+            .iter()
+            .enumerate()
+            .map(|(i, reply)| (i as u32 + 1, pop3_multiline_body(reply)))
+            .collect();
+        assert_same_messages(
+            &format!("s_client {args:?} on {listener} via STLS upstream"),
+            &fetched,
+            &stored,
+        );
+    }
+
+    let logins = upstream_logins(&dovecot, "alice", cases.len());
+    assert!(
+        logins.iter().all(|l| l.contains("pop3-login")),
+        "{logins:#?}"
+    );
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for ((listener, _), record) in cases.iter().zip(&records) {
+        assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", all_mail);
     }
 }

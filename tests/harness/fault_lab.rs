@@ -21,6 +21,8 @@ pub struct UpstreamSpec {
     pub name: String,
     pub address: String,
     pub protocol: &'static str,
+    /// "implicit", or "starttls" for a plaintext port upgraded with STARTTLS / STLS.
+    pub tls: &'static str,
     /// A CA trusted beside the system roots; `None` trusts the system roots alone.
     pub ca_file: Option<PathBuf>,
     /// The name the certificate must carry; `None` is the host part of `address`.
@@ -34,6 +36,7 @@ impl UpstreamSpec {
             name: name.into(),
             address: address.into(),
             protocol,
+            tls: "implicit",
             ca_file: None,
             server_name: None,
         }
@@ -41,8 +44,8 @@ impl UpstreamSpec {
 
     fn toml(&self) -> String {
         let mut text = format!(
-            "[[upstream]]\nname = \"{}\"\naddress = \"{}\"\nprotocol = \"{}\"\ntls = \"implicit\"\n",
-            self.name, self.address, self.protocol
+            "[[upstream]]\nname = \"{}\"\naddress = \"{}\"\nprotocol = \"{}\"\ntls = \"{}\"\n",
+            self.name, self.address, self.protocol, self.tls
         );
         if let Some(ca) = &self.ca_file {
             text += &format!("ca_file = \"{}\"\n", ca.display());
@@ -183,6 +186,11 @@ impl Lab {
             normal_logins: Default::default(),
             connections: AtomicUsize::new(0),
         }
+    }
+
+    /// The lab Dovecot, to read its log.
+    pub fn dovecot(&self) -> &Dovecot {
+        &self._dovecot
     }
 
     /// A client of `listener`: TLS 1.0 on implicit-TLS listeners, plaintext on the others.

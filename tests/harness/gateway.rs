@@ -44,9 +44,47 @@ pub fn start_gateway(
     listeners: Vec<ListenerSpec>,
     gateway_section: &str,
 ) -> Gateway {
+    start_gateway_upstream(
+        scratch,
+        dovecot,
+        listeners,
+        gateway_section,
+        UpstreamTls::Implicit,
+    )
+}
+
+/// [`start_gateway`] with the upstream leg reaching the lab Dovecot as `upstream_tls` says.
+pub fn start_gateway_upstream(
+    scratch: &Scratch,
+    dovecot: &Dovecot,
+    listeners: Vec<ListenerSpec>,
+    gateway_section: &str,
+    upstream_tls: UpstreamTls,
+) -> Gateway {
     let dir = scratch.path().join("gateway");
     std::fs::create_dir_all(&dir).expect("gateway dir");
-    Gateway::start(&dir, dovecot, listeners, gateway_section)
+    Gateway::start_upstream(&dir, dovecot, listeners, gateway_section, upstream_tls)
+}
+
+/// How the gateway's upstream leg reaches the lab Dovecot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamTls {
+    /// TLS from the first byte, on `IMAPS_PORT` / `POP3S_PORT`.
+    Implicit,
+    /// The plaintext `IMAP_PORT` / `POP3_PORT`, upgraded with STARTTLS / STLS. The lab
+    /// Dovecot refuses logins without TLS, so a login there proves the upgrade happened.
+    StartTls,
+}
+
+impl UpstreamTls {
+    /// The `tls` value of the `[[upstream]]` and the `ports.env` names of its ports (IMAP,
+    /// POP3).
+    fn config(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            UpstreamTls::Implicit => ("implicit", "IMAPS_PORT", "POP3S_PORT"),
+            UpstreamTls::StartTls => ("starttls", "IMAP_PORT", "POP3_PORT"),
+        }
+    }
 }
 
 /// One `[[listener]]` of a test config.
@@ -91,25 +129,44 @@ impl Gateway {
         listeners: Vec<ListenerSpec>,
         gateway_section: &str,
     ) -> Gateway {
+        Gateway::start_upstream(
+            dir,
+            dovecot,
+            listeners,
+            gateway_section,
+            UpstreamTls::Implicit,
+        )
+    }
+
+    /// [`Gateway::start`] with the upstream leg reaching the lab Dovecot as `upstream_tls`
+    /// says (still verified with the lab CA).
+    pub fn start_upstream(
+        dir: &Path,
+        dovecot: &Dovecot,
+        listeners: Vec<ListenerSpec>,
+        gateway_section: &str,
+        upstream_tls: UpstreamTls,
+    ) -> Gateway {
+        let (tls, imap_port, pop3_port) = upstream_tls.config();
         let certs = dovecot.ca_file().parent().expect("certs dir").to_path_buf();
         let upstreams = format!(
             r#"
 [[upstream]]
 name = "dovecot-imap"
-address = "localhost:{imaps}"
+address = "localhost:{imap}"
 protocol = "imap"
-tls = "implicit"
+tls = "{tls}"
 ca_file = "{ca}"
 
 [[upstream]]
 name = "dovecot-pop3"
-address = "localhost:{pop3s}"
+address = "localhost:{pop3}"
 protocol = "pop3"
-tls = "implicit"
+tls = "{tls}"
 ca_file = "{ca}"
 "#,
-            imaps = dovecot.port("IMAPS_PORT"),
-            pop3s = dovecot.port("POP3S_PORT"),
+            imap = dovecot.port(imap_port),
+            pop3 = dovecot.port(pop3_port),
             ca = dovecot.ca_file().display(),
         );
         let listener_toml = |l: &ListenerSpec| {

@@ -61,6 +61,9 @@ pub struct Client {
     /// Received and not yet returned.
     pending: Vec<u8>,
     closed: bool,
+    /// Application bytes sent and received so far, to hold against the session record.
+    sent: u64,
+    received: u64,
 }
 
 /// A TCP connection to a loopback port whose reads and writes give up after
@@ -116,6 +119,8 @@ impl Client {
             port,
             pending: Vec::new(),
             closed: false,
+            sent: 0,
+            received: 0,
         }
     }
 
@@ -128,6 +133,19 @@ impl Client {
             .write_all(bytes)
             .and_then(|()| self.stream.flush())
             .unwrap_or_else(|e| panic!("port {}: send failed: {e}", self.port));
+        self.sent += bytes.len() as u64;
+    }
+
+    /// Application bytes sent so far (inside TLS on a TLS connection): what the record's
+    /// `bytes_from_client` counts.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Application bytes received so far, read or still pending: what the record's
+    /// `bytes_to_client` counts.
+    pub fn bytes_received(&self) -> u64 {
+        self.received
     }
 
     /// Reads once, waiting until `deadline`; false when nothing came in time.
@@ -143,7 +161,10 @@ impl Client {
         let mut buf = [0u8; 16 * 1024];
         match self.stream.read(&mut buf) {
             Ok(0) => self.closed = true,
-            Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                self.received += n as u64;
+            }
             Err(e)
                 if matches!(
                     e.kind(),

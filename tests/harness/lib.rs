@@ -14,7 +14,10 @@ pub mod silent_upstream;
 pub mod xorshift;
 
 pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
-pub use gateway::{free_port, mailtls_bin, start_gateway, Gateway, ListenerSpec};
+pub use gateway::{
+    free_port, mailtls_bin, start_gateway, start_gateway_upstream, Gateway, ListenerSpec,
+    UpstreamTls,
+};
 pub use scratch::Scratch;
 
 use std::path::PathBuf;
