@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{CipherSuite, ClientConfig};
-use rustls_platform_verifier::Verifier;
 use tokio_rustls::TlsConnector;
 
 use crate::error::SetupError;
@@ -29,28 +27,6 @@ pub struct UpstreamTls {
 /// Builds the rustls connector for an upstream.
 pub fn connector_for(upstream: &UpstreamSettings) -> Result<UpstreamTls, SetupError> {
     let key = |field: &str| format!("upstream[{}].{field}", upstream.name);
-    let mut extra_roots: Vec<CertificateDer<'static>> = Vec::new();
-    if let Some(ca_file) = &upstream.ca_file {
-        for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| {
-            SetupError::new(
-                key("ca_file"),
-                format!("cannot read {}: {e}", ca_file.display()),
-            )
-        })? {
-            extra_roots.push(cert.map_err(|e| {
-                SetupError::new(
-                    key("ca_file"),
-                    format!("{} holds a bad PEM certificate: {e}", ca_file.display()),
-                )
-            })?);
-        }
-        if extra_roots.is_empty() {
-            return Err(SetupError::new(
-                key("ca_file"),
-                format!("{} holds no PEM certificate", ca_file.display()),
-            ));
-        }
-    }
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     // Offer AES-128-GCM first (servers follow the client's order by default): as safe as the
     // link needs, and cheaper per byte than AES-256 for both the gateway and the server on a
@@ -59,8 +35,8 @@ pub fn connector_for(upstream: &UpstreamSettings) -> Result<UpstreamTls, SetupEr
         .cipher_suites
         .sort_by_key(|suite| !AES_128_GCM.contains(&suite.suite()));
     let provider = Arc::new(provider);
-    let verifier = Verifier::new_with_extra_roots(extra_roots, provider.clone())
-        .map_err(|e| SetupError::new(key("ca_file"), format!("cannot build the verifier: {e}")))?;
+    let verifier = trust::verifier(upstream.ca_file.as_deref(), provider.clone())
+        .map_err(|e| SetupError::new(key("ca_file"), e.to_string()))?;
     let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| SetupError::new(key("tls"), format!("rustls refused TLS 1.2/1.3: {e}")))?

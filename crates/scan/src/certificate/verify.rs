@@ -1,37 +1,18 @@
 //! Chain and host name verification with rustls: the platform verifier (system roots plus
-//! `--ca-file`), and webpki for the name alone so that a bad chain still says whether the
+//! `--ca-file`, from the `trust` crate), and webpki for the name alone so that a bad chain still says whether the
 //! name fits.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+pub use trust::TrustError;
 
 /// Verifies chains; built once per scan.
 #[derive(Debug)]
 pub(crate) struct ChainVerifier {
     verifier: Arc<rustls_platform_verifier::Verifier>,
-}
-
-/// A `--ca-file` that cannot be used, with what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    /// The file cannot be read or holds a bad PEM block.
-    #[error("cannot read CA file {path}: {reason}")]
-    Unreadable {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// The file holds no certificate.
-    #[error("CA file {0} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
-    Empty(String),
-    /// rustls refused to build the verifier.
-    #[error("cannot build the certificate verifier: {0}")]
-    Verifier(String),
 }
 
 pub(super) struct Verification {
@@ -42,24 +23,8 @@ pub(super) struct Verification {
 impl ChainVerifier {
     /// A verifier trusting the system roots plus the certificates in `ca_file`.
     pub(crate) fn new(ca_file: Option<&Path>) -> Result<ChainVerifier, TrustError> {
-        let mut extra = Vec::new();
-        if let Some(path) = ca_file {
-            let unreadable = |reason: String| TrustError::Unreadable {
-                path: path.display().to_string(),
-                reason,
-            };
-            for cert in
-                CertificateDer::pem_file_iter(path).map_err(|e| unreadable(e.to_string()))?
-            {
-                extra.push(cert.map_err(|e| unreadable(e.to_string()))?);
-            }
-            if extra.is_empty() {
-                return Err(TrustError::Empty(path.display().to_string()));
-            }
-        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
-            .map_err(|e| TrustError::Verifier(e.to_string()))?;
+        let verifier = trust::verifier(ca_file, provider)?;
         Ok(ChainVerifier {
             verifier: Arc::new(verifier),
         })
