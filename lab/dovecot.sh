@@ -132,7 +132,8 @@ EOF
 }
 
 # Waits until every port listens, then reads the IMAP and POP3 greetings: proof that the login
-# services start, not only that the master bound the sockets.
+# services start, not only that the master bound the sockets. An IMAP greeting without
+# capabilities ("Waiting for authentication process to respond..") means auth is not up yet.
 wait_ready() {
     python3 - "$@" <<'EOF'
 import socket, sys, time
@@ -164,7 +165,7 @@ def greeting(port, expect, bye):
 while True:
     try:
         if listening():
-            greeting(imap, b"* OK", b"r LOGOUT\r\n")
+            greeting(imap, b"* OK [CAPABILITY ", b"r LOGOUT\r\n")
             greeting(pop3, b"+OK", b"QUIT\r\n")
             sys.exit(0)
     except OSError:

@@ -272,10 +272,10 @@ fn broken_targets_get_clear_results_without_hanging() {
         "{}",
         reason(3)
     );
+    // Dovecot greets with "Dovecot ready." or, while a fresh login process waits for its auth
+    // process, with "Waiting for authentication process to respond..": either is quoted.
     assert!(
-        reason(4).contains("the server answered without TLS: \"* OK")
-            && reason(4).contains("Dovecot")
-            && reason(4).contains("ready."),
+        reason(4).contains("the server answered without TLS: \"* OK "),
         "{}",
         reason(4)
     );
