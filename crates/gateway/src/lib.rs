@@ -7,6 +7,7 @@
 //! speak below TLS 1.2).
 
 pub mod admission;
+mod buffer_pool;
 mod client_tls;
 mod error;
 mod gateway;

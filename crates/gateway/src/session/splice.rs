@@ -6,7 +6,6 @@
 //! So each direction takes a buffer when it starts to read and gives it back as soon as a read
 //! would block with nothing left to write.
 
-mod buffer_pool;
 mod one_way;
 
 use std::future::poll_fn;

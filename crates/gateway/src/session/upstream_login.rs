@@ -14,10 +14,13 @@ use wire::TlsVersion;
 use super::{Bridge, SessionEnd};
 use crate::listener::UpstreamContext;
 use crate::settings::{Timeouts, UpstreamTlsMode};
-use crate::stream::{enable_keepalive, MaybeTls};
+use crate::stream::{enable_keepalive, MaybeTls, ReadAhead};
+
+/// The upstream socket, read in large chunks (rustls reads 4 KiB at a time).
+type UpstreamSocket = ReadAhead<TcpStream>;
 
 /// The upstream connection, TLS from the start or after STARTTLS.
-pub(crate) type UpstreamStream = MaybeTls<TcpStream, TlsStream<TcpStream>>;
+pub(crate) type UpstreamStream = MaybeTls<UpstreamSocket, TlsStream<UpstreamSocket>>;
 
 /// An upstream connection that has accepted the login.
 pub(crate) struct LoggedIn {
@@ -62,6 +65,7 @@ async fn dialogue<B: Bridge>(
     })?;
     let _ = tcp.set_nodelay(true);
     enable_keepalive(&tcp);
+    let tcp = ReadAhead::new(tcp);
     let starttls = upstream.settings.tls == UpstreamTlsMode::StartTls;
     let mut stream = if starttls {
         MaybeTls::Plain(tcp)
@@ -138,8 +142,8 @@ async fn dialogue<B: Bridge>(
 
 async fn tls_connect(
     upstream: &UpstreamContext,
-    tcp: TcpStream,
-) -> Result<TlsStream<TcpStream>, SessionEnd> {
+    tcp: UpstreamSocket,
+) -> Result<TlsStream<UpstreamSocket>, SessionEnd> {
     let address = &upstream.settings.address;
     upstream
         .tls

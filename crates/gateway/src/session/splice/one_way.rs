@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::buffer_pool::{give_back, take_buffer};
+use crate::buffer_pool::{give_back, take_buffer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

@@ -1,4 +1,5 @@
-//! Spare splice buffers, per worker thread.
+//! Spare transfer buffers, per worker thread: the splice's copy buffers and the upstream
+//! read-ahead take one while bytes flow and give it back when the stream goes quiet.
 //!
 //! Given-back buffers wait in a small per-thread pool instead of going to the allocator: a bulk
 //! transfer outruns its sender and blocks every few records, and allocating and zeroing 16 KiB
@@ -7,8 +8,8 @@
 
 use std::cell::RefCell;
 
-/// Spare buffers kept per worker thread: enough for the directions that are busy at once on
-/// one thread, 128 KiB at most.
+/// Spare buffers kept per worker thread, of any size: enough for the streams that are busy at
+/// once on one thread (at most 8 × 64 KiB).
 const SPARE_PER_THREAD: usize = 8;
 
 thread_local! {
@@ -17,20 +18,21 @@ thread_local! {
 
 /// A buffer of `size` bytes from this thread's pool, or a new one. It may hold another
 /// session's old bytes; they never leave: only bytes a read has just filled are written on.
-pub(super) fn take_buffer(size: usize) -> Box<[u8]> {
+pub(crate) fn take_buffer(size: usize) -> Box<[u8]> {
     let spare = SPARE
-        .try_with(|pool| pool.borrow_mut().pop())
+        .try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            let found = pool.iter().rposition(|buf| buf.len() == size)?;
+            Some(pool.swap_remove(found))
+        })
         .ok()
         .flatten();
-    match spare {
-        Some(buf) if buf.len() == size => buf,
-        _ => vec![0u8; size].into_boxed_slice(),
-    }
+    spare.unwrap_or_else(|| vec![0u8; size].into_boxed_slice())
 }
 
 /// Keeps `buf` for the next direction that wakes on this thread, or frees it if the pool is
 /// full (or the thread is ending).
-pub(super) fn give_back(buf: Box<[u8]>) {
+pub(crate) fn give_back(buf: Box<[u8]>) {
     let _ = SPARE.try_with(|pool| {
         let mut pool = pool.borrow_mut();
         if pool.len() < SPARE_PER_THREAD {
@@ -42,22 +44,25 @@ pub(super) fn give_back(buf: Box<[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::splice::SPLICE_BUFFER;
+
+    const SIZE: usize = 16 * 1024;
 
     #[test]
     fn given_back_buffers_are_reused_up_to_the_pool_size() {
-        let first = take_buffer(SPLICE_BUFFER);
+        let first = take_buffer(SIZE);
         let address = first.as_ptr();
         give_back(first);
-        let again = take_buffer(SPLICE_BUFFER);
+        let again = take_buffer(SIZE);
         assert_eq!(again.as_ptr(), address, "the spare buffer is taken again");
 
-        // A buffer of another size is never handed out for this one.
+        // A buffer of another size is never handed out for this one, and stays for its size.
         give_back(vec![0u8; 100].into_boxed_slice());
-        assert_eq!(take_buffer(SPLICE_BUFFER).len(), SPLICE_BUFFER);
+        assert_eq!(take_buffer(SIZE).len(), SIZE);
+        assert_eq!(take_buffer(100).len(), 100);
+        assert!(SPARE.with(|pool| pool.borrow().is_empty()));
 
         for _ in 0..SPARE_PER_THREAD + 3 {
-            give_back(vec![0u8; SPLICE_BUFFER].into_boxed_slice());
+            give_back(vec![0u8; SIZE].into_boxed_slice());
         }
         assert_eq!(SPARE.with(|pool| pool.borrow().len()), SPARE_PER_THREAD);
         drop(again);
