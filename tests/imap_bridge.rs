@@ -18,13 +18,18 @@
 //!   clients as the implicit-TLS one does, the upstream login at TLS 1.2/1.3.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use e2e::clients::{imap_fetch_bodies, last_line, s_client_command, Conversation, LEGACY_CIPHERS};
-use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
+use e2e::clients::{
+    curl_tls10_fetch, imap_fetch_bodies, last_line, python_driver_fetch, s_client_command,
+    Conversation, LEGACY_CIPHERS,
+};
+use e2e::evidence::{
+    self, assert_same_messages, bridged_records, by_start, stored_inbox, upstream_logins,
+};
 use e2e::{
-    post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, start_gateway_upstream,
-    ListenerSpec, Scratch, UpstreamTls,
+    post_cutoff_dovecot, run, start_gateway, start_gateway_upstream, ListenerSpec, Scratch,
+    UpstreamTls,
 };
 use store::{Outcome, SessionRecord};
 
@@ -217,51 +222,21 @@ fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     // curl fetches one message per URL, so one session per message and scheme.
     let mut expected_listeners = Vec::new();
     for (listener, scheme, starttls) in [
-        ("imaps-legacy", "imaps", false),
-        ("imap-starttls-legacy", "imap", true),
+        ("imaps-legacy", "imaps", None),
+        ("imap-starttls-legacy", "imap", Some("STARTTLS")),
     ] {
         let port = gateway.port(listener);
         let mut fetched = Vec::new();
         for n in 1..=stored.len() {
             let out = out_dir.join(format!("{listener}-{n}.eml"));
             let url = format!("{scheme}://127.0.0.1:{port}/INBOX;MAILINDEX={n}");
-            let mut curl = Command::new("curl");
-            curl.args(["-sS", "-v", "--max-time", "20"])
-                .args(["--tlsv1.0", "--tls-max", "1.0", "--ciphers", LEGACY_CIPHERS])
-                .arg("--cacert")
-                .arg(&ca)
-                .args(["-u", "alice:secret", "-o"])
-                .arg(&out)
-                .arg(&url);
-            if starttls {
-                // Plain IMAP URL, TLS required: curl sends STARTTLS and refuses to go on without it.
-                curl.arg("--ssl-reqd");
-            }
-            let output = run_ok(&mut curl);
-            let trace = String::from_utf8_lossy(&output.stderr);
-            // curl's own view of the handshake: it really spoke TLS 1.0.
-            assert!(
-                trace.contains("SSL connection using TLSv1 /"),
-                "curl did not negotiate TLS 1.0:\n{trace}"
-            );
-            if starttls {
-                let sent_starttls = trace
-                    .lines()
-                    .any(|l| l.starts_with("> ") && l.trim_end().ends_with(" STARTTLS"));
-                assert!(sent_starttls, "curl did not use STARTTLS:\n{trace}");
-            }
-            fetched.push((
-                n as u32,
-                std::fs::read(&out).expect("curl wrote the message"),
-            ));
+            fetched.push((n as u32, curl_tls10_fetch(&ca, &url, &out, starttls)));
             expected_listeners.push((listener, stored[n - 1].len()));
         }
         assert_same_messages(&format!("curl {scheme}"), &fetched, &stored);
     }
 
-    upstream_logins(&dovecot, "alice", expected_listeners.len());
-    let records = by_start(gateway.stop_and_read_sessions());
-    assert_eq!(records.len(), expected_listeners.len(), "{records:#?}");
+    let records = bridged_records(&mut gateway, &dovecot, "alice", expected_listeners.len());
     for ((listener, mail), record) in expected_listeners.iter().zip(&records) {
         assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", *mail);
     }
@@ -282,7 +257,6 @@ fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     );
     let stored = stored_inbox(&dovecot, "alice");
     let all_mail: usize = stored.iter().map(Vec::len).sum();
-    let driver = repo_root().join("tests/clients/imap_fetch.py");
 
     // (listener, mode, TLS version, the version as Python reports it, record's tls, record's
     // offered_max_tls). Python spells TLS 1.0 "TLSv1"; the record spells it "TLSv1.0".
@@ -313,37 +287,21 @@ fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
         ),
     ];
     for (i, (listener, mode, version, python_tls, _, _)) in cases.iter().enumerate() {
+        let args = [
+            format!("--port={}", gateway.port(listener)),
+            format!("--mode={mode}"),
+            format!("--tls-version={version}"),
+            format!("--cafile={}", dovecot.ca_file().display()),
+            "--user=alice".to_string(),
+            "--password=secret".to_string(),
+        ];
         let out_dir = scratch.path().join(format!("imaplib-{i}"));
-        let output = run_ok(
-            Command::new("python3")
-                .arg(&driver)
-                .args(["--port", &gateway.port(listener).to_string()])
-                .args(["--mode", mode, "--tls-version", version])
-                .arg("--cafile")
-                .arg(dovecot.ca_file())
-                .args(["--user", "alice", "--password", "secret", "--out"])
-                .arg(&out_dir),
-        );
-        let report = String::from_utf8_lossy(&output.stdout);
-        // The client's own view: it negotiated the old version it was pinned to.
-        assert!(
-            report.contains(&format!("tls_version={python_tls} ")),
-            "imaplib report: {report}"
-        );
-        let fetched: Vec<(u32, Vec<u8>)> = (1..=stored.len())
-            .map(|n| {
-                let file = out_dir.join(format!("{n}.eml"));
-                let body = std::fs::read(&file)
-                    .unwrap_or_else(|e| panic!("{}: {e}; report: {report}", file.display()));
-                (n as u32, body)
-            })
-            .collect();
+        let fetched =
+            python_driver_fetch("imap_fetch.py", &args, python_tls, out_dir, stored.len());
         assert_same_messages(&format!("imaplib {mode} TLS {version}"), &fetched, &stored);
     }
 
-    upstream_logins(&dovecot, "alice", cases.len());
-    let records = by_start(gateway.stop_and_read_sessions());
-    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    let records = bridged_records(&mut gateway, &dovecot, "alice", cases.len());
     for ((listener, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, tls, offered, all_mail);
     }
@@ -491,9 +449,7 @@ fn a_legacy_listener_still_serves_tls13_and_tls12_clients() {
         );
     }
 
-    upstream_logins(&dovecot, "alice", cases.len());
-    let records = by_start(gateway.stop_and_read_sessions());
-    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    let records = bridged_records(&mut gateway, &dovecot, "alice", cases.len());
     for ((listener, _, tls), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, tls, tls, all_mail);
     }
@@ -537,9 +493,7 @@ fn tls10_clients_fetch_mail_through_a_starttls_upstream() {
         );
     }
 
-    upstream_logins(&dovecot, "alice", cases.len());
-    let records = by_start(gateway.stop_and_read_sessions());
-    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    let records = bridged_records(&mut gateway, &dovecot, "alice", cases.len());
     for ((listener, _), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", all_mail);
     }

@@ -18,13 +18,18 @@
 //! - an upstream reached over Dovecot's plaintext port with `tls = "starttls"` (STLS) serves
 //!   TLS 1.0 clients as the implicit-TLS one does, the upstream login at TLS 1.2/1.3.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use e2e::clients::{find, pop3_multiline_body, s_client_command, Conversation, LEGACY_CIPHERS};
-use e2e::evidence::{self, assert_same_messages, by_start, stored_inbox, upstream_logins};
+use e2e::clients::{
+    curl_tls10_fetch, find, pop3_multiline_body, python_driver_fetch, s_client_command,
+    Conversation, LEGACY_CIPHERS,
+};
+use e2e::evidence::{
+    self, assert_same_messages, bridged_records, by_start, stored_inbox, upstream_logins,
+};
 use e2e::{
-    post_cutoff_dovecot, repo_root, run, run_ok, start_gateway, start_gateway_upstream, Dovecot,
-    ListenerSpec, Scratch, UpstreamTls,
+    post_cutoff_dovecot, run, start_gateway, start_gateway_upstream, Dovecot, ListenerSpec,
+    Scratch, UpstreamTls,
 };
 use store::{Outcome, SessionRecord};
 
@@ -226,46 +231,21 @@ fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     // undoes the dot-stuffing itself, so its output compares directly with the stored file.
     let mut expected_listeners = Vec::new();
     for (listener, scheme, stls) in [
-        ("pop3s-legacy", "pop3s", false),
-        ("pop3-stls-legacy", "pop3", true),
+        ("pop3s-legacy", "pop3s", None),
+        ("pop3-stls-legacy", "pop3", Some("STLS")),
     ] {
         let port = gateway.port(listener);
         let mut fetched = Vec::new();
         for n in 1..=stored.len() {
             let out = out_dir.join(format!("{listener}-{n}.eml"));
-            let mut curl = Command::new("curl");
-            curl.args(["-sS", "-v", "--max-time", "20"])
-                .args(["--tlsv1.0", "--tls-max", "1.0", "--ciphers", LEGACY_CIPHERS])
-                .arg("--cacert")
-                .arg(&ca)
-                .args(["-u", "alice:secret", "-o"])
-                .arg(&out)
-                .arg(format!("{scheme}://127.0.0.1:{port}/{n}"));
-            if stls {
-                // A plain POP3 URL with TLS required: curl sends STLS and will not go on without it.
-                curl.arg("--ssl-reqd");
-            }
-            let output = run_ok(&mut curl);
-            let trace = String::from_utf8_lossy(&output.stderr);
-            assert!(
-                trace.contains("SSL connection using TLSv1 /"),
-                "curl did not negotiate TLS 1.0:\n{trace}"
-            );
-            if stls {
-                assert!(trace.contains("> STLS"), "curl did not use STLS:\n{trace}");
-            }
-            fetched.push((
-                n as u32,
-                std::fs::read(&out).expect("curl wrote the message"),
-            ));
+            let url = format!("{scheme}://127.0.0.1:{port}/{n}");
+            fetched.push((n as u32, curl_tls10_fetch(&ca, &url, &out, stls)));
             expected_listeners.push((listener, stored[n - 1].len()));
         }
         assert_same_messages(&format!("curl {scheme}"), &fetched, &stored);
     }
 
-    upstream_logins(&dovecot, "alice", expected_listeners.len());
-    let records = by_start(gateway.stop_and_read_sessions());
-    assert_eq!(records.len(), expected_listeners.len(), "{records:#?}");
+    let records = bridged_records(&mut gateway, &dovecot, "alice", expected_listeners.len());
     for ((listener, mail), record) in expected_listeners.iter().zip(&records) {
         assert_bridged(record, listener, "TLSv1.0", "TLSv1.0", *mail);
     }
@@ -286,7 +266,6 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     );
     let stored = stored_inbox(&dovecot, "alice");
     let all_mail: usize = stored.iter().map(Vec::len).sum();
-    let driver = repo_root().join("tests/clients/pop3_fetch.py");
 
     // (listener, mode, TLS version, auth, the version as Python reports it, record's tls,
     // record's offered_max_tls). Python spells TLS 1.0 "TLSv1"; the record spells it "TLSv1.0".
@@ -320,37 +299,23 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
         ),
     ];
     for (i, (listener, mode, version, auth, python_tls, _, _)) in cases.iter().enumerate() {
-        let out_dir = scratch.path().join(format!("poplib-{i}"));
-        let output = run_ok(
-            Command::new("python3")
-                .arg(&driver)
-                .args(["--port", &gateway.port(listener).to_string()])
-                .args(["--mode", mode, "--tls-version", version, "--auth", auth])
-                .arg("--cafile")
-                .arg(dovecot.ca_file())
-                .args(["--user", "alice", "--password", "secret", "--out"])
-                .arg(&out_dir),
-        );
-        let report = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            report.contains(&format!("tls_version={python_tls} ")),
-            "poplib report: {report}"
-        );
+        let args = [
+            format!("--port={}", gateway.port(listener)),
+            format!("--mode={mode}"),
+            format!("--tls-version={version}"),
+            format!("--auth={auth}"),
+            format!("--cafile={}", dovecot.ca_file().display()),
+            "--user=alice".to_string(),
+            "--password=secret".to_string(),
+        ];
         // The driver joins poplib's lines with CRLF and adds the final CRLF (see the top).
-        let fetched: Vec<(u32, Vec<u8>)> = (1..=stored.len())
-            .map(|n| {
-                let file = out_dir.join(format!("{n}.eml"));
-                let body = std::fs::read(&file)
-                    .unwrap_or_else(|e| panic!("{}: {e}; report: {report}", file.display()));
-                (n as u32, body)
-            })
-            .collect();
+        let out_dir = scratch.path().join(format!("poplib-{i}"));
+        let fetched =
+            python_driver_fetch("pop3_fetch.py", &args, python_tls, out_dir, stored.len());
         assert_same_messages(&format!("poplib {mode} TLS {version}"), &fetched, &stored);
     }
 
-    upstream_logins(&dovecot, "alice", cases.len());
-    let records = by_start(gateway.stop_and_read_sessions());
-    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    let records = bridged_records(&mut gateway, &dovecot, "alice", cases.len());
     for ((listener, _, _, _, _, tls, offered), record) in cases.iter().zip(&records) {
         assert_bridged(record, listener, tls, offered, all_mail);
     }

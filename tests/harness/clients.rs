@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -363,6 +363,72 @@ pub fn sasl_plain(user: &str, password: &[u8]) -> String {
     blob.push(0);
     blob.extend_from_slice(password);
     STANDARD.encode(blob)
+}
+
+/// One message fetched by curl pinned to TLS 1.0 with the legacy suites, logged in as
+/// alice: `url` names the message (`imaps://…/INBOX;MAILINDEX=1`, `pop3s://…/1`). With
+/// `starttls_verb` (`STARTTLS`, `STLS`) the URL is plaintext, TLS is required, and curl's trace
+/// must show it sent that command. Asserts curl itself reports TLS 1.0; returns the message.
+pub fn curl_tls10_fetch(ca: &Path, url: &str, out: &Path, starttls_verb: Option<&str>) -> Vec<u8> {
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "-v", "--max-time", "20"])
+        .args(["--tlsv1.0", "--tls-max", "1.0", "--ciphers", LEGACY_CIPHERS])
+        .arg("--cacert")
+        .arg(ca)
+        .args(["-u", "alice:secret", "-o"])
+        .arg(out)
+        .arg(url);
+    if starttls_verb.is_some() {
+        // curl sends STARTTLS/STLS and refuses to go on without TLS.
+        curl.arg("--ssl-reqd");
+    }
+    let output = crate::run_ok(&mut curl);
+    let trace = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        trace.contains("SSL connection using TLSv1 /"),
+        "curl did not negotiate TLS 1.0 for {url}:\n{trace}"
+    );
+    if let Some(verb) = starttls_verb {
+        let sent = trace
+            .lines()
+            .any(|l| l.starts_with("> ") && l.trim_end().ends_with(&format!(" {verb}")));
+        assert!(sent, "curl did not send {verb} for {url}:\n{trace}");
+    }
+    std::fs::read(out).expect("curl wrote the message")
+}
+
+/// Runs a Python fetch driver from `tests/clients/` (`imap_fetch.py`, `pop3_fetch.py`) with
+/// `args`; it writes messages 1 to `count` as `N.eml` into `out_dir` and reports the TLS
+/// version it negotiated, which must be `python_tls` (Python spells TLS 1.0 "TLSv1").
+/// Returns the messages, numbered.
+pub fn python_driver_fetch(
+    driver: &str,
+    args: &[String],
+    python_tls: &str,
+    out_dir: PathBuf,
+    count: usize,
+) -> Vec<(u32, Vec<u8>)> {
+    let output = crate::run_ok(
+        Command::new("python3")
+            .arg(crate::repo_root().join("tests/clients").join(driver))
+            .args(args)
+            .arg("--out")
+            .arg(&out_dir),
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    // The client's own view: it negotiated the old version it was pinned to.
+    assert!(
+        report.contains(&format!("tls_version={python_tls} ")),
+        "{driver} report: {report}"
+    );
+    (1..=count)
+        .map(|n| {
+            let file = out_dir.join(format!("{n}.eml"));
+            let body = std::fs::read(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}; report: {report}", file.display()));
+            (n as u32, body)
+        })
+        .collect()
 }
 
 #[cfg(test)]

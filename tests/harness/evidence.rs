@@ -182,3 +182,18 @@ pub fn assert_bridged(
     assert!(record.bytes_to_client >= mail_bytes as u64, "{context}");
     assert!(record.bytes_from_client > 0, "{context}");
 }
+
+/// The end of a bridging test: waits for Dovecot to log `sessions` logins of `user` (each at
+/// TLS 1.2/1.3), stops the gateway and returns its records in start order, exactly `sessions`
+/// of them.
+pub fn bridged_records(
+    gateway: &mut Gateway,
+    dovecot: &Dovecot,
+    user: &str,
+    sessions: usize,
+) -> Vec<SessionRecord> {
+    upstream_logins(dovecot, user, sessions);
+    let records = by_start(gateway.stop_and_read_sessions());
+    assert_eq!(records.len(), sessions, "{records:#?}");
+    records
+}
