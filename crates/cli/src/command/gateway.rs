@@ -52,8 +52,15 @@ fn serve(path: &Path) -> Result<()> {
         bound.serve(recorder.clone(), shutdown_signal()).await;
         anyhow::Ok(())
     })?;
-    recorder.shutdown();
-    tracing::info!("stopped; every session recorded");
+    let unstored = recorder.shutdown();
+    if unstored.is_empty() {
+        tracing::info!("stopped; every session recorded");
+    } else {
+        tracing::error!(
+            records = unstored.len(),
+            "stopped; the store refused some session records: they are in the log above"
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,78 @@
+//! The session store in trouble while the gateway serves: records wait and are retried, the
+//! sessions themselves go on, and no record is lost.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::fault_lab::{standard_listeners, Lab};
+
+/// Another process holds the store's write lock through four failed writes of the gateway
+/// (each waits out SQLite's 5 s busy timeout), as a long-running admin transaction would: the
+/// sessions served meanwhile are not slowed, their records stay queued, and are all stored once
+/// the lock is gone. (A writer that gave up after three attempts lost them here.)
+#[test]
+fn a_locked_store_delays_records_and_loses_none() {
+    let mut lab = Lab::start("locked-store", "", Vec::new(), standard_listeners());
+    let db = lab.gateway.db_path();
+
+    // Python's sqlite3 takes the write lock and holds it until its stdin closes.
+    let mut locker = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             db.execute('BEGIN EXCLUSIVE')\n\
+             print('locked', flush=True)\n\
+             sys.stdin.read()\n\
+             db.rollback()\n",
+        ])
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut said = String::new();
+    BufReader::new(locker.stdout.take().expect("stdout"))
+        .read_line(&mut said)
+        .expect("the locker's answer");
+    assert_eq!(said, "locked\n");
+
+    let served = Instant::now();
+    lab.imap_login_works("imap-tls");
+    lab.pop3_login_works("pop3-plain");
+    lab.imap_login_works("imap-plain");
+    // The sessions did not wait for the store (its busy timeout alone is 5 s).
+    assert!(
+        served.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        served.elapsed()
+    );
+
+    // Wait until the writer has reported four failed writes, then let the lock go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lab
+        .gateway
+        .log()
+        .matches("cannot write session records")
+        .count()
+        < 4
+    {
+        assert!(
+            Instant::now() < deadline,
+            "four failed writes were not reported:\n{}",
+            lab.gateway.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(locker.stdin.take());
+    assert!(locker.wait().expect("locker exit").success());
+
+    // One record per connection (checked by `finish`), each a normal login.
+    let (records, log) = lab.finish();
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert!(
+        !log.contains("session record not stored"),
+        "records were given up:\n{log}"
+    );
+}
