@@ -230,7 +230,10 @@ fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
         for n in 1..=stored.len() {
             let out = out_dir.join(format!("{listener}-{n}.eml"));
             let url = format!("{scheme}://127.0.0.1:{port}/INBOX;MAILINDEX={n}");
-            fetched.push((n as u32, curl_tls10_fetch(&ca, &url, &out, starttls)));
+            fetched.push((
+                n as u32,
+                curl_tls10_fetch(&ca, &url, &out, "alice:secret".as_ref(), starttls, &[]).0,
+            ));
             expected_listeners.push((listener, stored[n - 1].len()));
         }
         assert_same_messages(&format!("curl {scheme}"), &fetched, &stored);

@@ -5,9 +5,10 @@
 //!
 //! IMAP: atoms, quoted strings with escapes, synchronising `{n}` literals (the client waits for
 //! the gateway's `+`), non-synchronising `{n+}` literals, user and password both as literals,
-//! AUTHENTICATE PLAIN with SASL-IR and without (the client waits for `+ `). POP3: USER/PASS,
-//! AUTH PLAIN with and without an initial response. Raw bytes over a plaintext listener (what
-//! a test can control to the byte), plus Python's imaplib/poplib over TLS 1.0 on a legacy
+//! AUTHENTICATE PLAIN with SASL-IR and without (the client waits for `+ `), AUTHENTICATE LOGIN
+//! with and without the user up front. POP3: USER/PASS, AUTH PLAIN and AUTH LOGIN with and
+//! without an initial response. Raw bytes over a plaintext listener (what a test can control
+//! to the byte), plus Python's imaplib/poplib and curl's SASL LOGIN over TLS 1.0 on a legacy
 //! listener. Each login must end in Dovecot's own `OK`/`+OK` (and the session must then work
 //! as that user); a wrong password must end in `NO`/`-ERR`, and a retry on the same connection
 //! must still work.
@@ -16,15 +17,18 @@
 //! password nor its quoted or base64 forms appear anywhere in the gateway's log or database
 //! files, byte for byte.
 
-use std::process::Command;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 
-use e2e::clients::{find, last_line, sasl_plain, Conversation};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use e2e::clients::{
+    curl_tls10_fetch, find, last_line, python_driver_fetch, sasl_plain, Conversation,
+};
 use e2e::evidence::{
     assert_no_secret_in_gateway_files, assert_same_messages, stored_inbox, upstream_logins,
 };
-use e2e::{
-    post_cutoff_dovecot, repo_root, run_ok, start_gateway, Dovecot, Gateway, ListenerSpec, Scratch,
-};
+use e2e::{post_cutoff_dovecot, start_gateway, Dovecot, Gateway, ListenerSpec, Scratch};
 use store::{Outcome, SessionRecord};
 
 /// A wrong password as tricky as the right one, so refusals exercise the same quoting.
@@ -89,6 +93,11 @@ fn quoted(bytes: &[u8]) -> Vec<u8> {
 /// The SASL PLAIN response for `user` and `password`, as bytes to splice into a command.
 fn plain_response(user: &str, password: &[u8]) -> Vec<u8> {
     sasl_plain(user, password).into_bytes()
+}
+
+/// `bytes` in base64, as a SASL LOGIN step sends the user name or the password.
+fn base64(bytes: &[u8]) -> Vec<u8> {
+    STANDARD.encode(bytes).into_bytes()
 }
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
@@ -210,6 +219,32 @@ fn imap_forms(password: &[u8]) -> Vec<ImapForm> {
                 Send(cat(&[&plain_response("tricky", password), b"\r\n"])),
             ],
         },
+        ImapForm {
+            name: "AUTHENTICATE LOGIN, user and password after the prompts",
+            user: "tricky",
+            tag: "a11",
+            steps: vec![
+                Send(b"a11 AUTHENTICATE LOGIN\r\n".to_vec()),
+                Wait,
+                Send(cat(&[&base64(b"tricky"), b"\r\n"])),
+                Wait,
+                Send(cat(&[&base64(password), b"\r\n"])),
+            ],
+        },
+        ImapForm {
+            name: "AUTHENTICATE LOGIN with the user as SASL-IR",
+            user: "tricky",
+            tag: "a12",
+            steps: vec![
+                Send(cat(&[
+                    b"a12 AUTHENTICATE LOGIN ",
+                    &base64(b"tricky"),
+                    b"\r\n",
+                ])),
+                Wait,
+                Send(cat(&[&base64(password), b"\r\n"])),
+            ],
+        },
     ]
 }
 
@@ -264,6 +299,91 @@ fn secrets(password: &[u8]) -> Vec<Vec<u8>> {
     // escaped forms from text, and the lab's password file need not be UTF-8.
     secrets.extend([password, WRONG_PASSWORD.as_bytes()].map(quoted));
     secrets
+}
+
+/// The tricky user over TLS 1.0 on the legacy listener, from real clients: the Python driver
+/// of `protocol` with each login it knows besides the raw forms, whose mail comes back byte for
+/// byte, and curl with the SASL LOGIN mechanism (`--login-options AUTH=LOGIN`, which fails
+/// unless the gateway offers and serves LOGIN) fetching the first message. Returns the number
+/// of sessions.
+fn legacy_tls_clients(lab: &Lab, protocol: &str, messages: &[Vec<u8>]) -> usize {
+    let port = lab.gateway.port("legacy-tls");
+    let ca = lab.dovecot.ca_file();
+    let (driver, auths, url) = match protocol {
+        "imap" => (
+            "imap_fetch.py",
+            ["login", "plain"],
+            format!("imaps://127.0.0.1:{port}/INBOX;MAILINDEX=1"),
+        ),
+        _ => (
+            "pop3_fetch.py",
+            ["user", "plain"],
+            format!("pop3s://127.0.0.1:{port}/1"),
+        ),
+    };
+    for auth in auths {
+        let args = [
+            format!("--port={port}"),
+            "--mode=implicit".to_string(),
+            "--tls-version=1.0".to_string(),
+            format!("--auth={auth}"),
+            format!("--cafile={}", ca.display()),
+            "--user=tricky".to_string(),
+            format!(
+                "--password-file={}",
+                lab.dovecot.var("TRICKY_PASSWORD_FILE")
+            ),
+        ];
+        let out = lab.scratch.path().join(format!("{driver}-{auth}"));
+        // Python's own view of the connection, in its spelling ("TLSv1" is TLS 1.0).
+        let fetched = python_driver_fetch(driver, &args, "TLSv1", out, messages.len());
+        assert_same_messages(&format!("{driver} --auth {auth}"), &fetched, messages);
+    }
+
+    let mut login = OsString::from("tricky:");
+    login.push(OsStr::from_bytes(&lab.password));
+    let out = lab
+        .scratch
+        .path()
+        .join(format!("curl-{protocol}-auth-login.eml"));
+    let (first, trace) = curl_tls10_fetch(
+        &ca,
+        &url,
+        &out,
+        &login,
+        None,
+        &["--login-options", "AUTH=LOGIN"],
+    );
+    let command = match protocol {
+        "imap" => " AUTHENTICATE LOGIN",
+        _ => "> AUTH LOGIN",
+    };
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.starts_with("> ") && l.contains(command)),
+        "curl did not use the LOGIN mechanism:\n{trace}"
+    );
+    assert_same_messages("curl AUTH=LOGIN", &[(1, first)], &messages[..1]);
+    auths.len() + 1
+}
+
+/// The sessions of [`legacy_tls_clients`]: `count` of them, each the tricky user at TLS 1.0.
+fn assert_legacy_tls_records(records: &[SessionRecord], count: usize) {
+    let legacy: Vec<&SessionRecord> = records
+        .iter()
+        .filter(|r| r.listener == "legacy-tls")
+        .collect();
+    assert_eq!(legacy.len(), count, "{records:#?}");
+    for record in legacy {
+        assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
+        assert_eq!(record.login.as_deref(), Some("tricky"), "{record:#?}");
+        assert_eq!(
+            record.tls_version.as_deref(),
+            Some("TLSv1.0"),
+            "{record:#?}"
+        );
+    }
 }
 
 #[test]
@@ -351,43 +471,19 @@ fn every_imap_login_form_logs_in_to_dovecot_through_the_gateway() {
         )
     });
 
-    // The same password over TLS 1.0 from Python's imaplib: LOGIN (which sends an 8-bit
-    // password as a synchronising literal) and AUTHENTICATE PLAIN; the tricky user's mail
-    // comes back byte for byte.
-    let driver = repo_root().join("tests/clients/imap_fetch.py");
-    for auth in ["login", "plain"] {
-        let out = lab.scratch.path().join(format!("imaplib-{auth}"));
-        let output = run_ok(
-            Command::new("python3")
-                .arg(&driver)
-                .args(["--port", &lab.gateway.port("legacy-tls").to_string()])
-                .args(["--mode", "implicit", "--tls-version", "1.0", "--auth", auth])
-                .arg("--cafile")
-                .arg(lab.dovecot.ca_file())
-                .args(["--user", "tricky", "--password-file"])
-                .arg(lab.dovecot.var("TRICKY_PASSWORD_FILE"))
-                .arg("--out")
-                .arg(&out),
-        );
-        let report = String::from_utf8_lossy(&output.stdout);
-        // Python's own view of the connection, in its spelling ("TLSv1" is TLS 1.0).
-        assert!(report.contains("tls_version=TLSv1 "), "{report}");
-        let fetched: Vec<(u32, Vec<u8>)> = (1..=messages.len())
-            .map(|n| {
-                let body = std::fs::read(out.join(format!("{n}.eml"))).expect("fetched message");
-                (n as u32, body)
-            })
-            .collect();
-        assert_same_messages(&format!("imaplib --auth {auth}"), &fetched, &messages);
-    }
+    let legacy_sessions = legacy_tls_clients(&lab, "imap", &messages);
 
-    let tricky_logins = form_ports.iter().filter(|f| f.1 == "tricky").count() + 1 + 2;
+    let tricky_logins = form_ports.iter().filter(|f| f.1 == "tricky").count() + 1 + legacy_sessions;
     let alice_logins = form_ports.iter().filter(|f| f.1 == "alice").count();
     upstream_logins(&lab.dovecot, "tricky", tricky_logins);
     upstream_logins(&lab.dovecot, "alice", alice_logins);
 
     let records = lab.gateway.stop_and_read_sessions();
-    assert_eq!(records.len(), form_ports.len() + 2 + 2, "{records:#?}");
+    assert_eq!(
+        records.len(),
+        form_ports.len() + 2 + legacy_sessions,
+        "{records:#?}"
+    );
     for (name, user, port) in &form_ports {
         let record = record_for_port(&records, *port);
         assert_eq!(record.outcome, Outcome::Ok, "{name}: {record:#?}");
@@ -401,20 +497,7 @@ fn every_imap_login_form_logs_in_to_dovecot_through_the_gateway() {
     let retried = record_for_port(&records, retry_port);
     assert_eq!(retried.outcome, Outcome::Ok, "{retried:#?}");
     assert_eq!(retried.login.as_deref(), Some("tricky"), "{retried:#?}");
-    let python: Vec<&SessionRecord> = records
-        .iter()
-        .filter(|r| r.listener == "legacy-tls")
-        .collect();
-    assert_eq!(python.len(), 2, "{records:#?}");
-    for record in python {
-        assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
-        assert_eq!(record.login.as_deref(), Some("tricky"), "{record:#?}");
-        assert_eq!(
-            record.tls_version.as_deref(),
-            Some("TLSv1.0"),
-            "{record:#?}"
-        );
-    }
+    assert_legacy_tls_records(&records, legacy_sessions);
 
     let secrets = secrets(&lab.password);
     let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
@@ -461,6 +544,26 @@ fn pop3_forms(password: &[u8]) -> Vec<Pop3Form> {
             exchanges: vec![
                 (b"AUTH PLAIN\r\n".to_vec(), "+ "),
                 (cat(&[&plain_response("tricky", password), b"\r\n"]), "+OK"),
+            ],
+        },
+        Pop3Form {
+            name: "AUTH LOGIN, user and password after the prompts",
+            user: "tricky",
+            exchanges: vec![
+                (b"AUTH LOGIN\r\n".to_vec(), "+ VXNlcm5hbWU6"),
+                (cat(&[&base64(b"tricky"), b"\r\n"]), "+ UGFzc3dvcmQ6"),
+                (cat(&[&base64(password), b"\r\n"]), "+OK"),
+            ],
+        },
+        Pop3Form {
+            name: "AUTH LOGIN with the user as initial response",
+            user: "tricky",
+            exchanges: vec![
+                (
+                    cat(&[b"AUTH LOGIN ", &base64(b"tricky"), b"\r\n"]),
+                    "+ UGFzc3dvcmQ6",
+                ),
+                (cat(&[&base64(password), b"\r\n"]), "+OK"),
             ],
         },
     ]
@@ -570,42 +673,19 @@ fn every_pop3_login_form_logs_in_to_dovecot_through_the_gateway() {
         )
     });
 
-    // The same password over TLS 1.0 from Python's poplib, USER/PASS and AUTH PLAIN; the
-    // tricky user's mail comes back (poplib's lines re-joined with CRLF, see pop3_bridge.rs).
-    let driver = repo_root().join("tests/clients/pop3_fetch.py");
-    for auth in ["user", "plain"] {
-        let out = lab.scratch.path().join(format!("poplib-{auth}"));
-        let output = run_ok(
-            Command::new("python3")
-                .arg(&driver)
-                .args(["--port", &lab.gateway.port("legacy-tls").to_string()])
-                .args(["--mode", "implicit", "--tls-version", "1.0", "--auth", auth])
-                .arg("--cafile")
-                .arg(lab.dovecot.ca_file())
-                .args(["--user", "tricky", "--password-file"])
-                .arg(lab.dovecot.var("TRICKY_PASSWORD_FILE"))
-                .arg("--out")
-                .arg(&out),
-        );
-        let report = String::from_utf8_lossy(&output.stdout);
-        // Python's own view of the connection, in its spelling ("TLSv1" is TLS 1.0).
-        assert!(report.contains("tls_version=TLSv1 "), "{report}");
-        let fetched: Vec<(u32, Vec<u8>)> = (1..=messages.len())
-            .map(|n| {
-                let body = std::fs::read(out.join(format!("{n}.eml"))).expect("fetched message");
-                (n as u32, body)
-            })
-            .collect();
-        assert_same_messages(&format!("poplib --auth {auth}"), &fetched, &messages);
-    }
+    let legacy_sessions = legacy_tls_clients(&lab, "pop3", &messages);
 
-    let tricky_logins = form_ports.iter().filter(|f| f.1 == "tricky").count() + 1 + 2;
+    let tricky_logins = form_ports.iter().filter(|f| f.1 == "tricky").count() + 1 + legacy_sessions;
     let alice_logins = form_ports.iter().filter(|f| f.1 == "alice").count();
     upstream_logins(&lab.dovecot, "tricky", tricky_logins);
     upstream_logins(&lab.dovecot, "alice", alice_logins);
 
     let records = lab.gateway.stop_and_read_sessions();
-    assert_eq!(records.len(), form_ports.len() + 2 + 2, "{records:#?}");
+    assert_eq!(
+        records.len(),
+        form_ports.len() + 2 + legacy_sessions,
+        "{records:#?}"
+    );
     for (name, user, port) in &form_ports {
         let record = record_for_port(&records, *port);
         assert_eq!(record.outcome, Outcome::Ok, "{name}: {record:#?}");
@@ -618,20 +698,7 @@ fn every_pop3_login_form_logs_in_to_dovecot_through_the_gateway() {
     let retried = record_for_port(&records, retry_port);
     assert_eq!(retried.outcome, Outcome::Ok, "{retried:#?}");
     assert_eq!(retried.login.as_deref(), Some("tricky"), "{retried:#?}");
-    let python: Vec<&SessionRecord> = records
-        .iter()
-        .filter(|r| r.listener == "legacy-tls")
-        .collect();
-    assert_eq!(python.len(), 2, "{records:#?}");
-    for record in python {
-        assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
-        assert_eq!(record.login.as_deref(), Some("tricky"), "{record:#?}");
-        assert_eq!(
-            record.tls_version.as_deref(),
-            Some("TLSv1.0"),
-            "{record:#?}"
-        );
-    }
+    assert_legacy_tls_records(&records, legacy_sessions);
 
     let secrets = secrets(&lab.password);
     let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();

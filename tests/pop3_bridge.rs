@@ -239,7 +239,10 @@ fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
         for n in 1..=stored.len() {
             let out = out_dir.join(format!("{listener}-{n}.eml"));
             let url = format!("{scheme}://127.0.0.1:{port}/{n}");
-            fetched.push((n as u32, curl_tls10_fetch(&ca, &url, &out, stls)));
+            fetched.push((
+                n as u32,
+                curl_tls10_fetch(&ca, &url, &out, "alice:secret".as_ref(), stls, &[]).0,
+            ));
             expected_listeners.push((listener, stored[n - 1].len()));
         }
         assert_same_messages(&format!("curl {scheme}"), &fetched, &stored);

@@ -5,6 +5,7 @@
 //! The conversation waits for the reply a step needs (a tagged line, a `+` continuation) before
 //! sending the next command, as a well-behaved client does; nothing here sleeps and hopes.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -365,17 +366,29 @@ pub fn sasl_plain(user: &str, password: &[u8]) -> String {
     STANDARD.encode(blob)
 }
 
-/// One message fetched by curl pinned to TLS 1.0 with the legacy suites, logged in as
-/// alice: `url` names the message (`imaps://…/INBOX;MAILINDEX=1`, `pop3s://…/1`). With
-/// `starttls_verb` (`STARTTLS`, `STLS`) the URL is plaintext, TLS is required, and curl's trace
-/// must show it sent that command. Asserts curl itself reports TLS 1.0; returns the message.
-pub fn curl_tls10_fetch(ca: &Path, url: &str, out: &Path, starttls_verb: Option<&str>) -> Vec<u8> {
+/// One message fetched by curl pinned to TLS 1.0 with the legacy suites, logged in with
+/// `login` ("user:password"): `url` names the message (`imaps://…/INBOX;MAILINDEX=1`,
+/// `pop3s://…/1`). With `starttls_verb` (`STARTTLS`, `STLS`) the URL is plaintext, TLS is
+/// required, and curl's trace must show it sent that command. `extra` goes on curl's command
+/// line (e.g. `--login-options AUTH=LOGIN`). Asserts curl itself reports TLS 1.0; returns the
+/// message and curl's trace.
+pub fn curl_tls10_fetch(
+    ca: &Path,
+    url: &str,
+    out: &Path,
+    login: &OsStr,
+    starttls_verb: Option<&str>,
+    extra: &[&str],
+) -> (Vec<u8>, String) {
     let mut curl = Command::new("curl");
     curl.args(["-sS", "-v", "--max-time", "20"])
         .args(["--tlsv1.0", "--tls-max", "1.0", "--ciphers", LEGACY_CIPHERS])
         .arg("--cacert")
         .arg(ca)
-        .args(["-u", "alice:secret", "-o"])
+        .arg("-u")
+        .arg(login)
+        .args(extra)
+        .arg("-o")
         .arg(out)
         .arg(url);
     if starttls_verb.is_some() {
@@ -394,7 +407,8 @@ pub fn curl_tls10_fetch(ca: &Path, url: &str, out: &Path, starttls_verb: Option<
             .any(|l| l.starts_with("> ") && l.trim_end().ends_with(&format!(" {verb}")));
         assert!(sent, "curl did not send {verb} for {url}:\n{trace}");
     }
-    std::fs::read(out).expect("curl wrote the message")
+    let message = std::fs::read(out).expect("curl wrote the message");
+    (message, trace.into_owned())
 }
 
 /// Runs a Python fetch driver from `tests/clients/` (`imap_fetch.py`, `pop3_fetch.py`) with

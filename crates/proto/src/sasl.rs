@@ -1,5 +1,6 @@
-//! SASL PLAIN (RFC 4616), shared by IMAP `AUTHENTICATE PLAIN` and POP3 `AUTH PLAIN`, on both
-//! sides of the gateway.
+//! SASL as IMAP `AUTHENTICATE` and POP3 `AUTH` carry it: PLAIN (RFC 4616) on both sides of the
+//! gateway, and towards clients also LOGIN, the older two-step mechanism many devices that grew
+//! up with SMTP AUTH still use.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -17,6 +18,94 @@ pub enum SaslError {
     UserNotUtf8,
     #[error("the authorization identity differs from the user name, which is not supported")]
     Authzid,
+    #[error("the user name is empty")]
+    EmptyUser,
+}
+
+/// The mechanisms served to clients, in the order capability lists name them.
+pub const CLIENT_MECHANISMS: [&str; 2] = ["PLAIN", "LOGIN"];
+
+/// The base64 challenges of the LOGIN mechanism, "Username:" and "Password:": the exact
+/// prompts Microsoft servers send, which some devices check.
+const USERNAME_PROMPT: &str = "VXNlcm5hbWU6";
+const PASSWORD_PROMPT: &str = "UGFzc3dvcmQ6";
+
+/// A client's SASL exchange as the gateway serves it, waiting for the client's next response.
+#[derive(Debug)]
+pub enum SaslExchange {
+    /// PLAIN: one response carries user and password.
+    Plain,
+    /// LOGIN, first step: the response is the user name.
+    LoginUser,
+    /// LOGIN, second step: the response is the password of `user`.
+    LoginPassword { user: String },
+}
+
+/// What one client response leads to.
+#[derive(Debug)]
+pub enum SaslStep {
+    /// Send the base64 challenge, then feed the client's next response to the exchange.
+    Challenge(&'static str, SaslExchange),
+    /// The exchange is complete.
+    Done(Credentials),
+    Failed(SaslError),
+}
+
+impl SaslExchange {
+    /// The exchange for `mechanism` (any case), if the gateway serves it.
+    pub fn start(mechanism: &str) -> Option<SaslExchange> {
+        match mechanism.to_ascii_uppercase().as_str() {
+            "PLAIN" => Some(SaslExchange::Plain),
+            "LOGIN" => Some(SaslExchange::LoginUser),
+            _ => None,
+        }
+    }
+
+    /// The challenge that asks for this step's response (PLAIN's is empty).
+    pub fn challenge(&self) -> &'static str {
+        match self {
+            SaslExchange::Plain => "",
+            SaslExchange::LoginUser => USERNAME_PROMPT,
+            SaslExchange::LoginPassword { .. } => PASSWORD_PROMPT,
+        }
+    }
+
+    /// The mechanism's name, for error texts.
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            SaslExchange::Plain => "PLAIN",
+            SaslExchange::LoginUser | SaslExchange::LoginPassword { .. } => "LOGIN",
+        }
+    }
+
+    /// Takes the client's base64 `response` to this step.
+    pub fn respond(self, response: &[u8]) -> SaslStep {
+        match self {
+            SaslExchange::Plain => match decode_plain(response) {
+                Ok(credentials) => SaslStep::Done(credentials),
+                Err(error) => SaslStep::Failed(error),
+            },
+            SaslExchange::LoginUser => {
+                let Ok(raw) = STANDARD.decode(response) else {
+                    return SaslStep::Failed(SaslError::Base64);
+                };
+                match String::from_utf8(raw) {
+                    Ok(user) if user.is_empty() => SaslStep::Failed(SaslError::EmptyUser),
+                    Ok(user) => {
+                        SaslStep::Challenge(PASSWORD_PROMPT, SaslExchange::LoginPassword { user })
+                    }
+                    Err(_) => SaslStep::Failed(SaslError::UserNotUtf8),
+                }
+            }
+            SaslExchange::LoginPassword { user } => match STANDARD.decode(response) {
+                Ok(password) => SaslStep::Done(Credentials {
+                    user,
+                    password: Secret::new(password),
+                }),
+                Err(_) => SaslStep::Failed(SaslError::Base64),
+            },
+        }
+    }
 }
 
 /// Decodes the base64 SASL PLAIN message `[authzid] NUL authcid NUL passwd`.
@@ -63,6 +152,57 @@ mod tests {
     fn round_trips_every_byte_of_a_password() {
         let c = creds("alice", "s p\"a\\ss ü".as_bytes());
         assert_eq!(decode_plain(encode_plain(&c).as_bytes()), Ok(c));
+    }
+
+    /// Feeds `responses` to a fresh exchange of `mechanism`; the challenges sent and the end.
+    fn exchange(mechanism: &str, responses: &[&[u8]]) -> (Vec<&'static str>, SaslStep) {
+        let mut current = SaslExchange::start(mechanism).expect("a served mechanism");
+        let mut challenges = vec![current.challenge()];
+        for (i, response) in responses.iter().enumerate() {
+            match current.respond(response) {
+                SaslStep::Challenge(challenge, next) if i + 1 < responses.len() => {
+                    challenges.push(challenge);
+                    current = next;
+                }
+                end => return (challenges, end),
+            }
+        }
+        unreachable!("responses ran out before the exchange ended")
+    }
+
+    #[test]
+    fn login_asks_for_the_user_then_the_password_with_microsofts_prompts() {
+        let user = STANDARD.encode("alice");
+        let password = STANDARD.encode("s p\"a\\ss ü".as_bytes());
+        let (challenges, end) = exchange("login", &[user.as_bytes(), password.as_bytes()]);
+        assert_eq!(challenges, ["VXNlcm5hbWU6", "UGFzc3dvcmQ6"]);
+        assert_eq!(STANDARD.decode(challenges[0]).unwrap(), b"Username:");
+        assert_eq!(STANDARD.decode(challenges[1]).unwrap(), b"Password:");
+        let SaslStep::Done(credentials) = end else {
+            panic!("{end:?}");
+        };
+        assert_eq!(credentials, creds("alice", "s p\"a\\ss ü".as_bytes()));
+    }
+
+    #[test]
+    fn login_refuses_bad_user_names_and_base64() {
+        let failure = |responses: &[&[u8]]| match exchange("LOGIN", responses).1 {
+            SaslStep::Failed(error) => error,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(failure(&[b"", b"cHc="]), SaslError::EmptyUser);
+        assert_eq!(failure(&[b"!!", b"cHc="]), SaslError::Base64);
+        assert_eq!(failure(&[b"/w==", b"cHc="]), SaslError::UserNotUtf8);
+        assert_eq!(failure(&[b"Ym9i", b"!!"]), SaslError::Base64);
+    }
+
+    #[test]
+    fn plain_takes_one_response_and_other_mechanisms_are_not_served() {
+        let (challenges, end) = exchange("Plain", &[b"AGJvYgBwdw=="]);
+        assert_eq!(challenges, [""]);
+        assert!(matches!(end, SaslStep::Done(c) if c == creds("bob", b"pw")));
+        assert!(SaslExchange::start("CRAM-MD5").is_none());
+        assert!(SaslExchange::start("XOAUTH2").is_none());
     }
 
     #[test]

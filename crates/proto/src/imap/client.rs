@@ -1,12 +1,12 @@
 //! The client-facing IMAP machine: greeting, capabilities, STARTTLS, ID, and the credentials of
-//! LOGIN or AUTHENTICATE PLAIN.
+//! LOGIN or AUTHENTICATE PLAIN / LOGIN.
 
 use std::collections::VecDeque;
 
 use super::command::{self, Command, CommandKind};
 use super::framer::{Frame, Framer, TooLong};
 use crate::line::{single_line, without_line_ending};
-use crate::sasl::decode_plain;
+use crate::sasl::{SaslExchange, SaslStep};
 use crate::{
     ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Ending, LoginAccepted,
 };
@@ -34,9 +34,10 @@ enum State {
     Greeting,
     /// Reading commands.
     Commands,
-    /// `+` was sent for AUTHENTICATE PLAIN; the next line is the client's response.
-    PlainResponse {
+    /// A `+` challenge was sent for AUTHENTICATE; the next line is the client's response.
+    SaslResponse {
         tag: String,
+        exchange: SaslExchange,
     },
     /// `StartTls` was returned; waiting for `tls_started`.
     Handshake,
@@ -72,7 +73,7 @@ impl ClientSession {
     fn capabilities(&self) -> &'static str {
         match self.privacy_required() {
             true => "IMAP4rev1 SASL-IR LITERAL+ ID STARTTLS LOGINDISABLED",
-            false => "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN",
+            false => "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN AUTH=LOGIN",
         }
     }
 
@@ -128,19 +129,20 @@ impl ClientSession {
                 reply(reply_tag, "NO", "[PRIVACYREQUIRED] Run STARTTLS first")
             }
             CommandKind::Login(credentials) => self.login(&tag, credentials),
-            CommandKind::Authenticate { mechanism, .. } if mechanism != "PLAIN" => reply(
-                reply_tag,
-                "NO",
-                "[CANNOT] Unsupported mechanism; use AUTHENTICATE PLAIN or LOGIN",
-            ),
             CommandKind::Authenticate {
-                initial_response: Some(response),
-                ..
-            } => self.plain_response(&tag, response.expose()),
-            CommandKind::Authenticate { .. } => {
-                self.state = State::PlainResponse { tag: tag.clone() };
-                ClientStep::Write(b"+ \r\n".to_vec())
-            }
+                mechanism,
+                initial_response,
+            } => match (SaslExchange::start(&mechanism), initial_response) {
+                (None, _) => reply(
+                    reply_tag,
+                    "NO",
+                    "[CANNOT] Unsupported mechanism; use PLAIN or LOGIN",
+                ),
+                (Some(exchange), Some(response)) => {
+                    self.sasl_response(&tag, exchange, response.expose())
+                }
+                (Some(exchange), None) => self.challenge(tag, exchange.challenge(), exchange),
+            },
             CommandKind::Other => reply(
                 reply_tag,
                 "BAD",
@@ -166,17 +168,24 @@ impl ClientSession {
         ClientStep::Login(credentials)
     }
 
-    /// The SASL PLAIN response, as initial response or as the line after `+`.
-    fn plain_response(&mut self, tag: &str, response: &[u8]) -> ClientStep {
+    /// Sends a `+` challenge and waits for the client's response to it.
+    fn challenge(&mut self, tag: String, challenge: &str, exchange: SaslExchange) -> ClientStep {
+        self.state = State::SaslResponse { tag, exchange };
+        ClientStep::Write(format!("+ {challenge}\r\n").into_bytes())
+    }
+
+    /// A SASL response, as initial response or as the line after a `+` challenge.
+    fn sasl_response(&mut self, tag: &str, exchange: SaslExchange, response: &[u8]) -> ClientStep {
+        self.state = State::Commands;
         if response == b"*" {
-            self.state = State::Commands;
             return reply(Some(tag), "BAD", "AUTHENTICATE cancelled");
         }
-        match decode_plain(response) {
-            Ok(credentials) => self.login(tag, credentials),
-            Err(error) => {
-                self.state = State::Commands;
-                let text = format!("Invalid SASL PLAIN response: {error}");
+        let mechanism = exchange.mechanism();
+        match exchange.respond(response) {
+            SaslStep::Challenge(challenge, next) => self.challenge(tag.to_owned(), challenge, next),
+            SaslStep::Done(credentials) => self.login(tag, credentials),
+            SaslStep::Failed(error) => {
+                let text = format!("Invalid SASL {mechanism} response: {error}");
                 reply(Some(tag), "BAD", &text)
             }
         }
@@ -216,14 +225,18 @@ impl ClientDialogue for ClientSession {
                 Frame::TooLong => self.close("Command line too long"),
                 Frame::LiteralTooLong => self.close("Literal too large"),
             },
-            State::PlainResponse { tag } => {
-                let tag = tag.clone();
-                match self.framer.next_line() {
-                    Ok(None) => ClientStep::NeedInput,
-                    Ok(Some(line)) => self.plain_response(&tag, without_line_ending(&line)),
-                    Err(TooLong) => self.close("Command line too long"),
+            State::SaslResponse { .. } => match self.framer.next_line() {
+                Ok(None) => ClientStep::NeedInput,
+                Ok(Some(line)) => {
+                    let State::SaslResponse { tag, exchange } =
+                        std::mem::replace(&mut self.state, State::Commands)
+                    else {
+                        unreachable!("matched just above")
+                    };
+                    self.sasl_response(&tag, exchange, without_line_ending(&line))
                 }
-            }
+                Err(TooLong) => self.close("Command line too long"),
+            },
             State::Closed(ending) => ClientStep::Close(ending.clone()),
             State::Handshake | State::Verdict { .. } | State::SaidFarewell => ClientStep::NeedInput,
         }

@@ -1,18 +1,18 @@
-//! The client-facing POP3 machine: greeting, CAPA, STLS, USER/PASS and AUTH PLAIN.
+//! The client-facing POP3 machine: greeting, CAPA, STLS, USER/PASS and AUTH PLAIN / LOGIN.
 
 use std::mem;
 
 use super::command::{self, Command};
 use super::status::status_line;
 use crate::line::{without_line_ending, LineBuffer};
-use crate::sasl::decode_plain;
+use crate::sasl::{SaslExchange, SaslStep, CLIENT_MECHANISMS};
 use crate::{
     ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Ending, LoginAccepted,
 };
 
 /// Serves a legacy POP3 client until it hands over credentials: answers `CAPA`, `STLS`, `USER`
 /// (locally), `AUTH` and `QUIT` itself and emits [`ClientStep::Login`] on `PASS` or a complete
-/// `AUTH PLAIN`. Bytes the client pipelines after the login stay buffered for the upstream.
+/// `AUTH PLAIN` or `AUTH LOGIN`. Bytes the client pipelines after the login stay buffered for the upstream.
 #[derive(Debug)]
 pub struct ClientSession {
     options: DialogueOptions,
@@ -29,8 +29,8 @@ pub struct ClientSession {
 enum State {
     Greeting,
     Commands,
-    /// `AUTH PLAIN` was sent without an initial response; the next line is the response.
-    PlainResponse,
+    /// A `+` challenge was sent for `AUTH`; the next line is the client's response.
+    SaslResponse(SaslExchange),
     /// The `+OK` to STLS goes out first; then the gateway is told to start TLS.
     StartTlsNext,
     AwaitingTls,
@@ -66,22 +66,16 @@ impl ClientSession {
 
     /// Acts on one line; returns credentials when the line completed a login.
     fn handle_line(&mut self, line: &[u8]) -> Option<Credentials> {
-        if matches!(self.state, State::PlainResponse) {
-            self.state = State::Commands;
-            if line == b"*" {
-                self.err("authentication cancelled");
-                return None;
-            }
-            return self.plain_response(line);
+        // The line after a challenge is a response, whatever it looks like.
+        let state = mem::replace(&mut self.state, State::Commands);
+        if let State::SaslResponse(exchange) = state {
+            return self.sasl_response(exchange, line);
         }
+        self.state = state;
         let command = command::parse(line);
         let is_login = matches!(
             command,
-            Command::User(_)
-                | Command::Pass(_)
-                | Command::AuthList
-                | Command::AuthPlain(_)
-                | Command::AuthOther
+            Command::User(_) | Command::Pass(_) | Command::AuthList | Command::Auth { .. }
         );
         if is_login && self.needs_stls() {
             self.err("[AUTH] plaintext login is disabled: send STLS first");
@@ -109,30 +103,50 @@ impl ClientSession {
                 Some(user) => return Some(Credentials { user, password }),
                 None => self.err("send USER first"),
             },
-            Command::AuthList => self.reply = b"+OK\r\nPLAIN\r\n.\r\n".to_vec(),
-            Command::AuthPlain(Some(initial)) => return self.plain_response(initial.expose()),
-            Command::AuthPlain(None) => {
-                self.reply = b"+ \r\n".to_vec();
-                self.state = State::PlainResponse;
+            Command::AuthList => {
+                self.reply =
+                    format!("+OK\r\n{}\r\n.\r\n", CLIENT_MECHANISMS.join("\r\n")).into_bytes();
             }
-            Command::AuthOther => self.err("only the PLAIN mechanism is offered"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => match (SaslExchange::start(&mechanism), initial_response) {
+                (None, _) => self.err("only the PLAIN and LOGIN mechanisms are offered"),
+                (Some(exchange), Some(initial)) => {
+                    return self.sasl_response(exchange, initial.expose())
+                }
+                (Some(exchange), None) => self.challenge(exchange.challenge(), exchange),
+            },
             Command::AfterLogin => self.err("not allowed before login"),
-            Command::Apop => self.err("APOP is not offered: use USER and PASS, or AUTH PLAIN"),
+            Command::Apop => {
+                self.err("APOP is not offered: use USER and PASS, or AUTH PLAIN or LOGIN")
+            }
             Command::Unknown => self.err("unknown command"),
             Command::Malformed(why) => self.err(why),
         }
         None
     }
 
-    /// Decodes a SASL PLAIN response; a malformed one is refused and never forwarded.
-    fn plain_response(&mut self, base64: &[u8]) -> Option<Credentials> {
-        match decode_plain(base64) {
-            Ok(credentials) => Some(credentials),
-            Err(why) => {
-                self.err(&format!("malformed PLAIN response: {why}"));
-                None
-            }
+    /// Sends a `+` challenge and waits for the client's response to it.
+    fn challenge(&mut self, challenge: &str, exchange: SaslExchange) {
+        self.reply = format!("+ {challenge}\r\n").into_bytes();
+        self.state = State::SaslResponse(exchange);
+    }
+
+    /// Takes a SASL response; returns the credentials once the exchange is complete. A
+    /// malformed response is refused and never forwarded.
+    fn sasl_response(&mut self, exchange: SaslExchange, base64: &[u8]) -> Option<Credentials> {
+        if base64 == b"*" {
+            self.err("authentication cancelled");
+            return None;
         }
+        let mechanism = exchange.mechanism();
+        match exchange.respond(base64) {
+            SaslStep::Challenge(challenge, next) => self.challenge(challenge, next),
+            SaslStep::Done(credentials) => return Some(credentials),
+            SaslStep::Failed(why) => self.err(&format!("malformed {mechanism} response: {why}")),
+        }
+        None
     }
 
     /// The CAPA reply: what the gateway serves, never the upstream's list. PIPELINING is left
@@ -144,7 +158,8 @@ impl ClientSession {
         if self.needs_stls() {
             reply.extend_from_slice(b"STLS\r\n");
         } else {
-            reply.extend_from_slice(b"USER\r\nSASL PLAIN\r\n");
+            reply.extend_from_slice(b"USER\r\n");
+            reply.extend_from_slice(format!("SASL {}\r\n", CLIENT_MECHANISMS.join(" ")).as_bytes());
         }
         reply.extend_from_slice(b".\r\n");
         reply
@@ -178,7 +193,7 @@ impl ClientDialogue for ClientSession {
                 }
                 State::AwaitingTls | State::AwaitingVerdict => return ClientStep::NeedInput,
                 State::Ended(ending) => return ClientStep::Close(ending.clone()),
-                State::Commands | State::PlainResponse => match self.input.next_line() {
+                State::Commands | State::SaslResponse(_) => match self.input.next_line() {
                     Ok(None) => return ClientStep::NeedInput,
                     Ok(Some(line)) => {
                         if let Some(credentials) = self.handle_line(without_line_ending(&line)) {

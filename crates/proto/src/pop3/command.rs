@@ -13,10 +13,12 @@ pub(super) enum Command {
     Pass(Secret),
     /// Bare `AUTH`: list the mechanisms (the pre-RFC 5034 form some clients still send).
     AuthList,
-    /// `AUTH PLAIN`, with its base64 initial response when one was sent.
-    AuthPlain(Option<Secret>),
-    /// `AUTH` with a mechanism other than PLAIN.
-    AuthOther,
+    /// `AUTH` with a mechanism (upper-cased) and its base64 initial response when one was sent
+    /// (empty for `=`, RFC 5034 section 4).
+    Auth {
+        mechanism: String,
+        initial_response: Option<Secret>,
+    },
     /// A TRANSACTION-state command, valid only after login.
     AfterLogin,
     Apop,
@@ -83,15 +85,20 @@ fn auth(args: Option<&[u8]>) -> Command {
         Some(space) => (&args[..space], &args[space + 1..]),
         None => (args, &[][..]),
     };
-    if !mechanism.eq_ignore_ascii_case(b"PLAIN") {
-        return Command::AuthOther;
-    }
-    if initial.is_empty() {
-        Command::AuthPlain(None)
-    } else if initial.contains(&b' ') {
-        Command::Malformed("AUTH PLAIN takes a single initial response")
-    } else {
-        Command::AuthPlain(Some(Secret::new(initial)))
+    let Ok(mechanism) = std::str::from_utf8(mechanism) else {
+        return Command::Malformed("the mechanism name is not ASCII");
+    };
+    let initial_response = match initial {
+        [] => None,
+        b"=" => Some(Secret::new(Vec::new())),
+        _ if initial.contains(&b' ') => {
+            return Command::Malformed("AUTH takes a mechanism and a single initial response")
+        }
+        _ => Some(Secret::new(initial)),
+    };
+    Command::Auth {
+        mechanism: mechanism.to_ascii_uppercase(),
+        initial_response,
     }
 }
 
@@ -105,7 +112,7 @@ mod tests {
         assert_eq!(parse(b"StLs"), Command::Stls);
         assert_eq!(parse(b"quit"), Command::Quit);
         assert_eq!(parse(b"user bob"), Command::User("bob".into()));
-        assert_eq!(parse(b"auth plain"), Command::AuthPlain(None));
+        assert_eq!(parse(b"auth plain"), auth("PLAIN", None));
     }
 
     #[test]
@@ -126,21 +133,33 @@ mod tests {
         assert_eq!(parse(b"USER DOM\\b b"), Command::User("DOM\\b b".into()));
     }
 
+    fn auth(mechanism: &str, initial: Option<&[u8]>) -> Command {
+        Command::Auth {
+            mechanism: mechanism.into(),
+            initial_response: initial.map(Secret::new),
+        }
+    }
+
     #[test]
     fn auth_forms() {
         assert_eq!(parse(b"AUTH"), Command::AuthList);
         assert_eq!(parse(b"AUTH "), Command::AuthList);
-        assert_eq!(parse(b"AUTH PLAIN "), Command::AuthPlain(None));
+        assert_eq!(parse(b"AUTH PLAIN "), auth("PLAIN", None));
         assert_eq!(
             parse(b"AUTH PLAIN AGJvYgBwdw=="),
-            Command::AuthPlain(Some(Secret::new(&b"AGJvYgBwdw=="[..])))
+            auth("PLAIN", Some(b"AGJvYgBwdw=="))
         );
+        assert_eq!(parse(b"AUTH login ="), auth("LOGIN", Some(b"")));
         assert_eq!(
             parse(b"AUTH PLAIN a b"),
-            Command::Malformed("AUTH PLAIN takes a single initial response")
+            Command::Malformed("AUTH takes a mechanism and a single initial response")
         );
-        assert_eq!(parse(b"AUTH LOGIN"), Command::AuthOther);
-        assert_eq!(parse(b"AUTH CRAM-MD5"), Command::AuthOther);
+        assert_eq!(parse(b"AUTH LOGIN"), auth("LOGIN", None));
+        assert_eq!(parse(b"AUTH CRAM-MD5"), auth("CRAM-MD5", None));
+        assert_eq!(
+            parse(b"AUTH \xff"),
+            Command::Malformed("the mechanism name is not ASCII")
+        );
     }
 
     #[test]

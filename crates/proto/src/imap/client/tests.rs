@@ -5,7 +5,7 @@ use super::*;
 use crate::testing::{self, creds, options, Verdict};
 use crate::Limits;
 
-const PLAIN_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN";
+const AUTH_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN AUTH=LOGIN";
 const STARTTLS_CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID STARTTLS LOGINDISABLED";
 
 fn limited(tls: ClientTls, max_line: usize, max_literal: usize) -> DialogueOptions {
@@ -72,8 +72,8 @@ fn logged_in(credentials: Credentials) -> Vec<ClientStep> {
 #[test]
 fn greets_with_capabilities_for_the_listener() {
     for (tls, caps) in [
-        (ClientTls::Active, PLAIN_CAPS),
-        (ClientTls::None, PLAIN_CAPS),
+        (ClientTls::Active, AUTH_CAPS),
+        (ClientTls::None, AUTH_CAPS),
         (ClientTls::StartTlsRequired, STARTTLS_CAPS),
     ] {
         let t = dialogue(options(tls), &[], &[]);
@@ -83,7 +83,7 @@ fn greets_with_capabilities_for_the_listener() {
     blank.greeting = "\r\n".into();
     let t = dialogue(blank, &[b"a LOGOUT\r\n"], &[]);
     assert!(t.output.starts_with(
-        "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN] IMAP4rev1 gateway ready\r\n"
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN AUTH=LOGIN] IMAP4rev1 gateway ready\r\n"
     ));
 }
 
@@ -94,8 +94,8 @@ fn answers_capability_noop_and_logout_in_any_case() {
         &[b"a CAPABILITY\r\nb noop\r\nC1 NoOp\r\nd LogOut\r\ne NOOP\r\n"],
         &[],
     );
-    let expected = greeting(PLAIN_CAPS)
-        + &format!("* CAPABILITY {PLAIN_CAPS}\r\na OK CAPABILITY completed\r\n")
+    let expected = greeting(AUTH_CAPS)
+        + &format!("* CAPABILITY {AUTH_CAPS}\r\na OK CAPABILITY completed\r\n")
         + "b OK NOOP completed\r\nC1 OK NOOP completed\r\n"
         + "* BYE Logging out\r\nd OK LOGOUT completed\r\n";
     assert_eq!(t.output, expected);
@@ -126,7 +126,7 @@ fn starttls_then_login() {
     let expected = greeting(STARTTLS_CAPS)
         + &format!("* CAPABILITY {STARTTLS_CAPS}\r\na OK CAPABILITY completed\r\n")
         + "b OK Begin TLS negotiation now\r\n"
-        + &format!("* CAPABILITY {PLAIN_CAPS}\r\nc OK CAPABILITY completed\r\n")
+        + &format!("* CAPABILITY {AUTH_CAPS}\r\nc OK CAPABILITY completed\r\n")
         + "d BAD TLS is already active\r\n"
         + "e OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n";
     assert_eq!(t.output, expected);
@@ -285,7 +285,7 @@ fn reads_every_login_form() {
             &[input],
             &[Verdict::Accept("Logged in")],
         );
-        let expected = greeting(PLAIN_CAPS) + continuations + "a OK Logged in\r\n";
+        let expected = greeting(AUTH_CAPS) + continuations + "a OK Logged in\r\n";
         assert_eq!(t.output, expected, "{input:?}");
         assert_eq!(t.events, logged_in(creds(user, password)), "{input:?}");
     }
@@ -306,7 +306,7 @@ fn malformed_logins_get_bad_and_no_login() {
     ] {
         let t = dialogue(options(ClientTls::Active), &[input, b"b NOOP\r\n"], &[]);
         assert!(t.events.is_empty(), "{input:?}");
-        let tail = t.output.strip_prefix(&greeting(PLAIN_CAPS)).unwrap();
+        let tail = t.output.strip_prefix(&greeting(AUTH_CAPS)).unwrap();
         assert!(tail.starts_with("a BAD "), "{input:?}: {tail}");
         assert!(
             tail.ends_with("b OK NOOP completed\r\n"),
@@ -327,7 +327,7 @@ fn rejected_login_can_be_retried() {
             Verdict::Accept("Logged in"),
         ],
     );
-    let expected = greeting(PLAIN_CAPS)
+    let expected = greeting(AUTH_CAPS)
         + "a NO [AUTHENTICATIONFAILED] Wrong password\r\n"
         + "b NO [UNAVAILABLE] Try later  * OK injected\r\n"
         + "c OK Logged in\r\n";
@@ -386,7 +386,7 @@ fn authenticate_plain_with_initial_response() {
         ]
     );
     let expected =
-        greeting(PLAIN_CAPS) + "a NO [AUTHENTICATIONFAILED] Wrong\r\n" + "b OK Logged in\r\n";
+        greeting(AUTH_CAPS) + "a NO [AUTHENTICATIONFAILED] Wrong\r\n" + "b OK Logged in\r\n";
     assert_eq!(t.output, expected);
 }
 
@@ -401,8 +401,66 @@ fn authenticate_plain_with_continuation() {
         &[Verdict::Accept("Logged in")],
     );
     assert_eq!(t.events, logged_in(creds("alice", b"secret")));
-    assert_eq!(t.output, greeting(PLAIN_CAPS) + "+ \r\na OK Logged in\r\n");
+    assert_eq!(t.output, greeting(AUTH_CAPS) + "+ \r\na OK Logged in\r\n");
     assert_eq!(t.to_upstream.as_deref(), Some(&b"b NOOP\r\n"[..]));
+}
+
+/// The LOGIN mechanism as devices raised on SMTP AUTH use it: user name, then password, each
+/// asked for with Microsoft's prompts; or the user name as SASL-IR initial response.
+#[test]
+fn authenticate_login_in_two_steps_or_with_the_user_up_front() {
+    // "alice" and "se cret"
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[
+            b"a AUTHENTICATE LOGIN\r\n",
+            b"YWxpY2U=\r\n",
+            b"c2UgY3JldA==\r\n",
+            b"b authenticate login YWxpY2U=\r\n",
+            b"c2UgY3JldA==\r\nc NOOP\r\n",
+        ],
+        &[Verdict::Reject("Wrong"), Verdict::Accept("Logged in")],
+    );
+    assert_eq!(
+        t.events,
+        vec![
+            ClientStep::Login(creds("alice", b"se cret")),
+            ClientStep::Login(creds("alice", b"se cret")),
+        ]
+    );
+    let expected = greeting(AUTH_CAPS)
+        + "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\na NO [AUTHENTICATIONFAILED] Wrong\r\n"
+        + "+ UGFzc3dvcmQ6\r\nb OK Logged in\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(t.to_upstream.as_deref(), Some(&b"c NOOP\r\n"[..]));
+}
+
+#[test]
+fn authenticate_login_can_be_cancelled_or_botched_at_either_step() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[
+            b"a AUTHENTICATE LOGIN\r\n",
+            b"*\r\n",
+            b"b AUTHENTICATE LOGIN YWxpY2U=\r\n",
+            b"*\r\n",
+            b"c AUTHENTICATE LOGIN =\r\n",
+            b"d AUTHENTICATE LOGIN\r\n",
+            b"YWxpY2U=\r\n",
+            b"not base64!\r\n",
+            b"e NOOP\r\n",
+        ],
+        &[],
+    );
+    let expected = greeting(AUTH_CAPS)
+        + "+ VXNlcm5hbWU6\r\na BAD AUTHENTICATE cancelled\r\n"
+        + "+ UGFzc3dvcmQ6\r\nb BAD AUTHENTICATE cancelled\r\n"
+        + "c BAD Invalid SASL LOGIN response: the user name is empty\r\n"
+        + "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n"
+        + "d BAD Invalid SASL LOGIN response: the response is not valid base64\r\n"
+        + "e OK NOOP completed\r\n";
+    assert_eq!(t.output, expected);
+    assert!(t.events.is_empty());
 }
 
 #[test]
@@ -423,7 +481,7 @@ fn authenticate_can_be_cancelled_or_botched() {
         ],
         &[],
     );
-    let expected = greeting(PLAIN_CAPS)
+    let expected = greeting(AUTH_CAPS)
         + "+ \r\na BAD AUTHENTICATE cancelled\r\n"
         + "+ \r\nb BAD Invalid SASL PLAIN response: the response is not valid base64\r\n"
         + "c BAD Invalid SASL PLAIN response: the response does not have the form authzid NUL authcid NUL password\r\n"
@@ -442,8 +500,8 @@ fn other_mechanisms_are_refused() {
         &[b"a AUTHENTICATE CRAM-MD5\r\nb AUTHENTICATE XOAUTH2 dXNlcj0=\r\n"],
         &[],
     );
-    let no = "NO [CANNOT] Unsupported mechanism; use AUTHENTICATE PLAIN or LOGIN\r\n";
-    assert_eq!(t.output, greeting(PLAIN_CAPS) + "a " + no + "b " + no);
+    let no = "NO [CANNOT] Unsupported mechanism; use PLAIN or LOGIN\r\n";
+    assert_eq!(t.output, greeting(AUTH_CAPS) + "a " + no + "b " + no);
 }
 
 #[test]
@@ -477,7 +535,7 @@ fn other_commands_and_garbage_get_bad() {
         &[b"a SELECT INBOX\r\n\r\n+x NOOP\r\nb\r\nc NOOP extra\r\nd APPEND INBOX {3}\r\nabc\r\n"],
         &[],
     );
-    let expected = greeting(PLAIN_CAPS)
+    let expected = greeting(AUTH_CAPS)
         + "a BAD Unknown command or not valid before login; log in first\r\n"
         + "* BAD Expected a tag and a command\r\n"
         + "* BAD Expected a tag and a command\r\n"
@@ -494,7 +552,7 @@ fn client_talking_before_the_greeting_is_answered_after_it() {
     session.feed(b"a NOOP\r\n");
     assert_eq!(
         session.next(),
-        ClientStep::Write(greeting(PLAIN_CAPS).into_bytes())
+        ClientStep::Write(greeting(AUTH_CAPS).into_bytes())
     );
     assert_eq!(
         session.next(),
@@ -512,7 +570,7 @@ fn line_over_the_limit_ends_the_dialogue() {
     );
     assert_eq!(
         t.output,
-        greeting(PLAIN_CAPS) + "a OK NOOP completed\r\n* BYE Command line too long\r\n"
+        greeting(AUTH_CAPS) + "a OK NOOP completed\r\n* BYE Command line too long\r\n"
     );
     let ending = Ending::ProtocolError("Command line too long".into());
     assert_eq!(t.events, vec![ClientStep::Close(ending)]);
@@ -547,7 +605,7 @@ fn sync_literal_over_the_limit_gets_bad_and_service_goes_on() {
         ],
         &[Verdict::Accept("Logged in")],
     );
-    let expected = greeting(PLAIN_CAPS)
+    let expected = greeting(AUTH_CAPS)
         + "a BAD Literal too large (the limit is 8 bytes)\r\n"
         + "+ Ready for literal data\r\n"
         + "b OK Logged in\r\n";
@@ -561,7 +619,7 @@ fn non_sync_literal_over_the_limit_ends_the_dialogue() {
     let t = dialogue(opts, &[b"a LOGIN alice {9+}\r\n123456789\r\n"], &[]);
     assert_eq!(
         t.output,
-        greeting(PLAIN_CAPS) + "* BYE Literal too large\r\n"
+        greeting(AUTH_CAPS) + "* BYE Literal too large\r\n"
     );
     let ending = Ending::ProtocolError("Literal too large".into());
     assert_eq!(t.events, vec![ClientStep::Close(ending)]);

@@ -25,7 +25,7 @@ enum Seen {
 
 const HELLO: &str = "+OK mailtls ready\r\n";
 const CAPA_LOGIN: &str =
-    "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN\r\n.\r\n";
+    "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n";
 const CAPA_STLS: &str =
     "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nSTLS\r\n.\r\n";
 const NEED_STLS: &str = "-ERR [AUTH] plaintext login is disabled: send STLS first\r\n";
@@ -429,18 +429,82 @@ fn a_malformed_plain_response_never_logs_in() {
 }
 
 #[test]
-fn bare_auth_lists_plain_and_other_mechanisms_are_refused() {
+fn bare_auth_lists_plain_and_login_and_other_mechanisms_are_refused() {
     assert_eq!(
         dialogue(
             &options(ClientTls::Active),
-            &[b"AUTH\r\nAUTH LOGIN\r\nAUTH CRAM-MD5\r\n"],
+            &[b"AUTH\r\nAUTH CRAM-MD5\r\nAUTH XOAUTH2 dXNlcj0=\r\n"],
             &[]
         ),
         vec![
             w(HELLO),
-            w("+OK\r\nPLAIN\r\n.\r\n"),
-            w("-ERR only the PLAIN mechanism is offered\r\n"),
-            w("-ERR only the PLAIN mechanism is offered\r\n"),
+            w("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"),
+            w("-ERR only the PLAIN and LOGIN mechanisms are offered\r\n"),
+            w("-ERR only the PLAIN and LOGIN mechanisms are offered\r\n"),
+        ]
+    );
+}
+
+/// AUTH LOGIN as devices raised on SMTP AUTH send it: user name, then password, each asked
+/// for with Microsoft's prompts; or the user name as initial response.
+#[test]
+fn auth_login_in_two_steps_or_with_the_user_up_front() {
+    // "bob" and "pass word"
+    let seen = dialogue(
+        &options(ClientTls::Active),
+        &[
+            b"AUTH LOGIN\r\n",
+            b"Ym9i\r\n",
+            b"cGFzcyB3b3Jk\r\n",
+            b"auth login Ym9i\r\n",
+            b"cGFzcyB3b3Jk\r\nSTAT\r\n",
+        ],
+        &[
+            Verdict::Reject("[AUTH] Wrong"),
+            Verdict::Accept("Logged in."),
+        ],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w("+ VXNlcm5hbWU6\r\n"),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            login("bob", b"pass word"),
+            w("-ERR [AUTH] Wrong\r\n"),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            login("bob", b"pass word"),
+            accepted("+OK Logged in.\r\n", b"STAT\r\n"),
+        ]
+    );
+}
+
+#[test]
+fn auth_login_can_be_cancelled_or_botched_at_either_step() {
+    let seen = dialogue(
+        &options(ClientTls::Active),
+        &[
+            b"AUTH LOGIN\r\n",
+            b"*\r\n",
+            b"AUTH LOGIN Ym9i\r\n",
+            b"*\r\n",
+            b"AUTH LOGIN =\r\n",
+            b"AUTH LOGIN Ym9i\r\n",
+            b"not base64!\r\n",
+        ],
+        &[],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w("+ VXNlcm5hbWU6\r\n"),
+            w("-ERR authentication cancelled\r\n"),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            w("-ERR authentication cancelled\r\n"),
+            w("-ERR malformed LOGIN response: the user name is empty\r\n"),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            w("-ERR malformed LOGIN response: the response is not valid base64\r\n"),
         ]
     );
 }
@@ -474,7 +538,7 @@ fn transaction_unknown_and_malformed_commands_are_refused() {
             w("-ERR not allowed before login\r\n"),
             w("-ERR not allowed before login\r\n"),
             w("-ERR not allowed before login\r\n"),
-            w("-ERR APOP is not offered: use USER and PASS, or AUTH PLAIN\r\n"),
+            w("-ERR APOP is not offered: use USER and PASS, or AUTH PLAIN or LOGIN\r\n"),
             w("-ERR unknown command\r\n"),
             w("-ERR unknown command\r\n"),
             w("-ERR USER needs a name\r\n"),
