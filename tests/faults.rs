@@ -370,7 +370,7 @@ fn a_client_talking_before_the_greeting_is_served() {
     c.send(b"a1 LOGIN alice secret\r\na2 LOGOUT\r\n");
     assert_eq!(
         c.line(),
-        "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN] mailtls ready\r\n"
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN AUTH=LOGIN] mailtls ready\r\n"
     );
     let login = c.line();
     assert!(
