@@ -7,8 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scan::starttls::{Action, Dialogue};
-use scan::Protocol;
+use proto::starttls::{Action, Dialogue, Protocol};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&choice, mut rest)) = data.split_first() else {

@@ -8,12 +8,16 @@
 //!
 //! Neither touches a socket or a clock: bytes go in with `feed`, and `next` says what to do.
 //! After login the gateway stops parsing and copies bytes both ways.
+//!
+//! [`starttls`] is the scanner's machine: the plaintext opening of an IMAP, POP3 or SMTP
+//! connection up to STARTTLS, reading what the server advertises and never sending credentials.
 
 pub mod credentials;
 pub mod imap;
 mod line;
 pub mod pop3;
 pub mod sasl;
+pub mod starttls;
 #[cfg(test)]
 mod testing;
 

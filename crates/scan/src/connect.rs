@@ -11,9 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use crate::starttls::{Action, Dialogue, DialogueError, Findings};
 use crate::target::{Target, TlsMode};
 pub(crate) use gate::{Gates, Pass};
+use proto::starttls::{Action, Dialogue, DialogueError, Findings};
 
 /// Why a connection did not reach the point where a ClientHello can be sent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,11 +4,11 @@
 //!
 //! The data flow, one module per step:
 //! ```text
-//! target ─► scanner (resolve, concurrency) ─► connect (per-host gate, starttls dialogue)
+//! target ─► scanner (resolve, concurrency) ─► connect (per-host gate, proto's STARTTLS dialogue)
 //!        ─► probe (wire hellos, judge) ─► ciphers (removal) ─► certificate (chain, verify, facts)
 //!        ─► verdict (preset rules) ─► report ─► output (table, JSON, CSV)
 //! ```
-//! `target`, `starttls`, `probe::judge`, `verdict` and `output` do no I/O and are tested with
+//! `target`, `probe::judge`, `verdict` and `output` do no I/O and are tested with
 //! bytes and values; `connect`, the probe exchange, the TLS 1.3 certificate fetch and
 //! `scanner` are the thin tokio shell around them.
 
@@ -23,7 +23,6 @@ pub mod output;
 pub(crate) mod probe;
 pub mod report;
 pub mod scanner;
-pub mod starttls;
 pub mod target;
 pub mod verdict;
 

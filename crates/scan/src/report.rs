@@ -7,9 +7,9 @@ use serde::Serialize;
 use wire::TlsVersion;
 
 use crate::certificate::CertificateReport;
-use crate::starttls::PlaintextAuth;
 use crate::target::{Protocol, TlsMode};
 use crate::verdict::Verdict;
+use proto::starttls::PlaintextAuth;
 
 /// Whether a server accepts one protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

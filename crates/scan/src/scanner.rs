@@ -18,9 +18,9 @@ use crate::ciphers::enumerate;
 use crate::connect::{Connector, Gates};
 use crate::probe::{Answer, Prober, VersionProbe};
 use crate::report::{suite_label, version_key, CipherList, ScanReport, StartTlsReport, Status};
-use crate::starttls::Findings;
 use crate::target::{Target, TlsMode};
 use crate::verdict::{Preset, Verdict};
+use proto::starttls::Findings;
 
 /// How a scan runs.
 #[derive(Debug, Clone)]

@@ -6,17 +6,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-/// The mail protocol spoken before (STARTTLS) or inside (implicit) TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// IMAP4rev1.
-    Imap,
-    /// POP3.
-    Pop3,
-    /// SMTP (submission or relay).
-    Smtp,
-}
+pub use proto::starttls::Protocol;
 
 /// How TLS starts on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -185,16 +175,6 @@ impl fmt::Display for Target {
         } else {
             write!(f, "{}://{}:{}", self.scheme(), self.host, self.port)
         }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Imap => "imap",
-            Protocol::Pop3 => "pop3",
-            Protocol::Smtp => "smtp",
-        })
     }
 }
 

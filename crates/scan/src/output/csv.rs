@@ -3,7 +3,7 @@
 use wire::TlsVersion;
 
 use crate::report::{version_key, ScanReport};
-use crate::starttls::quote;
+use proto::starttls::quote;
 
 const HEADER: &str = "target,address,protocol,tls_mode,ssl3,tls1.0,tls1.1,tls1.2,tls1.3,\
 starttls_advertised,plaintext_auth,cert_subject,cert_not_after,cert_verified,ciphers,\

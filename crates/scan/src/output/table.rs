@@ -5,7 +5,7 @@ use std::fmt::Write;
 use wire::TlsVersion;
 
 use crate::report::{ScanReport, Status};
-use crate::starttls::quote;
+use proto::starttls::quote;
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";

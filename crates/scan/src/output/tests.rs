@@ -3,7 +3,7 @@ use wire::TlsVersion;
 use super::*;
 use crate::fixtures::{report, with_suites};
 use crate::report::Status::{Accepted as A, Rejected as R};
-use crate::starttls::PlaintextAuth;
+use proto::starttls::PlaintextAuth;
 
 fn sample() -> Vec<ScanReport> {
     let mut r = with_suites(

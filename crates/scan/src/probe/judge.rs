@@ -8,7 +8,7 @@ use wire::{
     parse_server_reply, Alert, Certificates, ReplyError, ServerHello, ServerReply, TlsVersion,
 };
 
-use crate::starttls::quote;
+use proto::starttls::quote;
 
 /// The meaning of one probe's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use super::exchange::exchange;
 use super::judge::Answer;
 use super::offer::bundles;
 use crate::connect::{ConnectError, Connector};
-use crate::starttls::Findings;
 use crate::target::Target;
+use proto::starttls::Findings;
 
 /// Sends probes for one scan.
 #[derive(Debug)]

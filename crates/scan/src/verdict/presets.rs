@@ -4,7 +4,7 @@ use wire::{suite_name, TlsVersion};
 
 use super::Preset;
 use crate::report::{version_key, ScanReport, Status};
-use crate::starttls::quote;
+use proto::starttls::quote;
 
 const LEGACY: [TlsVersion; 3] = [TlsVersion::Ssl3, TlsVersion::Tls10, TlsVersion::Tls11];
 

@@ -1,5 +1,5 @@
-//! The plaintext part of a STARTTLS connection, without I/O: greeting, capabilities, the
-//! STARTTLS command and its answer, for IMAP, POP3 and SMTP.
+//! The plaintext part of a STARTTLS connection as the scanner holds it, without I/O: greeting,
+//! capabilities, the STARTTLS command and its answer, for IMAP, POP3 and SMTP.
 //!
 //! The caller owns the socket: it asks [`Dialogue::step`] what to do, writes what it is told
 //! to send, feeds what it reads to [`Dialogue::receive`], and starts TLS on
@@ -12,11 +12,34 @@ mod lines;
 mod pop3;
 mod smtp;
 
+use std::fmt;
+
 use serde::Serialize;
 
-use crate::target::Protocol;
-pub(crate) use lines::quote;
+pub use lines::quote;
 use lines::Lines;
+
+/// The mail protocol spoken before (STARTTLS) or inside (implicit) TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// IMAP4rev1.
+    Imap,
+    /// POP3.
+    Pop3,
+    /// SMTP (submission or relay).
+    Smtp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Smtp => "smtp",
+        })
+    }
+}
 
 /// Longest line accepted from a server, in bytes.
 pub const MAX_LINE: usize = 8192;

@@ -76,7 +76,7 @@ impl Lines {
 }
 
 /// A server's line as shown to the user: control characters escaped, at most 200 characters.
-pub(crate) fn quote(line: &str) -> String {
+pub fn quote(line: &str) -> String {
     let mut out: String = line
         .chars()
         .take(200)
