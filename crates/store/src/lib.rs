@@ -18,7 +18,7 @@ mod timestamp;
 pub use error::StoreError;
 pub use outcome::{Outcome, UnknownOutcome};
 pub use record::SessionRecord;
-pub use recorder::SessionRecorder;
+pub use recorder::{SessionRecorder, WriterGone};
 pub use sqlite::SqliteStore;
 
 /// Where session records are kept: the seam between the recorder and a database (SQLite today,

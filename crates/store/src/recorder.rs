@@ -2,9 +2,9 @@
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::{SessionRecord, SessionStore};
+use crate::{SessionRecord, SessionStore, StoreError};
 
 /// Attempts at shutdown before the records still unwritten are handed back to the caller.
 const WRITE_ATTEMPTS: u32 = 3;
@@ -13,9 +13,10 @@ const WRITE_ATTEMPTS: u32 = 3;
 /// here are I/O trouble: a full or read-only disk, which can last.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
-/// Upper bound on records per transaction, so a backlog is written in bounded steps and a flush
-/// waits behind at most one of them.
+/// Upper bound on records per transaction, so a backlog is written in bounded steps.
 const MAX_BATCH: usize = 1_000;
+/// Most records held while the store fails: about 100 MiB, hours of a busy gateway.
+const MAX_QUEUED: usize = 100_000;
 
 enum Message {
     // Boxed so the channel's slots stay small next to the control messages.
@@ -33,14 +34,15 @@ enum Control {
 
 /// A cheap, cloneable handle that queues session records for a background writer thread.
 ///
-/// The queue is unbounded on purpose: a record is about a kilobyte and arrives once per session,
-/// so even a long stall of the disk costs little memory, whereas a dropped record is a legacy
-/// client missing from the inventory. [`record`](SessionRecorder::record) therefore never blocks
-/// and never drops while the writer runs.
+/// The channel is unbounded on purpose: a record is about a kilobyte and arrives once per
+/// session, whereas a dropped record is a legacy client missing from the inventory.
+/// [`record`](SessionRecorder::record) therefore never blocks.
 ///
 /// The writer drains whatever is queued and writes it in transactions of at most 1,000 records.
 /// A failed write keeps its records queued and is retried, with pauses growing from 100 ms to
-/// 5 s, for as long as the gateway runs: a full disk delays records, it does not lose them.
+/// 5 s however many records arrive meanwhile, for as long as the gateway runs: a full disk
+/// delays records, it does not lose them. Past 100,000 waiting records, further ones go to the
+/// log in full instead of memory.
 /// The writer ends when [`shutdown`](SessionRecorder::shutdown) is called, which hands back what
 /// could still not be written, or when every handle is dropped; call `shutdown` before the
 /// process exits, since a detached thread is killed with it.
@@ -65,18 +67,13 @@ impl SessionRecorder {
 
     /// Queues `record` for writing; returns at once.
     ///
-    /// After [`shutdown`](SessionRecorder::shutdown) the record cannot be stored; it is logged as
-    /// lost (without the user name) instead.
+    /// After [`shutdown`](SessionRecorder::shutdown) the record cannot be stored; it is logged in
+    /// full (records hold no secrets) instead.
     pub fn record(&self, record: SessionRecord) {
         if let Err(mpsc::SendError(Message::Record(lost))) =
             self.queue.send(Message::Record(Box::new(record)))
         {
-            tracing::warn!(
-                listener = %lost.listener,
-                client_addr = %lost.client_addr,
-                outcome = %lost.outcome,
-                "session record dropped: the session writer has already shut down"
-            );
+            tracing::error!(record = ?lost, "session record not stored: the session writer has already shut down");
         }
     }
 
@@ -98,87 +95,159 @@ impl SessionRecorder {
     /// Writes everything queued so far (a failing store gets a few last attempts), closes the
     /// store and stops the writer thread. Returns the records that could not be written, which
     /// are also logged in full at error level so that an operator can recover them. Records
-    /// sent afterwards through other clones of this handle are logged as lost.
-    #[must_use = "the records handed back were not stored"]
-    pub fn shutdown(self) -> Vec<SessionRecord> {
+    /// sent afterwards through other clones of this handle are logged the same way.
+    ///
+    /// # Errors
+    /// [`WriterGone`] when the writer thread had already ended (it panicked): whatever it still
+    /// held is lost, and the caller must not report every session as recorded.
+    pub fn shutdown(self) -> Result<Vec<SessionRecord>, WriterGone> {
         let (done, wait) = mpsc::channel();
-        if self
-            .queue
+        self.queue
             .send(Message::Control(Control::Shutdown(done)))
-            .is_err()
-        {
-            return Vec::new();
-        }
-        // An error means the writer panicked: nothing more can be learnt.
-        wait.recv().unwrap_or_default()
+            .map_err(|_| WriterGone)?;
+        wait.recv().map_err(|_| WriterGone)
     }
 }
 
-/// What woke the writer.
-enum Wake {
-    Message(Message),
-    /// The pause after a failed write is over.
-    Retry,
-    /// Every handle is gone.
-    Closed,
+/// The session writer thread ended before it was asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session writer ended unexpectedly; records it still held are lost")]
+pub struct WriterGone;
+
+/// The writer thread's state: the store, the records not yet written, and when to try again
+/// after a failed write.
+struct Writer {
+    store: Box<dyn SessionStore>,
+    pending: Vec<SessionRecord>,
+    failures: u32,
+    /// Set after a failed write: no attempt before then, however many records arrive.
+    retry_at: Option<Instant>,
 }
 
 /// The writer thread's loop.
-fn write_until_shutdown(mut store: Box<dyn SessionStore>, inbox: Receiver<Message>) {
-    let mut pending = Vec::new();
-    let mut failures = 0;
+fn write_until_shutdown(store: Box<dyn SessionStore>, inbox: Receiver<Message>) {
+    let mut writer = Writer {
+        store,
+        pending: Vec::new(),
+        failures: 0,
+        retry_at: None,
+    };
     loop {
-        let mut control = match wait(&inbox, !pending.is_empty(), failures) {
-            Wake::Message(Message::Record(record)) => {
-                pending.push(*record);
+        let first = match writer.retry_at {
+            None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let mut control = match first {
+            Ok(Message::Record(record)) => {
+                writer.queue(*record);
                 None
             }
-            Wake::Message(Message::Control(control)) => Some(control),
-            Wake::Retry => None,
-            Wake::Closed => {
-                let lost = write_before_exit(store.as_mut(), &mut pending);
-                log_unstored(&lost);
+            Ok(Message::Control(control)) => Some(control),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                log_unstored(&writer.finish());
                 return;
             }
         };
         // A control message ends the drain so that it is answered only after what preceded it.
         while control.is_none() {
             match inbox.try_recv() {
-                Ok(Message::Record(record)) => pending.push(*record),
+                Ok(Message::Record(record)) => writer.queue(*record),
                 Ok(Message::Control(next)) => control = Some(next),
                 Err(_) => break,
             }
         }
-        if let Some(Control::Shutdown(done)) = control {
-            let lost = write_before_exit(store.as_mut(), &mut pending);
-            drop(store);
-            log_unstored(&lost);
-            let _ = done.send(lost);
+        match control {
+            Some(Control::Shutdown(done)) => {
+                let mut lost = writer.finish();
+                // Records other handles sent after the shutdown cannot be stored any more.
+                while let Ok(message) = inbox.try_recv() {
+                    match message {
+                        Message::Record(record) => lost.push(*record),
+                        Message::Control(Control::Flush(flushed)) => drop(flushed.send(())),
+                        Message::Control(Control::Shutdown(_)) => {}
+                    }
+                }
+                log_unstored(&lost);
+                let _ = done.send(lost);
+                return;
+            }
+            Some(Control::Flush(done)) => {
+                writer.attempt();
+                let _ = done.send(());
+            }
+            None if writer.retry_at.is_none_or(|at| Instant::now() >= at) => writer.attempt(),
+            None => {}
+        }
+    }
+}
+
+impl Writer {
+    /// Queues a record, unless the queue already holds [`MAX_QUEUED`]: a store that has failed
+    /// that long gets the rest in the log, in full, rather than in memory without bound.
+    fn queue(&mut self, record: SessionRecord) {
+        if self.pending.len() < MAX_QUEUED {
+            self.pending.push(record);
+        } else {
+            tracing::error!(
+                ?record,
+                "session record not stored: the store has been failing and the queue is full"
+            );
+        }
+    }
+
+    /// One attempt at writing everything queued.
+    fn attempt(&mut self) {
+        if self.pending.is_empty() {
             return;
         }
-        failures = match write_pending(store.as_mut(), &mut pending, failures) {
-            Ok(()) => 0,
-            Err(()) => failures + 1,
-        };
-        if let Some(Control::Flush(done)) = control {
-            let _ = done.send(());
+        match write_pending(self.store.as_mut(), &mut self.pending) {
+            Ok(()) => {
+                if self.failures > 0 {
+                    tracing::info!(
+                        failed_attempts = self.failures,
+                        "session records written after the store recovered"
+                    );
+                }
+                self.failures = 0;
+                self.retry_at = None;
+            }
+            Err(error) => {
+                self.failures += 1;
+                let pause = retry_pause(self.failures);
+                tracing::warn!(
+                    %error,
+                    queued = self.pending.len(),
+                    retry_in_ms = pause.as_millis() as u64,
+                    "cannot write session records; they stay queued and the write is retried"
+                );
+                self.retry_at = Some(Instant::now() + pause);
+            }
         }
     }
+
+    /// Last attempts before the writer ends, then closes the store; returns what is still
+    /// unwritten.
+    fn finish(mut self) -> Vec<SessionRecord> {
+        for attempt in 1..=WRITE_ATTEMPTS {
+            if attempt > 1 {
+                thread::sleep(retry_pause(attempt - 1));
+            }
+            match write_pending(self.store.as_mut(), &mut self.pending) {
+                Ok(()) => return Vec::new(),
+                Err(error) => tracing::warn!(
+                    %error,
+                    attempt,
+                    queued = self.pending.len(),
+                    "cannot write session records before stopping"
+                ),
+            }
+        }
+        std::mem::take(&mut self.pending)
+    }
 }
 
-/// Waits for the next message; while records wait after `failures` failed writes, no longer
-/// than the pause before the next attempt.
-fn wait(inbox: &Receiver<Message>, records_waiting: bool, failures: u32) -> Wake {
-    if !records_waiting {
-        return inbox.recv().map_or(Wake::Closed, Wake::Message);
-    }
-    match inbox.recv_timeout(retry_pause(failures)) {
-        Ok(message) => Wake::Message(message),
-        Err(RecvTimeoutError::Timeout) => Wake::Retry,
-        Err(RecvTimeoutError::Disconnected) => Wake::Closed,
-    }
-}
-
+/// The pause after `failures` failed writes in a row: 100 ms, doubled each time, at most 5 s.
 fn retry_pause(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     (RETRY_PAUSE * 2u32.pow(doublings)).min(MAX_RETRY_PAUSE)
@@ -189,51 +258,21 @@ fn retry_pause(failures: u32) -> Duration {
 fn write_pending(
     store: &mut dyn SessionStore,
     pending: &mut Vec<SessionRecord>,
-    failures: u32,
-) -> Result<(), ()> {
+) -> Result<(), StoreError> {
     let mut written = 0;
     let mut result = Ok(());
     for batch in pending.chunks(MAX_BATCH) {
         if let Err(error) = store.insert_batch(batch) {
-            tracing::warn!(
-                %error,
-                queued = pending.len() - written,
-                retry_in_ms = retry_pause(failures + 1).as_millis() as u64,
-                "cannot write session records; they stay queued and the write is retried"
-            );
-            result = Err(());
+            result = Err(error);
             break;
         }
         written += batch.len();
     }
     if written > 0 {
         tracing::debug!(records = written, "session records written");
-        if failures > 0 {
-            tracing::info!(
-                records = written,
-                failed_attempts = failures,
-                "session records written after the store recovered"
-            );
-        }
     }
     pending.drain(..written);
     result
-}
-
-/// Last attempts before the writer ends; returns what is still unwritten.
-fn write_before_exit(
-    store: &mut dyn SessionStore,
-    pending: &mut Vec<SessionRecord>,
-) -> Vec<SessionRecord> {
-    for attempt in 1..=WRITE_ATTEMPTS {
-        if write_pending(store, pending, attempt - 1).is_ok() {
-            return Vec::new();
-        }
-        if attempt < WRITE_ATTEMPTS {
-            thread::sleep(retry_pause(attempt));
-        }
-    }
-    std::mem::take(pending)
 }
 
 /// Puts records that could not be stored into the log, in full (records hold no secrets), so
@@ -312,7 +351,7 @@ mod tests {
                 });
             }
         });
-        assert!(recorder.shutdown().is_empty());
+        assert_eq!(recorder.shutdown(), Ok(Vec::new()));
 
         let store = SqliteStore::open(&dir.db_path()).unwrap();
         assert_eq!(store.count().unwrap(), 10_000);
@@ -342,7 +381,7 @@ mod tests {
         );
 
         recorder.record(sample_record(3));
-        assert!(recorder.shutdown().is_empty());
+        assert_eq!(recorder.shutdown(), Ok(Vec::new()));
         assert_eq!(reader.count().unwrap(), 4);
     }
 
@@ -355,13 +394,13 @@ mod tests {
         assert!(store.stored().is_empty(), "the first write fails");
         recorder.record(sample_record(8));
 
-        // Retries come after 100, 200 and 400 ms pauses without any new message.
+        // Retries come after pauses of 100, 200 and 400 ms, without any new message.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while store.stored().len() < 2 {
             assert!(std::time::Instant::now() < deadline, "never retried");
             thread::sleep(Duration::from_millis(20));
         }
-        assert!(recorder.shutdown().is_empty());
+        assert_eq!(recorder.shutdown(), Ok(Vec::new()));
         assert!(store.attempts() >= 5, "{}", store.attempts());
         assert_eq!(store.stored(), vec![sample_record(7), sample_record(8)]);
     }
@@ -377,7 +416,7 @@ mod tests {
 
         assert_eq!(
             recorder.shutdown(),
-            vec![sample_record(1), sample_record(2)]
+            Ok(vec![sample_record(1), sample_record(2)])
         );
         assert!(store.stored().is_empty());
         assert!(
@@ -385,6 +424,23 @@ mod tests {
             "{}",
             store.attempts()
         );
+    }
+
+    /// Records arriving while the store fails wait for the pause to end: a busy gateway does not
+    /// retry once per session.
+    #[test]
+    fn records_arriving_during_the_pause_do_not_bring_the_retry_forward() {
+        let store = FlakyStore::new(u32::MAX);
+        let recorder = SessionRecorder::spawn(Box::new(store.clone()));
+        for n in 0..50 {
+            recorder.record(sample_record(n));
+            thread::sleep(Duration::from_millis(10));
+        }
+        // About 500 ms: the first attempt, then at most one after each of 100, 200 (and, on a
+        // slow machine, part of 400) ms of pause; 50 attempts if every record triggered one.
+        let attempts = store.attempts();
+        assert!((1..=5).contains(&attempts), "{attempts} attempts");
+        assert_eq!(recorder.shutdown().map(|lost| lost.len()), Ok(50));
     }
 
     #[test]
@@ -401,11 +457,11 @@ mod tests {
         let store = FlakyStore::new(0);
         let recorder = SessionRecorder::spawn(Box::new(store.clone()));
         let other = recorder.clone();
-        assert!(recorder.shutdown().is_empty());
+        assert_eq!(recorder.shutdown(), Ok(Vec::new()));
 
         other.record(sample_record(1));
         other.flush();
-        assert!(other.shutdown().is_empty());
+        assert_eq!(other.shutdown(), Err(WriterGone));
         assert!(store.stored().is_empty());
     }
 }

@@ -52,14 +52,13 @@ fn serve(path: &Path) -> Result<()> {
         bound.serve(recorder.clone(), shutdown_signal()).await;
         anyhow::Ok(())
     })?;
-    let unstored = recorder.shutdown();
-    if unstored.is_empty() {
-        tracing::info!("stopped; every session recorded");
-    } else {
-        tracing::error!(
+    match recorder.shutdown() {
+        Ok(unstored) if unstored.is_empty() => tracing::info!("stopped; every session recorded"),
+        Ok(unstored) => tracing::error!(
             records = unstored.len(),
             "stopped; the store refused some session records: they are in the log above"
-        );
+        ),
+        Err(gone) => tracing::error!(error = %gone, "stopped; some session records may be lost"),
     }
     Ok(())
 }
