@@ -31,3 +31,11 @@ pub struct Credentials {
     pub user: String,
     pub password: Secret,
 }
+
+impl Credentials {
+    /// Whether the user name holds a control character. No real account has one, and it would
+    /// end up in logs and records, so the client machines refuse such a login themselves.
+    pub fn user_has_control_characters(&self) -> bool {
+        self.user.chars().any(char::is_control)
+    }
+}

@@ -7,7 +7,7 @@ use base64::Engine;
 
 use crate::{Credentials, Secret};
 
-/// Why a SASL PLAIN response could not be used.
+/// Why a SASL response (PLAIN, or a LOGIN step) could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaslError {
     #[error("the response is not valid base64")]
@@ -44,10 +44,12 @@ pub enum SaslExchange {
 /// What one client response leads to.
 #[derive(Debug)]
 pub enum SaslStep {
-    /// Send the base64 challenge, then feed the client's next response to the exchange.
-    Challenge(&'static str, SaslExchange),
+    /// Send the exchange's [`challenge`](SaslExchange::challenge), then feed the client's next
+    /// response to it.
+    Challenge(SaslExchange),
     /// The exchange is complete.
     Done(Credentials),
+    /// The response was unusable; the exchange is over.
     Failed(SaslError),
 }
 
@@ -91,9 +93,7 @@ impl SaslExchange {
                 };
                 match String::from_utf8(raw) {
                     Ok(user) if user.is_empty() => SaslStep::Failed(SaslError::EmptyUser),
-                    Ok(user) => {
-                        SaslStep::Challenge(PASSWORD_PROMPT, SaslExchange::LoginPassword { user })
-                    }
+                    Ok(user) => SaslStep::Challenge(SaslExchange::LoginPassword { user }),
                     Err(_) => SaslStep::Failed(SaslError::UserNotUtf8),
                 }
             }
@@ -160,8 +160,8 @@ mod tests {
         let mut challenges = vec![current.challenge()];
         for (i, response) in responses.iter().enumerate() {
             match current.respond(response) {
-                SaslStep::Challenge(challenge, next) if i + 1 < responses.len() => {
-                    challenges.push(challenge);
+                SaslStep::Challenge(next) if i + 1 < responses.len() => {
+                    challenges.push(next.challenge());
                     current = next;
                 }
                 end => return (challenges, end),

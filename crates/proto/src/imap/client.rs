@@ -141,7 +141,7 @@ impl ClientSession {
                 (Some(exchange), Some(response)) => {
                     self.sasl_response(&tag, exchange, response.expose())
                 }
-                (Some(exchange), None) => self.challenge(tag, exchange.challenge(), exchange),
+                (Some(exchange), None) => self.challenge(tag, exchange),
             },
             CommandKind::Other => reply(
                 reply_tag,
@@ -154,7 +154,7 @@ impl ClientSession {
     /// Hands well-formed credentials to the gateway. A user name with control characters is
     /// refused here: no real account has one, and it would end up in logs and records.
     fn login(&mut self, tag: &str, credentials: Credentials) -> ClientStep {
-        if credentials.user.chars().any(char::is_control) {
+        if credentials.user_has_control_characters() {
             self.state = State::Commands;
             return reply(
                 Some(tag),
@@ -169,9 +169,10 @@ impl ClientSession {
     }
 
     /// Sends a `+` challenge and waits for the client's response to it.
-    fn challenge(&mut self, tag: String, challenge: &str, exchange: SaslExchange) -> ClientStep {
+    fn challenge(&mut self, tag: String, exchange: SaslExchange) -> ClientStep {
+        let challenge = format!("+ {}\r\n", exchange.challenge()).into_bytes();
         self.state = State::SaslResponse { tag, exchange };
-        ClientStep::Write(format!("+ {challenge}\r\n").into_bytes())
+        ClientStep::Write(challenge)
     }
 
     /// A SASL response, as initial response or as the line after a `+` challenge.
@@ -182,7 +183,7 @@ impl ClientSession {
         }
         let mechanism = exchange.mechanism();
         match exchange.respond(response) {
-            SaslStep::Challenge(challenge, next) => self.challenge(tag.to_owned(), challenge, next),
+            SaslStep::Challenge(next) => self.challenge(tag.to_owned(), next),
             SaslStep::Done(credentials) => self.login(tag, credentials),
             SaslStep::Failed(error) => {
                 let text = format!("Invalid SASL {mechanism} response: {error}");

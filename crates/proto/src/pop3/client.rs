@@ -12,7 +12,8 @@ use crate::{
 
 /// Serves a legacy POP3 client until it hands over credentials: answers `CAPA`, `STLS`, `USER`
 /// (locally), `AUTH` and `QUIT` itself and emits [`ClientStep::Login`] on `PASS` or a complete
-/// `AUTH PLAIN` or `AUTH LOGIN`. Bytes the client pipelines after the login stay buffered for the upstream.
+/// `AUTH PLAIN` or `AUTH LOGIN`. Bytes the client pipelines after the login stay buffered for
+/// the upstream.
 #[derive(Debug)]
 pub struct ClientSession {
     options: DialogueOptions,
@@ -100,7 +101,7 @@ impl ClientSession {
                 self.ok("send PASS");
             }
             Command::Pass(password) => match self.user.take() {
-                Some(user) => return Some(Credentials { user, password }),
+                Some(user) => return self.hand_over(Credentials { user, password }),
                 None => self.err("send USER first"),
             },
             Command::AuthList => {
@@ -115,7 +116,7 @@ impl ClientSession {
                 (Some(exchange), Some(initial)) => {
                     return self.sasl_response(exchange, initial.expose())
                 }
-                (Some(exchange), None) => self.challenge(exchange.challenge(), exchange),
+                (Some(exchange), None) => self.challenge(exchange),
             },
             Command::AfterLogin => self.err("not allowed before login"),
             Command::Apop => {
@@ -127,9 +128,19 @@ impl ClientSession {
         None
     }
 
+    /// Passes well-formed credentials on to the gateway; a user name with control characters
+    /// is refused here, as the IMAP machine does.
+    fn hand_over(&mut self, credentials: Credentials) -> Option<Credentials> {
+        if credentials.user_has_control_characters() {
+            self.err("the user name contains control characters");
+            return None;
+        }
+        Some(credentials)
+    }
+
     /// Sends a `+` challenge and waits for the client's response to it.
-    fn challenge(&mut self, challenge: &str, exchange: SaslExchange) {
-        self.reply = format!("+ {challenge}\r\n").into_bytes();
+    fn challenge(&mut self, exchange: SaslExchange) {
+        self.reply = format!("+ {}\r\n", exchange.challenge()).into_bytes();
         self.state = State::SaslResponse(exchange);
     }
 
@@ -142,8 +153,8 @@ impl ClientSession {
         }
         let mechanism = exchange.mechanism();
         match exchange.respond(base64) {
-            SaslStep::Challenge(challenge, next) => self.challenge(challenge, next),
-            SaslStep::Done(credentials) => return Some(credentials),
+            SaslStep::Challenge(next) => self.challenge(next),
+            SaslStep::Done(credentials) => return self.hand_over(credentials),
             SaslStep::Failed(why) => self.err(&format!("malformed {mechanism} response: {why}")),
         }
         None

@@ -86,7 +86,7 @@ fn auth(args: Option<&[u8]>) -> Command {
         None => (args, &[][..]),
     };
     let Ok(mechanism) = std::str::from_utf8(mechanism) else {
-        return Command::Malformed("the mechanism name is not ASCII");
+        return Command::Malformed("the mechanism name is not UTF-8");
     };
     let initial_response = match initial {
         [] => None,
@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(parse(b"AUTH CRAM-MD5"), auth("CRAM-MD5", None));
         assert_eq!(
             parse(b"AUTH \xff"),
-            Command::Malformed("the mechanism name is not ASCII")
+            Command::Malformed("the mechanism name is not UTF-8")
         );
     }
 

@@ -479,6 +479,35 @@ fn auth_login_in_two_steps_or_with_the_user_up_front() {
     );
 }
 
+/// A user name with control characters never reaches the upstream, the record or the log,
+/// whichever way it came: USER, AUTH PLAIN or AUTH LOGIN.
+#[test]
+fn user_names_with_control_characters_are_refused() {
+    // "bob\r\n" as the LOGIN user; "\0b\x1bob\0pw" as PLAIN.
+    let seen = dialogue(
+        &options(ClientTls::Active),
+        &[
+            b"USER b\x1bob\r\nPASS pw\r\n",
+            b"AUTH PLAIN AGIbb2IAcHc=\r\n",
+            b"AUTH LOGIN Ym9iDQo=\r\n",
+            b"cHc=\r\n",
+        ],
+        &[],
+    );
+    let refused = "-ERR the user name contains control characters\r\n";
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w("+OK send PASS\r\n"),
+            w(refused),
+            w(refused),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            w(refused),
+        ]
+    );
+}
+
 #[test]
 fn auth_login_can_be_cancelled_or_botched_at_either_step() {
     let seen = dialogue(
