@@ -8,9 +8,10 @@
 
 use std::cell::RefCell;
 
-/// Spare buffers kept per worker thread, of any size: enough for the streams that are busy at
-/// once on one thread (at most 8 × 64 KiB).
-const SPARE_PER_THREAD: usize = 8;
+/// Spare buffers kept per worker thread and buffer size: enough for the streams that are busy
+/// at once on one thread. Counted per size, so bulk reads cannot crowd out the splice's
+/// buffers (at most 8 × 16 KiB + 8 × 64 KiB).
+const SPARE_PER_SIZE: usize = 8;
 
 thread_local! {
     static SPARE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
@@ -30,12 +31,12 @@ pub(crate) fn take_buffer(size: usize) -> Box<[u8]> {
     spare.unwrap_or_else(|| vec![0u8; size].into_boxed_slice())
 }
 
-/// Keeps `buf` for the next direction that wakes on this thread, or frees it if the pool is
-/// full (or the thread is ending).
+/// Keeps `buf` for the next stream that wakes on this thread, or frees it if the pool holds
+/// enough of its size (or the thread is ending).
 pub(crate) fn give_back(buf: Box<[u8]>) {
     let _ = SPARE.try_with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.len() < SPARE_PER_THREAD {
+        if pool.iter().filter(|b| b.len() == buf.len()).count() < SPARE_PER_SIZE {
             pool.push(buf);
         }
     });
@@ -61,10 +62,14 @@ mod tests {
         assert_eq!(take_buffer(100).len(), 100);
         assert!(SPARE.with(|pool| pool.borrow().is_empty()));
 
-        for _ in 0..SPARE_PER_THREAD + 3 {
+        // Each size has its own bound: a full pool of one size still takes the other.
+        for _ in 0..SPARE_PER_SIZE + 3 {
+            give_back(vec![0u8; SIZE * 4].into_boxed_slice());
+        }
+        for _ in 0..SPARE_PER_SIZE + 3 {
             give_back(vec![0u8; SIZE].into_boxed_slice());
         }
-        assert_eq!(SPARE.with(|pool| pool.borrow().len()), SPARE_PER_THREAD);
+        assert_eq!(SPARE.with(|pool| pool.borrow().len()), 2 * SPARE_PER_SIZE);
         drop(again);
     }
 }

@@ -1,7 +1,9 @@
 //! Large reads from the upstream socket for rustls, which asks for 4 KiB at a time: about five
 //! `recvfrom` calls per 16 KiB record. Reading ahead up to 64 KiB into a pooled buffer cuts that
 //! to one call per several records in a bulk FETCH. The buffer goes back to the pool as soon as
-//! it is drained, so an idle session holds none.
+//! it is drained, so an idle session holds none. A client that stops reading in the middle of a
+//! transfer holds one (up to 64 KiB of bytes that would otherwise wait in the kernel's socket
+//! buffer) until it reads on or the session ends.
 
 use std::io;
 use std::pin::Pin;
@@ -60,6 +62,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         if this.buf.is_none() {
             if out.remaining() >= READ_AHEAD {
                 return Pin::new(&mut this.inner).poll_read(cx, out);
@@ -114,14 +119,68 @@ mod tests {
         assert_eq!(stream.read(&mut chunk).await.unwrap(), 0);
     }
 
+    /// A socket that hands out as much of `data` as each read has room for, and records the
+    /// room each read was given.
+    struct CountingSocket {
+        data: Vec<u8>,
+        reads: Vec<usize>,
+    }
+
+    impl AsyncRead for CountingSocket {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let room = out.remaining();
+            self.reads.push(room);
+            let n = room.min(self.data.len());
+            let taken: Vec<u8> = self.data.drain(..n).collect();
+            out.put_slice(&taken);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn four_kib_reads_become_one_large_socket_read() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 241) as u8).collect();
+        let socket = CountingSocket {
+            data: data.clone(),
+            reads: Vec::new(),
+        };
+        let mut stream = ReadAhead::new(socket);
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(got, data);
+        // One read took all 40,000 bytes with 64 KiB of room; one more saw the end.
+        assert_eq!(stream.inner.reads, vec![READ_AHEAD, READ_AHEAD]);
+        assert_eq!(
+            stream.read(&mut []).await.unwrap(),
+            0,
+            "an empty read is answered at once"
+        );
+        assert_eq!(stream.inner.reads.len(), 2);
+    }
+
     #[tokio::test]
     async fn large_reads_go_straight_to_the_socket() {
-        let (near, mut far) = tokio::io::duplex(1024);
-        let mut stream = ReadAhead::new(near);
-        far.write_all(b"* OK ready\r\n").await.unwrap();
-        let mut big = vec![0u8; READ_AHEAD];
+        let socket = CountingSocket {
+            data: b"* OK ready\r\n".to_vec(),
+            reads: Vec::new(),
+        };
+        let mut stream = ReadAhead::new(socket);
+        let mut big = vec![0u8; 2 * READ_AHEAD];
         let n = stream.read(&mut big).await.unwrap();
         assert_eq!(&big[..n], b"* OK ready\r\n");
+        // The socket saw the caller's whole buffer, not the read-ahead's.
+        assert_eq!(stream.inner.reads, vec![2 * READ_AHEAD]);
         assert!(stream.buf.is_none());
     }
 }
