@@ -27,7 +27,7 @@ use e2e::silent_upstream::SilentUpstream;
 use e2e::xorshift::XorShift;
 use e2e::{free_port, Dovecot, DovecotOptions, Scratch};
 use openssl::ssl::HandshakeError;
-use store::Outcome;
+use store::{Outcome, SessionRecord};
 
 /// Slack on top of a configured time limit before "bounded time" counts as broken: two shared
 /// cores, a debug build and Dovecot beside the gateway.
@@ -674,20 +674,7 @@ fn an_upstream_certificate_that_does_not_verify_is_refused() {
 
     let (records, log) = lab.finish();
     drop(untrusted);
-    for (port, upstream, why) in cases {
-        let r = record_of(&records, port);
-        assert_eq!(r.outcome, Outcome::UpstreamCertificateRejected, "{r:?}");
-        assert_eq!(r.upstream, upstream);
-        assert!(r.detail.as_deref().unwrap_or("").contains(why), "{r:?}");
-        let line = log_line(
-            &log,
-            &[&format!("upstream={upstream} "), "upstream login failed"],
-        );
-        assert!(
-            line.contains("certificate") && line.contains(why),
-            "the log does not say why: {line}"
-        );
-    }
+    assert_certificate_rejected(&records, &log, cases);
 }
 
 /// Wrong passwords: a tagged `NO` / `-ERR` the client may retry after (and a right password then
@@ -1073,22 +1060,7 @@ fn a_starttls_upstream_certificate_that_does_not_verify_is_refused() {
     lab.imap_login_works("imap-plain");
     lab.pop3_login_works("pop3-plain");
     let (records, log) = lab.finish();
-    for (port, upstream, why) in cases {
-        let r = record_of(&records, port);
-        assert_eq!(r.outcome, Outcome::UpstreamCertificateRejected, "{r:?}");
-        assert_eq!(r.upstream, upstream);
-        assert_eq!(r.login.as_deref(), Some("alice"), "{r:?}");
-        assert_eq!(r.upstream_tls_version, None, "{r:?}");
-        assert!(r.detail.as_deref().unwrap_or("").contains(why), "{r:?}");
-        let line = log_line(
-            &log,
-            &[&format!("upstream={upstream} "), "upstream login failed"],
-        );
-        assert!(
-            line.contains("certificate") && line.contains(why),
-            "the log does not say why: {line}"
-        );
-    }
+    assert_certificate_rejected(&records, &log, cases);
 }
 
 /// Sessions in the splice when the gateway is stopped (SIGTERM): an IMAP client over TLS 1.0
@@ -1150,5 +1122,35 @@ fn a_session_in_the_splice_at_shutdown_is_recorded_with_its_bytes() {
         assert!(r.bytes_to_client > mail as u64, "{context}");
         assert_eq!(r.bytes_from_client, client.bytes_sent(), "{context}");
         assert_eq!(r.bytes_to_client, client.bytes_received(), "{context}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared checks
+// ---------------------------------------------------------------------------------------------
+
+/// Each `(client port, upstream, why)` session was refused for the upstream's certificate:
+/// recorded as such with the reason, for alice, with no upstream TLS, and logged with the
+/// upstream's name and the reason.
+fn assert_certificate_rejected(
+    records: &[SessionRecord],
+    log: &str,
+    cases: Vec<(u16, &str, &str)>,
+) {
+    for (port, upstream, why) in cases {
+        let r = record_of(records, port);
+        assert_eq!(r.outcome, Outcome::UpstreamCertificateRejected, "{r:?}");
+        assert_eq!(r.upstream, upstream);
+        assert_eq!(r.login.as_deref(), Some("alice"), "{r:?}");
+        assert_eq!(r.upstream_tls_version, None, "{r:?}");
+        assert!(r.detail.as_deref().unwrap_or("").contains(why), "{r:?}");
+        let line = log_line(
+            log,
+            &[&format!("upstream={upstream} "), "upstream login failed"],
+        );
+        assert!(
+            line.contains("certificate") && line.contains(why),
+            "the log does not say why: {line}"
+        );
     }
 }

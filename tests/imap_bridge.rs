@@ -120,10 +120,7 @@ fn openssl_s_client_at_tls10_and_tls11_fetches_mail_from_a_tls12_only_dovecot() 
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
-            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("imap"),
         GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
@@ -208,10 +205,7 @@ fn curl_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
-            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("imap"),
         GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
@@ -252,10 +246,7 @@ fn python_imaplib_at_tls10_fetches_every_message_over_imaps_and_starttls() {
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
-            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("imap"),
         GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
@@ -422,10 +413,7 @@ fn a_legacy_listener_still_serves_tls13_and_tls12_clients() {
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
-            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("imap"),
         GATEWAY_SECTION,
     );
     let ca = dovecot.ca_file();
@@ -469,10 +457,7 @@ fn tls10_clients_fetch_mail_through_a_starttls_upstream() {
     let mut gateway = start_gateway_upstream(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
-            ListenerSpec::new("imap-starttls-legacy", "imap", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("imap"),
         GATEWAY_SECTION,
         UpstreamTls::StartTls,
     );

@@ -216,10 +216,7 @@ fn curl_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
-            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("pop3"),
         GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
@@ -261,10 +258,7 @@ fn python_poplib_at_tls10_retrieves_every_message_over_pop3s_and_stls() {
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
-            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("pop3"),
         GATEWAY_SECTION,
     );
     let stored = stored_inbox(&dovecot, "alice");
@@ -335,10 +329,7 @@ fn tls10_clients_retrieve_mail_through_a_starttls_upstream() {
     let mut gateway = start_gateway_upstream(
         &scratch,
         &dovecot,
-        vec![
-            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
-            ListenerSpec::new("pop3-stls-legacy", "pop3", "starttls", Some("1.0")),
-        ],
+        ListenerSpec::legacy_pair("pop3"),
         GATEWAY_SECTION,
         UpstreamTls::StartTls,
     );

@@ -110,6 +110,25 @@ impl ListenerSpec {
             port: free_port(),
         }
     }
+
+    /// The two listeners open to TLS 1.0 that the bridging tests put legacy clients on:
+    /// implicit TLS (`imaps-legacy`, `pop3s-legacy`) and STARTTLS (`imap-starttls-legacy`,
+    /// `pop3-stls-legacy`).
+    pub fn legacy_pair(protocol: &str) -> Vec<ListenerSpec> {
+        let starttls = match protocol {
+            "imap" => "imap-starttls-legacy",
+            _ => "pop3-stls-legacy",
+        };
+        vec![
+            ListenerSpec::new(
+                &format!("{protocol}s-legacy"),
+                protocol,
+                "implicit",
+                Some("1.0"),
+            ),
+            ListenerSpec::new(starttls, protocol, "starttls", Some("1.0")),
+        ]
+    }
 }
 
 /// A running gateway; stopped (SIGTERM, records flushed) when dropped.
