@@ -32,6 +32,7 @@ use e2e::{
     UpstreamTls,
 };
 use store::{Outcome, SessionRecord};
+use wire::TlsVersion;
 
 /// The `[gateway]` section of every gateway here. No test here measures the pre-auth limit:
 /// it only bounds a client that stalls before login, below the harness's reply timeout.
@@ -380,7 +381,7 @@ fn tls10_and_tls11_clients_fail_the_handshake_on_a_default_listener() {
         assert_eq!(record.listener, *listener, "{context}");
         assert_eq!(record.outcome, Outcome::ClientTlsFailed, "{context}");
         assert_eq!(
-            record.offered_max_tls.as_deref(),
+            record.offered_max_tls.map(TlsVersion::as_str),
             Some(*offered),
             "{context}"
         );
@@ -396,7 +397,11 @@ fn tls10_and_tls11_clients_fail_the_handshake_on_a_default_listener() {
     }
     let last = records.last().expect("the TLS 1.2 session");
     assert_eq!(last.outcome, Outcome::Ok, "{last:#?}");
-    assert_eq!(last.tls_version.as_deref(), Some("TLSv1.2"), "{last:#?}");
+    assert_eq!(
+        last.tls_version.map(TlsVersion::as_str),
+        Some("TLSv1.2"),
+        "{last:#?}"
+    );
     assert_eq!(last.login.as_deref(), Some("alice"), "{last:#?}");
 }
 

@@ -30,6 +30,7 @@ use e2e::evidence::{
 };
 use e2e::{post_cutoff_dovecot, start_gateway, Dovecot, Gateway, ListenerSpec, Scratch};
 use store::{Outcome, SessionRecord};
+use wire::TlsVersion;
 
 /// A wrong password as tricky as the right one, so refusals exercise the same quoting.
 const WRONG_PASSWORD: &str = "n0t th\u{e9} \"pass\\word\"";
@@ -379,7 +380,7 @@ fn assert_legacy_tls_records(records: &[SessionRecord], count: usize) {
         assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
         assert_eq!(record.login.as_deref(), Some("tricky"), "{record:#?}");
         assert_eq!(
-            record.tls_version.as_deref(),
+            record.tls_version.map(TlsVersion::as_str),
             Some("TLSv1.0"),
             "{record:#?}"
         );

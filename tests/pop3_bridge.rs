@@ -32,6 +32,7 @@ use e2e::{
     Scratch, UpstreamTls,
 };
 use store::{Outcome, SessionRecord};
+use wire::TlsVersion;
 
 /// The `[gateway]` section of every gateway here. No test here measures the pre-auth limit:
 /// it only bounds a client that stalls before login, below the harness's reply timeout.
@@ -202,7 +203,7 @@ fn openssl_s_client_at_tls10_and_tls11_retrieves_mail_from_a_tls12_only_dovecot(
     assert_eq!(refused.listener, "pop3s-default", "{refused:#?}");
     assert_eq!(refused.outcome, Outcome::ClientTlsFailed, "{refused:#?}");
     assert_eq!(
-        refused.offered_max_tls.as_deref(),
+        refused.offered_max_tls.map(TlsVersion::as_str),
         Some("TLSv1.0"),
         "{refused:#?}"
     );

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use store::{Outcome, SessionRecord};
+use wire::TlsVersion;
 
 use crate::secrets::leaked;
 use crate::{Dovecot, Gateway};
@@ -167,16 +168,20 @@ pub fn assert_bridged(
     assert_eq!(record.listener, listener, "{context}");
     assert_eq!(record.protocol, protocol, "{context}");
     assert_eq!(record.outcome, Outcome::Ok, "{context}");
-    assert_eq!(record.tls_version.as_deref(), Some(tls), "{context}");
     assert_eq!(
-        record.offered_max_tls.as_deref(),
+        record.tls_version.map(TlsVersion::as_str),
+        Some(tls),
+        "{context}"
+    );
+    assert_eq!(
+        record.offered_max_tls.map(TlsVersion::as_str),
         Some(offered),
         "{context}"
     );
     assert_eq!(record.login.as_deref(), Some(user), "{context}");
     assert_eq!(record.upstream, format!("dovecot-{protocol}"), "{context}");
     assert!(
-        upstream_is_modern(record.upstream_tls_version.as_deref()),
+        upstream_is_modern(record.upstream_tls_version.map(TlsVersion::as_str)),
         "upstream leg below TLS 1.2: {context}"
     );
     assert!(record.bytes_to_client >= mail_bytes as u64, "{context}");

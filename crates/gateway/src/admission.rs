@@ -5,13 +5,15 @@
 
 use std::net::IpAddr;
 
+use wire::TlsVersion;
+
 /// What is known about a login attempt when it is decided.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginAttempt<'a> {
     pub listener: &'a str,
     pub client_addr: IpAddr,
     /// Negotiated client-side TLS version, `None` on a plaintext listener.
-    pub tls_version: Option<&'a str>,
+    pub tls_version: Option<TlsVersion>,
     pub login: &'a str,
 }
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
+use wire::TlsVersion;
+
 use crate::{Outcome, SessionRecord};
 
 /// A fresh directory under the system temp dir, removed with everything in it (the database and
@@ -50,9 +52,9 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
         protocol: "imap".into(),
         client_addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 17)),
         client_port: n,
-        tls_version: Some("TLSv1".into()),
+        tls_version: Some(TlsVersion::Tls10),
         tls_cipher: Some("ECDHE-RSA-AES128-SHA".into()),
-        offered_max_tls: Some("TLSv1.0".into()),
+        offered_max_tls: Some(TlsVersion::Tls10),
         sni: Some("mail.example.org".into()),
         ja4: Some("t10d1305h1_c866b44c5a26_e8a9a4eba7c6".into()),
         client_id: vec![
@@ -62,7 +64,7 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
         ],
         login: Some("alice".into()),
         upstream: "imap.example.org:993".into(),
-        upstream_tls_version: Some("TLSv1.3".into()),
+        upstream_tls_version: Some(TlsVersion::Tls13),
         outcome: Outcome::Ok,
         detail: None,
         bytes_from_client: 1_000 + u64::from(n),

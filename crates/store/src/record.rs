@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use wire::TlsVersion;
+
 use crate::Outcome;
 
 /// Everything the gateway learned about one client session, written once when the session ends.
@@ -22,12 +24,12 @@ pub struct SessionRecord {
     pub client_addr: IpAddr,
     /// The client's source port.
     pub client_port: u16,
-    /// TLS version negotiated with the client, e.g. `"TLSv1"`; `None` if no handshake completed.
-    pub tls_version: Option<String>,
+    /// TLS version negotiated with the client; `None` if no handshake completed.
+    pub tls_version: Option<TlsVersion>,
     /// Cipher suite negotiated with the client.
     pub tls_cipher: Option<String>,
-    /// Highest version offered in the client's ClientHello, e.g. `"TLSv1.0"`.
-    pub offered_max_tls: Option<String>,
+    /// Highest version offered in the client's ClientHello.
+    pub offered_max_tls: Option<TlsVersion>,
     /// Server name the client asked for in its ClientHello.
     pub sni: Option<String>,
     /// JA4 fingerprint of the client's ClientHello.
@@ -39,7 +41,7 @@ pub struct SessionRecord {
     /// The upstream server the session was bridged to (as configured, e.g. `"imap.example.com:993"`).
     pub upstream: String,
     /// TLS version negotiated with the upstream server.
-    pub upstream_tls_version: Option<String>,
+    pub upstream_tls_version: Option<TlsVersion>,
     /// How the session ended.
     pub outcome: Outcome,
     /// Human-readable reason for a non-ok outcome.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, Row};
 use serde_json::Value;
+use wire::TlsVersion;
 
 use crate::{schema, timestamp, Outcome, SessionRecord, SessionStore, StoreError};
 
@@ -130,6 +131,15 @@ impl SqliteStore {
                 )),
             }
         };
+        // Versions are stored in their display spelling ("TLSv1.0"), one spelling for all.
+        let optional_version = |column: &'static str| -> Result<Option<TlsVersion>, StoreError> {
+            optional_text(column)?
+                .map(|label| {
+                    TlsVersion::from_config_str(&label)
+                        .ok_or_else(|| invalid(column, format!("{label:?} is not a TLS version")))
+                })
+                .transpose()
+        };
         let integer = |column: &'static str| -> Result<i64, StoreError> {
             match get(column)? {
                 SqlValue::Integer(n) => Ok(n),
@@ -159,16 +169,16 @@ impl SqliteStore {
             client_port: u16::try_from(client_port).map_err(|_| {
                 invalid("client_port", format!("{client_port} is not a port number"))
             })?,
-            tls_version: optional_text("tls_version")?,
+            tls_version: optional_version("tls_version")?,
             tls_cipher: optional_text("tls_cipher")?,
-            offered_max_tls: optional_text("offered_max_tls")?,
+            offered_max_tls: optional_version("offered_max_tls")?,
             sni: optional_text("sni")?,
             ja4: optional_text("ja4")?,
             client_id: decode_client_id(&text("client_id")?)
                 .map_err(|reason| invalid("client_id", reason))?,
             login: optional_text("login")?,
             upstream: text("upstream")?,
-            upstream_tls_version: optional_text("upstream_tls_version")?,
+            upstream_tls_version: optional_version("upstream_tls_version")?,
             outcome: text("outcome")?
                 .parse::<Outcome>()
                 .map_err(|e| invalid("outcome", e.to_string()))?,
@@ -202,15 +212,15 @@ impl SessionStore for SqliteStore {
                         rec.protocol,
                         rec.client_addr.to_string(),
                         rec.client_port,
-                        rec.tls_version,
+                        rec.tls_version.map(|v| v.to_string()),
                         rec.tls_cipher,
-                        rec.offered_max_tls,
+                        rec.offered_max_tls.map(|v| v.to_string()),
                         rec.sni,
                         rec.ja4,
                         encode_client_id(&rec.client_id),
                         rec.login,
                         rec.upstream,
-                        rec.upstream_tls_version,
+                        rec.upstream_tls_version.map(|v| v.to_string()),
                         rec.outcome.as_str(),
                         rec.detail,
                         // A session cannot move 2^63 bytes; saturate rather than fail the batch.

@@ -62,6 +62,17 @@ impl TlsVersion {
         }
     }
 
+    /// The one spelling records, logs and reports use: "SSLv3", "TLSv1.0" ... "TLSv1.3".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Ssl3 => "SSLv3",
+            TlsVersion::Tls10 => "TLSv1.0",
+            TlsVersion::Tls11 => "TLSv1.1",
+            TlsVersion::Tls12 => "TLSv1.2",
+            TlsVersion::Tls13 => "TLSv1.3",
+        }
+    }
+
     /// Reads a configuration label ("1.0" ... "1.3", "3.0" for SSLv3), also accepting the
     /// display form ("TLSv1.2", "SSLv3") in any case.
     pub fn from_config_str(label: &str) -> Option<TlsVersion> {
@@ -74,13 +85,7 @@ impl TlsVersion {
 
 impl fmt::Display for TlsVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TlsVersion::Ssl3 => "SSLv3",
-            TlsVersion::Tls10 => "TLSv1.0",
-            TlsVersion::Tls11 => "TLSv1.1",
-            TlsVersion::Tls12 => "TLSv1.2",
-            TlsVersion::Tls13 => "TLSv1.3",
-        })
+        f.write_str(self.as_str())
     }
 }
 

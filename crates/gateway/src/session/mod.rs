@@ -1,9 +1,11 @@
-//! One client session, from accept to the session record:
-//! client TLS (OpenSSL) ─► pre-auth dialogue (proto) ─► admission ─► upstream login (rustls)
-//! ─► byte splice ─► one record in the store.
+//! One client session, from accept to the session record. [`run_bridge`] shows its stages in
+//! order: client TLS (OpenSSL) ─► pre-auth dialogue (proto) until credentials ─► admission ─►
+//! upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports what it learned as
+//! a [`Fact`], merged into the one record the session writes when it ends.
 
 mod bridge;
-mod client_tls;
+mod client_handshake;
+mod facts;
 mod pre_auth;
 mod splice;
 mod upstream_login;
@@ -14,19 +16,26 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::FutureExt;
-use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
+use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits, UpstreamAuth};
 use store::{Outcome, SessionRecord, SessionRecorder};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use wire::TlsVersion;
 
+use crate::admission::{Decision, LoginAttempt};
 use crate::listener::ListenerContext;
 use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
+use facts::{Fact, Facts};
 use upstream_login::LoggedIn;
 
 pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge};
+
+/// Rejected logins one connection may try before the gateway hangs up, so a device with a
+/// wrong password cannot hammer (and lock out) the upstream mailbox.
+const MAX_FAILED_LOGINS: u32 = 3;
 
 /// The client's TCP connection, possibly with TLS on top, counting application bytes.
 pub(crate) type ClientStream =
@@ -60,7 +69,8 @@ pub(crate) async fn serve(
     let tally = Arc::new(ByteTally::default());
     // A bug in one session must neither take the gateway down nor leave the session
     // unrecorded: the panic becomes this session's outcome.
-    let session = AssertUnwindSafe(run(&ctx, tcp, &mut record, tally.clone())).catch_unwind();
+    let mut facts = Facts::new(&mut record);
+    let session = AssertUnwindSafe(run(&ctx, tcp, &mut facts, tally.clone())).catch_unwind();
     let end = tokio::select! {
         end = session => end.unwrap_or_else(|_| {
             tracing::error!(listener = %ctx.settings.name, client = %peer, "session task panicked");
@@ -81,8 +91,8 @@ pub(crate) async fn serve(
         listener = %record.listener,
         client = %peer,
         login = record.login.as_deref().unwrap_or("-"),
-        tls = record.tls_version.as_deref().unwrap_or("-"),
-        offered_max_tls = record.offered_max_tls.as_deref().unwrap_or("-"),
+        tls = record.tls_version.map_or("-", TlsVersion::as_str),
+        offered_max_tls = record.offered_max_tls.map_or("-", TlsVersion::as_str),
         upstream = %record.upstream,
         outcome = record.outcome.as_str(),
         detail = record.detail.as_deref().unwrap_or(""),
@@ -122,19 +132,20 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
 async fn run(
     ctx: &ListenerContext,
     tcp: TcpStream,
-    record: &mut SessionRecord,
+    facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
 ) -> SessionEnd {
     match ctx.settings.protocol {
-        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, record, tally).await,
-        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, record, tally).await,
+        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, facts, tally).await,
+        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, facts, tally).await,
     }
 }
 
+/// The stages of a session, in order.
 async fn run_bridge<B: Bridge>(
     ctx: &ListenerContext,
     tcp: TcpStream,
-    record: &mut SessionRecord,
+    facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
 ) -> SessionEnd {
     // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
@@ -150,34 +161,22 @@ async fn run_bridge<B: Bridge>(
         limits: Limits::default(),
         greeting: ctx.settings.greeting.clone(),
     });
+    let mut client: ClientStream = Counted::new(MaybeTls::Plain(Rewind::new(tcp)), tally);
 
-    let plain = MaybeTls::Plain(Rewind::new(tcp));
-    let mut client: ClientStream = Counted::new(plain, tally);
+    // 1. Client TLS at once on implicit-TLS listeners (STARTTLS comes inside the dialogue).
+    //    Boxed, like the login stages: a future is as large as its largest stage, and a
+    //    session spends hours in the splice after these have finished.
     if ctx.settings.tls == ClientTlsMode::Implicit {
-        // Boxed, like the pre-auth conversation below: a future is as large as its largest
-        // stage, and a session spends hours in the splice after these have finished.
-        let handshake = Box::pin(client_tls::upgrade(
-            client,
-            ctx,
-            record,
-            &mut dialogue,
-            deadline,
-        ));
-        client = match handshake.await {
+        let handshake = client_handshake::upgrade(client, ctx, facts, &mut dialogue, deadline);
+        client = match Box::pin(handshake).await {
             Ok(tls) => tls,
             Err(end) => return end,
         };
     }
 
-    let (mut client, logged_in) = match Box::pin(pre_auth::converse::<B>(
-        client,
-        &mut dialogue,
-        ctx,
-        record,
-        deadline,
-    ))
-    .await
-    {
+    // 2-4. Pre-auth dialogue, admission and upstream login, again after each refused login.
+    let login = log_in::<B>(client, &mut dialogue, ctx, facts, deadline);
+    let (mut client, logged_in) = match Box::pin(login).await {
         Ok(done) => done,
         Err(end) => return end,
     };
@@ -187,11 +186,13 @@ async fn run_bridge<B: Bridge>(
         leftover,
         tls_version,
     } = logged_in;
-    record.outcome = Outcome::Ok;
-    record.upstream_tls_version = Some(tls_version);
+    facts.note(Fact::LoggedIn {
+        upstream_tls: tls_version,
+    });
+
+    // 5. Hand-over: the login reply and any bytes either side sent early. Its own future,
+    //    done before the splice, so its buffers do not stay in the session's state.
     let accepted = dialogue.login_accepted(&text);
-    // The hand-over is its own future, done before the splice, so its buffers do not stay
-    // in the session's state for the session's whole life.
     let handover = Box::pin(async {
         client.write_all(&accepted.to_client).await?;
         client.write_all(&leftover).await?;
@@ -201,11 +202,81 @@ async fn run_bridge<B: Bridge>(
     });
     let handed_over = handover.await;
     drop((text, leftover, accepted));
-    let end = match handed_over {
+
+    // 6. The byte splice, until either side closes.
+    match handed_over {
         Ok(()) => splice::splice(&mut client, &mut upstream).await,
         Err(e) => SessionEnd::new(Outcome::Ok, format!("connection lost at hand-over: {e}")),
-    };
-    end
+    }
+}
+
+/// Stages 2-4 of a session, repeated while the client retries after a refused login:
+/// the pre-auth dialogue until the client presents credentials, the admission decision, and
+/// the upstream login. Returns the client and the logged-in upstream, or how the session ended.
+async fn log_in<B: Bridge>(
+    mut client: ClientStream,
+    dialogue: &mut B::Client,
+    ctx: &ListenerContext,
+    facts: &mut Facts<'_>,
+    deadline: Instant,
+) -> Result<(ClientStream, LoggedIn), SessionEnd> {
+    let mut failed_logins = 0;
+    let mut last_refusal: Option<SessionEnd> = None;
+    loop {
+        // 2. The pre-auth dialogue, until credentials.
+        let credentials;
+        (client, credentials) =
+            match pre_auth::credentials(client, dialogue, ctx, facts, deadline).await {
+                Ok(received) => received,
+                // A client that leaves after a refused login ends with that refusal.
+                Err(end) if end.outcome == Outcome::ClientClosed => {
+                    return Err(last_refusal.unwrap_or(end))
+                }
+                Err(end) => return Err(end),
+            };
+        facts.note(Fact::Login(credentials.user.clone()));
+
+        // 3. Admission: may this client log in at all?
+        let record = facts.record();
+        let attempt = LoginAttempt {
+            listener: &ctx.settings.name,
+            client_addr: record.client_addr,
+            tls_version: record.tls_version,
+            login: &credentials.user,
+        };
+        if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
+            dialogue.login_rejected(&reason);
+            last_refusal = Some(SessionEnd::new(Outcome::RefusedByPolicy, reason));
+            continue;
+        }
+
+        // 4. The upstream login.
+        let auth = UpstreamAuth::Password(credentials);
+        let refusal =
+            match upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline).await {
+                Ok(logged_in) => return Ok((client, logged_in)),
+                Err(failure) if failure.outcome == Outcome::AuthFailed => failure,
+                Err(failure) => {
+                    tracing::warn!(
+                        upstream = %ctx.upstream.settings.name,
+                        outcome = failure.outcome.as_str(),
+                        reason = failure.detail.as_deref().unwrap_or(""),
+                        "upstream login failed"
+                    );
+                    let line = dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
+                    say_goodbye(&mut client, &line).await;
+                    return Err(failure);
+                }
+            };
+        failed_logins += 1;
+        if failed_logins >= MAX_FAILED_LOGINS {
+            let line = dialogue.farewell("Too many failed logins");
+            say_goodbye(&mut client, &line).await;
+            return Err(refusal);
+        }
+        dialogue.login_rejected(refusal.detail.as_deref().unwrap_or_default());
+        last_refusal = Some(refusal);
+    }
 }
 
 /// Writes a last line to the client and closes, bounded so a stuck client cannot hold us.

@@ -1,38 +1,31 @@
-//! The pre-auth conversation: drives the client-facing proto machine over the client stream
-//! until the upstream accepts a login, the client leaves, or the deadline passes.
+//! The pre-auth dialogue: drives the client-facing proto machine over the client stream until
+//! the client presents credentials, leaves, or the deadline passes. STARTTLS happens inside it;
+//! what to do with the credentials is the session's next stage, not this one's.
 
-use proto::{ClientDialogue, ClientStep, Ending, UpstreamAuth};
-use store::{Outcome, SessionRecord};
+use proto::{ClientDialogue, ClientStep, Credentials, Ending};
+use store::Outcome;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
-use super::upstream_login::{self, LoggedIn};
-use super::{client_tls, say_goodbye, Bridge, ClientStream, SessionEnd};
-use crate::admission::{Decision, LoginAttempt};
+use super::facts::{Fact, Facts};
+use super::{client_handshake, say_goodbye, ClientStream, SessionEnd};
 use crate::listener::ListenerContext;
-
-/// Rejected logins one connection may try before the gateway hangs up, so a device with a
-/// wrong password cannot hammer (and lock out) the upstream mailbox.
-const MAX_FAILED_LOGINS: u32 = 3;
 
 /// Size of one read from the client before login; commands are short.
 const READ_CHUNK: usize = 4096;
 
-/// Talks with the client until it is logged in upstream. On success returns the client
-/// stream and the logged-in upstream; otherwise how the session ended (bytes recorded).
-pub(crate) async fn converse<B: Bridge>(
+/// Talks with the client until it presents credentials. Returns the client stream (with TLS
+/// if the client asked for STARTTLS) and the credentials; otherwise how the session ended.
+pub(crate) async fn credentials<D: ClientDialogue>(
     mut client: ClientStream,
-    dialogue: &mut B::Client,
+    dialogue: &mut D,
     ctx: &ListenerContext,
-    record: &mut SessionRecord,
+    facts: &mut Facts<'_>,
     deadline: Instant,
-) -> Result<(ClientStream, LoggedIn), SessionEnd> {
-    let mut failed_logins = 0;
-    let mut last_refusal: Option<SessionEnd> = None;
+) -> Result<(ClientStream, Credentials), SessionEnd> {
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
-        let step = dialogue.next();
-        let io = match step {
+        let io = match dialogue.next() {
             ClientStep::Write(bytes) => timeout_at(deadline, client.write_all(&bytes)).await,
             ClientStep::NeedInput => {
                 let read = async {
@@ -41,12 +34,10 @@ pub(crate) async fn converse<B: Bridge>(
                 };
                 match timeout_at(deadline, read).await {
                     Ok(Ok(0)) => {
-                        return Err(last_refusal.unwrap_or_else(|| {
-                            SessionEnd::new(
-                                Outcome::ClientClosed,
-                                "the client closed before logging in",
-                            )
-                        }));
+                        return Err(SessionEnd::new(
+                            Outcome::ClientClosed,
+                            "the client closed before logging in",
+                        ));
                     }
                     Ok(Ok(n)) => {
                         dialogue.feed(&chunk[..n]);
@@ -64,64 +55,22 @@ pub(crate) async fn converse<B: Bridge>(
                     }
                     Err(_) => return Err(pre_auth_expired(ctx)),
                 }
-                client = client_tls::upgrade(client, ctx, record, dialogue, deadline).await?;
+                client = client_handshake::upgrade(client, ctx, facts, dialogue, deadline).await?;
                 dialogue.tls_started();
                 continue;
             }
             ClientStep::ClientId(fields) => {
-                record.client_id = fields;
+                facts.note(Fact::ClientId(fields));
                 continue;
             }
-            ClientStep::Login(credentials) => {
-                record.login = Some(credentials.user.clone());
-                let attempt = LoginAttempt {
-                    listener: &ctx.settings.name,
-                    client_addr: record.client_addr,
-                    tls_version: record.tls_version.as_deref(),
-                    login: &credentials.user,
-                };
-                if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
-                    dialogue.login_rejected(&reason);
-                    last_refusal = Some(SessionEnd::new(Outcome::RefusedByPolicy, reason));
-                    continue;
-                }
-                let auth = UpstreamAuth::Password(credentials);
-                match upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline).await
-                {
-                    Ok(logged_in) => return Ok((client, logged_in)),
-                    Err(failure) if failure.outcome == Outcome::AuthFailed => {
-                        failed_logins += 1;
-                        let reason = failure.detail.clone().unwrap_or_default();
-                        if failed_logins >= MAX_FAILED_LOGINS {
-                            let line = dialogue.farewell("Too many failed logins");
-                            say_goodbye(&mut client, &line).await;
-                            return Err(failure);
-                        }
-                        dialogue.login_rejected(&reason);
-                        last_refusal = Some(failure);
-                        continue;
-                    }
-                    Err(failure) => {
-                        tracing::warn!(
-                            upstream = %ctx.upstream.settings.name,
-                            outcome = failure.outcome.as_str(),
-                            reason = failure.detail.as_deref().unwrap_or(""),
-                            "upstream login failed"
-                        );
-                        let line =
-                            dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
-                        say_goodbye(&mut client, &line).await;
-                        return Err(failure);
-                    }
-                }
-            }
+            ClientStep::Login(credentials) => return Ok((client, credentials)),
             ClientStep::Close(ending) => {
                 let _ = timeout_at(deadline, client.flush()).await;
                 let _ = timeout_at(deadline, client.shutdown()).await;
                 return Err(match ending {
-                    Ending::ClientQuit => last_refusal.unwrap_or_else(|| {
+                    Ending::ClientQuit => {
                         SessionEnd::new(Outcome::ClientClosed, "the client quit before logging in")
-                    }),
+                    }
                     Ending::ProtocolError(reason) => {
                         SessionEnd::new(Outcome::ProtocolError, reason)
                     }
@@ -148,20 +97,4 @@ fn pre_auth_expired(ctx: &ListenerContext) -> SessionEnd {
         Outcome::Timeout,
         format!("no login within {} s", ctx.timeouts.pre_auth.as_secs()),
     )
-}
-
-impl SessionEnd {
-    /// What the client is told when the upstream cannot be used; names no secret.
-    fn client_text(&self, upstream: &str) -> String {
-        match self.outcome {
-            Outcome::UpstreamCertificateRejected => {
-                format!("Upstream server {upstream} presented a certificate that does not verify")
-            }
-            Outcome::Timeout => format!("Upstream server {upstream} did not answer in time"),
-            Outcome::UpstreamProtocolError => {
-                format!("Upstream server {upstream} did not behave as a mail server")
-            }
-            _ => format!("Upstream server {upstream} is unreachable"),
-        }
-    }
 }

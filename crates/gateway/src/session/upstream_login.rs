@@ -29,8 +29,9 @@ pub(crate) struct LoggedIn {
     pub text: String,
     /// Upstream bytes already read past the success reply; they belong to the client.
     pub leftover: Vec<u8>,
-    /// The negotiated upstream TLS version, e.g. "TLSv1.3".
-    pub tls_version: String,
+    /// The negotiated upstream TLS version (`None` only for a version rustls names that
+    /// `wire` does not know, which cannot be below TLS 1.2).
+    pub tls_version: Option<TlsVersion>,
 }
 
 /// Logs in upstream with `auth`. Failures come back as the session end they would cause;
@@ -113,13 +114,11 @@ async fn dialogue<B: Bridge>(
                         "login completed without TLS",
                     ));
                 };
-                // Spelled as every TLS field of the record ("TLSv1.3").
                 let tls_version = tls
                     .get_ref()
                     .1
                     .protocol_version()
-                    .and_then(|v| TlsVersion::from_wire(u16::from(v)))
-                    .map_or_else(|| "TLS".to_string(), |v| v.to_string());
+                    .and_then(|v| TlsVersion::from_wire(u16::from(v)));
                 return Ok(LoggedIn {
                     stream,
                     text,
@@ -172,4 +171,20 @@ async fn tls_connect(
                 ),
             }
         })
+}
+
+impl SessionEnd {
+    /// What the client is told when the upstream cannot be used; names no secret.
+    pub(crate) fn client_text(&self, upstream: &str) -> String {
+        match self.outcome {
+            Outcome::UpstreamCertificateRejected => {
+                format!("Upstream server {upstream} presented a certificate that does not verify")
+            }
+            Outcome::Timeout => format!("Upstream server {upstream} did not answer in time"),
+            Outcome::UpstreamProtocolError => {
+                format!("Upstream server {upstream} did not behave as a mail server")
+            }
+            _ => format!("Upstream server {upstream} is unreachable"),
+        }
+    }
 }

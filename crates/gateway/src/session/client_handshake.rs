@@ -5,12 +5,13 @@ use std::pin::Pin;
 
 use openssl::ssl::{Ssl, SslVersion};
 use proto::ClientDialogue;
-use store::{Outcome, SessionRecord};
+use store::Outcome;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_openssl::SslStream;
 use wire::{HelloError, TlsVersion};
 
+use super::facts::{Fact, Facts};
 use super::{ClientStream, SessionEnd};
 use crate::listener::ListenerContext;
 use crate::stream::{Counted, MaybeTls};
@@ -23,7 +24,7 @@ const MAX_HELLO_BYTES: usize = 64 * 1024;
 pub(crate) async fn upgrade<D: ClientDialogue>(
     client: ClientStream,
     ctx: &ListenerContext,
-    record: &mut SessionRecord,
+    facts: &mut Facts<'_>,
     dialogue: &mut D,
     deadline: Instant,
 ) -> Result<ClientStream, SessionEnd> {
@@ -47,9 +48,11 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
         loop {
             match wire::parse_client_hello(&hello) {
                 Ok(parsed) => {
-                    record.offered_max_tls = parsed.highest_offered().map(|v| v.to_string());
-                    record.sni = parsed.server_name();
-                    record.ja4 = Some(wire::ja4(&parsed));
+                    facts.note(Fact::ClientHello {
+                        offered_max_tls: parsed.highest_offered(),
+                        sni: parsed.server_name(),
+                        ja4: wire::ja4(&parsed),
+                    });
                     break;
                 }
                 Err(HelloError::Incomplete) if hello.len() < MAX_HELLO_BYTES => {}
@@ -88,8 +91,10 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
     let result = tokio::time::timeout_at(deadline.min(handshake_deadline), handshake).await;
     match result {
         Ok(Ok(tls)) => {
-            record.tls_version = negotiated_version(tls.ssl()).map(|v| v.to_string());
-            record.tls_cipher = tls.ssl().current_cipher().map(|c| c.name().to_string());
+            facts.note(Fact::ClientTls {
+                version: negotiated_version(tls.ssl()),
+                cipher: tls.ssl().current_cipher().map(|c| c.name().to_string()),
+            });
             Ok(Counted::new(MaybeTls::Tls(tls), tally))
         }
         Ok(Err(failure)) => Err(failure.into_end()),
@@ -146,8 +151,8 @@ fn describe_tls_error(e: &openssl::ssl::Error) -> String {
     }
 }
 
-/// The negotiated version in the one spelling every record uses ("TLSv1.0"), not OpenSSL's
-/// own ("TLSv1"), so reports group a version under one name.
+/// The negotiated version as the one type every record uses, not OpenSSL's own spelling
+/// ("TLSv1"), so reports group a version under one name.
 fn negotiated_version(ssl: &openssl::ssl::SslRef) -> Option<TlsVersion> {
     let version = ssl.version2()?;
     [
