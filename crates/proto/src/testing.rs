@@ -19,11 +19,9 @@ pub(crate) fn options(tls: ClientTls) -> DialogueOptions {
     }
 }
 
+/// Credentials the gateway accepts; panics on ones it refuses.
 pub(crate) fn creds(user: &str, password: &[u8]) -> Credentials {
-    Credentials {
-        user: user.into(),
-        password: Secret::new(password),
-    }
+    Credentials::new(user.into(), Secret::new(password)).expect("acceptable credentials")
 }
 
 /// Runs a script fed whole (`run(usize::MAX)`), then in pieces of a few sizes, asserts that
