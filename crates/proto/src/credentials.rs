@@ -121,13 +121,29 @@ mod tests {
     #[test]
     fn control_and_format_characters_are_refused_anywhere_in_the_name() {
         for bad in [
-            "\0", "\t", "\r", "\n", "\u{7f}", "\u{85}", "\u{9b}", // Cc
-            "\u{202e}", "\u{202d}", "\u{200b}", "\u{200d}", "\u{2066}", "\u{feff}",
-            "\u{ad}", "\u{e0001}", // Cf
-            "\u{2028}", // Zl
-            "\u{2029}", // Zp
+            "\0",
+            "\t",
+            "\r",
+            "\n",
+            "\u{7f}",
+            "\u{85}",
+            "\u{9b}", // Cc
+            "\u{202e}",
+            "\u{202d}",
+            "\u{200b}",
+            "\u{200d}",
+            "\u{2066}",
+            "\u{feff}",
+            "\u{ad}",
+            "\u{e0001}", // Cf
+            "\u{2028}",  // Zl
+            "\u{2029}",  // Zp
         ] {
-            for user in [format!("{bad}alice"), format!("al{bad}ice"), format!("alice{bad}")] {
+            for user in [
+                format!("{bad}alice"),
+                format!("al{bad}ice"),
+                format!("alice{bad}"),
+            ] {
                 assert_eq!(
                     refusal(&user, b"pw"),
                     Some(CredentialsRefused::UserHasControlCharacters),
@@ -148,7 +164,11 @@ mod tests {
             "a b", // space is Zs, not a separator of lines
             "",
         ] {
-            assert_eq!(refusal(user, "pässwörd €\"\\ ".as_bytes()), None, "{user:?}");
+            assert_eq!(
+                refusal(user, "pässwörd €\"\\ ".as_bytes()),
+                None,
+                "{user:?}"
+            );
         }
     }
 

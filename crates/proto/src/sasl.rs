@@ -229,7 +229,8 @@ mod tests {
     /// The gateway's own rules on credentials apply to both mechanisms, as to every dialogue.
     #[test]
     fn refuses_what_credentials_refuse() {
-        let refused = |mechanism: &str, responses: &[&[u8]]| match exchange(mechanism, responses).1 {
+        let refused = |mechanism: &str, responses: &[&[u8]]| match exchange(mechanism, responses).1
+        {
             SaslStep::Refused(why) => why,
             other => panic!("{other:?}"),
         };

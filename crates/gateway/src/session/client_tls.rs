@@ -48,7 +48,7 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
             match wire::parse_client_hello(&hello) {
                 Ok(parsed) => {
                     record.offered_max_tls = parsed.highest_offered().map(|v| v.to_string());
-                    record.sni = parsed.server_name();
+                    record.set_sni(parsed.server_name());
                     record.ja4 = Some(wire::ja4(&parsed));
                     break;
                 }

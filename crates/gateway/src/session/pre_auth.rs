@@ -73,12 +73,12 @@ pub(crate) async fn converse<B: Bridge>(
                 continue;
             }
             ClientStep::Login(credentials) => {
-                record.login = Some(credentials.user.clone());
+                record.login = Some(credentials.user().to_owned());
                 let attempt = LoginAttempt {
                     listener: &ctx.settings.name,
                     client_addr: record.client_addr,
                     tls_version: record.tls_version.as_deref(),
-                    login: &credentials.user,
+                    login: credentials.user(),
                 };
                 if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
                     dialogue.login_rejected(&reason);

@@ -27,7 +27,10 @@ pub(super) enum CommandKind {
     /// RFC 2971 ID: field names and values (`None` for NIL).
     Id(Vec<(String, Option<String>)>),
     /// LOGIN's arguments as sent; the session decides whether they make [`crate::Credentials`].
-    Login { user: String, password: Secret },
+    Login {
+        user: String,
+        password: Secret,
+    },
     Authenticate {
         /// Upper-cased mechanism name.
         mechanism: String,

@@ -318,7 +318,8 @@ fn malformed_logins_get_bad_and_no_login() {
 /// or LOGIN): a tagged `NO [CANNOT]`, no `Login` for the gateway, and the dialogue goes on.
 #[test]
 fn credentials_the_gateway_refuses_get_no_and_no_login() {
-    let b64 = |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    let b64 =
+        |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
     let long = "u".repeat(256);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (
@@ -346,8 +347,11 @@ fn credentials_the_gateway_refuses_get_no_and_no_login() {
             "the user name contains control or invisible formatting characters",
         ),
         (
-            format!("a AUTHENTICATE PLAIN {}\r\n", b64(format!("\0{long}\0pw").as_bytes()))
-                .into_bytes(),
+            format!(
+                "a AUTHENTICATE PLAIN {}\r\n",
+                b64(format!("\0{long}\0pw").as_bytes())
+            )
+            .into_bytes(),
             "the user name is longer than 255 bytes",
         ),
     ];
