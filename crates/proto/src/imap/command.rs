@@ -6,9 +6,9 @@ use crate::Secret;
 
 /// RFC 2971 section 3.3: at most 30 field-value pairs, field names of at most 30 octets and
 /// values of at most 1024. Beyond these the command is refused whole and nothing of it kept.
-pub(super) const MAX_ID_FIELDS: usize = 30;
-pub(super) const MAX_ID_NAME_BYTES: usize = 30;
-pub(super) const MAX_ID_VALUE_BYTES: usize = 1024;
+const MAX_ID_FIELDS: usize = 30;
+const MAX_ID_NAME_BYTES: usize = 30;
+const MAX_ID_VALUE_BYTES: usize = 1024;
 
 /// A tagged command.
 #[derive(Debug)]
@@ -110,16 +110,17 @@ fn id(reader: &mut Reader) -> Result<CommandKind, &'static str> {
             if !pairs.is_empty() {
                 reader.sp().ok_or(shape)?;
             }
-            let field = reader.string().ok_or(shape)?;
+            let field = lossy(reader.string().ok_or(shape)?);
             reader.sp().ok_or(shape)?;
-            let value = reader.nstring().ok_or(shape)?;
+            let value = reader.nstring().ok_or(shape)?.map(lossy);
+            // Measured as kept: a byte that is not UTF-8 is kept as U+FFFD, three octets.
             if field.len() > MAX_ID_NAME_BYTES {
                 return Err("ID field names are at most 30 octets long (RFC 2971)");
             }
             if value.as_ref().is_some_and(|v| v.len() > MAX_ID_VALUE_BYTES) {
                 return Err("ID values are at most 1024 octets long (RFC 2971)");
             }
-            pairs.push((lossy(field), value.map(lossy)));
+            pairs.push((field, value));
         }
     }
     reader.finish().ok_or(shape)?;
@@ -304,6 +305,12 @@ mod tests {
         assert_eq!(
             pairs(wide.as_bytes()),
             Err("ID values are at most 1024 octets long (RFC 2971)")
+        );
+        // Eleven bytes that are not UTF-8 would be kept as 33 octets of U+FFFD.
+        let mangled = b"a ID (\"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\" NIL)\r\n";
+        assert_eq!(
+            pairs(mangled),
+            Err("ID field names are at most 30 octets long (RFC 2971)")
         );
     }
 
