@@ -88,6 +88,37 @@ fn one_wrong_password(lab: &Lab) -> u16 {
     c.port
 }
 
+/// The lab for one case, with [`one_wrong_password`] already made; returns its client port.
+fn lab_with_one_wrong_password(label: &str) -> (Lab, u16) {
+    let lab = Lab::start(label, "", Vec::new(), standard_listeners());
+    let wrong = one_wrong_password(&lab);
+    (lab, wrong)
+}
+
+/// The IMAP reply to credentials the gateway refuses because `why`.
+fn imap_refusal(tag: &str, why: &str) -> String {
+    format!("{tag} NO [CANNOT] Login refused: {why}\r\n")
+}
+
+/// The POP3 reply to credentials the gateway refuses because `why`.
+fn pop3_refusal(why: &str) -> String {
+    format!("-ERR [AUTH] login refused: {why}\r\n")
+}
+
+/// Stops the gateway and checks every record: the attackers' (`refused`) without a login, the
+/// wrong password's as an authentication failure, every field within bounds.
+fn finish(mut lab: Lab, refused: &[u16], wrong: u16) -> Vec<SessionRecord> {
+    let (records, _) = lab.finish();
+    for &port in refused {
+        let r = record_of(&records, port);
+        assert_eq!(r.login, None, "{r:?}");
+        assert_eq!(r.outcome, Outcome::ClientClosed, "{r:?}");
+    }
+    assert_eq!(record_of(&records, wrong).outcome, Outcome::AuthFailed);
+    assert_bounded(&records);
+    records
+}
+
 /// The attacker's side: after the greeting, each command and the exact bytes it gets back.
 /// Returns the connection, still open.
 fn attack(lab: &Lab, listener: &str, exchanges: &[(&[u8], &str)]) -> Client {
@@ -120,15 +151,6 @@ fn leave(mut attacker: Client, listener: &str) -> u16 {
     }
     attacker.rest_until_closed(REPLY_TIMEOUT);
     attacker.port
-}
-
-/// Refused logins leave a record without a login, ended by the client.
-fn assert_refused_records(records: &[SessionRecord], ports: &[u16]) {
-    for &port in ports {
-        let r = record_of(records, port);
-        assert_eq!(r.login, None, "{r:?}");
-        assert_eq!(r.outcome, Outcome::ClientClosed, "{r:?}");
-    }
 }
 
 /// Dovecot saw exactly the one wrong password, and none of `names` anywhere in its log.
@@ -180,11 +202,10 @@ fn b64(bytes: &[u8]) -> String {
 
 #[test]
 fn a_user_name_with_a_right_to_left_override_is_refused_in_every_protocol() {
-    let mut lab = Lab::start("bounds-rlo", "", Vec::new(), standard_listeners());
-    let wrong = one_wrong_password(&lab);
+    let (lab, wrong) = lab_with_one_wrong_password("bounds-rlo");
     let refused = "the user name contains control or invisible formatting characters";
-    let imap_no = format!("a1 NO [CANNOT] Login refused: {refused}\r\n");
-    let pop3_err = format!("-ERR [AUTH] login refused: {refused}\r\n");
+    let imap_no = imap_refusal("a1", refused);
+    let pop3_err = pop3_refusal(refused);
     // "mallory" + U+202E + "gpj.exe" reads as "malloryexe.jpg"; U+200B is a zero-width space.
     let login = "a1 LOGIN \"mallory\u{202e}gpj.exe\" secret\r\n";
     let plain = format!(
@@ -217,10 +238,7 @@ fn a_user_name_with_a_right_to_left_override_is_refused_in_every_protocol() {
         pop3_err.replace("\r\n", "\n")
     );
     assert_dovecot_saw_none_of(&lab, &["mallory"]);
-    let (records, _) = lab.finish();
-    assert_refused_records(&records, &ports);
-    assert_eq!(record_of(&records, wrong).outcome, Outcome::AuthFailed);
-    assert_bounded(&records);
+    finish(lab, &ports, wrong);
 }
 
 /// A NUL in the password of AUTHENTICATE PLAIN (where it would make a fourth field), of
@@ -228,11 +246,10 @@ fn a_user_name_with_a_right_to_left_override_is_refused_in_every_protocol() {
 /// LOGIN: refused by the gateway, and Dovecot never sees alice try.
 #[test]
 fn a_nul_in_a_password_is_refused_before_anything_goes_upstream() {
-    let mut lab = Lab::start("bounds-nul", "", Vec::new(), standard_listeners());
-    let wrong = one_wrong_password(&lab);
+    let (lab, wrong) = lab_with_one_wrong_password("bounds-nul");
     let refused = "the password contains a NUL byte";
-    let imap_no = |tag: &str| format!("{tag} NO [CANNOT] Login refused: {refused}\r\n");
-    let pop3_err = format!("-ERR [AUTH] login refused: {refused}\r\n");
+    let imap_no = |tag: &str| imap_refusal(tag, refused);
+    let pop3_err = pop3_refusal(refused);
     // The right password with a NUL after it: cut at the NUL, Dovecot would take it.
     let plain = b64(b"\0alice\0secret\0more");
     let user = format!("{}\r\n", b64(b"alice"));
@@ -272,10 +289,7 @@ fn a_nul_in_a_password_is_refused_before_anything_goes_upstream() {
         ports.push(leave(attacker, listener));
     }
     assert_dovecot_saw_none_of(&lab, &[]);
-    let (records, _) = lab.finish();
-    assert_refused_records(&records, &ports);
-    assert_eq!(record_of(&records, wrong).outcome, Outcome::AuthFailed);
-    assert_bounded(&records);
+    finish(lab, &ports, wrong);
 }
 
 /// An IMAP ID command of `pairs` pairs, the names padded with `x` to `name_len` octets, the
@@ -294,8 +308,7 @@ fn id_command(tag: &str, pairs: usize, name_len: usize, value_len: usize) -> Vec
 /// nothing of them is stored; an ID at the limits that follows on the same connection is.
 #[test]
 fn an_id_with_31_pairs_gets_bad_and_is_not_stored() {
-    let mut lab = Lab::start("bounds-id", "", Vec::new(), standard_listeners());
-    let wrong = one_wrong_password(&lab);
+    let (lab, wrong) = lab_with_one_wrong_password("bounds-id");
     let too_many = id_command("a1", 31, 2, 8);
     let long_name = id_command("a2", 1, 31, 8);
     let long_value = id_command("a3", 1, 4, 1025);
@@ -336,7 +349,7 @@ fn an_id_with_31_pairs_gets_bad_and_is_not_stored() {
     );
     let refused_only = leave(attacker, "imap-plain");
     assert_dovecot_saw_none_of(&lab, &[]);
-    let (records, _) = lab.finish();
+    let records = finish(lab, &[&ports[..], &[refused_only]].concat(), wrong);
     for port in ports {
         let r = record_of(&records, port);
         assert_eq!(r.client_id.len(), 30, "{r:?}");
@@ -345,20 +358,17 @@ fn an_id_with_31_pairs_gets_bad_and_is_not_stored() {
             && value.as_ref().is_some_and(|v| v.len() == 200)));
     }
     assert_eq!(record_of(&records, refused_only).client_id, vec![]);
-    assert_eq!(record_of(&records, wrong).outcome, Outcome::AuthFailed);
-    assert_bounded(&records);
 }
 
 /// A 256-byte user name is refused (IMAP LOGIN as an atom and as a literal, POP3 USER/PASS);
 /// a 255-byte one goes to Dovecot, which says it knows no such user: the limit is exactly 255.
 #[test]
 fn a_256_byte_user_name_is_refused() {
-    let mut lab = Lab::start("bounds-long-user", "", Vec::new(), standard_listeners());
-    let wrong = one_wrong_password(&lab);
+    let (lab, wrong) = lab_with_one_wrong_password("bounds-long-user");
     let long = "m".repeat(256);
     let refused = "the user name is longer than 255 bytes";
-    let imap_no = |tag: &str| format!("{tag} NO [CANNOT] Login refused: {refused}\r\n");
-    let pop3_err = format!("-ERR [AUTH] login refused: {refused}\r\n");
+    let imap_no = |tag: &str| imap_refusal(tag, refused);
+    let pop3_err = pop3_refusal(refused);
     let atom = format!("a1 LOGIN {long} secret\r\n");
     let literal = format!("a2 LOGIN {{256+}}\r\n{long} secret\r\n");
     let mut ports = Vec::new();
@@ -415,12 +425,9 @@ fn a_256_byte_user_name_is_refused() {
         "{seen}"
     );
 
-    let (records, _) = lab.finish();
-    assert_refused_records(&records, &ports);
-    assert_eq!(record_of(&records, wrong).outcome, Outcome::AuthFailed);
+    let records = finish(lab, &ports, wrong);
     let r = record_of(&records, at_limit_port);
     assert_eq!(r.login.as_deref(), Some(at_limit.as_str()), "{r:?}");
-    assert_bounded(&records);
 }
 
 /// A TLS 1.2 ClientHello naming `server_name`, built by hand: OpenSSL, and so `openssl

@@ -24,6 +24,18 @@ pub(crate) fn creds(user: &str, password: &[u8]) -> Credentials {
     Credentials::new(user.into(), Secret::new(password)).expect("acceptable credentials")
 }
 
+/// An IMAP ID command tagged `tag` with `pairs` pairs: field names `n0`, `n1`... padded with
+/// `x` to `name_len` octets, values of `value_len` octets of `v`.
+pub(crate) fn id_command(tag: &str, pairs: usize, name_len: usize, value_len: usize) -> String {
+    let fields: Vec<String> = (0..pairs)
+        .map(|i| {
+            let name = format!("{:x<name_len$}", format!("n{i}"));
+            format!("\"{name}\" \"{}\"", "v".repeat(value_len))
+        })
+        .collect();
+    format!("{tag} ID ({})\r\n", fields.join(" "))
+}
+
 /// Runs a script fed whole (`run(usize::MAX)`), then in pieces of a few sizes, asserts that
 /// every run gives the same, and returns it. Odd sizes make pieces end inside line endings and
 /// literal announcements.

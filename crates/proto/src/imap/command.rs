@@ -268,20 +268,11 @@ mod tests {
         assert_eq!(id(b"a ID\r\n"), None);
     }
 
-    /// An ID command of `pairs` pairs, field names `n0`, `n1`... padded with `x` to
-    /// `name_len` octets, values of `value_len` octets.
-    fn id_command(pairs: usize, name_len: usize, value_len: usize) -> Vec<u8> {
-        let fields: Vec<String> = (0..pairs)
-            .map(|i| {
-                let name = format!("{:x<name_len$}", format!("n{i}"));
-                format!("\"{name}\" \"{}\"", "v".repeat(value_len))
-            })
-            .collect();
-        format!("a ID ({})\r\n", fields.join(" ")).into_bytes()
-    }
-
     #[test]
     fn id_within_rfc_2971_limits_is_read_and_beyond_them_refused() {
+        let id_command = |pairs, name_len, value_len| {
+            crate::testing::id_command("a", pairs, name_len, value_len).into_bytes()
+        };
         let pairs = |message: &[u8]| match parse(message).map(|c| c.kind) {
             Ok(CommandKind::Id(pairs)) => Ok(pairs.len()),
             Ok(other) => panic!("{other:?}"),

@@ -616,15 +616,7 @@ fn answers_id_and_reports_it() {
 /// of any is answered with BAD and nothing of that command is reported.
 #[test]
 fn id_beyond_rfc_2971_limits_gets_bad_and_is_not_reported() {
-    let id = |tag: &str, pairs: usize, name_len: usize, value_len: usize| {
-        let fields: Vec<String> = (0..pairs)
-            .map(|i| {
-                let name = format!("{:x<name_len$}", format!("n{i}"));
-                format!("\"{name}\" \"{}\"", "v".repeat(value_len))
-            })
-            .collect();
-        format!("{tag} ID ({})\r\n", fields.join(" "))
-    };
+    let id = testing::id_command;
     let at_limits = id("a", 30, 30, 200);
     let long_value = format!("b ID (\"name\" \"{}\")\r\n", "v".repeat(1024));
     let phases = [
