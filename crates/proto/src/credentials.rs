@@ -35,6 +35,7 @@ impl fmt::Debug for Secret {
 /// the client is told; it never quotes the user name or the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsRefused {
+    /// Over [`MAX_USER_BYTES`].
     #[error("the user name is longer than {MAX_USER_BYTES} bytes")]
     UserTooLong,
     /// Unicode general categories Cc, Cf, Zl or Zp: C0/C1 controls, and invisible characters
@@ -78,6 +79,7 @@ impl Credentials {
         &self.user
     }
 
+    /// The password, to send on upstream and nowhere else.
     pub fn password(&self) -> &Secret {
         &self.password
     }
