@@ -4,7 +4,8 @@
 //!
 //! Each case shows the attacker's view (the exact bytes it gets back), the bystander's view (a
 //! normal client of the same gateway logs in within a second while the attacker's connection is
-//! still open), that no field of any record is over its bound, and, from Dovecot's own log, that
+//! still open), that the gateway's open descriptors return to what they were before the
+//! attack, that no field of any record is over its bound, and, from Dovecot's own log, that
 //! a refused login never reached it: each test also makes one login Dovecot does see fail, so
 //! the log check is shown able to find one.
 
@@ -88,11 +89,44 @@ fn one_wrong_password(lab: &Lab) -> u16 {
     c.port
 }
 
-/// The lab for one case, with [`one_wrong_password`] already made; returns its client port.
-fn lab_with_one_wrong_password(label: &str) -> (Lab, u16) {
+/// What a case compares against at its end.
+struct Baseline {
+    /// The client port of [`one_wrong_password`].
+    wrong: u16,
+    /// The gateway's open descriptors once that session was recorded.
+    descriptors: usize,
+}
+
+/// The gateway's open file descriptors.
+fn open_descriptors(lab: &Lab) -> usize {
+    let dir = format!("/proc/{}/fd", lab.gateway.pid());
+    std::fs::read_dir(&dir).map_or_else(|e| panic!("{dir}: {e}"), Iterator::count)
+}
+
+/// The lab for one case, with [`one_wrong_password`] already made and recorded.
+fn lab_with_one_wrong_password(label: &str) -> (Lab, Baseline) {
     let lab = Lab::start(label, "", Vec::new(), standard_listeners());
     let wrong = one_wrong_password(&lab);
-    (lab, wrong)
+    lab.wait_for_records(1);
+    let descriptors = open_descriptors(&lab);
+    (lab, Baseline { wrong, descriptors })
+}
+
+/// Waits until the gateway holds no more descriptors than at `baseline`: nothing of the
+/// attackers' sessions stays open.
+fn assert_descriptors_back_to(lab: &Lab, baseline: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = open_descriptors(lab);
+        if now <= baseline {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{now} descriptors open, {baseline} before"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The IMAP reply to credentials the gateway refuses because `why`.
@@ -105,16 +139,21 @@ fn pop3_refusal(why: &str) -> String {
     format!("-ERR [AUTH] login refused: {why}\r\n")
 }
 
-/// Stops the gateway and checks every record: the attackers' (`refused`) without a login, the
-/// wrong password's as an authentication failure, every field within bounds.
-fn finish(mut lab: Lab, refused: &[u16], wrong: u16) -> Vec<SessionRecord> {
+/// Checks the gateway's descriptors are back to `baseline`, stops it and checks every record:
+/// the attackers' (`refused`) without a login, the wrong password's as an authentication
+/// failure, every field within bounds.
+fn finish(mut lab: Lab, refused: &[u16], baseline: Baseline) -> Vec<SessionRecord> {
+    assert_descriptors_back_to(&lab, baseline.descriptors);
     let (records, _) = lab.finish();
     for &port in refused {
         let r = record_of(&records, port);
         assert_eq!(r.login, None, "{r:?}");
         assert_eq!(r.outcome, Outcome::ClientClosed, "{r:?}");
     }
-    assert_eq!(record_of(&records, wrong).outcome, Outcome::AuthFailed);
+    assert_eq!(
+        record_of(&records, baseline.wrong).outcome,
+        Outcome::AuthFailed
+    );
     assert_bounded(&records);
     records
 }
@@ -202,7 +241,7 @@ fn b64(bytes: &[u8]) -> String {
 
 #[test]
 fn a_user_name_with_a_right_to_left_override_is_refused_in_every_protocol() {
-    let (lab, wrong) = lab_with_one_wrong_password("bounds-rlo");
+    let (lab, baseline) = lab_with_one_wrong_password("bounds-rlo");
     let refused = "the user name contains control or invisible formatting characters";
     let imap_no = imap_refusal("a1", refused);
     let pop3_err = pop3_refusal(refused);
@@ -238,7 +277,7 @@ fn a_user_name_with_a_right_to_left_override_is_refused_in_every_protocol() {
         pop3_err.replace("\r\n", "\n")
     );
     assert_dovecot_saw_none_of(&lab, &["mallory"]);
-    finish(lab, &ports, wrong);
+    finish(lab, &ports, baseline);
 }
 
 /// A NUL in the password of AUTHENTICATE PLAIN (where it would make a fourth field), of
@@ -246,7 +285,7 @@ fn a_user_name_with_a_right_to_left_override_is_refused_in_every_protocol() {
 /// LOGIN: refused by the gateway, and Dovecot never sees alice try.
 #[test]
 fn a_nul_in_a_password_is_refused_before_anything_goes_upstream() {
-    let (lab, wrong) = lab_with_one_wrong_password("bounds-nul");
+    let (lab, baseline) = lab_with_one_wrong_password("bounds-nul");
     let refused = "the password contains a NUL byte";
     let imap_no = |tag: &str| imap_refusal(tag, refused);
     let pop3_err = pop3_refusal(refused);
@@ -289,7 +328,7 @@ fn a_nul_in_a_password_is_refused_before_anything_goes_upstream() {
         ports.push(leave(attacker, listener));
     }
     assert_dovecot_saw_none_of(&lab, &[]);
-    finish(lab, &ports, wrong);
+    finish(lab, &ports, baseline);
 }
 
 /// An IMAP ID command of `pairs` pairs, the names padded with `x` to `name_len` octets, the
@@ -308,7 +347,7 @@ fn id_command(tag: &str, pairs: usize, name_len: usize, value_len: usize) -> Vec
 /// nothing of them is stored; an ID at the limits that follows on the same connection is.
 #[test]
 fn an_id_with_31_pairs_gets_bad_and_is_not_stored() {
-    let (lab, wrong) = lab_with_one_wrong_password("bounds-id");
+    let (lab, baseline) = lab_with_one_wrong_password("bounds-id");
     let too_many = id_command("a1", 31, 2, 8);
     let long_name = id_command("a2", 1, 31, 8);
     let long_value = id_command("a3", 1, 4, 1025);
@@ -349,7 +388,7 @@ fn an_id_with_31_pairs_gets_bad_and_is_not_stored() {
     );
     let refused_only = leave(attacker, "imap-plain");
     assert_dovecot_saw_none_of(&lab, &[]);
-    let records = finish(lab, &[&ports[..], &[refused_only]].concat(), wrong);
+    let records = finish(lab, &[&ports[..], &[refused_only]].concat(), baseline);
     for port in ports {
         let r = record_of(&records, port);
         assert_eq!(r.client_id.len(), 30, "{r:?}");
@@ -364,7 +403,7 @@ fn an_id_with_31_pairs_gets_bad_and_is_not_stored() {
 /// a 255-byte one goes to Dovecot, which says it knows no such user: the limit is exactly 255.
 #[test]
 fn a_256_byte_user_name_is_refused() {
-    let (lab, wrong) = lab_with_one_wrong_password("bounds-long-user");
+    let (lab, baseline) = lab_with_one_wrong_password("bounds-long-user");
     let long = "m".repeat(256);
     let refused = "the user name is longer than 255 bytes";
     let imap_no = |tag: &str| imap_refusal(tag, refused);
@@ -425,7 +464,7 @@ fn a_256_byte_user_name_is_refused() {
         "{seen}"
     );
 
-    let records = finish(lab, &ports, wrong);
+    let records = finish(lab, &ports, baseline);
     let r = record_of(&records, at_limit_port);
     assert_eq!(r.login.as_deref(), Some(at_limit.as_str()), "{r:?}");
 }
@@ -473,6 +512,10 @@ fn client_hello_with_server_name(server_name: &str) -> Vec<u8> {
 #[test]
 fn a_300_byte_server_name_is_recorded_cut_to_255_bytes() {
     let mut lab = Lab::start("bounds-sni", "", Vec::new(), standard_listeners());
+    // Once a session is recorded, the store's files are open as they stay.
+    bystander_logs_in(&lab, "imap-tls");
+    lab.wait_for_records(1);
+    let baseline = open_descriptors(&lab);
     let name = format!("{}.example.org", "s".repeat(300 - ".example.org".len()));
     assert_eq!(name.len(), 300);
     let mut ports = Vec::new();
@@ -495,6 +538,7 @@ fn a_300_byte_server_name_is_recorded_cut_to_255_bytes() {
         ports.push(attacker.local_addr().expect("local address").port());
         bystander_logs_in(&lab, listener);
     }
+    assert_descriptors_back_to(&lab, baseline);
     let (records, _) = lab.finish();
     let cut = format!("{}[cut]", &name[..250]);
     for port in ports {
