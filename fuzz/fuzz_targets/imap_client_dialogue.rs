@@ -1,5 +1,5 @@
 //! The client-facing IMAP machine fed arbitrary bytes in arbitrary chunks: it must never panic,
-//! and every reply it writes is whole lines.
+//! every reply it writes is whole lines, and the ID fields it reports keep RFC 2971's limits.
 //!
 //! Input: one setup byte (listener TLS mode, small or default limits, accept or reject logins),
 //! then chunks, each a length byte followed by up to that many bytes.
@@ -41,7 +41,13 @@ fuzz_target!(|data: &[u8]| {
             match session.next() {
                 ClientStep::NeedInput => break,
                 ClientStep::Write(bytes) => assert!(bytes.ends_with(b"\r\n")),
-                ClientStep::ClientId(_) => {}
+                ClientStep::ClientId(pairs) => {
+                    assert!(pairs.len() <= 30);
+                    for (name, value) in pairs {
+                        assert!(name.len() <= 30);
+                        assert!(value.is_none_or(|v| v.len() <= 1024));
+                    }
+                }
                 ClientStep::StartTls => session.tls_started(),
                 ClientStep::Login(_) if accept_logins => {
                     session.feed(rest);

@@ -17,10 +17,8 @@ fuzz_target!(|data: &[u8]| {
         0 => b"secret",
         _ => "p \"w\\ {3}\r\nö".as_bytes(),
     };
-    let auth = UpstreamAuth::Password(Credentials {
-        user: "alice".into(),
-        password: Secret::new(password),
-    });
+    let credentials = Credentials::new("alice".into(), Secret::new(password));
+    let auth = UpstreamAuth::Password(credentials.expect("acceptable credentials"));
     let mut login = UpstreamLogin::new(auth, setup & 1 != 0);
     while let Some((&length, tail)) = rest.split_first() {
         let (chunk, tail) = tail.split_at(usize::from(length).min(tail.len()));

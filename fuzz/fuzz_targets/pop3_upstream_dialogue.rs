@@ -16,10 +16,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (password, mut rest) = rest.split_at(usize::from(*password_len).min(rest.len()));
-    let auth = UpstreamAuth::Password(Credentials {
-        user: "fuzz".into(),
-        password: Secret::new(password),
-    });
+    // A password with a NUL cannot become credentials: the client dialogues refuse it.
+    let Ok(credentials) = Credentials::new("fuzz".into(), Secret::new(password)) else {
+        return;
+    };
+    let auth = UpstreamAuth::Password(credentials);
     let mut login = UpstreamLogin::new(auth, settings & 1 != 0);
     loop {
         loop {

@@ -219,6 +219,12 @@ impl Lab {
         connect_tcp(self.gateway.port(listener))
     }
 
+    /// Counts a connection made by a client outside the harness (Python's poplib, `openssl
+    /// s_client`), so that [`Lab::finish`] expects its record too.
+    pub fn count_outside_connection(&self) {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Proves the gateway still serves: a whole IMAP session (greeting, LOGIN, SELECT, LOGOUT).
     pub fn imap_login_works(&self, listener: &str) {
         let mut c = self.connect(listener);

@@ -21,7 +21,7 @@ pub mod starttls;
 #[cfg(test)]
 mod testing;
 
-pub use credentials::{Credentials, Secret};
+pub use credentials::{Credentials, CredentialsRefused, Secret, MAX_USER_BYTES};
 
 /// Limits the client-facing machines enforce before login, so a hostile client cannot make the
 /// gateway buffer without bound.

@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::{Credentials, Secret};
+use crate::{Credentials, CredentialsRefused, Secret};
 
 /// Why a SASL response (PLAIN, or a LOGIN step) could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +20,9 @@ pub enum SaslError {
     Authzid,
     #[error("the user name is empty")]
     EmptyUser,
+    /// Well-formed, but credentials the gateway refuses (see [`Credentials::new`]).
+    #[error(transparent)]
+    Refused(#[from] CredentialsRefused),
 }
 
 /// The mechanisms served to clients, in the order capability lists name them.
@@ -49,6 +52,9 @@ pub enum SaslStep {
     Challenge(SaslExchange),
     /// The exchange is complete.
     Done(Credentials),
+    /// The exchange is complete, but the gateway refuses these credentials itself; the
+    /// exchange is over and nothing goes upstream.
+    Refused(CredentialsRefused),
     /// The response was unusable; the exchange is over.
     Failed(SaslError),
 }
@@ -85,6 +91,7 @@ impl SaslExchange {
         match self {
             SaslExchange::Plain => match decode_plain(response) {
                 Ok(credentials) => SaslStep::Done(credentials),
+                Err(SaslError::Refused(why)) => SaslStep::Refused(why),
                 Err(error) => SaslStep::Failed(error),
             },
             SaslExchange::LoginUser => {
@@ -98,10 +105,10 @@ impl SaslExchange {
                 }
             }
             SaslExchange::LoginPassword { user } => match STANDARD.decode(response) {
-                Ok(password) => SaslStep::Done(Credentials {
-                    user,
-                    password: Secret::new(password),
-                }),
+                Ok(password) => match Credentials::new(user, Secret::new(password)) {
+                    Ok(credentials) => SaslStep::Done(credentials),
+                    Err(why) => SaslStep::Refused(why),
+                },
                 Err(_) => SaslStep::Failed(SaslError::Base64),
             },
         }
@@ -110,13 +117,13 @@ impl SaslExchange {
 
 /// Decodes the base64 SASL PLAIN message `[authzid] NUL authcid NUL passwd`.
 /// An authorization identity is accepted only when empty or equal to the user name, because
-/// the gateway logs in upstream as exactly the user the client named.
+/// the gateway logs in upstream as exactly the user the client named. A further NUL is taken
+/// as part of the password, so that [`Credentials::new`] refuses it as every dialogue does.
 pub fn decode_plain(b64: &[u8]) -> Result<Credentials, SaslError> {
     let raw = STANDARD.decode(b64).map_err(|_| SaslError::Base64)?;
-    let mut parts = raw.split(|&b| b == 0);
-    let (authzid, authcid, passwd) = match (parts.next(), parts.next(), parts.next(), parts.next())
-    {
-        (Some(z), Some(c), Some(p), None) => (z, c, p),
+    let mut parts = raw.splitn(3, |&b| b == 0);
+    let (authzid, authcid, passwd) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(z), Some(c), Some(p)) => (z, c, p),
         _ => return Err(SaslError::Shape),
     };
     if authcid.is_empty() {
@@ -126,20 +133,17 @@ pub fn decode_plain(b64: &[u8]) -> Result<Credentials, SaslError> {
         return Err(SaslError::Authzid);
     }
     let user = String::from_utf8(authcid.to_vec()).map_err(|_| SaslError::UserNotUtf8)?;
-    Ok(Credentials {
-        user,
-        password: Secret::new(passwd.to_vec()),
-    })
+    Ok(Credentials::new(user, Secret::new(passwd))?)
 }
 
 /// Encodes credentials as a base64 SASL PLAIN message with an empty authorization identity.
 pub fn encode_plain(credentials: &Credentials) -> String {
-    let mut raw =
-        Vec::with_capacity(credentials.user.len() + credentials.password.expose().len() + 2);
+    let (user, password) = (credentials.user(), credentials.password().expose());
+    let mut raw = Vec::with_capacity(user.len() + password.len() + 2);
     raw.push(0);
-    raw.extend_from_slice(credentials.user.as_bytes());
+    raw.extend_from_slice(user.as_bytes());
     raw.push(0);
-    raw.extend_from_slice(credentials.password.expose());
+    raw.extend_from_slice(password);
     STANDARD.encode(raw)
 }
 
@@ -220,5 +224,35 @@ mod tests {
         assert_eq!(decode_plain(other.as_bytes()), Err(SaslError::Authzid));
         let empty_user = STANDARD.encode(b"\0\0pw");
         assert_eq!(decode_plain(empty_user.as_bytes()), Err(SaslError::Shape));
+    }
+
+    /// The gateway's own rules on credentials apply to both mechanisms, as to every dialogue.
+    #[test]
+    fn refuses_what_credentials_refuse() {
+        let refused = |mechanism: &str, responses: &[&[u8]]| match exchange(mechanism, responses).1
+        {
+            SaslStep::Refused(why) => why,
+            other => panic!("{other:?}"),
+        };
+        let nul_in_password = STANDARD.encode(b"\0bob\0p\0w");
+        assert_eq!(
+            refused("PLAIN", &[nul_in_password.as_bytes()]),
+            CredentialsRefused::PasswordHasNul
+        );
+        let (user, password) = (STANDARD.encode("bob"), STANDARD.encode(b"pw\0"));
+        assert_eq!(
+            refused("LOGIN", &[user.as_bytes(), password.as_bytes()]),
+            CredentialsRefused::PasswordHasNul
+        );
+        let rlo = STANDARD.encode("\0bob\u{202e}gpj.exe\0pw");
+        assert_eq!(
+            refused("PLAIN", &[rlo.as_bytes()]),
+            CredentialsRefused::UserHasControlCharacters
+        );
+        let (long, password) = (STANDARD.encode("b".repeat(256)), STANDARD.encode("pw"));
+        assert_eq!(
+            refused("LOGIN", &[long.as_bytes(), password.as_bytes()]),
+            CredentialsRefused::UserTooLong
+        );
     }
 }

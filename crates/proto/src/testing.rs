@@ -19,11 +19,21 @@ pub(crate) fn options(tls: ClientTls) -> DialogueOptions {
     }
 }
 
+/// Credentials the gateway accepts; panics on ones it refuses.
 pub(crate) fn creds(user: &str, password: &[u8]) -> Credentials {
-    Credentials {
-        user: user.into(),
-        password: Secret::new(password),
-    }
+    Credentials::new(user.into(), Secret::new(password)).expect("acceptable credentials")
+}
+
+/// An IMAP ID command tagged `tag` with `pairs` pairs: field names `n0`, `n1`... padded with
+/// `x` to `name_len` octets, values of `value_len` octets of `v`.
+pub(crate) fn id_command(tag: &str, pairs: usize, name_len: usize, value_len: usize) -> String {
+    let fields: Vec<String> = (0..pairs)
+        .map(|i| {
+            let name = format!("{:x<name_len$}", format!("n{i}"));
+            format!("\"{name}\" \"{}\"", "v".repeat(value_len))
+        })
+        .collect();
+    format!("{tag} ID ({})\r\n", fields.join(" "))
 }
 
 /// Runs a script fed whole (`run(usize::MAX)`), then in pieces of a few sizes, asserts that

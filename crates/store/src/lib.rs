@@ -17,7 +17,7 @@ mod timestamp;
 
 pub use error::StoreError;
 pub use outcome::{Outcome, UnknownOutcome};
-pub use record::SessionRecord;
+pub use record::{SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{SessionRecorder, WriterGone};
 pub use sqlite::SqliteStore;
 

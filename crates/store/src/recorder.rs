@@ -15,8 +15,21 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 /// Upper bound on records per transaction, so a backlog is written in bounded steps.
 const MAX_BATCH: usize = 1_000;
-/// Most records held while the store fails: about 100 MiB, hours of a busy gateway.
-const MAX_QUEUED: usize = 100_000;
+/// What may wait in memory while the store fails: hours of a busy gateway. Records of the
+/// usual size (under 1 KiB) meet the count first; the byte bound (by
+/// [`SessionRecord::estimated_bytes`]) holds when clients fill their fields to the limits
+/// (32 KiB of IMAP ID alone).
+const BACKLOG: Backlog = Backlog {
+    records: 100_000,
+    bytes: 100 * 1024 * 1024,
+};
+
+/// Bounds on the records waiting in memory for a failing store.
+#[derive(Debug, Clone, Copy)]
+struct Backlog {
+    records: usize,
+    bytes: usize,
+}
 
 enum Message {
     // Boxed so the channel's slots stay small next to the control messages.
@@ -41,8 +54,8 @@ enum Control {
 /// The writer drains whatever is queued and writes it in transactions of at most 1,000 records.
 /// A failed write keeps its records queued and is retried, with pauses growing from 100 ms to
 /// 5 s however many records arrive meanwhile, for as long as the gateway runs: a full disk
-/// delays records, it does not lose them. Past 100,000 waiting records, further ones go to the
-/// log in full instead of memory.
+/// delays records, it does not lose them. Past 100,000 waiting records or 100 MiB of them,
+/// further ones go to the log in full instead of memory.
 /// The writer ends when [`shutdown`](SessionRecorder::shutdown) is called, which hands back what
 /// could still not be written, or when every handle is dropped; call `shutdown` before the
 /// process exits, since a detached thread is killed with it.
@@ -57,10 +70,14 @@ impl SessionRecorder {
     /// # Panics
     /// If the operating system cannot start a thread.
     pub fn spawn(store: Box<dyn SessionStore>) -> SessionRecorder {
+        SessionRecorder::spawn_with_backlog(store, BACKLOG)
+    }
+
+    fn spawn_with_backlog(store: Box<dyn SessionStore>, backlog: Backlog) -> SessionRecorder {
         let (queue, inbox) = mpsc::channel();
         thread::Builder::new()
             .name("session-writer".into())
-            .spawn(move || write_until_shutdown(store, inbox))
+            .spawn(move || write_until_shutdown(store, backlog, inbox))
             .expect("cannot start the session writer thread");
         SessionRecorder { queue }
     }
@@ -119,16 +136,21 @@ pub struct WriterGone;
 struct Writer {
     store: Box<dyn SessionStore>,
     pending: Vec<SessionRecord>,
+    /// The sum of `pending`'s [`SessionRecord::estimated_bytes`].
+    pending_bytes: usize,
+    backlog: Backlog,
     failures: u32,
     /// Set after a failed write: no attempt before then, however many records arrive.
     retry_at: Option<Instant>,
 }
 
 /// The writer thread's loop.
-fn write_until_shutdown(store: Box<dyn SessionStore>, inbox: Receiver<Message>) {
+fn write_until_shutdown(store: Box<dyn SessionStore>, backlog: Backlog, inbox: Receiver<Message>) {
     let mut writer = Writer {
         store,
         pending: Vec::new(),
+        pending_bytes: 0,
+        backlog,
         failures: 0,
         retry_at: None,
     };
@@ -183,11 +205,16 @@ fn write_until_shutdown(store: Box<dyn SessionStore>, inbox: Receiver<Message>) 
 }
 
 impl Writer {
-    /// Queues a record, unless the queue already holds [`MAX_QUEUED`]: a store that has failed
-    /// that long gets the rest in the log, in full, rather than in memory without bound.
+    /// Queues a record, unless the queue would hold more than its backlog allows: a store that
+    /// has failed that long gets the rest in the log, in full, rather than in memory without
+    /// bound.
     fn queue(&mut self, record: SessionRecord) {
-        if self.pending.len() < MAX_QUEUED {
+        let bytes = record.estimated_bytes();
+        if self.pending.len() < self.backlog.records
+            && self.pending_bytes + bytes <= self.backlog.bytes
+        {
             self.pending.push(record);
+            self.pending_bytes += bytes;
         } else {
             tracing::error!(
                 ?record,
@@ -201,7 +228,9 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        match write_pending(self.store.as_mut(), &mut self.pending) {
+        let written = write_pending(self.store.as_mut(), &mut self.pending);
+        self.count_pending_bytes();
+        match written {
             Ok(()) => {
                 if self.failures > 0 {
                     tracing::info!(
@@ -224,6 +253,16 @@ impl Writer {
                 self.retry_at = Some(Instant::now() + pause);
             }
         }
+    }
+
+    /// Recounts `pending_bytes` after a write took records off the front of `pending`; the
+    /// queue is empty unless the store fails, and then this runs once per retry pause.
+    fn count_pending_bytes(&mut self) {
+        self.pending_bytes = self
+            .pending
+            .iter()
+            .map(SessionRecord::estimated_bytes)
+            .sum();
     }
 
     /// Last attempts before the writer ends, then closes the store; returns what is still
@@ -441,6 +480,56 @@ mod tests {
         let attempts = store.attempts();
         assert!((1..=5).contains(&attempts), "{attempts} attempts");
         assert_eq!(recorder.shutdown().map(|lost| lost.len()), Ok(50));
+    }
+
+    /// A failing store holds at most the backlog's bytes in memory: records with fields at
+    /// their limits meet the byte bound long before the count, and the rest go to the log.
+    #[test]
+    fn a_failing_store_holds_at_most_the_backlog_bytes() {
+        let big = |n: u16| {
+            let mut record = sample_record(n);
+            record.client_id = vec![("n".repeat(30), Some("v".repeat(1024))); 30];
+            record
+        };
+        let size = big(0).estimated_bytes();
+        let backlog = Backlog {
+            records: 1_000,
+            bytes: 10 * size + size / 2,
+        };
+        let store = FlakyStore::new(u32::MAX);
+        let recorder = SessionRecorder::spawn_with_backlog(Box::new(store.clone()), backlog);
+        for n in 0..25 {
+            recorder.record(big(n));
+        }
+        recorder.flush();
+        // Small records still fit beside the big ones until the bytes run out.
+        recorder.record(sample_record(100));
+        let lost = recorder.shutdown().expect("the writer ran");
+        let ports: Vec<u16> = lost.iter().map(|r| r.client_port).collect();
+        assert_eq!(ports, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100]);
+        assert!(
+            lost.iter()
+                .map(SessionRecord::estimated_bytes)
+                .sum::<usize>()
+                <= backlog.bytes
+        );
+    }
+
+    /// Once the store recovers, the bytes written no longer count against the backlog.
+    #[test]
+    fn written_records_free_their_share_of_the_backlog() {
+        let backlog = Backlog {
+            records: 1_000,
+            bytes: 3 * sample_record(0).estimated_bytes(),
+        };
+        let store = FlakyStore::new(0);
+        let recorder = SessionRecorder::spawn_with_backlog(Box::new(store.clone()), backlog);
+        for n in 0..20 {
+            recorder.record(sample_record(n));
+            recorder.flush();
+        }
+        assert_eq!(recorder.shutdown(), Ok(Vec::new()));
+        assert_eq!(store.stored().len(), 20);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl<'r> Facts<'r> {
                 ja4,
             } => {
                 record.offered_max_tls = offered_max_tls;
-                record.sni = sni;
+                record.set_sni(sni);
                 record.ja4 = Some(ja4);
             }
             Fact::ClientTls { version, cipher } => {

@@ -234,7 +234,7 @@ async fn log_in<B: Bridge>(
                 }
                 Err(end) => return Err(end),
             };
-        facts.note(Fact::Login(credentials.user.clone()));
+        facts.note(Fact::Login(credentials.user().to_owned()));
 
         // 3. Admission: may this client log in at all?
         let record = facts.record();
@@ -242,7 +242,7 @@ async fn log_in<B: Bridge>(
             listener: &ctx.settings.name,
             client_addr: record.client_addr,
             tls_version: record.tls_version,
-            login: &credentials.user,
+            login: credentials.user(),
         };
         if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
             dialogue.login_rejected(&reason);

@@ -8,7 +8,8 @@ use super::framer::{Frame, Framer, TooLong};
 use crate::line::{single_line, without_line_ending};
 use crate::sasl::{SaslExchange, SaslStep};
 use crate::{
-    ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Ending, LoginAccepted,
+    ClientDialogue, ClientStep, ClientTls, Credentials, CredentialsRefused, DialogueOptions,
+    Ending, LoginAccepted,
 };
 
 /// The IMAP pre-auth dialogue with one client.
@@ -125,10 +126,14 @@ impl ClientSession {
                 let id = b"* ID NIL\r\n".to_vec();
                 ClientStep::Write([id, reply_bytes(reply_tag, "OK", "ID completed")].concat())
             }
-            CommandKind::Login(_) | CommandKind::Authenticate { .. } if self.privacy_required() => {
+            CommandKind::Login { .. } | CommandKind::Authenticate { .. }
+                if self.privacy_required() =>
+            {
                 reply(reply_tag, "NO", "[PRIVACYREQUIRED] Run STARTTLS first")
             }
-            CommandKind::Login(credentials) => self.login(&tag, credentials),
+            CommandKind::Login { user, password } => {
+                self.login(&tag, Credentials::new(user, password))
+            }
             CommandKind::Authenticate {
                 mechanism,
                 initial_response,
@@ -151,21 +156,25 @@ impl ClientSession {
         }
     }
 
-    /// Hands well-formed credentials to the gateway. A user name with control characters is
-    /// refused here: no real account has one, and it would end up in logs and records.
-    fn login(&mut self, tag: &str, credentials: Credentials) -> ClientStep {
-        if credentials.user_has_control_characters() {
-            self.state = State::Commands;
-            return reply(
-                Some(tag),
-                "BAD",
-                "The user name contains control characters",
-            );
+    /// Hands credentials to the gateway, or refuses them with `NO [CANNOT]` (RFC 5530: the
+    /// login can never succeed) when the gateway's rules on credentials do.
+    fn login(
+        &mut self,
+        tag: &str,
+        credentials: Result<Credentials, CredentialsRefused>,
+    ) -> ClientStep {
+        match credentials {
+            Ok(credentials) => {
+                self.state = State::Verdict {
+                    tag: tag.to_owned(),
+                };
+                ClientStep::Login(credentials)
+            }
+            Err(why) => {
+                self.state = State::Commands;
+                reply(Some(tag), "NO", &format!("[CANNOT] Login refused: {why}"))
+            }
         }
-        self.state = State::Verdict {
-            tag: tag.to_owned(),
-        };
-        ClientStep::Login(credentials)
     }
 
     /// Sends a `+` challenge and waits for the client's response to it.
@@ -184,7 +193,8 @@ impl ClientSession {
         let mechanism = exchange.mechanism();
         match exchange.respond(response) {
             SaslStep::Challenge(next) => self.challenge(tag.to_owned(), next),
-            SaslStep::Done(credentials) => self.login(tag, credentials),
+            SaslStep::Done(credentials) => self.login(tag, Ok(credentials)),
+            SaslStep::Refused(why) => self.login(tag, Err(why)),
             SaslStep::Failed(error) => {
                 let text = format!("Invalid SASL {mechanism} response: {error}");
                 reply(Some(tag), "BAD", &text)

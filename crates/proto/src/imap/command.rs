@@ -2,7 +2,13 @@
 //! understood exactly is a [`Rejection`], so a half-parsed LOGIN never reaches the upstream.
 
 use super::grammar::Reader;
-use crate::{Credentials, Secret};
+use crate::Secret;
+
+/// RFC 2971 section 3.3: at most 30 field-value pairs, field names of at most 30 octets and
+/// values of at most 1024. Beyond these the command is refused whole and nothing of it kept.
+const MAX_ID_FIELDS: usize = 30;
+const MAX_ID_NAME_BYTES: usize = 30;
+const MAX_ID_VALUE_BYTES: usize = 1024;
 
 /// A tagged command.
 #[derive(Debug)]
@@ -20,7 +26,11 @@ pub(super) enum CommandKind {
     StartTls,
     /// RFC 2971 ID: field names and values (`None` for NIL).
     Id(Vec<(String, Option<String>)>),
-    Login(Credentials),
+    /// LOGIN's arguments as sent; the session decides whether they make [`crate::Credentials`].
+    Login {
+        user: String,
+        password: Secret,
+    },
     Authenticate {
         /// Upper-cased mechanism name.
         mechanism: String,
@@ -66,7 +76,7 @@ pub(super) fn parse(message: &[u8]) -> Result<Command, Rejection> {
         b"NOOP" => no_arguments(&mut reader, CommandKind::Noop),
         b"LOGOUT" => no_arguments(&mut reader, CommandKind::Logout),
         b"STARTTLS" => no_arguments(&mut reader, CommandKind::StartTls),
-        b"ID" => id(&mut reader).ok_or("ID expects a parenthesised list of pairs or NIL"),
+        b"ID" => id(&mut reader),
         b"LOGIN" => login(&mut reader),
         b"AUTHENTICATE" => authenticate(&mut reader)
             .ok_or("AUTHENTICATE expects a mechanism and an optional base64 initial response"),
@@ -85,24 +95,36 @@ fn no_arguments(reader: &mut Reader, kind: CommandKind) -> Result<CommandKind, &
         .ok_or("This command takes no arguments")
 }
 
-/// `"ID" SP ("(" [string SP nstring *(SP string SP nstring)] ")" / NIL)`
-fn id(reader: &mut Reader) -> Option<CommandKind> {
-    reader.sp()?;
+/// `"ID" SP ("(" [string SP nstring *(SP string SP nstring)] ")" / NIL)`, within the limits
+/// of RFC 2971 section 3.3.
+fn id(reader: &mut Reader) -> Result<CommandKind, &'static str> {
+    let shape = "ID expects a parenthesised list of pairs or NIL";
+    reader.sp().ok_or(shape)?;
     let mut pairs = Vec::new();
     if !reader.keyword(b"NIL") {
-        reader.expect(b'(')?;
+        reader.expect(b'(').ok_or(shape)?;
         while !reader.eat(b')') {
-            if !pairs.is_empty() {
-                reader.sp()?;
+            if pairs.len() == MAX_ID_FIELDS {
+                return Err("ID takes at most 30 field-value pairs (RFC 2971)");
             }
-            let field = reader.string()?;
-            reader.sp()?;
-            let value = reader.nstring()?;
-            pairs.push((lossy(field), value.map(lossy)));
+            if !pairs.is_empty() {
+                reader.sp().ok_or(shape)?;
+            }
+            let field = lossy(reader.string().ok_or(shape)?);
+            reader.sp().ok_or(shape)?;
+            let value = reader.nstring().ok_or(shape)?.map(lossy);
+            // Measured as kept: a byte that is not UTF-8 is kept as U+FFFD, three octets.
+            if field.len() > MAX_ID_NAME_BYTES {
+                return Err("ID field names are at most 30 octets long (RFC 2971)");
+            }
+            if value.as_ref().is_some_and(|v| v.len() > MAX_ID_VALUE_BYTES) {
+                return Err("ID values are at most 1024 octets long (RFC 2971)");
+            }
+            pairs.push((field, value));
         }
     }
-    reader.finish()?;
-    Some(CommandKind::Id(pairs))
+    reader.finish().ok_or(shape)?;
+    Ok(CommandKind::Id(pairs))
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
@@ -120,10 +142,10 @@ fn login(reader: &mut Reader) -> Result<CommandKind, &'static str> {
     let password = argument().ok_or(shape)?;
     reader.finish().ok_or(shape)?;
     let user = String::from_utf8(user).map_err(|_| "The user name is not UTF-8")?;
-    Ok(CommandKind::Login(Credentials {
+    Ok(CommandKind::Login {
         user,
         password: Secret::new(password),
-    }))
+    })
 }
 
 /// `"AUTHENTICATE" SP auth-type [SP (base64 / "=")]` (RFC 4959)
@@ -157,7 +179,7 @@ mod tests {
 
     fn login_of(message: &[u8]) -> Option<(String, Vec<u8>)> {
         match parse(message).ok()?.kind {
-            CommandKind::Login(c) => Some((c.user, c.password.expose().to_vec())),
+            CommandKind::Login { user, password } => Some((user, password.expose().to_vec())),
             _ => None,
         }
     }
@@ -244,6 +266,43 @@ mod tests {
         assert_eq!(id(b"a ID (\"name\")\r\n"), None);
         assert_eq!(id(b"a ID (\"a\" \"b\" )\r\n"), None);
         assert_eq!(id(b"a ID\r\n"), None);
+    }
+
+    #[test]
+    fn id_within_rfc_2971_limits_is_read_and_beyond_them_refused() {
+        let id_command = |pairs, name_len, value_len| {
+            crate::testing::id_command("a", pairs, name_len, value_len).into_bytes()
+        };
+        let pairs = |message: &[u8]| match parse(message).map(|c| c.kind) {
+            Ok(CommandKind::Id(pairs)) => Ok(pairs.len()),
+            Ok(other) => panic!("{other:?}"),
+            Err(rejection) => Err(rejection.reason),
+        };
+        assert_eq!(pairs(&id_command(30, 30, 1024)), Ok(30));
+        assert_eq!(
+            pairs(&id_command(31, 3, 1)),
+            Err("ID takes at most 30 field-value pairs (RFC 2971)")
+        );
+        assert_eq!(
+            pairs(&id_command(1, 31, 1)),
+            Err("ID field names are at most 30 octets long (RFC 2971)")
+        );
+        assert_eq!(
+            pairs(&id_command(1, 3, 1025)),
+            Err("ID values are at most 1024 octets long (RFC 2971)")
+        );
+        // Counted in octets, not characters: 513 two-octet characters are 1026 octets.
+        let wide = format!("a ID (\"name\" {{1026}}\r\n{})\r\n", "ü".repeat(513));
+        assert_eq!(
+            pairs(wide.as_bytes()),
+            Err("ID values are at most 1024 octets long (RFC 2971)")
+        );
+        // Eleven bytes that are not UTF-8 would be kept as 33 octets of U+FFFD.
+        let mangled = b"a ID (\"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\" NIL)\r\n";
+        assert_eq!(
+            pairs(mangled),
+            Err("ID field names are at most 30 octets long (RFC 2971)")
+        );
     }
 
     #[test]

@@ -128,8 +128,8 @@ impl UpstreamLogin {
             let command = format!("{tag} AUTHENTICATE PLAIN\r\n").into_bytes();
             (command, vec![Secret::new(response)], true)
         } else {
-            let user = credentials.user.as_bytes();
-            let password = credentials.password.expose();
+            let user = credentials.user().as_bytes();
+            let password = credentials.password().expose();
             let command = format!("{tag} LOGIN {{{}}}\r\n", user.len()).into_bytes();
             let user_part = [user, format!(" {{{}}}\r\n", password.len()).as_bytes()].concat();
             let password_part = [password, b"\r\n"].concat();

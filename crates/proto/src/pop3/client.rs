@@ -7,7 +7,8 @@ use super::status::status_line;
 use crate::line::{without_line_ending, LineBuffer};
 use crate::sasl::{SaslExchange, SaslStep, CLIENT_MECHANISMS};
 use crate::{
-    ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Ending, LoginAccepted,
+    ClientDialogue, ClientStep, ClientTls, Credentials, CredentialsRefused, DialogueOptions,
+    Ending, LoginAccepted,
 };
 
 /// Serves a legacy POP3 client until it hands over credentials: answers `CAPA`, `STLS`, `USER`
@@ -101,7 +102,7 @@ impl ClientSession {
                 self.ok("send PASS");
             }
             Command::Pass(password) => match self.user.take() {
-                Some(user) => return self.hand_over(Credentials { user, password }),
+                Some(user) => return self.hand_over(Credentials::new(user, password)),
                 None => self.err("send USER first"),
             },
             Command::AuthList => {
@@ -128,14 +129,19 @@ impl ClientSession {
         None
     }
 
-    /// Passes well-formed credentials on to the gateway; a user name with control characters
-    /// is refused here, as the IMAP machine does.
-    fn hand_over(&mut self, credentials: Credentials) -> Option<Credentials> {
-        if credentials.user_has_control_characters() {
-            self.err("the user name contains control characters");
-            return None;
+    /// Passes credentials on to the gateway, or refuses them with `-ERR [AUTH]` (RFC 3206)
+    /// when the gateway's rules on credentials do.
+    fn hand_over(
+        &mut self,
+        credentials: Result<Credentials, CredentialsRefused>,
+    ) -> Option<Credentials> {
+        match credentials {
+            Ok(credentials) => Some(credentials),
+            Err(why) => {
+                self.err(&format!("[AUTH] login refused: {why}"));
+                None
+            }
         }
-        Some(credentials)
     }
 
     /// Sends a `+` challenge and waits for the client's response to it.
@@ -154,7 +160,8 @@ impl ClientSession {
         let mechanism = exchange.mechanism();
         match exchange.respond(base64) {
             SaslStep::Challenge(next) => self.challenge(next),
-            SaslStep::Done(credentials) => return self.hand_over(credentials),
+            SaslStep::Done(credentials) => return self.hand_over(Ok(credentials)),
+            SaslStep::Refused(why) => return self.hand_over(Err(why)),
             SaslStep::Failed(why) => self.err(&format!("malformed {mechanism} response: {why}")),
         }
         None

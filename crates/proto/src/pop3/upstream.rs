@@ -83,7 +83,7 @@ impl UpstreamLogin {
     /// XOAUTH2 will need `SASL XOAUTH2` in the capabilities, the way passwords prefer PLAIN.
     fn start_login(&mut self, sasl_plain: bool) -> UpstreamStep {
         let first = match &self.auth {
-            UpstreamAuth::Password(credentials) if sasl_plain => auth_plain(credentials),
+            UpstreamAuth::Password(credentials) if sasl_plain => Ok(auth_plain(credentials)),
             UpstreamAuth::Password(credentials) => user_pass(credentials),
         };
         match first {
@@ -174,41 +174,33 @@ impl UpstreamLogin {
     }
 }
 
-/// The `AUTH PLAIN` command and the state awaiting its answer, or why these credentials
-/// cannot be sent that way.
-fn auth_plain(credentials: &Credentials) -> Result<(State, Vec<u8>), &'static str> {
-    // NUL separates the fields of a PLAIN message, so it cannot appear inside one.
-    if credentials.user.contains('\0') || credentials.password.expose().contains(&0) {
-        return Err("the user name or password holds a NUL byte, which SASL PLAIN cannot carry");
-    }
+/// The `AUTH PLAIN` command and the state awaiting its answer. `Credentials` never hold a
+/// NUL, which would split a PLAIN message's fields.
+fn auth_plain(credentials: &Credentials) -> (State, Vec<u8>) {
     let response = encode_plain(credentials);
     let command = format!("AUTH PLAIN {response}\r\n");
     if command.len() <= MAX_AUTH_LINE {
-        return Ok((State::PlainReply, command.into_bytes()));
+        return (State::PlainReply, command.into_bytes());
     }
     let response = Secret::new(format!("{response}\r\n"));
-    Ok((
+    (
         State::PlainChallenge { response },
         b"AUTH PLAIN\r\n".to_vec(),
-    ))
+    )
 }
 
 /// The `USER` command and the state holding its `PASS`, or why these credentials cannot be
 /// sent that way.
 fn user_pass(credentials: &Credentials) -> Result<(State, Vec<u8>), &'static str> {
-    // A line break would end the command early and send the rest as a second command;
-    // a NUL could make the server read a shorter password.
-    let unsafe_byte = |b: &u8| matches!(b, b'\r' | b'\n' | 0);
-    if credentials.user.as_bytes().iter().any(unsafe_byte)
-        || credentials.password.expose().iter().any(unsafe_byte)
-    {
-        return Err(
-            "the user name or password holds a line break or NUL byte, which POP3 \
-                    USER/PASS cannot carry",
-        );
+    // A line break would end the command early and send the rest as a second command. The
+    // user name cannot hold one (nor a NUL: `Credentials` refuse control characters), and
+    // neither can hold a NUL; a password can hold a line break (IMAP literals carry one).
+    let password = credentials.password().expose();
+    if password.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+        return Err("the password holds a line break, which POP3 USER/PASS cannot carry");
     }
-    let pass_line = Secret::new([b"PASS ", credentials.password.expose(), b"\r\n"].concat());
-    let command = format!("USER {}\r\n", credentials.user).into_bytes();
+    let pass_line = Secret::new([b"PASS ", password, b"\r\n"].concat());
+    let command = format!("USER {}\r\n", credentials.user()).into_bytes();
     Ok((State::UserReply { pass_line }, command))
 }
 

@@ -301,8 +301,6 @@ fn malformed_logins_get_bad_and_no_login() {
         b"a LOGIN alice {3+}\r\na\0b\r\n",
         b"a LOGIN {2+}\r\n\xff\xfe secret\r\n",
         b"a LOGIN alice se\"cret\r\n",
-        b"a LOGIN {7+}\r\nal\r\nice secret\r\n",
-        b"a AUTHENTICATE PLAIN AGFsCWljZQBzZWNyZXQ=\r\n",
     ] {
         let t = dialogue(options(ClientTls::Active), &[input, b"b NOOP\r\n"], &[]);
         assert!(t.events.is_empty(), "{input:?}");
@@ -314,6 +312,92 @@ fn malformed_logins_get_bad_and_no_login() {
         );
         assert!(!tail.contains("cret"), "a reply echoed the password");
     }
+}
+
+/// The gateway's own rules on credentials, whichever way they came (LOGIN, AUTHENTICATE PLAIN
+/// or LOGIN): a tagged `NO [CANNOT]`, no `Login` for the gateway, and the dialogue goes on.
+#[test]
+fn credentials_the_gateway_refuses_get_no_and_no_login() {
+    let b64 =
+        |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    let long = "u".repeat(256);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            "a LOGIN \"alice\u{202e}gpj.exe\" secret\r\n".into(),
+            "the user name contains control or invisible formatting characters",
+        ),
+        (
+            "a LOGIN {8+}\r\nal\u{200b}ice secret\r\n".into(),
+            "the user name contains control or invisible formatting characters",
+        ),
+        (
+            b"a LOGIN {7+}\r\nal\r\nice secret\r\n".to_vec(),
+            "the user name contains control or invisible formatting characters",
+        ),
+        (
+            format!("a LOGIN {long} secret\r\n").into_bytes(),
+            "the user name is longer than 255 bytes",
+        ),
+        (
+            format!("a AUTHENTICATE PLAIN {}\r\n", b64(b"\0alice\0sec\0ret")).into_bytes(),
+            "the password contains a NUL byte",
+        ),
+        (
+            format!("a AUTHENTICATE PLAIN {}\r\n", b64(b"\0al\tice\0secret")).into_bytes(),
+            "the user name contains control or invisible formatting characters",
+        ),
+        (
+            format!(
+                "a AUTHENTICATE PLAIN {}\r\n",
+                b64(format!("\0{long}\0pw").as_bytes())
+            )
+            .into_bytes(),
+            "the user name is longer than 255 bytes",
+        ),
+    ];
+    for (input, why) in cases {
+        let t = dialogue(options(ClientTls::Active), &[&input, b"b NOOP\r\n"], &[]);
+        let expected = greeting(AUTH_CAPS)
+            + &format!("a NO [CANNOT] Login refused: {why}\r\n")
+            + "b OK NOOP completed\r\n";
+        assert_eq!(t.output, expected, "{input:?}");
+        assert!(t.events.is_empty(), "{input:?}");
+    }
+    // AUTHENTICATE LOGIN: the password's NUL is seen after both steps; a continuation form
+    // of PLAIN the same way.
+    let password = format!("{}\r\n", b64(b"pass\0word"));
+    let plain = format!("{}\r\n", b64("\0bob\u{2028}\0pw".as_bytes()));
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[
+            b"a AUTHENTICATE LOGIN\r\n",
+            b"YWxpY2U=\r\n",
+            password.as_bytes(),
+            b"b AUTHENTICATE PLAIN\r\n",
+            plain.as_bytes(),
+            b"c LOGIN alice secret\r\n",
+        ],
+        &[Verdict::Accept("Logged in")],
+    );
+    let expected = greeting(AUTH_CAPS)
+        + "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n"
+        + "a NO [CANNOT] Login refused: the password contains a NUL byte\r\n"
+        + "+ \r\nb NO [CANNOT] Login refused: the user name contains control or invisible formatting characters\r\n"
+        + "c OK Logged in\r\n";
+    assert_eq!(t.output, expected);
+    assert_eq!(t.events, logged_in(creds("alice", b"secret")));
+}
+
+#[test]
+fn user_names_of_255_bytes_log_in() {
+    let user = "ü".repeat(127) + "a";
+    let input = format!("a LOGIN \"{user}\" secret\r\n");
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[input.as_bytes()],
+        &[Verdict::Accept("Logged in")],
+    );
+    assert_eq!(t.events, logged_in(creds(&user, b"secret")));
 }
 
 #[test]
@@ -526,6 +610,42 @@ fn answers_id_and_reports_it() {
             ClientStep::ClientId(vec![]),
         ]
     );
+}
+
+/// RFC 2971's limits: 30 pairs, names of 30 octets and values of 1024 are reported; one more
+/// of any is answered with BAD and nothing of that command is reported.
+#[test]
+fn id_beyond_rfc_2971_limits_gets_bad_and_is_not_reported() {
+    let id = testing::id_command;
+    let at_limits = id("a", 30, 30, 200);
+    let long_value = format!("b ID (\"name\" \"{}\")\r\n", "v".repeat(1024));
+    let phases = [
+        at_limits,
+        long_value,
+        id("c", 31, 2, 1),
+        id("d", 1, 31, 1),
+        format!("e ID (\"name\" {{1025+}}\r\n{})\r\n", "v".repeat(1025)),
+        "f NOOP\r\n".to_string(),
+    ];
+    let phases: Vec<&[u8]> = phases.iter().map(|p| p.as_bytes()).collect();
+    let t = dialogue(options(ClientTls::StartTlsRequired), &phases, &[]);
+    let expected = greeting(STARTTLS_CAPS)
+        + "* ID NIL\r\na OK ID completed\r\n"
+        + "* ID NIL\r\nb OK ID completed\r\n"
+        + "c BAD ID takes at most 30 field-value pairs (RFC 2971)\r\n"
+        + "d BAD ID field names are at most 30 octets long (RFC 2971)\r\n"
+        + "e BAD ID values are at most 1024 octets long (RFC 2971)\r\n"
+        + "f OK NOOP completed\r\n";
+    assert_eq!(t.output, expected);
+    let reported: Vec<usize> = t
+        .events
+        .iter()
+        .map(|event| match event {
+            ClientStep::ClientId(pairs) => pairs.len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(reported, [30, 1]);
 }
 
 #[test]

@@ -25,7 +25,9 @@ fn codec_login(message: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 
 fn our_login(message: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     match parse(message).ok()?.kind {
-        CommandKind::Login(c) => Some((c.user.into_bytes(), c.password.expose().to_vec())),
+        CommandKind::Login { user, password } => {
+            Some((user.into_bytes(), password.expose().to_vec()))
+        }
         _ => None,
     }
 }

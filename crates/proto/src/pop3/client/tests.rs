@@ -63,7 +63,7 @@ fn run(
             ClientStep::Write(bytes) => Seen::Wrote(String::from_utf8(bytes).unwrap()),
             ClientStep::StartTls => Seen::StartTls,
             ClientStep::Login(credentials) => {
-                login(&credentials.user, credentials.password.expose())
+                login(credentials.user(), credentials.password().expose())
             }
             ClientStep::Close(ending) => Seen::Close(ending),
             ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
@@ -479,31 +479,61 @@ fn auth_login_in_two_steps_or_with_the_user_up_front() {
     );
 }
 
-/// A user name with control characters never reaches the upstream, the record or the log,
-/// whichever way it came: USER, AUTH PLAIN or AUTH LOGIN.
+/// Credentials the gateway refuses itself (a user name with control or format characters or
+/// over 255 bytes, a NUL in the password) never reach the upstream, the record or the log,
+/// whichever way they came: USER/PASS, AUTH PLAIN or AUTH LOGIN. The dialogue goes on.
 #[test]
-fn user_names_with_control_characters_are_refused() {
-    // "bob\r\n" as the LOGIN user; "\0b\x1bob\0pw" as PLAIN.
+fn credentials_the_gateway_refuses_get_err_and_no_login() {
+    let long = format!("USER {}\r\n", "u".repeat(256));
+    // "\0b\x1bob\0pw", "\0bob\0p\0w" and "\0bob\u{202e}\0pw" as PLAIN; "bob\r\n",
+    // "bob" then "pw\0" and "b\u{feff}ob" as LOGIN.
     let seen = dialogue(
         &options(ClientTls::Active),
         &[
             b"USER b\x1bob\r\nPASS pw\r\n",
+            long.as_bytes(),
+            b"PASS pw\r\n",
+            "USER bob\u{200b}\r\nPASS pw\r\n".as_bytes(),
             b"AUTH PLAIN AGIbb2IAcHc=\r\n",
+            b"AUTH PLAIN AGJvYgBwAHc=\r\n",
+            b"AUTH PLAIN AGJvYuKArgBwdw==\r\n",
             b"AUTH LOGIN Ym9iDQo=\r\n",
             b"cHc=\r\n",
+            b"AUTH LOGIN Ym9i\r\n",
+            b"cHcA\r\n",
+            b"AUTH LOGIN\r\n",
+            b"Yu+7v29i\r\n",
+            b"cHc=\r\n",
+            b"USER bob\r\nPASS pw\r\n",
         ],
-        &[],
+        &[Verdict::Accept("Logged in.")],
     );
-    let refused = "-ERR the user name contains control characters\r\n";
+    let control = "-ERR [AUTH] login refused: the user name contains control or invisible formatting characters\r\n";
+    let too_long = "-ERR [AUTH] login refused: the user name is longer than 255 bytes\r\n";
+    let nul = "-ERR [AUTH] login refused: the password contains a NUL byte\r\n";
     assert_eq!(
         seen,
         vec![
             w(HELLO),
             w("+OK send PASS\r\n"),
-            w(refused),
-            w(refused),
+            w(control),
+            w("+OK send PASS\r\n"),
+            w(too_long),
+            w("+OK send PASS\r\n"),
+            w(control),
+            w(control),
+            w(nul),
+            w(control),
             w("+ UGFzc3dvcmQ6\r\n"),
-            w(refused),
+            w(control),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            w(nul),
+            w("+ VXNlcm5hbWU6\r\n"),
+            w("+ UGFzc3dvcmQ6\r\n"),
+            w(control),
+            w("+OK send PASS\r\n"),
+            login("bob", b"pw"),
+            accepted("+OK Logged in.\r\n", b""),
         ]
     );
 }

@@ -213,8 +213,9 @@ fn bytes_after_the_success_reply_are_leftover() {
 
 #[test]
 fn long_credentials_send_the_plain_response_on_its_own_line() {
-    let long = "x".repeat(300);
-    let auth = password(&long, b"pw");
+    // A user name at the gateway's limit and a long password.
+    let long = "x".repeat(255);
+    let auth = password(&long, &[b'p'; 100]);
     let UpstreamAuth::Password(credentials) = &auth;
     let response = format!("{}\r\n", encode_plain(credentials));
     let seen = transcript(
@@ -256,7 +257,7 @@ fn passwords_with_spaces_quotes_backslashes_and_non_ascii_go_out_unchanged() {
 
 #[test]
 fn a_password_with_a_line_break_is_never_sent_with_pass() {
-    for pass in [&b"a\r\nDELE 1"[..], b"a\nb", b"a\rb", b"a\0b"] {
+    for pass in [&b"a\r\nDELE 1"[..], b"a\nb", b"a\rb"] {
         let seen = transcript(&password("bob", pass), false, &[b"+OK\r\n", b"-ERR\r\n"]);
         assert_eq!(seen.len(), 2, "{seen:?}");
         let Seen::Rejected(text) = &seen[1] else {
@@ -275,21 +276,6 @@ fn a_password_with_a_line_break_goes_through_plain() {
         &[DOVECOT_HELLO, DOVECOT_CAPA, b"+OK Logged in.\r\n"],
     );
     assert_eq!(seen[1], wrote("AUTH PLAIN AGJvYgBhDQpi\r\n"));
-}
-
-#[test]
-fn a_nul_in_the_password_is_never_sent_with_plain() {
-    let seen = transcript(
-        &password("bob", b"a\0b"),
-        false,
-        &[DOVECOT_HELLO, DOVECOT_CAPA],
-    );
-    assert_eq!(
-        seen[1],
-        Seen::Rejected(
-            "the user name or password holds a NUL byte, which SASL PLAIN cannot carry".into()
-        )
-    );
 }
 
 #[test]
@@ -439,7 +425,7 @@ fn debug_output_never_shows_the_password() {
 
 #[test]
 fn debug_output_never_shows_a_pending_plain_response() {
-    let long = "x".repeat(300);
+    let long = "x".repeat(255);
     let mut login = UpstreamLogin::new(password(&long, b"hunter2"), false);
     login.feed(DOVECOT_HELLO);
     login.feed(DOVECOT_CAPA);
