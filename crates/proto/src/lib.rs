@@ -153,8 +153,8 @@ pub enum UpstreamStep {
     /// the reason in its NO/-ERR; `oauth_error` is the failure challenge it sent before that,
     /// decoded: the JSON status of RFC 7628 section 3.2.2, such as
     /// `{"status":"invalid_token","schemes":"bearer","scope":"mail"}`, on one line and at most
-    /// [`sasl::MAX_FAILURE_CHALLENGE`] bytes of base64 long; `None` when it sent none. Neither
-    /// holds the token.
+    /// [`sasl::MAX_FAILURE_CHALLENGE`] bytes of base64 long; `None` when it sent none (or an
+    /// empty one). Neither holds the token.
     TokenRefused {
         text: String,
         oauth_error: Option<String>,

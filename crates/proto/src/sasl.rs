@@ -197,16 +197,22 @@ pub(crate) fn failure_challenge_answer(mechanism: BearerMechanism) -> &'static s
 pub(crate) struct ChallengeTooLong;
 
 /// The upstream's failure challenge in a bearer exchange, decoded for the record: the JSON
-/// status as one line, control characters made spaces. A challenge that is not base64 is kept
-/// as sent, since it is still the upstream's only word on why.
-pub(crate) fn decode_failure_challenge(challenge: &[u8]) -> Result<String, ChallengeTooLong> {
+/// status as one line, control characters made spaces; `None` for an empty challenge. A
+/// challenge that is not base64 is kept as sent, since it is still the upstream's only word
+/// on why.
+pub(crate) fn decode_failure_challenge(
+    challenge: &[u8],
+) -> Result<Option<String>, ChallengeTooLong> {
     let challenge = challenge.trim_ascii();
     if challenge.len() > MAX_FAILURE_CHALLENGE {
         return Err(ChallengeTooLong);
     }
+    if challenge.is_empty() {
+        return Ok(None);
+    }
     let decoded = STANDARD.decode(challenge);
     let text = String::from_utf8_lossy(decoded.as_deref().unwrap_or(challenge));
-    Ok(single_line(&text))
+    Ok(Some(single_line(&text)))
 }
 
 #[cfg(test)]
@@ -315,9 +321,16 @@ mod tests {
     fn failure_challenges_decode_to_one_bounded_line() {
         let json = r#"{"status":"invalid_token","schemes":"bearer"}"#;
         let b64 = STANDARD.encode(json);
-        assert_eq!(decode_failure_challenge(b64.as_bytes()), Ok(json.into()));
-        assert_eq!(decode_failure_challenge(b" e30= "), Ok("{}".into()));
-        assert_eq!(decode_failure_challenge(b"no json"), Ok("no json".into()));
+        assert_eq!(
+            decode_failure_challenge(b64.as_bytes()),
+            Ok(Some(json.into()))
+        );
+        assert_eq!(decode_failure_challenge(b" e30= "), Ok(Some("{}".into())));
+        assert_eq!(
+            decode_failure_challenge(b"no json"),
+            Ok(Some("no json".into()))
+        );
+        assert_eq!(decode_failure_challenge(b" "), Ok(None));
         let long = vec![b'A'; MAX_FAILURE_CHALLENGE + 4];
         assert_eq!(decode_failure_challenge(&long), Err(ChallengeTooLong));
     }

@@ -270,7 +270,7 @@ impl UpstreamLogin {
         };
         if let Some(refusal) = bearer {
             match decode_failure_challenge(challenge) {
-                Ok(status) => refusal.oauth_error = Some(status),
+                Ok(status) => refusal.oauth_error = status,
                 Err(_) => {
                     return self.fail(format!(
                         "the upstream sent a SASL challenge over {} bytes",

@@ -52,7 +52,7 @@ enum State {
     /// A bearer mechanism's failure challenge was answered; the `-ERR` that ends the exchange
     /// is due.
     FailureAnswered {
-        oauth_error: String,
+        oauth_error: Option<String>,
     },
     UserReply {
         pass_line: Secret,
@@ -235,7 +235,7 @@ impl UpstreamLogin {
             (State::FailureAnswered { oauth_error }, Reply::Err(why)) => {
                 self.finish(Outcome::TokenRefused {
                     text: text(why),
-                    oauth_error: Some(oauth_error),
+                    oauth_error,
                 })
             }
             // A +OK after a failure challenge contradicts it, but the server says the login

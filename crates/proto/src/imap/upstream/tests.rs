@@ -203,6 +203,13 @@ fn a_refusal_without_a_challenge_is_still_the_tokens() {
         &[DOVECOT_OAUTH_GREETING, b"m1 NO AUTHENTICATE failed.\r\n"],
     );
     assert_eq!(seen[1], token_refused("AUTHENTICATE failed.", None));
+    // An empty challenge is answered, but says nothing.
+    let seen = auth_transcript(
+        &token_login(XOAuth2),
+        false,
+        &[DOVECOT_OAUTH_GREETING, b"+ \r\n", b"m1 NO failed\r\n"],
+    );
+    assert_eq!(seen[1..], [wrote("\r\n"), token_refused("failed", None)]);
 }
 
 #[test]
