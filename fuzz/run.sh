@@ -126,6 +126,8 @@ pop3_up() { chunk 255 0 "$1"; }        # pop3_upstream_dialogue: a plain length 
 
 crlf=$'\r\n'
 plain_b64=AGFsaWNlAHNlY3JldA==  # SASL PLAIN for alice/secret: base64 of "\0alice\0secret"
+# A bearer failure challenge: base64 of {"status":"invalid_token","schemes":"bearer","scope":"mail"}
+invalid_token_b64=eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NoZW1lcyI6ImJlYXJlciIsInNjb3BlIjoibWFpbCJ9
 
 write_seeds() {
     local dir=$1 file size cut kind d
@@ -170,7 +172,8 @@ write_seeds() {
     } > "$d/small-limits"
 
     # Upstream IMAP: the server's side. Setup byte: bit 0 STARTTLS, bit 1 a password that needs
-    # quoting and a literal. The gateway tags its commands m1, m2, ...
+    # quoting and a literal, bit 2 an access token (bit 3: OAUTHBEARER, else XOAUTH2). The
+    # gateway tags its commands m1, m2, ...
     d=$dir/imap_upstream_dialogue
     { byte 0
       imap "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready$crlf"
@@ -185,6 +188,15 @@ write_seeds() {
       imap "* OK ready$crlf"; imap "* CAPABILITY IMAP4rev1${crlf}m1 OK done$crlf"
       imap "+ go ahead$crlf"; imap "+ go ahead$crlf"
       imap "m2 NO [AUTHENTICATIONFAILED] Invalid credentials$crlf"; } > "$d/login-literals-rejected"
+    { byte 4
+      imap "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 AUTH=OAUTHBEARER] ready$crlf"
+      imap "+ $invalid_token_b64$crlf"; imap "m1 NO [AUTHENTICATIONFAILED] failed$crlf"
+    } > "$d/xoauth2-refused"
+    { byte 13
+      imap "* OK IMAP4rev1 ready$crlf"; imap "* CAPABILITY IMAP4rev1 STARTTLS${crlf}m1 OK done$crlf"
+      imap "m2 OK Begin TLS$crlf"
+      imap "* CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER${crlf}m3 OK done$crlf"
+      imap "+ $crlf"; imap "m4 OK Logged in$crlf"; } > "$d/starttls-oauthbearer"
     { byte 0; imap "* PREAUTH [CAPABILITY IMAP4rev1] hi$crlf"; } > "$d/preauth"
     { byte 0; imap "* OK ready$crlf"; imap "* BYE going away$crlf"; } > "$d/bye"
 
@@ -202,8 +214,8 @@ write_seeds() {
     { byte $((128 | 16 | 2)); pop3 "NOOP$crlf"; pop3 "USER averyveryverylongname$crlf"; } \
         > "$d/small-line-cap"
 
-    # Upstream POP3: settings byte (bit 0 STLS), password length and password, then the
-    # server's side.
+    # Upstream POP3: settings byte (bit 0 STLS, bit 1 the secret is an access token, bit 2
+    # OAUTHBEARER), secret length and secret, then the server's side.
     d=$dir/pop3_upstream_dialogue
     { byte 0; byte 6; printf secret
       pop3_up "+OK POP3 ready$crlf"
@@ -219,6 +231,13 @@ write_seeds() {
     { byte 0; byte 6; printf secret
       pop3_up "+OK ready$crlf"; pop3_up "-ERR no CAPA$crlf"; pop3_up "+OK$crlf"
       pop3_up "+OK maildrop locked${crlf}leftover"; } > "$d/no-capa"
+    { byte 2; byte 200; printf 't%.0s' {1..200}
+      pop3_up "+OK ready$crlf"; pop3_up "+OK${crlf}SASL PLAIN XOAUTH2 OAUTHBEARER$crlf.$crlf"
+      pop3_up "+ $crlf"; pop3_up "+ $invalid_token_b64$crlf"
+      pop3_up "-ERR [AUTH] Authentication failed.$crlf"; } > "$d/xoauth2-long-token-refused"
+    { byte 6; byte 5; printf t0ken
+      pop3_up "+OK ready$crlf"; pop3_up "+OK${crlf}SASL OAUTHBEARER$crlf.$crlf"
+      pop3_up "+OK Logged in$crlf"; } > "$d/oauthbearer-on-the-auth-line"
 }
 write_seeds "$seed_dir"
 

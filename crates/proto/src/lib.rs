@@ -21,7 +21,10 @@ pub mod starttls;
 #[cfg(test)]
 mod testing;
 
-pub use credentials::{Credentials, CredentialsRefused, Secret, MAX_USER_BYTES};
+pub use credentials::{
+    BearerMechanism, BearerToken, BearerTokenError, Credentials, CredentialsRefused, Secret,
+    MAX_USER_BYTES,
+};
 
 /// Limits the client-facing machines enforce before login, so a hostile client cannot make the
 /// gateway buffer without bound.
@@ -123,12 +126,13 @@ pub struct LoginAccepted {
     pub to_upstream: Vec<u8>,
 }
 
-/// How the gateway authenticates to the upstream server. Pass-through today; OAuth 2.0
-/// (XOAUTH2 with a bearer token) is the planned second variant.
+/// How the gateway authenticates to the upstream server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamAuth {
     /// Log in with the client's own user name and password.
     Password(Credentials),
+    /// Log in to a mailbox with an OAuth 2.0 access token (XOAUTH2 or OAUTHBEARER).
+    Bearer(BearerToken),
 }
 
 /// What the gateway must do next for the upstream-facing dialogue.
@@ -145,14 +149,25 @@ pub enum UpstreamStep {
     /// any `[CAPABILITY ...]` code); `leftover` is upstream bytes read past that reply, which
     /// belong to the client.
     Authenticated { text: String, leftover: Vec<u8> },
-    /// The upstream refused the credentials; `text` is its reason, for the client's NO/-ERR.
+    /// The upstream refused the password of an [`UpstreamAuth::Password`] login; `text` is its
+    /// reason, for the client's NO/-ERR.
     Rejected { text: String },
+    /// The upstream refused the access token of an [`UpstreamAuth::Bearer`] login. `text` is
+    /// the reason in its NO/-ERR; `oauth_error` is the failure challenge it sent before that,
+    /// decoded: the JSON status of RFC 7628 section 3.2.2, such as
+    /// `{"status":"invalid_token","schemes":"bearer","scope":"mail"}`, on one line and at most
+    /// [`sasl::MAX_FAILURE_CHALLENGE`] bytes of base64 long; `None` when it sent none (or an
+    /// empty one). Neither holds the token.
+    TokenRefused {
+        text: String,
+        oauth_error: Option<String>,
+    },
     /// The upstream did not behave as a server of this protocol should (bad greeting, no
     /// STARTTLS when required, a reply that cannot be parsed); `reason` says what.
     Failed { reason: String },
 }
 
-/// Writes show only their length: they carry the password (SASL PLAIN response, LOGIN
+/// Writes show only their length: they carry the password or token (SASL response, LOGIN
 /// literal, PASS line), and a step is easily logged with `?step`.
 impl std::fmt::Debug for UpstreamStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,6 +183,11 @@ impl std::fmt::Debug for UpstreamStep {
             UpstreamStep::Rejected { text } => {
                 f.debug_struct("Rejected").field("text", text).finish()
             }
+            UpstreamStep::TokenRefused { text, oauth_error } => f
+                .debug_struct("TokenRefused")
+                .field("text", text)
+                .field("oauth_error", oauth_error)
+                .finish(),
             UpstreamStep::Failed { reason } => {
                 f.debug_struct("Failed").field("reason", reason).finish()
             }

@@ -76,6 +76,57 @@ impl fmt::Debug for LineBuffer {
     }
 }
 
+/// Most lines one upstream reply before login may hold (a capability list, untagged chatter
+/// before a tagged reply): the scanner's cap.
+pub(crate) const MAX_REPLY_LINES: usize = crate::starttls::MAX_REPLY_LINES;
+/// Most bytes one upstream reply before login may hold. A real capability list is a few
+/// hundred bytes; the cap bounds what the capabilities collected from one reply can take.
+pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// One upstream reply was over [`MAX_REPLY_LINES`] or [`MAX_REPLY_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyTooLarge {
+    Lines,
+    Bytes,
+}
+
+impl fmt::Display for ReplyTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyTooLarge::Lines => write!(f, "more than {MAX_REPLY_LINES} lines in one reply"),
+            ReplyTooLarge::Bytes => write!(f, "more than {MAX_REPLY_BYTES} bytes in one reply"),
+        }
+    }
+}
+
+/// Counts the lines and bytes of the upstream's reply to the command last sent, so that a
+/// server cannot keep the login machine collecting (capabilities, chatter) without end.
+#[derive(Debug, Default)]
+pub(crate) struct ReplySize {
+    lines: usize,
+    bytes: usize,
+}
+
+impl ReplySize {
+    /// Counts one more line of `len` bytes, ending included.
+    pub(crate) fn count(&mut self, len: usize) -> Result<(), ReplyTooLarge> {
+        self.lines += 1;
+        self.bytes = self.bytes.saturating_add(len);
+        if self.lines > MAX_REPLY_LINES {
+            Err(ReplyTooLarge::Lines)
+        } else if self.bytes > MAX_REPLY_BYTES {
+            Err(ReplyTooLarge::Bytes)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A command went out: what comes next is a new reply.
+    pub(crate) fn restart(&mut self) {
+        *self = ReplySize::default();
+    }
+}
+
 /// The line without its ending. Bare LF is accepted as well as CRLF, because some old clients
 /// and scripts send it and nothing is lost by tolerating it. Only one CR goes with the LF: any
 /// other stray CR is part of the line, for the parser to judge.

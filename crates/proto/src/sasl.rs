@@ -1,11 +1,13 @@
 //! SASL as IMAP `AUTHENTICATE` and POP3 `AUTH` carry it: PLAIN (RFC 4616) on both sides of the
-//! gateway, and towards clients also LOGIN, the older two-step mechanism many devices that grew
-//! up with SMTP AUTH still use.
+//! gateway, towards clients also LOGIN, the older two-step mechanism many devices that grew up
+//! with SMTP AUTH still use, and towards the upstream the OAuth 2.0 bearer mechanisms XOAUTH2
+//! and OAUTHBEARER (RFC 7628).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::{Credentials, CredentialsRefused, Secret};
+use crate::line::single_line;
+use crate::{BearerMechanism, BearerToken, Credentials, CredentialsRefused, Secret};
 
 /// Why a SASL response (PLAIN, or a LOGIN step) could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,10 +149,81 @@ pub fn encode_plain(credentials: &Credentials) -> String {
     STANDARD.encode(raw)
 }
 
+/// The longest failure challenge a bearer exchange accepts, in bytes of base64. RFC 7628's
+/// JSON status is a few short fields (a real one is under 200 bytes); the cap keeps what the
+/// upstream can make the gateway decode and record small.
+pub const MAX_FAILURE_CHALLENGE: usize = 4096;
+
+/// The base64 initial response that carries a bearer token:
+/// - XOAUTH2: `user=MAILBOX` 0x01 `auth=Bearer TOKEN` 0x01 0x01;
+/// - OAUTHBEARER (RFC 7628 section 3.1): the GS2 header `n,a=MAILBOX,` (no channel binding;
+///   `,` and `=` in the mailbox escaped as RFC 5801 wants), then 0x01 `auth=Bearer TOKEN`
+///   0x01 0x01. The `host` and `port` pairs are optional and left out: the gateway's name for
+///   the upstream may not be the one the server knows itself by.
+pub fn encode_bearer(token: &BearerToken) -> String {
+    let mut raw =
+        Vec::with_capacity(token.mailbox().len() + token.access_token().expose().len() + 32);
+    match token.mechanism() {
+        BearerMechanism::XOAuth2 => {
+            raw.extend_from_slice(b"user=");
+            raw.extend_from_slice(token.mailbox().as_bytes());
+        }
+        BearerMechanism::OAuthBearer => {
+            raw.extend_from_slice(b"n,a=");
+            for byte in token.mailbox().bytes() {
+                match byte {
+                    b',' => raw.extend_from_slice(b"=2C"),
+                    b'=' => raw.extend_from_slice(b"=3D"),
+                    other => raw.push(other),
+                }
+            }
+            raw.push(b',');
+        }
+    }
+    raw.extend_from_slice(b"\x01auth=Bearer ");
+    raw.extend_from_slice(token.access_token().expose());
+    raw.extend_from_slice(b"\x01\x01");
+    STANDARD.encode(raw)
+}
+
+/// What the client sends, base64-encoded, after the upstream's failure challenge so that the
+/// server can end the exchange with its NO / -ERR: XOAUTH2 takes an empty response;
+/// OAUTHBEARER a lone 0x01 (RFC 7628 section 3.2.3).
+pub(crate) fn failure_challenge_answer(mechanism: BearerMechanism) -> &'static str {
+    match mechanism {
+        BearerMechanism::XOAuth2 => "",
+        BearerMechanism::OAuthBearer => "AQ==",
+    }
+}
+
+/// The failure challenge's base64 was longer than [`MAX_FAILURE_CHALLENGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChallengeTooLong;
+
+/// The upstream's failure challenge in a bearer exchange, decoded for the record: the JSON
+/// status as one line, control characters made spaces; `None` for an empty challenge. A
+/// challenge that is not base64 is kept as sent, since it is still the upstream's only word
+/// on why.
+pub(crate) fn decode_failure_challenge(
+    challenge: &[u8],
+) -> Result<Option<String>, ChallengeTooLong> {
+    let challenge = challenge.trim_ascii();
+    if challenge.len() > MAX_FAILURE_CHALLENGE {
+        return Err(ChallengeTooLong);
+    }
+    if challenge.is_empty() {
+        return Ok(None);
+    }
+    let decoded = STANDARD.decode(challenge);
+    let text = String::from_utf8_lossy(decoded.as_deref().unwrap_or(challenge));
+    Ok(Some(single_line(&text)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::creds;
+    use crate::BearerTokenError;
 
     #[test]
     fn round_trips_every_byte_of_a_password() {
@@ -207,6 +280,63 @@ mod tests {
         assert!(matches!(end, SaslStep::Done(c) if c == creds("bob", b"pw")));
         assert!(SaslExchange::start("CRAM-MD5").is_none());
         assert!(SaslExchange::start("XOAUTH2").is_none());
+    }
+
+    #[test]
+    fn bearer_responses_have_the_rfc_shapes() {
+        let token = |mechanism| {
+            BearerToken::new("bob@example.com", Secret::new("ya29.a0-_~+/="), mechanism).unwrap()
+        };
+        let decoded = |mechanism| STANDARD.decode(encode_bearer(&token(mechanism))).unwrap();
+        assert_eq!(
+            decoded(BearerMechanism::XOAuth2),
+            b"user=bob@example.com\x01auth=Bearer ya29.a0-_~+/=\x01\x01"
+        );
+        assert_eq!(
+            decoded(BearerMechanism::OAuthBearer),
+            b"n,a=bob@example.com,\x01auth=Bearer ya29.a0-_~+/=\x01\x01"
+        );
+        assert_eq!(failure_challenge_answer(BearerMechanism::XOAuth2), "");
+        assert_eq!(
+            STANDARD.decode(failure_challenge_answer(BearerMechanism::OAuthBearer)),
+            Ok(vec![1])
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_that_cannot_be_framed_are_refused_without_showing_them() {
+        let make = |mailbox: &str, token: &[u8]| {
+            BearerToken::new(mailbox, Secret::new(token), BearerMechanism::XOAuth2)
+        };
+        assert_eq!(make("", b"t"), Err(BearerTokenError::Mailbox));
+        assert_eq!(make("a\u{1}b", b"t"), Err(BearerTokenError::Mailbox));
+        assert_eq!(make("a\nb", b"t"), Err(BearerTokenError::Mailbox));
+        for token in [&b""[..], b"a\x01b", b"a b", b"a\r\n", "tök".as_bytes()] {
+            assert_eq!(make("bob", token), Err(BearerTokenError::AccessToken));
+        }
+        let shown = format!("{:?}", make("bob", b"hunter2hunter2").unwrap());
+        assert!(
+            shown.contains("bob") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn failure_challenges_decode_to_one_bounded_line() {
+        let json = r#"{"status":"invalid_token","schemes":"bearer"}"#;
+        let b64 = STANDARD.encode(json);
+        assert_eq!(
+            decode_failure_challenge(b64.as_bytes()),
+            Ok(Some(json.into()))
+        );
+        assert_eq!(decode_failure_challenge(b" e30= "), Ok(Some("{}".into())));
+        assert_eq!(
+            decode_failure_challenge(b"no json"),
+            Ok(Some("no json".into()))
+        );
+        assert_eq!(decode_failure_challenge(b" "), Ok(None));
+        let long = vec![b'A'; MAX_FAILURE_CHALLENGE + 4];
+        assert_eq!(decode_failure_challenge(&long), Err(ChallengeTooLong));
     }
 
     #[test]

@@ -5,9 +5,12 @@
 
 use std::fmt::Debug;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
 use crate::{
-    ClientDialogue, ClientStep, ClientTls, Credentials, DialogueOptions, Limits, LoginAccepted,
-    Secret, UpstreamDialogue, UpstreamStep,
+    BearerMechanism, BearerToken, ClientDialogue, ClientStep, ClientTls, Credentials,
+    DialogueOptions, Limits, LoginAccepted, Secret, UpstreamDialogue, UpstreamStep,
 };
 
 /// The options the scripted client dialogues run with, greeting "mailtls ready".
@@ -34,6 +37,23 @@ pub(crate) fn id_command(tag: &str, pairs: usize, name_len: usize, value_len: us
         })
         .collect();
     format!("{tag} ID ({})\r\n", fields.join(" "))
+}
+
+/// A token for `mailbox` sent with `mechanism`.
+pub(crate) fn bearer(mailbox: &str, token: &str, mechanism: BearerMechanism) -> BearerToken {
+    BearerToken::new(mailbox, Secret::new(token), mechanism).expect("a well-formed token")
+}
+
+/// The raw SASL message a base64 response (as written, maybe with a command before it and a
+/// line ending after it) decodes to: the check that does not trust the encoder under test.
+pub(crate) fn decoded_response(written: &str) -> Vec<u8> {
+    let b64 = written.trim_end().rsplit(' ').next().expect("a response");
+    STANDARD.decode(b64).expect("base64")
+}
+
+/// The base64 of a JSON failure status, as a server sends it in a challenge.
+pub(crate) fn challenge(json: &str) -> String {
+    STANDARD.encode(json)
 }
 
 /// Runs a script fed whole (`run(usize::MAX)`), then in pieces of a few sizes, asserts that
@@ -131,6 +151,10 @@ pub(crate) enum UpstreamSeen {
         leftover: Vec<u8>,
     },
     Rejected(String),
+    TokenRefused {
+        text: String,
+        oauth_error: Option<String>,
+    },
     Failed(String),
 }
 
@@ -170,6 +194,9 @@ pub(crate) fn run_upstream<D: UpstreamDialogue>(
                 UpstreamSeen::Authenticated { text, leftover }
             }
             UpstreamStep::Rejected { text } => UpstreamSeen::Rejected(text),
+            UpstreamStep::TokenRefused { text, oauth_error } => {
+                UpstreamSeen::TokenRefused { text, oauth_error }
+            }
             UpstreamStep::Failed { reason } => UpstreamSeen::Failed(reason),
         };
         let over = !matches!(step, UpstreamSeen::Wrote(_) | UpstreamSeen::StartTls);

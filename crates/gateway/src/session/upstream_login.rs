@@ -129,6 +129,11 @@ async fn dialogue<B: Bridge>(
             UpstreamStep::Rejected { text } => {
                 return Err(SessionEnd::new(Outcome::AuthFailed, text));
             }
+            // Only `UpstreamAuth::Password` logins are started so far, so no token is ever
+            // refused here yet; the OAuth integration gives this its own outcome.
+            UpstreamStep::TokenRefused { text, .. } => {
+                return Err(SessionEnd::new(Outcome::AuthFailed, text));
+            }
             UpstreamStep::Failed { reason } => {
                 return Err(SessionEnd::new(
                     Outcome::UpstreamProtocolError,

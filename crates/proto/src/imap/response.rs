@@ -6,8 +6,9 @@ use super::grammar::{is_atom_char, Reader};
 /// One response line from the upstream.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Response {
-    /// `+ ...`; its content does not matter to a PLAIN or LOGIN exchange.
-    Continue,
+    /// `+ ...`, with the text after `+ `: empty for a plain go-ahead, a base64 challenge
+    /// in a SASL exchange (a bearer exchange's failure status).
+    Continue(Vec<u8>),
     /// `tag OK|NO|BAD text` or `* OK|NO|BAD|PREAUTH|BYE text`.
     Status {
         tag: Option<String>,
@@ -36,7 +37,8 @@ pub(super) enum Status {
 pub(super) fn parse(line: &[u8]) -> Option<Response> {
     let mut reader = Reader::new(line);
     if reader.eat(b'+') {
-        return Some(Response::Continue);
+        reader.eat(b' ');
+        return Some(Response::Continue(reader.rest_of_line().to_vec()));
     }
     let tag = match reader.eat(b'*') {
         true => None,
@@ -146,8 +148,12 @@ mod tests {
                 capabilities: None,
             })
         );
-        assert_eq!(parse(b"+ AGJvYg==\r\n"), Some(Response::Continue));
-        assert_eq!(parse(b"+\r\n"), Some(Response::Continue));
+        assert_eq!(
+            parse(b"+ AGJvYg==\r\n"),
+            Some(Response::Continue(b"AGJvYg==".to_vec()))
+        );
+        assert_eq!(parse(b"+\r\n"), Some(Response::Continue(vec![])));
+        assert_eq!(parse(b"+ \r\n"), Some(Response::Continue(vec![])));
         assert_eq!(parse(b"* ID NIL\r\n"), Some(Response::OtherData));
         assert_eq!(parse(b"m1 BYE x\r\n"), None);
         assert_eq!(parse(b"m1\r\n"), None);

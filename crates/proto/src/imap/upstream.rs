@@ -1,12 +1,12 @@
 //! The upstream-facing IMAP login: greeting, capabilities, STARTTLS, then AUTHENTICATE PLAIN
-//! or LOGIN with the credentials the gateway chose.
+//! or LOGIN with a password, or AUTHENTICATE XOAUTH2 / OAUTHBEARER with an access token.
 
 use std::collections::VecDeque;
 
 use super::response::{self, Response, Status};
-use crate::line::{LineBuffer, LineTooLong};
-use crate::sasl::encode_plain;
-use crate::{Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
+use crate::line::{LineBuffer, LineTooLong, ReplySize};
+use crate::sasl::{self, decode_failure_challenge, encode_bearer, encode_plain};
+use crate::{BearerToken, Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
 
 /// Longest upstream line accepted before login. Servers put long capability lists and
 /// referrals in these lines; anything longer is not a pre-login reply.
@@ -22,6 +22,8 @@ pub struct UpstreamLogin {
     starttls: bool,
     tls_up: bool,
     lines: LineBuffer,
+    /// The size of the reply to the command last sent, capped.
+    reply: ReplySize,
     /// What the server advertised; `None` until known (and again after STARTTLS, when the
     /// plaintext list must be forgotten).
     capabilities: Option<Vec<String>>,
@@ -47,11 +49,21 @@ enum Phase {
         /// What to send for each continuation request, in order.
         continuations: VecDeque<Secret>,
         /// A SASL exchange may get one challenge too many (a server reporting an error as a
-        /// challenge); it is answered with an empty response, once.
-        may_answer_empty: bool,
+        /// challenge, as bearer mechanisms do); it is answered with this response, once.
+        /// `None` for LOGIN, whose continuations are literals, not SASL.
+        failure_answer: Option<&'static str>,
+        /// A bearer login: a refusal is the token's, with the failure challenge if one came.
+        bearer: Option<BearerRefusal>,
     },
     Done,
     Failed(String),
+}
+
+/// What a bearer login knows of a refusal before the tagged NO arrives.
+#[derive(Debug, Default)]
+struct BearerRefusal {
+    /// The decoded failure challenge, once the upstream sent one.
+    oauth_error: Option<String>,
 }
 
 impl UpstreamLogin {
@@ -63,6 +75,7 @@ impl UpstreamLogin {
             starttls,
             tls_up: false,
             lines: LineBuffer::new(MAX_LINE),
+            reply: ReplySize::default(),
             capabilities: None,
             tags_sent: 0,
             phase: Phase::Greeting,
@@ -108,8 +121,52 @@ impl UpstreamLogin {
         }
         match self.auth.clone() {
             UpstreamAuth::Password(credentials) => self.password_login(&credentials),
-            // An OAuth 2.0 variant adds its arm here: AUTHENTICATE XOAUTH2 with SASL-IR.
+            UpstreamAuth::Bearer(token) => self.bearer_login(&token),
         }
+    }
+
+    /// `AUTHENTICATE mechanism response`, or without SASL-IR the command alone and the
+    /// response after the server's go-ahead.
+    fn authenticate(
+        &mut self,
+        mechanism: &str,
+        response: String,
+        failure_answer: &'static str,
+        bearer: Option<BearerRefusal>,
+    ) -> UpstreamStep {
+        let tag = self.next_tag();
+        let (command, continuations) = if self.has("SASL-IR") {
+            let command = format!("{tag} AUTHENTICATE {mechanism} {response}\r\n");
+            (command, vec![])
+        } else {
+            let command = format!("{tag} AUTHENTICATE {mechanism}\r\n");
+            (command, vec![Secret::new(format!("{response}\r\n"))])
+        };
+        self.phase = Phase::Authenticate {
+            tag,
+            continuations: continuations.into(),
+            failure_answer: Some(failure_answer),
+            bearer,
+        };
+        UpstreamStep::Write(command.into_bytes())
+    }
+
+    /// AUTHENTICATE with the token's mechanism, which the server must advertise: a server
+    /// that does not know it could only refuse, and that would read as a refused token.
+    fn bearer_login(&mut self, token: &BearerToken) -> UpstreamStep {
+        let mechanism = token.mechanism();
+        if !self.has(&format!("AUTH={}", mechanism.name())) {
+            return self.fail(format!(
+                "the upstream does not offer AUTH={}",
+                mechanism.name()
+            ));
+        }
+        self.authenticate(
+            mechanism.name(),
+            encode_bearer(token),
+            sasl::failure_challenge_answer(mechanism),
+            Some(BearerRefusal::default()),
+        )
     }
 
     /// AUTHENTICATE PLAIN where offered (with SASL-IR if possible), else LOGIN with
@@ -119,27 +176,20 @@ impl UpstreamLogin {
         if !plain && self.has("LOGINDISABLED") {
             return self.fail("the upstream offers neither AUTH=PLAIN nor LOGIN (LOGINDISABLED)");
         }
+        if plain {
+            return self.authenticate("PLAIN", encode_plain(credentials), "", None);
+        }
         let tag = self.next_tag();
-        let (command, continuations, may_answer_empty) = if plain && self.has("SASL-IR") {
-            let command = format!("{tag} AUTHENTICATE PLAIN {}\r\n", encode_plain(credentials));
-            (command.into_bytes(), vec![], true)
-        } else if plain {
-            let response = format!("{}\r\n", encode_plain(credentials));
-            let command = format!("{tag} AUTHENTICATE PLAIN\r\n").into_bytes();
-            (command, vec![Secret::new(response)], true)
-        } else {
-            let user = credentials.user().as_bytes();
-            let password = credentials.password().expose();
-            let command = format!("{tag} LOGIN {{{}}}\r\n", user.len()).into_bytes();
-            let user_part = [user, format!(" {{{}}}\r\n", password.len()).as_bytes()].concat();
-            let password_part = [password, b"\r\n"].concat();
-            let parts = vec![Secret::new(user_part), Secret::new(password_part)];
-            (command, parts, false)
-        };
+        let user = credentials.user().as_bytes();
+        let password = credentials.password().expose();
+        let command = format!("{tag} LOGIN {{{}}}\r\n", user.len()).into_bytes();
+        let user_part = [user, format!(" {{{}}}\r\n", password.len()).as_bytes()].concat();
+        let password_part = [password, b"\r\n"].concat();
         self.phase = Phase::Authenticate {
             tag,
-            continuations: continuations.into(),
-            may_answer_empty,
+            continuations: [Secret::new(user_part), Secret::new(password_part)].into(),
+            failure_answer: None,
+            bearer: None,
         };
         UpstreamStep::Write(command)
     }
@@ -166,7 +216,7 @@ impl UpstreamLogin {
                 None
             }
             Response::Status { tag: None, .. } | Response::OtherData => None,
-            Response::Continue => Some(self.on_continue()),
+            Response::Continue(challenge) => Some(self.on_continue(&challenge)),
             Response::Status {
                 tag: Some(tag),
                 status,
@@ -202,10 +252,11 @@ impl UpstreamLogin {
         }
     }
 
-    fn on_continue(&mut self) -> UpstreamStep {
+    fn on_continue(&mut self, challenge: &[u8]) -> UpstreamStep {
         let Phase::Authenticate {
             continuations,
-            may_answer_empty,
+            failure_answer,
+            bearer,
             ..
         } = &mut self.phase
         else {
@@ -214,10 +265,21 @@ impl UpstreamLogin {
         if let Some(part) = continuations.pop_front() {
             return UpstreamStep::Write(part.expose().to_vec());
         }
-        if std::mem::take(may_answer_empty) {
-            return UpstreamStep::Write(b"\r\n".to_vec());
+        let Some(answer) = failure_answer.take() else {
+            return self.fail("the upstream kept asking for more authentication data");
+        };
+        if let Some(refusal) = bearer {
+            match decode_failure_challenge(challenge) {
+                Ok(status) => refusal.oauth_error = status,
+                Err(_) => {
+                    return self.fail(format!(
+                        "the upstream sent a SASL challenge over {} bytes",
+                        sasl::MAX_FAILURE_CHALLENGE
+                    ))
+                }
+            }
         }
-        self.fail("the upstream kept asking for more authentication data")
+        UpstreamStep::Write(format!("{answer}\r\n").into_bytes())
     }
 
     fn on_tagged(
@@ -249,12 +311,18 @@ impl UpstreamLogin {
                 self.phase = Phase::Handshake;
                 UpstreamStep::StartTls
             }
-            Phase::Authenticate { tag: ours, .. } if ours == tag => match status {
-                Status::Ok => UpstreamStep::Authenticated {
+            Phase::Authenticate {
+                tag: ours, bearer, ..
+            } if ours == tag => match (status, bearer) {
+                (Status::Ok, _) => UpstreamStep::Authenticated {
                     text,
                     leftover: self.lines.take_rest(),
                 },
-                _ => UpstreamStep::Rejected { text },
+                (_, Some(refusal)) => UpstreamStep::TokenRefused {
+                    text,
+                    oauth_error: refusal.oauth_error,
+                },
+                (_, None) => UpstreamStep::Rejected { text },
             },
             _ => self.fail("the upstream replied with a tag that was not sent"),
         }
@@ -270,6 +338,26 @@ impl UpstreamDialogue for UpstreamLogin {
     }
 
     fn next(&mut self) -> UpstreamStep {
+        let step = self.step();
+        if let UpstreamStep::Write(_) = step {
+            self.reply.restart();
+        }
+        step
+    }
+
+    fn tls_started(&mut self) {
+        if let Phase::Handshake = self.phase {
+            self.tls_up = true;
+            self.capabilities = None;
+            self.phase = Phase::Decide;
+        }
+    }
+}
+
+impl UpstreamLogin {
+    /// The next step; [`next`](UpstreamDialogue::next) also starts counting a new reply after
+    /// every write.
+    fn step(&mut self) -> UpstreamStep {
         match &self.phase {
             Phase::Failed(reason) => {
                 return UpstreamStep::Failed {
@@ -291,6 +379,9 @@ impl UpstreamDialogue for UpstreamLogin {
             match self.lines.next_line() {
                 Ok(None) => return UpstreamStep::NeedInput,
                 Ok(Some(line)) => {
+                    if let Err(too_large) = self.reply.count(line.len()) {
+                        return self.fail(format!("the upstream sent {too_large}"));
+                    }
                     if let Some(step) = self.on_line(&line) {
                         return step;
                     }
@@ -299,14 +390,6 @@ impl UpstreamDialogue for UpstreamLogin {
                     return self.fail(format!("the upstream sent a line over {MAX_LINE} bytes"))
                 }
             }
-        }
-    }
-
-    fn tls_started(&mut self) {
-        if let Phase::Handshake = self.phase {
-            self.tls_up = true;
-            self.capabilities = None;
-            self.phase = Phase::Decide;
         }
     }
 }

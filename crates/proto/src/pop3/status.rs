@@ -25,8 +25,8 @@ pub(super) enum Reply<'a> {
     Ok(&'a [u8]),
     /// `-ERR`, with the text after it.
     Err(&'a [u8]),
-    /// `+ `: a SASL challenge (RFC 5034), whose content PLAIN never needs.
-    Continue,
+    /// `+ `: a SASL challenge (RFC 5034), with its base64 text (empty for a go-ahead).
+    Continue(&'a [u8]),
     /// Anything else: not a status line.
     Other,
 }
@@ -38,8 +38,8 @@ pub(super) fn classify(line: &[u8]) -> Reply<'_> {
         Reply::Ok(text)
     } else if let Some(text) = after_indicator(line, b"-ERR") {
         Reply::Err(text)
-    } else if after_indicator(line, b"+").is_some() {
-        Reply::Continue
+    } else if let Some(challenge) = after_indicator(line, b"+") {
+        Reply::Continue(challenge)
     } else {
         Reply::Other
     }
@@ -97,8 +97,9 @@ mod tests {
         assert_eq!(classify(b"+ok fine"), Reply::Ok(b"fine"));
         assert_eq!(classify(b"-ERR [AUTH] no"), Reply::Err(b"[AUTH] no"));
         assert_eq!(classify(b"-ERR"), Reply::Err(b""));
-        assert_eq!(classify(b"+ "), Reply::Continue);
-        assert_eq!(classify(b"+"), Reply::Continue);
+        assert_eq!(classify(b"+ "), Reply::Continue(b""));
+        assert_eq!(classify(b"+"), Reply::Continue(b""));
+        assert_eq!(classify(b"+ eyJ9"), Reply::Continue(b"eyJ9"));
         assert_eq!(classify(b"+OKAY"), Reply::Other);
         assert_eq!(classify(b"-ERROR"), Reply::Other);
         assert_eq!(classify(b"* OK imap"), Reply::Other);

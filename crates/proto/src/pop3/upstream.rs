@@ -1,25 +1,29 @@
 //! The upstream-facing POP3 machine: greeting, optional STLS, CAPA, then AUTH PLAIN or
-//! USER/PASS.
+//! USER/PASS with a password, or AUTH XOAUTH2 / OAUTHBEARER with an access token.
 
 use super::status::{classify, excerpt, text, Reply};
-use crate::line::{without_line_ending, LineBuffer};
-use crate::sasl::encode_plain;
-use crate::{Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
+use crate::line::{without_line_ending, LineBuffer, ReplySize};
+use crate::sasl::{self, decode_failure_challenge, encode_bearer, encode_plain};
+use crate::{BearerMechanism, Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
 
 /// Longest upstream line accepted, ending included; real replies are far shorter.
 const MAX_LINE: usize = 64 * 1024;
 
 /// RFC 5034 section 4: an AUTH command with its initial response must fit in 255 octets,
-/// or the response goes on a line of its own after the server's `+ `.
+/// or the response goes on a line of its own after the server's `+ `. Access tokens (a JWT
+/// from Entra ID runs to a few kilobytes) therefore always take the second form.
 const MAX_AUTH_LINE: usize = 255;
 
 /// Logs in to a POP3 server: waits for the `+OK` greeting, upgrades with `STLS` when asked,
-/// reads `CAPA` and uses `AUTH PLAIN` when the server lists `SASL PLAIN`, else `USER`/`PASS`.
+/// reads `CAPA`, then for a password uses `AUTH PLAIN` when the server lists `SASL PLAIN`,
+/// else `USER`/`PASS`; for a token, `AUTH` with its mechanism, which the server must list.
 #[derive(Debug)]
 pub struct UpstreamLogin {
     auth: UpstreamAuth,
     starttls: bool,
     input: LineBuffer,
+    /// The size of the reply to the command last sent, capped.
+    reply: ReplySize,
     state: State,
 }
 
@@ -32,13 +36,24 @@ enum State {
     SendCapa,
     CapaStatus,
     CapaList {
-        sasl_plain: bool,
+        /// The mechanisms of the `SASL` lines so far, upper-cased.
+        sasl: Vec<String>,
     },
-    /// `AUTH PLAIN` went out without its response; the server's `+ ` is due.
-    PlainChallenge {
+    /// `AUTH` went out without its response; the server's `+ ` is due.
+    SaslGoAhead {
+        mechanism: SaslMechanism,
         response: Secret,
     },
-    PlainReply,
+    /// The SASL response went out; `+OK`, `-ERR` or, from a bearer mechanism, a failure
+    /// challenge is due.
+    SaslReply {
+        mechanism: SaslMechanism,
+    },
+    /// A bearer mechanism's failure challenge was answered; the `-ERR` that ends the exchange
+    /// is due.
+    FailureAnswered {
+        oauth_error: Option<String>,
+    },
     UserReply {
         pass_line: Secret,
     },
@@ -49,9 +64,43 @@ enum State {
 /// The end of the dialogue, repeated by every later `next`.
 #[derive(Debug)]
 enum Outcome {
-    Authenticated { text: String, leftover: Vec<u8> },
+    Authenticated {
+        text: String,
+        leftover: Vec<u8>,
+    },
     Rejected(String),
+    TokenRefused {
+        text: String,
+        oauth_error: Option<String>,
+    },
     Failed(String),
+}
+
+/// The SASL mechanism of an `AUTH` exchange.
+#[derive(Debug, Clone, Copy)]
+enum SaslMechanism {
+    Plain,
+    Bearer(BearerMechanism),
+}
+
+impl SaslMechanism {
+    fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Bearer(bearer) => bearer.name(),
+        }
+    }
+
+    /// How a `-ERR` with no failure challenge before it ends this exchange.
+    fn refusal(self, why: &[u8]) -> Outcome {
+        match self {
+            SaslMechanism::Plain => Outcome::Rejected(text(why)),
+            SaslMechanism::Bearer(_) => Outcome::TokenRefused {
+                text: text(why),
+                oauth_error: None,
+            },
+        }
+    }
 }
 
 impl UpstreamLogin {
@@ -62,6 +111,7 @@ impl UpstreamLogin {
             auth,
             starttls,
             input: LineBuffer::new(MAX_LINE),
+            reply: ReplySize::default(),
             state: State::Greeting,
         }
     }
@@ -79,12 +129,26 @@ impl UpstreamLogin {
         self.fail(format!("unexpected reply to {after}: {}", excerpt(line)))
     }
 
-    /// Sends the first login command. Each kind of `UpstreamAuth` picks its mechanism here;
-    /// XOAUTH2 will need `SASL XOAUTH2` in the capabilities, the way passwords prefer PLAIN.
-    fn start_login(&mut self, sasl_plain: bool) -> UpstreamStep {
+    /// Sends the first login command. Each kind of `UpstreamAuth` picks its mechanism here
+    /// from the `SASL` mechanisms the server listed: passwords prefer PLAIN, a token needs
+    /// its own mechanism (a server that does not know it could only refuse, and that would
+    /// read as a refused token).
+    fn start_login(&mut self, sasl: &[String]) -> UpstreamStep {
+        let offers = |mechanism: &str| sasl.iter().any(|offered| offered == mechanism);
         let first = match &self.auth {
-            UpstreamAuth::Password(credentials) if sasl_plain => Ok(auth_plain(credentials)),
+            UpstreamAuth::Password(credentials) if offers("PLAIN") => Ok(auth_plain(credentials)),
             UpstreamAuth::Password(credentials) => user_pass(credentials),
+            UpstreamAuth::Bearer(token) if offers(token.mechanism().name()) => Ok(auth(
+                SaslMechanism::Bearer(token.mechanism()),
+                encode_bearer(token),
+            )),
+            UpstreamAuth::Bearer(token) => {
+                let why = format!(
+                    "the server does not offer SASL {}",
+                    token.mechanism().name()
+                );
+                return self.fail(why);
+            }
         };
         match first {
             Ok((state, command)) => {
@@ -126,44 +190,81 @@ impl UpstreamLogin {
             }
             (State::StlsReply, _) => self.unexpected("STLS", line),
             (State::CapaStatus, Reply::Ok(_)) => {
-                self.state = State::CapaList { sasl_plain: false };
+                self.state = State::CapaList { sasl: Vec::new() };
                 return None;
             }
             // A server without CAPA (RFC 1939 only) still knows USER/PASS.
-            (State::CapaStatus, Reply::Err(_)) => self.start_login(false),
+            (State::CapaStatus, Reply::Err(_)) => self.start_login(&[]),
             (State::CapaStatus, _) => self.unexpected("CAPA", line),
-            (State::CapaList { sasl_plain }, _) if line == b"." => self.start_login(sasl_plain),
-            (State::CapaList { sasl_plain }, _) => {
-                self.state = State::CapaList {
-                    sasl_plain: sasl_plain || offers_sasl_plain(line),
-                };
+            (State::CapaList { sasl }, _) if line == b"." => self.start_login(&sasl),
+            (State::CapaList { mut sasl }, _) => {
+                sasl.extend(sasl_mechanisms(line));
+                self.state = State::CapaList { sasl };
                 return None;
             }
-            (State::PlainChallenge { response }, Reply::Continue) => {
-                self.state = State::PlainReply;
+            (
+                State::SaslGoAhead {
+                    mechanism,
+                    response,
+                },
+                Reply::Continue(_),
+            ) => {
+                self.state = State::SaslReply { mechanism };
                 UpstreamStep::Write(response.expose().to_vec())
             }
-            (State::PlainChallenge { .. }, Reply::Err(why)) => {
-                self.finish(Outcome::Rejected(text(why)))
+            (
+                State::SaslGoAhead { mechanism, .. } | State::SaslReply { mechanism },
+                Reply::Err(why),
+            ) => self.finish(mechanism.refusal(why)),
+            (
+                State::SaslReply {
+                    mechanism: SaslMechanism::Bearer(bearer),
+                },
+                Reply::Continue(challenge),
+            ) => match decode_failure_challenge(challenge) {
+                Ok(oauth_error) => {
+                    self.state = State::FailureAnswered { oauth_error };
+                    let answer = sasl::failure_challenge_answer(bearer);
+                    UpstreamStep::Write(format!("{answer}\r\n").into_bytes())
+                }
+                Err(_) => self.fail(format!(
+                    "the server sent a SASL challenge over {} bytes",
+                    sasl::MAX_FAILURE_CHALLENGE
+                )),
+            },
+            (State::FailureAnswered { oauth_error }, Reply::Err(why)) => {
+                self.finish(Outcome::TokenRefused {
+                    text: text(why),
+                    oauth_error,
+                })
             }
-            (State::PlainChallenge { .. }, _) => self.unexpected("AUTH PLAIN", line),
-            (State::UserReply { pass_line }, Reply::Ok(_)) => {
-                self.state = State::PassReply;
-                UpstreamStep::Write(pass_line.expose().to_vec())
-            }
-            (State::UserReply { .. } | State::PassReply | State::PlainReply, Reply::Err(why)) => {
-                self.finish(Outcome::Rejected(text(why)))
-            }
-            (State::UserReply { .. }, _) => self.unexpected("USER", line),
-            (State::PassReply | State::PlainReply, Reply::Ok(success)) => {
+            // A +OK after a failure challenge contradicts it, but the server says the login
+            // holds, and a session that works is what the client came for.
+            (
+                State::SaslReply { .. } | State::FailureAnswered { .. } | State::PassReply,
+                Reply::Ok(success),
+            ) => {
                 let leftover = self.input.take_rest();
                 self.finish(Outcome::Authenticated {
                     text: text(success),
                     leftover,
                 })
             }
+            (State::SaslGoAhead { mechanism, .. } | State::SaslReply { mechanism }, _) => {
+                self.unexpected(&format!("AUTH {}", mechanism.name()), line)
+            }
+            (State::FailureAnswered { .. }, _) => {
+                self.unexpected("the answer to a SASL failure challenge", line)
+            }
+            (State::UserReply { pass_line }, Reply::Ok(_)) => {
+                self.state = State::PassReply;
+                UpstreamStep::Write(pass_line.expose().to_vec())
+            }
+            (State::UserReply { .. } | State::PassReply, Reply::Err(why)) => {
+                self.finish(Outcome::Rejected(text(why)))
+            }
+            (State::UserReply { .. }, _) => self.unexpected("USER", line),
             (State::PassReply, _) => self.unexpected("PASS", line),
-            (State::PlainReply, _) => self.unexpected("AUTH PLAIN", line),
             (state @ (State::AwaitingTls | State::SendCapa | State::Done(_)), _) => {
                 // next() never reads a line in these states.
                 self.state = state;
@@ -177,15 +278,26 @@ impl UpstreamLogin {
 /// The `AUTH PLAIN` command and the state awaiting its answer. `Credentials` never hold a
 /// NUL, which would split a PLAIN message's fields.
 fn auth_plain(credentials: &Credentials) -> (State, Vec<u8>) {
-    let response = encode_plain(credentials);
-    let command = format!("AUTH PLAIN {response}\r\n");
+    auth(SaslMechanism::Plain, encode_plain(credentials))
+}
+
+/// The `AUTH` command with its base64 `response` and the state awaiting its answer: the
+/// response on the command line when the line fits in [`MAX_AUTH_LINE`], else on its own
+/// line after the server's `+ `.
+fn auth(mechanism: SaslMechanism, response: String) -> (State, Vec<u8>) {
+    let name = mechanism.name();
+    let command = format!("AUTH {name} {response}\r\n");
     if command.len() <= MAX_AUTH_LINE {
-        return (State::PlainReply, command.into_bytes());
+        return (State::SaslReply { mechanism }, command.into_bytes());
     }
     let response = Secret::new(format!("{response}\r\n"));
+    let command = format!("AUTH {name}\r\n").into_bytes();
     (
-        State::PlainChallenge { response },
-        b"AUTH PLAIN\r\n".to_vec(),
+        State::SaslGoAhead {
+            mechanism,
+            response,
+        },
+        command,
     )
 }
 
@@ -204,15 +316,21 @@ fn user_pass(credentials: &Credentials) -> Result<(State, Vec<u8>), &'static str
     Ok((State::UserReply { pass_line }, command))
 }
 
-/// Whether a CAPA line is `SASL` listing `PLAIN` among its mechanisms (RFC 2449 section 6.3).
-fn offers_sasl_plain(line: &[u8]) -> bool {
+/// The mechanisms of a CAPA line `SASL mechanism...` (RFC 2449 section 6.3), upper-cased;
+/// none for any other line.
+fn sasl_mechanisms(line: &[u8]) -> Vec<String> {
     let mut words = line
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
-    words
+    if !words
         .next()
         .is_some_and(|keyword| keyword.eq_ignore_ascii_case(b"SASL"))
-        && words.any(|mechanism| mechanism.eq_ignore_ascii_case(b"PLAIN"))
+    {
+        return Vec::new();
+    }
+    words
+        .map(|mechanism| String::from_utf8_lossy(mechanism).to_ascii_uppercase())
+        .collect()
 }
 
 impl UpstreamDialogue for UpstreamLogin {
@@ -226,6 +344,24 @@ impl UpstreamDialogue for UpstreamLogin {
     }
 
     fn next(&mut self) -> UpstreamStep {
+        let step = self.step();
+        if let UpstreamStep::Write(_) = step {
+            self.reply.restart();
+        }
+        step
+    }
+
+    fn tls_started(&mut self) {
+        if matches!(self.state, State::AwaitingTls) {
+            self.state = State::SendCapa;
+        }
+    }
+}
+
+impl UpstreamLogin {
+    /// The next step; [`next`](UpstreamDialogue::next) also starts counting a new reply after
+    /// every write.
+    fn step(&mut self) -> UpstreamStep {
         loop {
             match &mut self.state {
                 State::AwaitingTls => return UpstreamStep::NeedInput,
@@ -245,6 +381,12 @@ impl UpstreamDialogue for UpstreamLogin {
                 State::Done(Outcome::Rejected(text)) => {
                     return UpstreamStep::Rejected { text: text.clone() }
                 }
+                State::Done(Outcome::TokenRefused { text, oauth_error }) => {
+                    return UpstreamStep::TokenRefused {
+                        text: text.clone(),
+                        oauth_error: oauth_error.clone(),
+                    }
+                }
                 State::Done(Outcome::Failed(reason)) => {
                     return UpstreamStep::Failed {
                         reason: reason.clone(),
@@ -261,15 +403,12 @@ impl UpstreamDialogue for UpstreamLogin {
                     ))
                 }
             };
+            if let Err(too_large) = self.reply.count(line.len()) {
+                return self.fail(format!("the server sent {too_large}"));
+            }
             if let Some(step) = self.handle_line(without_line_ending(&line)) {
                 return step;
             }
-        }
-    }
-
-    fn tls_started(&mut self) {
-        if matches!(self.state, State::AwaitingTls) {
-            self.state = State::SendCapa;
         }
     }
 }
