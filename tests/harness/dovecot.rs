@@ -139,7 +139,8 @@ impl Drop for Dovecot {
     }
 }
 
-fn parse_env(text: &str) -> HashMap<String, String> {
+/// The `NAME=value` lines of a lab script's `ports.env` (quotes around values dropped).
+pub(crate) fn parse_env(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|line| {
             let line = line.trim().trim_start_matches("export ");

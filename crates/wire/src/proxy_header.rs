@@ -61,10 +61,15 @@ pub enum ProxyHeaderError {
     /// A valid start of a header: read more and ask again.
     #[error("the PROXY protocol header is not complete")]
     Incomplete,
-    /// The header is, or would become, longer than [`MAX_PROXY_HEADER_BYTES`].
-    #[error("the PROXY protocol header is longer than {MAX_PROXY_HEADER_BYTES} bytes")]
-    TooLong,
-    /// Not a PROXY protocol header, or a broken one; more bytes cannot mend it.
+    /// The header is, or would become, longer than `limit` bytes (107 for v1, as the spec
+    /// says; [`MAX_PROXY_HEADER_BYTES`] for v2).
+    #[error("the PROXY protocol header is longer than {limit} bytes")]
+    TooLong { limit: usize },
+    /// The stream starts with neither a v1 nor a v2 signature: whoever connected sent no
+    /// header at all (a client's own first bytes, say).
+    #[error("the connection does not start with a PROXY protocol header")]
+    Missing,
+    /// A header that breaks the spec; more bytes cannot mend it.
     #[error("not a valid PROXY protocol header: {0}")]
     Invalid(String),
 }
@@ -80,49 +85,58 @@ pub enum ProxyHeaderError {
 /// assert_eq!(header.len, 41);
 /// assert_eq!(header.client, Some("192.0.2.7:51000".parse().unwrap()));
 /// assert_eq!(parse_proxy_header(b"PROXY TCP4 192.0."), Err(ProxyHeaderError::Incomplete));
+/// assert_eq!(parse_proxy_header(b"a1 CAPABILITY\r\n"), Err(ProxyHeaderError::Missing));
 /// ```
 pub fn parse_proxy_header(stream: &[u8]) -> Result<ProxyHeader, ProxyHeaderError> {
-    // A v2 header says its length in its first 16 bytes: refuse an oversized one before
-    // waiting for the rest of it.
-    if let Err(v2::ParseError::Partial(_, length)) = v2::Header::try_from(stream) {
-        if V2_FIXED_BYTES + length > MAX_PROXY_HEADER_BYTES {
-            return Err(ProxyHeaderError::TooLong);
+    let v1_start = stream.starts_with(V1_SIGNATURE) || V1_SIGNATURE.starts_with(stream);
+    match v2::Header::try_from(stream) {
+        Err(v2::ParseError::Prefix) if !v1_start => return Err(ProxyHeaderError::Missing),
+        // A v2 header says its length in its first 16 bytes: refuse an oversized one before
+        // waiting for the rest of it.
+        Err(v2::ParseError::Partial(_, length))
+            if V2_FIXED_BYTES + length > MAX_PROXY_HEADER_BYTES =>
+        {
+            return Err(ProxyHeaderError::TooLong {
+                limit: MAX_PROXY_HEADER_BYTES,
+            })
         }
+        _ => {}
     }
     // ppp takes a v1 line cut inside a field (after "51000 ", say) for a broken header, not a
     // partial one: let it judge a v1 header only once its line end (or a stray LF) has come.
-    let v1_start = stream.starts_with(V1_SIGNATURE) || V1_SIGNATURE.starts_with(stream);
     let line_ended = stream.iter().any(|&b| b == b'\r' || b == b'\n');
     if v1_start && !line_ended && stream.len() < V1_MAX_BYTES {
         return Err(ProxyHeaderError::Incomplete);
     }
     let parsed = HeaderResult::parse(stream);
     if parsed.is_incomplete() {
-        return match stream.len() < MAX_PROXY_HEADER_BYTES {
-            true => Err(ProxyHeaderError::Incomplete),
-            false => Err(ProxyHeaderError::TooLong),
-        };
+        // A v2 header whose length was checked above, or a v1 line whose CR came but not yet
+        // its LF: either way the next bytes decide, within the caps.
+        return Err(ProxyHeaderError::Incomplete);
     }
-    let header = match parsed {
-        HeaderResult::V1(Ok(header)) => ProxyHeader {
+    match parsed {
+        HeaderResult::V1(Ok(header)) => Ok(ProxyHeader {
             version: ProxyVersion::V1,
             len: header.header.len(),
             client: v1_client(&header.addresses),
-        },
-        HeaderResult::V2(Ok(header)) => ProxyHeader {
+        }),
+        HeaderResult::V2(Ok(header)) if header.len() > MAX_PROXY_HEADER_BYTES => {
+            Err(ProxyHeaderError::TooLong {
+                limit: MAX_PROXY_HEADER_BYTES,
+            })
+        }
+        HeaderResult::V2(Ok(header)) => Ok(ProxyHeader {
             version: ProxyVersion::V2,
             len: header.len(),
             client: v2_client(&header),
-        },
+        }),
         HeaderResult::V1(Err(v1::BinaryParseError::Parse(v1::ParseError::HeaderTooLong))) => {
-            return Err(ProxyHeaderError::TooLong)
+            Err(ProxyHeaderError::TooLong {
+                limit: V1_MAX_BYTES,
+            })
         }
-        HeaderResult::V1(Err(e)) => return Err(ProxyHeaderError::Invalid(e.to_string())),
-        HeaderResult::V2(Err(e)) => return Err(ProxyHeaderError::Invalid(e.to_string())),
-    };
-    match header.len <= MAX_PROXY_HEADER_BYTES {
-        true => Ok(header),
-        false => Err(ProxyHeaderError::TooLong),
+        HeaderResult::V1(Err(e)) => Err(ProxyHeaderError::Invalid(e.to_string())),
+        HeaderResult::V2(Err(e)) => Err(ProxyHeaderError::Invalid(e.to_string())),
     }
 }
 
@@ -263,11 +277,25 @@ mod tests {
     }
 
     #[test]
-    fn other_first_bytes_are_invalid() {
+    fn a_clients_own_first_bytes_are_no_header() {
         for stream in [
             &b"a1 LOGIN alice secret\r\n"[..],
             &[0x16, 0x03, 0x01, 0x00, 0xa5, 0x01],
-            b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
+            b"PROX\r\n",
+            b"\r\n\r\nQUIT",
+        ] {
+            assert_eq!(
+                parse_proxy_header(stream),
+                Err(ProxyHeaderError::Missing),
+                "{stream:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn broken_headers_are_invalid() {
+        for stream in [
+            &b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n"[..],
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
             b"PROXY TCP4 256.2.3.4 5.6.7.8 1 2\r\n",
             b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
@@ -291,15 +319,15 @@ mod tests {
         let long = format!("PROXY UNKNOWN {}", "x".repeat(200));
         assert_eq!(
             parse_proxy_header(long.as_bytes()),
-            Err(ProxyHeaderError::TooLong)
+            Err(ProxyHeaderError::TooLong { limit: 107 })
         );
         // v2: the length field alone is enough to refuse it.
         let mut announced = v2::PROTOCOL_PREFIX.to_vec();
         announced.extend([0x21, 0x11, 0xff, 0xff]);
-        assert_eq!(
-            parse_proxy_header(&announced),
-            Err(ProxyHeaderError::TooLong)
-        );
+        let too_long = Err(ProxyHeaderError::TooLong {
+            limit: MAX_PROXY_HEADER_BYTES,
+        });
+        assert_eq!(parse_proxy_header(&announced), too_long);
         // v2 just within the limit is read.
         let tlv_room = MAX_PROXY_HEADER_BYTES - 16 - 12 - 3;
         let fits = Builder::with_addresses(
@@ -313,5 +341,16 @@ mod tests {
         .unwrap();
         assert_eq!(fits.len(), MAX_PROXY_HEADER_BYTES);
         assert_eq!(parse_proxy_header(&fits).unwrap().len, fits.len());
+        // One byte more is refused even when it all came at once.
+        let over = Builder::with_addresses(
+            Version::Two | Command::Proxy,
+            Protocol::Stream,
+            IPv4::new([192, 0, 2, 1], [10, 0, 0, 1], 1, 2),
+        )
+        .write_tlv(0x04, &vec![b'a'; tlv_room + 1])
+        .unwrap()
+        .build()
+        .unwrap();
+        assert_eq!(parse_proxy_header(&over), too_long);
     }
 }
