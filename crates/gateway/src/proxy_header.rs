@@ -104,12 +104,12 @@ pub(crate) async fn accept_client(
     Ok((stream, client))
 }
 
-/// Reads until `stream` holds a whole header; returns it and what was read past it.
+/// Reads until `stream` holds a whole header; returns it and what was read past it. The bytes
+/// live on the heap, not in the session's future, which stays small for the session's life.
 async fn read_header<S: AsyncRead + Unpin>(
     stream: &mut S,
 ) -> Result<(ProxyHeader, Vec<u8>), HeaderFailure> {
     let mut read = Vec::with_capacity(READ_CHUNK);
-    let mut chunk = [0u8; READ_CHUNK];
     loop {
         match parse_proxy_header(&read) {
             Ok(header) => {
@@ -120,15 +120,17 @@ async fn read_header<S: AsyncRead + Unpin>(
             Err(e) => return Err(HeaderFailure::Invalid(e)),
         }
         // An incomplete header is always shorter than the cap, so there is room to read into.
-        let room = (MAX_PROXY_HEADER_BYTES - read.len()).min(READ_CHUNK);
+        let filled = read.len();
+        let room = (MAX_PROXY_HEADER_BYTES - filled).min(READ_CHUNK);
+        read.resize(filled + room, 0);
         let n = stream
-            .read(&mut chunk[..room])
+            .read(&mut read[filled..])
             .await
             .map_err(HeaderFailure::Io)?;
+        read.truncate(filled + n);
         if n == 0 {
-            return Err(HeaderFailure::Closed { read: read.len() });
+            return Err(HeaderFailure::Closed { read: filled });
         }
-        read.extend_from_slice(&chunk[..n]);
     }
 }
 
