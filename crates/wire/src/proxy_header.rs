@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ppp::v1;
 use ppp::v2;
-use ppp::{HeaderResult, PartialResult};
+use ppp::PartialResult;
 
 /// The longest header accepted. A v1 header is at most 107 bytes; a v2 header is 16 bytes,
 /// the addresses (216 bytes at most, for Unix sockets) and TLVs. The TLVs load balancers add
@@ -88,55 +88,67 @@ pub enum ProxyHeaderError {
 /// assert_eq!(parse_proxy_header(b"a1 CAPABILITY\r\n"), Err(ProxyHeaderError::Missing));
 /// ```
 pub fn parse_proxy_header(stream: &[u8]) -> Result<ProxyHeader, ProxyHeaderError> {
-    let v1_start = stream.starts_with(V1_SIGNATURE) || V1_SIGNATURE.starts_with(stream);
-    match v2::Header::try_from(stream) {
-        Err(v2::ParseError::Prefix) if !v1_start => return Err(ProxyHeaderError::Missing),
-        // A v2 header says its length in its first 16 bytes: refuse an oversized one before
-        // waiting for the rest of it.
-        Err(v2::ParseError::Partial(_, length))
-            if V2_FIXED_BYTES + length > MAX_PROXY_HEADER_BYTES =>
-        {
-            return Err(ProxyHeaderError::TooLong {
-                limit: MAX_PROXY_HEADER_BYTES,
-            })
-        }
-        _ => {}
+    if stream.starts_with(V1_SIGNATURE) || V1_SIGNATURE.starts_with(stream) {
+        parse_v1(stream)
+    } else {
+        parse_v2(stream)
     }
-    // ppp takes a v1 line cut inside a field (after "51000 ", say) for a broken header, not a
-    // partial one: let it judge a v1 header only once its line end (or a stray LF) has come.
-    let line_ended = stream.iter().any(|&b| b == b'\r' || b == b'\n');
-    if v1_start && !line_ended && stream.len() < V1_MAX_BYTES {
-        return Err(ProxyHeaderError::Incomplete);
+}
+
+/// The text form. ppp takes a line cut inside a field (after "51000 ", say) for a broken
+/// header rather than a partial one, and ends a line only at CR: it is handed exactly one
+/// line, once that line's end (CR LF, or a stray LF) has come.
+fn parse_v1(stream: &[u8]) -> Result<ProxyHeader, ProxyHeaderError> {
+    let too_long = Err(ProxyHeaderError::TooLong {
+        limit: V1_MAX_BYTES,
+    });
+    let Some(end) = stream.iter().position(|&b| b == b'\r' || b == b'\n') else {
+        return match stream.len() < V1_MAX_BYTES {
+            true => Err(ProxyHeaderError::Incomplete),
+            false => too_long,
+        };
+    };
+    if end >= V1_MAX_BYTES {
+        return too_long;
     }
-    let parsed = HeaderResult::parse(stream);
-    if parsed.is_incomplete() {
-        // A v2 header whose length was checked above, or a v1 line whose CR came but not yet
-        // its LF: either way the next bytes decide, within the caps.
-        return Err(ProxyHeaderError::Incomplete);
-    }
-    match parsed {
-        HeaderResult::V1(Ok(header)) => Ok(ProxyHeader {
+    let line = match stream[end] {
+        b'\r' if end + 1 == stream.len() => return Err(ProxyHeaderError::Incomplete),
+        b'\r' => &stream[..end + 2],
+        _ => &stream[..=end],
+    };
+    match v1::Header::try_from(line) {
+        Ok(header) => Ok(ProxyHeader {
             version: ProxyVersion::V1,
             len: header.header.len(),
             client: v1_client(&header.addresses),
         }),
-        HeaderResult::V2(Ok(header)) if header.len() > MAX_PROXY_HEADER_BYTES => {
-            Err(ProxyHeaderError::TooLong {
-                limit: MAX_PROXY_HEADER_BYTES,
-            })
-        }
-        HeaderResult::V2(Ok(header)) => Ok(ProxyHeader {
+        Err(v1::BinaryParseError::Parse(v1::ParseError::HeaderTooLong)) => too_long,
+        // The whole line is here: whatever is missing from it is missing for good.
+        Err(e) => Err(ProxyHeaderError::Invalid(e.to_string())),
+    }
+}
+
+/// The binary form, whose first 16 bytes give its length.
+fn parse_v2(stream: &[u8]) -> Result<ProxyHeader, ProxyHeaderError> {
+    let too_long = Err(ProxyHeaderError::TooLong {
+        limit: MAX_PROXY_HEADER_BYTES,
+    });
+    match v2::Header::try_from(stream) {
+        Ok(header) if header.len() > MAX_PROXY_HEADER_BYTES => too_long,
+        Ok(header) => Ok(ProxyHeader {
             version: ProxyVersion::V2,
             len: header.len(),
             client: v2_client(&header),
         }),
-        HeaderResult::V1(Err(v1::BinaryParseError::Parse(v1::ParseError::HeaderTooLong))) => {
-            Err(ProxyHeaderError::TooLong {
-                limit: V1_MAX_BYTES,
-            })
+        Err(v2::ParseError::Prefix) => Err(ProxyHeaderError::Missing),
+        // Refused on its length field alone, before waiting for the rest of it.
+        Err(v2::ParseError::Partial(_, length))
+            if V2_FIXED_BYTES + length > MAX_PROXY_HEADER_BYTES =>
+        {
+            too_long
         }
-        HeaderResult::V1(Err(e)) => Err(ProxyHeaderError::Invalid(e.to_string())),
-        HeaderResult::V2(Err(e)) => Err(ProxyHeaderError::Invalid(e.to_string())),
+        Err(e) if e.is_incomplete() => Err(ProxyHeaderError::Incomplete),
+        Err(e) => Err(ProxyHeaderError::Invalid(e.to_string())),
     }
 }
 
@@ -297,6 +309,9 @@ mod tests {
         for stream in [
             &b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n"[..],
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+            // Found by fuzzing: a stray LF ends the line, whatever follows.
+            b"PROXY 10.0\n192.0\x02\0\0\0\0",
+            b"PROXY TCP4 1.2.3.4\r\n",
             b"PROXY TCP4 256.2.3.4 5.6.7.8 1 2\r\n",
             b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n",
@@ -315,12 +330,14 @@ mod tests {
 
     #[test]
     fn oversized_headers_are_refused_early() {
-        // v1: no line end within 107 bytes.
+        // v1: no line end within 107 bytes, whether it comes later or not at all.
         let long = format!("PROXY UNKNOWN {}", "x".repeat(200));
-        assert_eq!(
-            parse_proxy_header(long.as_bytes()),
-            Err(ProxyHeaderError::TooLong { limit: 107 })
-        );
+        for stream in [long.clone(), long.clone() + "\r\n", long + "\n"] {
+            assert_eq!(
+                parse_proxy_header(stream.as_bytes()),
+                Err(ProxyHeaderError::TooLong { limit: 107 })
+            );
+        }
         // v2: the length field alone is enough to refuse it.
         let mut announced = v2::PROTOCOL_PREFIX.to_vec();
         announced.extend([0x21, 0x11, 0xff, 0xff]);
