@@ -13,19 +13,15 @@
 # system service are never read or touched.
 set -euo pipefail
 
+LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lab/lifetime.sh
+. "$LAB/lifetime.sh"
+
 die() { echo "haproxy.sh: $*" >&2; exit 1; }
 
 usage() {
     sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
-}
-
-# True while pid $1 runs and is not a zombie.
-alive() {
-    local stat
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != Z ]]
 }
 
 # pid of DIR's HAProxy if it runs. The cmdline check guards against a recycled pid.
@@ -40,7 +36,7 @@ haproxy_pid() {
 }
 
 cmd_stop() {
-    local dir=$1 pid i
+    local dir=$1 pid
     [[ -d $dir ]] || { echo "haproxy.sh: nothing to stop in $dir"; return 0; }
     dir=$(realpath "$dir")
     pid=$(haproxy_pid "$dir")
@@ -50,12 +46,7 @@ cmd_stop() {
         return 0
     fi
     # SIGUSR1 would wait for open connections (soft stop); tests want it gone now.
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        alive "$pid" || break
-        sleep 0.05
-    done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    terminate "$pid"
     echo "haproxy.sh: stopped HAProxy (pid $pid) in $dir"
 }
 
@@ -63,10 +54,7 @@ cmd_stop() {
 # HAProxy $3 went first.
 cmd_watch() {
     local dir=$1 parent=$2 proxy=$3
-    while alive "$parent" && alive "$proxy"; do
-        sleep 1
-    done
-    if ! alive "$parent" && [[ $(haproxy_pid "$dir") == "$proxy" ]]; then
+    if outlived_by "$parent" "$proxy" && [[ $(haproxy_pid "$dir") == "$proxy" ]]; then
         cmd_stop "$dir"
     fi
 }
@@ -183,7 +171,7 @@ EOF
     if [[ -n $stop_with ]]; then
         # Watchdog: a test killed before its cleanup must not leave HAProxy running. Its own
         # session, so a signal to the test's process group does not take it down too.
-        setsid bash "${BASH_SOURCE[0]}" watch "$dir" "$stop_with" "$pid" </dev/null >/dev/null 2>&1 &
+        setsid bash "$LAB/haproxy.sh" watch "$dir" "$stop_with" "$pid" </dev/null >/dev/null 2>&1 &
     fi
     cat >"$dir/ports.env.tmp" <<EOF
 HAPROXY_DIR=$dir

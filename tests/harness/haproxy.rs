@@ -4,11 +4,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::dovecot::parse_env;
-use crate::{repo_root, run};
+use crate::lab_script;
 
 /// Where HAProxy relays, and how it tells the gateway who the client is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,32 +51,13 @@ impl HaProxy {
     /// Starts HAProxy in `dir` with one frontend per `(kind, gateway port)`, each relaying to
     /// that port on 127.0.0.1.
     pub fn start(dir: &Path, frontends: &[(ProxyHeaderKind, u16)]) -> HaProxy {
-        let script = repo_root().join("lab/haproxy.sh");
-        let mut command = Command::new("bash");
-        command.arg(&script).arg("start").arg(dir);
-        for (kind, port) in frontends {
-            command.args([kind.lab_names().0, &format!("127.0.0.1:{port}")]);
-        }
-        // If the test process dies without running Drop, HAProxy follows.
-        command.args(["--stop-with", &std::process::id().to_string()]);
-        let output = run(&mut command);
-        if !output.status.success() {
-            let _ = Command::new("bash")
-                .arg(&script)
-                .arg("stop")
-                .arg(dir)
-                .output();
-            panic!(
-                "lab/haproxy.sh start failed with {}:\n{}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let env_text = std::fs::read_to_string(dir.join("ports.env")).expect("lab wrote ports.env");
+        let args: Vec<String> = frontends
+            .iter()
+            .flat_map(|(kind, port)| [kind.lab_names().0.to_string(), format!("127.0.0.1:{port}")])
+            .collect();
         HaProxy {
             dir: dir.to_path_buf(),
-            env: parse_env(&env_text),
+            env: lab_script::start("haproxy.sh", dir, &args),
         }
     }
 
@@ -133,11 +112,7 @@ fn parse_log_line(line: &str) -> Option<RelayedConnection> {
 
 impl Drop for HaProxy {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("lab/haproxy.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
+        lab_script::stop("haproxy.sh", &self.dir);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod fault_lab;
 mod gateway;
 pub mod haproxy;
+mod lab_script;
 pub mod legacy_client;
 mod scratch;
 pub mod secrets;
