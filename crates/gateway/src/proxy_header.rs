@@ -265,6 +265,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_session_reads_on_exactly_where_the_header_ended() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut balancer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, peer) = listener.accept().await.unwrap();
+        // Header and the client's first command in one segment, as a balancer may send them.
+        tokio::io::AsyncWriteExt::write_all(
+            &mut balancer,
+            b"PROXY TCP4 192.0.2.7 127.0.0.1 51000 993\r\na1 NOOP\r\n",
+        )
+        .await
+        .unwrap();
+        drop(balancer);
+        let check = check(&["127.0.0.0/8"]);
+        let (mut stream, client) = accept_client(Some(&check), "test", tcp, peer)
+            .await
+            .unwrap();
+        assert_eq!(client, "192.0.2.7:51000".parse().unwrap());
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"a1 NOOP\r\n");
+    }
+
+    #[tokio::test]
     async fn a_header_split_across_reads_is_put_together() {
         let check = check(&["10.0.0.0/8"]);
         let v1 = b"PROXY TCP4 192.0.2.7 10.0.0.1 51000 993\r\n+OK";

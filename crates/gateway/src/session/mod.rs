@@ -1,8 +1,8 @@
 //! One client session, from accept to the session record. [`run_bridge`] shows its stages in
 //! order: client address (PROXY protocol header) ─► client TLS (OpenSSL) ─► pre-auth dialogue
 //! (proto) until credentials ─► admission ─► upstream login (rustls) ─► hand-over ─► byte
-//! splice. Each stage reports what it learned as
-//! a [`Fact`], merged into the one record the session writes when it ends.
+//! splice. Each stage reports what it learned as a [`Fact`], merged into the one record the
+//! session writes when it ends.
 
 mod bridge;
 mod client_handshake;
