@@ -185,8 +185,9 @@ fn untrusted_senders_and_connections_without_a_header_are_refused() {
     assert!(!output.status.success(), "a handshake without a header");
     let relayed_without_header = haproxy.relayed(no_header);
 
-    // A trusted sender that says nothing is closed once the header's time is up.
-    let mut silent = Client::plain(port);
+    // A trusted sender that says nothing is closed once the header's time is up, and hears
+    // nothing before: on this STARTTLS listener even the greeting waits for the header.
+    let mut silent = Client::plain(gateway.port("imap-starttls-lb"));
     let started = Instant::now();
     let said = silent.rest_until_closed(HEADER_TIMEOUT + SLACK);
     let waited = started.elapsed();
@@ -230,6 +231,7 @@ fn untrusted_senders_and_connections_without_a_header_are_refused() {
     assert!(headerless.tls_version.is_none());
 
     let timed_out = record_of(&records, silent.port);
+    assert_eq!(timed_out.listener, "imap-starttls-lb");
     assert_eq!(timed_out.outcome, Outcome::Timeout, "{timed_out:#?}");
     assert_eq!(
         timed_out.detail.as_deref(),
@@ -246,16 +248,19 @@ fn untrusted_senders_and_connections_without_a_header_are_refused() {
         "a forged address reached a record"
     );
 
-    // Each refusal is logged with the listener's running count.
-    let refusals: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("PROXY protocol listener refused a connection"))
-        .collect();
-    assert_eq!(refusals.len(), 3, "{log}");
-    for (n, line) in refusals.iter().enumerate() {
-        assert!(
-            line.contains(&format!("refused_so_far={}", n + 1)),
-            "{line}"
-        );
+    // Each refusal is logged with its listener's running count.
+    for (listener, refused) in [("imaps-lb", 2), ("imap-starttls-lb", 1)] {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("PROXY protocol listener refused a connection"))
+            .filter(|l| l.contains(&format!("listener={listener} ")))
+            .collect();
+        assert_eq!(lines.len(), refused, "{listener}:\n{log}");
+        for (n, line) in lines.iter().enumerate() {
+            assert!(
+                line.contains(&format!("refused_so_far={}", n + 1)),
+                "{line}"
+            );
+        }
     }
 }

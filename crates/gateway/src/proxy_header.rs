@@ -60,7 +60,7 @@ impl ProxyHeaderCheck {
         match result {
             Ok((header, early)) => {
                 tracing::debug!(
-                    listener,
+                    listener = %listener,
                     proxy = %peer,
                     version = header.version.as_str(),
                     client = ?header.client,
@@ -72,7 +72,7 @@ impl ProxyHeaderCheck {
                 let end = failure.into_end(peer);
                 let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(
-                    listener,
+                    listener = %listener,
                     peer = %peer,
                     refused_so_far = refused,
                     reason = end.detail.as_deref().unwrap_or(""),
