@@ -132,7 +132,7 @@ invalid_token_b64=eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NoZW1lcyI6ImJlYXJlciIsIn
 write_seeds() {
     local dir=$1 file size cut kind d
     mkdir -p "$dir"/{client_hello,server_reply,imap_client_dialogue,imap_upstream_dialogue}
-    mkdir -p "$dir"/{pop3_client_dialogue,pop3_upstream_dialogue}
+    mkdir -p "$dir"/{pop3_client_dialogue,pop3_upstream_dialogue,proxy_header}
 
     # TLS captures from the wire crate's tests. Record type 0x16 with handshake type 1 is a
     # ClientHello; anything else (ServerHello flights, alerts) is a server reply. Each is written
@@ -238,6 +238,17 @@ write_seeds() {
     { byte 6; byte 5; printf t0ken
       pop3_up "+OK ready$crlf"; pop3_up "+OK${crlf}SASL OAUTHBEARER$crlf.$crlf"
       pop3_up "+OK Logged in$crlf"; } > "$d/oauthbearer-on-the-auth-line"
+
+    # PROXY protocol headers as HAProxy sends them (v1 text, v2 binary with an IPv4 client),
+    # each with the client's first bytes behind it; the cut bytes come first.
+    d=$dir/proxy_header
+    { byte 0; byte 20; printf 'PROXY TCP4 192.0.2.7 10.0.0.1 51000 993\r\na1 CAPABILITY\r\n'; } > "$d/v1-tcp4"
+    { byte 255; byte 255; printf 'PROXY TCP6 2001:db8::7 2001:db8::1 40000 143\r\n'; } > "$d/v1-tcp6"
+    { byte 0; byte 9; printf 'PROXY UNKNOWN\r\n'; } > "$d/v1-unknown"
+    { byte 0; byte 10
+      printf '\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x07\x0a\x00\x00\x01\xc7\x38\x03\xe1'
+      printf '\x16\x03\x01'; } > "$d/v2-ipv4"
+    { byte 255; byte 255; printf '\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00'; } > "$d/v2-local"
 }
 write_seeds "$seed_dir"
 

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lab/lifetime.sh
+. "$LAB/lifetime.sh"
 MAIL_USER=mailtls-lab
 TRICKY_PASSWORD='p a"s\s wörd'   # spaces, a double quote, a backslash, non-ASCII; no ' and no :
 
@@ -47,15 +49,6 @@ children_of() {
     fi
 }
 
-# True while pid $1 runs. A zombie counts as gone: the daemonised master's parent is init,
-# which may reap it late.
-alive() {
-    local stat
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != Z ]]
-}
-
 cmd_stop() {
     local dir=$1 pid kids p i
     [[ -d $dir ]] || { echo "dovecot.sh: nothing to stop in $dir"; return 0; }
@@ -68,12 +61,7 @@ cmd_stop() {
     fi
     kids=$(children_of "$pid")
     # SIGTERM makes the master stop its services and exit.
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        alive "$pid" || break
-        sleep 0.05
-    done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    terminate "$pid"
     # Service processes notice the master is gone and exit; give them a moment, then insist.
     for p in $kids; do
         for ((i = 0; i < 50; i++)); do
@@ -90,10 +78,7 @@ cmd_stop() {
 # $3 went first.
 cmd_watch() {
     local dir=$1 parent=$2 master=$3
-    while alive "$parent" && alive "$master"; do
-        sleep 1
-    done
-    if ! alive "$parent" && [[ $(master_pid "$dir") == "$master" ]]; then
+    if outlived_by "$parent" "$master" && [[ $(master_pid "$dir") == "$master" ]]; then
         cmd_stop "$dir"
     fi
 }

@@ -2,8 +2,8 @@
 # lab/install.sh: install what the tests and benchmarks need (Debian 12). Idempotent: when every
 # package is already installed it touches nothing and takes well under a second.
 #
-# On a machine running systemd, installing Dovecot also starts the system service on the
-# standard ports; the lab never uses or changes it (lab/dovecot.sh runs private instances).
+# On a machine running systemd, installing Dovecot (or HAProxy) also starts the system service;
+# the lab never uses or changes it (lab/dovecot.sh and lab/haproxy.sh run private instances).
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +13,7 @@ PACKAGES=(
     postfix libsasl2-modules sasl2-bin  # real SMTP server for the scanner (AUTH via sasldb)
     ca-certificates               # system roots for the upstream verifier
     curl fetchmail stunnel4       # real clients, and the bridge we measure against
+    haproxy                       # a real load balancer sending the PROXY protocol header
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts
@@ -53,7 +54,7 @@ if [[ $EUID -eq 0 ]] && ! id "$MAIL_USER" >/dev/null 2>&1; then
     echo "install.sh: created system user $MAIL_USER"
 fi
 
-for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl; do
+for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy; do
     command -v "$tool" >/dev/null || die "$tool is still missing after installation"
 done
 python3 -c 'import ssl, asyncio, imaplib, poplib' || die "python3 lacks ssl/imaplib/poplib"

@@ -285,6 +285,63 @@ impl Drop for Conversation {
     }
 }
 
+/// One IMAP session through `s_client`: optional ID, LOGIN, EXAMINE, FETCH every message,
+/// LOGOUT. Returns the fetched bodies. With `-starttls imap`, s_client itself reads the
+/// greeting and runs CAPABILITY and STARTTLS before handing the connection over.
+pub fn s_client_fetch_all(
+    port: u16,
+    ca: &Path,
+    args: &[&str],
+    send_id: bool,
+) -> Vec<(u32, Vec<u8>)> {
+    let starttls = args.contains(&"-starttls");
+    let mut client = Conversation::s_client(port, ca, args);
+    if !starttls {
+        let greeting = client.read_line();
+        assert!(
+            greeting.starts_with(b"* OK"),
+            "greeting: {}",
+            client.describe()
+        );
+    }
+    if send_id {
+        client.send(b"a ID (\"name\" \"printer\" \"version\" \"1.0\")\r\n");
+        let reply = client.read_tagged("a");
+        assert!(
+            last_line(&reply).starts_with("a OK"),
+            "ID: {}",
+            client.describe()
+        );
+    }
+    client.send(b"b LOGIN alice secret\r\n");
+    let reply = client.read_tagged("b");
+    assert!(
+        last_line(&reply).starts_with("b OK"),
+        "login refused: {}",
+        client.describe()
+    );
+    client.send(b"c EXAMINE INBOX\r\n");
+    let reply = client.read_tagged("c");
+    assert!(
+        last_line(&reply).starts_with("c OK"),
+        "{}",
+        client.describe()
+    );
+    client.send(b"d FETCH 1:* BODY.PEEK[]\r\n");
+    let reply = client.read_tagged("d");
+    assert!(
+        last_line(&reply).starts_with("d OK"),
+        "{}",
+        client.describe()
+    );
+    let bodies = imap_fetch_bodies(&reply);
+    client.send(b"e LOGOUT\r\n");
+    client.read_tagged("e");
+    let status = client.finish().expect("s_client exit status");
+    assert!(status.success(), "s_client exited with {status}");
+    bodies
+}
+
 /// The message bodies in IMAP `FETCH ... BODY[] {n}` responses, by sequence number, exactly
 /// as the literals carried them.
 pub fn imap_fetch_bodies(transcript: &[u8]) -> Vec<(u32, Vec<u8>)> {

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::{repo_root, run, Scratch};
+use crate::{lab_script, Scratch};
 
 /// How the lab Dovecot is configured.
 #[derive(Debug, Clone)]
@@ -39,40 +38,20 @@ pub struct Dovecot {
 impl Dovecot {
     /// Starts Dovecot with its state in `dir`.
     pub fn start(dir: &Path, options: &DovecotOptions) -> Dovecot {
-        let script = repo_root().join("lab/dovecot.sh");
-        let mut command = Command::new("bash");
-        command
-            .arg(&script)
-            .arg("start")
-            .arg(dir)
-            .args(["--min-tls", &options.min_tls])
-            .args([
-                "--plaintext-auth",
-                if options.plaintext_auth { "yes" } else { "no" },
-            ])
-            .args(["--messages", &options.messages.to_string()])
-            // If the test process dies without running Drop (nextest timeout), Dovecot follows.
-            .args(["--stop-with", &std::process::id().to_string()])
-            .args(&options.extra_args);
-        let output = run(&mut command);
-        if !output.status.success() {
-            // The script may fail after Dovecot is up; no Dovecot value exists yet to stop it.
-            let _ = Command::new("bash")
-                .arg(&script)
-                .arg("stop")
-                .arg(dir)
-                .output();
-            panic!(
-                "lab/dovecot.sh start failed with {}:\n{}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let env_text = std::fs::read_to_string(dir.join("ports.env")).expect("lab wrote ports.env");
+        let mut args: Vec<String> = [
+            "--min-tls",
+            &options.min_tls,
+            "--plaintext-auth",
+            if options.plaintext_auth { "yes" } else { "no" },
+            "--messages",
+            &options.messages.to_string(),
+        ]
+        .map(str::to_string)
+        .to_vec();
+        args.extend(options.extra_args.iter().cloned());
         Dovecot {
             dir: dir.to_path_buf(),
-            env: parse_env(&env_text),
+            env: lab_script::start("dovecot.sh", dir, &args),
         }
     }
 
@@ -131,23 +110,6 @@ pub fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("lab/dovecot.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
+        lab_script::stop("dovecot.sh", &self.dir);
     }
-}
-
-fn parse_env(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim().trim_start_matches("export ");
-            let (k, v) = line.split_once('=')?;
-            Some((
-                k.to_string(),
-                v.trim_matches(|c| c == '"' || c == '\'').to_string(),
-            ))
-        })
-        .collect()
 }

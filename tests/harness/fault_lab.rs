@@ -168,6 +168,7 @@ impl Lab {
             if let Some(min) = &s.min_tls {
                 config += &format!("min_tls = \"{min}\"\n");
             }
+            config += &s.proxy_toml();
             config += "\n";
         }
         let dir = scratch.path().join("gateway");

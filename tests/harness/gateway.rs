@@ -12,9 +12,15 @@ use crate::{repo_root, run_ok, Dovecot, Scratch};
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// A port free on loopback address `ip` right now, e.g. a source port for a client that binds
+/// `127.0.0.3` so the gateway sees it apart from a proxy on `127.0.0.1`.
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
+        .unwrap_or_else(|e| panic!("bind an ephemeral port on {ip}: {e}"))
         .port()
 }
 
@@ -98,6 +104,8 @@ pub struct ListenerSpec {
     /// `None` leaves the default floor (TLS 1.2).
     pub min_tls: Option<String>,
     pub port: u16,
+    /// `proxy_from` of a PROXY protocol listener; empty for a listener clients reach directly.
+    pub proxy_from: Vec<String>,
 }
 
 impl ListenerSpec {
@@ -108,7 +116,25 @@ impl ListenerSpec {
             tls: tls.into(),
             min_tls: min_tls.map(str::to_string),
             port: free_port(),
+            proxy_from: Vec::new(),
         }
+    }
+
+    /// This listener behind PROXY protocol load balancers from the networks `from`.
+    pub fn behind_proxy(mut self, from: &[&str]) -> ListenerSpec {
+        self.proxy_from = from.iter().map(|n| n.to_string()).collect();
+        self
+    }
+
+    /// The listener's `proxy_protocol` and `proxy_from` lines; nothing for a direct one.
+    pub fn proxy_toml(&self) -> String {
+        if self.proxy_from.is_empty() {
+            return String::new();
+        }
+        format!(
+            "proxy_protocol = true\nproxy_from = {:?}\n",
+            self.proxy_from
+        )
     }
 
     /// The two listeners open to TLS 1.0 that the bridging tests put legacy clients on:
@@ -195,12 +221,13 @@ ca_file = "{ca}"
                 .map(|v| format!("min_tls = \"{v}\"\n"))
                 .unwrap_or_default();
             format!(
-                "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{min_tls}certificate = \"{certs}/server.pem\"\nkey = \"{certs}/server.key\"\nupstream = \"dovecot-{protocol}\"\n\n",
+                "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{min_tls}certificate = \"{certs}/server.pem\"\nkey = \"{certs}/server.key\"\nupstream = \"dovecot-{protocol}\"\n{proxy}\n",
                 name = l.name,
                 protocol = l.protocol,
                 port = l.port,
                 tls = l.tls,
                 certs = certs.display(),
+                proxy = l.proxy_toml(),
             )
         };
         let config = format!(

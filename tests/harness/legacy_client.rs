@@ -5,11 +5,12 @@
 //! bare socket, the TLS 1.0 connector and a socket that keeps what it read.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVersion};
+use socket2::{Domain, Socket, Type};
 
 use crate::clients::{LEGACY_CIPHERS, REPLY_TIMEOUT};
 
@@ -71,6 +72,24 @@ pub struct Client {
 pub fn connect_tcp(port: u16) -> TcpStream {
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    with_reply_timeouts(tcp)
+}
+
+/// [`connect_tcp`] from the loopback address `source` (e.g. 127.0.0.3), so the gateway sees
+/// this client apart from others on 127.0.0.1.
+pub fn connect_tcp_from(source: Ipv4Addr, port: u16) -> TcpStream {
+    let connect = || {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.bind(&SocketAddr::from((source, 0)).into())?;
+        socket.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+        io::Result::Ok(TcpStream::from(socket))
+    };
+    let tcp =
+        connect().unwrap_or_else(|e| panic!("connect from {source} to 127.0.0.1:{port}: {e}"));
+    with_reply_timeouts(tcp)
+}
+
+fn with_reply_timeouts(tcp: TcpStream) -> TcpStream {
     tcp.set_nodelay(true).expect("nodelay");
     tcp.set_read_timeout(Some(REPLY_TIMEOUT)).expect("timeout");
     tcp.set_write_timeout(Some(REPLY_TIMEOUT)).expect("timeout");

@@ -7,6 +7,8 @@ mod dovecot;
 pub mod evidence;
 pub mod fault_lab;
 mod gateway;
+pub mod haproxy;
+mod lab_script;
 pub mod legacy_client;
 mod scratch;
 pub mod secrets;
@@ -15,8 +17,8 @@ pub mod xorshift;
 
 pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
 pub use gateway::{
-    free_port, mailtls_bin, start_gateway, start_gateway_upstream, Gateway, ListenerSpec,
-    UpstreamTls,
+    free_port, free_port_on, mailtls_bin, start_gateway, start_gateway_upstream, Gateway,
+    ListenerSpec, UpstreamTls,
 };
 pub use scratch::Scratch;
 

@@ -14,6 +14,7 @@ use crate::admission::Admission;
 use crate::client_tls::acceptor_for;
 use crate::error::SetupError;
 use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
+use crate::proxy_header::ProxyHeaderCheck;
 use crate::settings::{ClientTlsMode, GatewaySettings};
 use crate::upstream_tls::connector_for;
 
@@ -79,6 +80,7 @@ impl Gateway {
                 upstream: upstream.clone(),
                 timeouts: settings.timeouts,
                 admission: admission.clone(),
+                proxy: listener.proxy_protocol.clone().map(ProxyHeaderCheck::new),
             }));
         }
         if errors.is_empty() {
@@ -145,6 +147,7 @@ impl BoundGateway {
                 bind = %ctx.settings.bind,
                 min_tls = %ctx.settings.min_tls,
                 upstream = %ctx.upstream.settings.name,
+                proxy_protocol = ctx.proxy.is_some(),
                 "listening"
             );
             loops.push(tokio::spawn(accept_loop(

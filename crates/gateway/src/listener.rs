@@ -10,6 +10,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::admission::Admission;
+use crate::proxy_header::ProxyHeaderCheck;
 use crate::settings::{ListenerSettings, Timeouts, UpstreamSettings};
 use crate::upstream_tls::UpstreamTls;
 
@@ -27,6 +28,8 @@ pub(crate) struct ListenerContext {
     pub upstream: Arc<UpstreamContext>,
     pub timeouts: Timeouts,
     pub admission: Arc<dyn Admission>,
+    /// `Some` on a listener behind PROXY protocol load balancers.
+    pub proxy: Option<ProxyHeaderCheck>,
 }
 
 /// How long sessions get to write their records after shutdown was asked.

@@ -1,10 +1,11 @@
 //! The gateway's validated settings: what the TOML config becomes once every value has been
 //! checked. The `cli` crate reads and validates the file; this crate only consumes the result.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use wire::TlsVersion;
 
 /// The mail protocol a listener speaks and an upstream serves.
@@ -73,6 +74,25 @@ pub struct ListenerSettings {
     pub upstream: String,
     /// Text of the greeting sent to clients.
     pub greeting: String,
+    /// `Some` when clients arrive through load balancers that put a PROXY protocol header
+    /// before their bytes; `None` for clients that connect directly.
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+/// A listener behind load balancers that speak the PROXY protocol (v1 or v2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocol {
+    /// The networks of the load balancers: only they may connect, and each must send a header.
+    pub trusted: Vec<IpNet>,
+}
+
+impl ProxyProtocol {
+    /// Whether `sender` may connect and name a client. An IPv4 peer on an IPv6 socket
+    /// (`::ffff:10.0.0.5`) is judged by its IPv4 address, as the config writes it.
+    pub fn trusts(&self, sender: IpAddr) -> bool {
+        let sender = sender.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&sender))
+    }
 }
 
 /// Time limits that keep a stuck peer from holding a session forever.

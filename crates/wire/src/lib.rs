@@ -1,5 +1,6 @@
 //! TLS on the wire for mailtls, without I/O: versions, cipher suite names, ClientHello
-//! parsing and its JA4 fingerprint, and the scanner's probe hellos and reply parsing.
+//! parsing and its JA4 fingerprint, the scanner's probe hellos and reply parsing, and the
+//! PROXY protocol header a load balancer sends before all of these.
 //!
 //! Every function takes the bytes read so far and returns a value or a typed error;
 //! none reads a socket, a clock or a random source. A stream that ends early is reported
@@ -22,6 +23,7 @@ mod fixtures;
 mod grease;
 mod ja4;
 mod probe;
+mod proxy_header;
 mod reader;
 mod record;
 mod server_reply;
@@ -35,6 +37,9 @@ pub use extension::Extension;
 pub use grease::is_grease;
 pub use ja4::ja4;
 pub use probe::{build_probe_hello, ProbeSpec, MAX_PROBE_SUITES};
+pub use proxy_header::{
+    parse_proxy_header, ProxyHeader, ProxyHeaderError, ProxyVersion, MAX_PROXY_HEADER_BYTES,
+};
 pub use server_reply::{
     parse_server_reply, Certificates, ReplyError, ServerHello, ServerReply, MAX_SERVER_REPLY_BYTES,
 };

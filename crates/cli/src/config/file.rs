@@ -56,4 +56,8 @@ pub struct ListenerEntry {
     pub key: Option<String>,
     pub upstream: Option<String>,
     pub greeting: Option<String>,
+    /// Clients arrive through load balancers that send a PROXY protocol header.
+    pub proxy_protocol: Option<bool>,
+    /// The load balancers' networks ("10.0.0.0/8") or addresses; required with proxy_protocol.
+    pub proxy_from: Option<Vec<String>>,
 }

@@ -160,3 +160,92 @@ upstream = "up"
     assert!(ca.problem.contains("missing-ca.pem"), "{ca:?}");
     assert!(problems.iter().any(|p| p.key == "listener[a].certificate"));
 }
+
+/// A minimal valid config with one listener whose extra lines are `listener_extra`.
+fn with_listener(name: &str, listener_extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[[upstream]]
+name = "up"
+address = "mail.example:993"
+protocol = "imap"
+
+[[listener]]
+name = "lb"
+protocol = "imap"
+bind = "0.0.0.0:993"
+tls = "none"
+upstream = "up"
+{listener_extra}
+"#
+    );
+    write_config(name, &text, &[])
+}
+
+#[test]
+fn proxy_protocol_takes_networks_and_single_addresses() {
+    let path = with_listener(
+        "proxy-ok",
+        "proxy_protocol = true\nproxy_from = [\"10.0.0.0/8\", \"192.168.7.9\", \"2001:db8::/32\", \"172.16.5.1/12\"]",
+    );
+    let config = load(&path).expect("valid");
+    let proxy = config.gateway.listeners[0]
+        .proxy_protocol
+        .as_ref()
+        .expect("PROXY protocol on");
+    let trusted: Vec<String> = proxy.trusted.iter().map(|n| n.to_string()).collect();
+    // Host bits are dropped, single addresses become one-host networks.
+    assert_eq!(
+        trusted,
+        [
+            "10.0.0.0/8",
+            "192.168.7.9/32",
+            "2001:db8::/32",
+            "172.16.0.0/12"
+        ]
+    );
+    assert!(proxy.trusts("172.31.255.1".parse().unwrap()));
+    assert!(!proxy.trusts("192.168.7.10".parse().unwrap()));
+
+    let plain = with_listener("proxy-off", "");
+    let config = load(&plain).expect("valid");
+    assert_eq!(config.gateway.listeners[0].proxy_protocol, None);
+}
+
+#[test]
+fn proxy_protocol_needs_its_load_balancers_named() {
+    for (label, extra, problem) in [
+        ("missing", "proxy_protocol = true", "is missing"),
+        (
+            "empty",
+            "proxy_protocol = true\nproxy_from = []",
+            "is empty",
+        ),
+        (
+            "without",
+            "proxy_from = [\"10.0.0.0/8\"]",
+            "proxy_protocol is not true",
+        ),
+        (
+            "bad-net",
+            "proxy_protocol = true\nproxy_from = [\"10.0.0.0/33\"]",
+            "\"10.0.0.0/33\" is not an IP network",
+        ),
+        (
+            "everyone",
+            "proxy_protocol = true\nproxy_from = [\"0.0.0.0/0\"]",
+            "any host could claim",
+        ),
+    ] {
+        let path = with_listener(&format!("proxy-{label}"), extra);
+        let problems = load(&path).expect_err(label);
+        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+        assert_eq!(problems[0].key, "listener[lb].proxy_from", "{label}");
+        assert!(
+            problems[0].problem.contains(problem),
+            "{label}: {:?}",
+            problems[0]
+        );
+        assert!(!problems[0].fix.is_empty());
+    }
+}

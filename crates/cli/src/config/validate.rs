@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gateway::settings::{
-    ClientTlsMode, GatewaySettings, ListenerSettings, Protocol, Timeouts, UpstreamSettings,
-    UpstreamTlsMode,
+    ClientTlsMode, GatewaySettings, ListenerSettings, Protocol, ProxyProtocol, Timeouts,
+    UpstreamSettings, UpstreamTlsMode,
 };
+use ipnet::IpNet;
 use wire::TlsVersion;
 
 use super::file::{ConfigFile, ListenerEntry, UpstreamEntry};
@@ -359,6 +360,7 @@ fn listener(
                 }
             },
         );
+    let proxy_protocol = proxy_protocol(c, &key, l);
     let upstream_protocol = upstream.and_then(|up| up.protocol.as_deref());
     if let (Some(p), Some(up_protocol)) = (protocol, upstream_protocol) {
         if p.as_str() != up_protocol {
@@ -383,5 +385,72 @@ fn listener(
             .greeting
             .clone()
             .unwrap_or_else(|| "mailtls ready".to_string()),
+        proxy_protocol: proxy_protocol?,
     })
+}
+
+/// `proxy_protocol` and `proxy_from`: `Some(None)` for a listener without PROXY protocol,
+/// `None` when either key has a problem.
+fn proxy_protocol(
+    c: &mut Checker,
+    key: &dyn Fn(&str) -> String,
+    l: &ListenerEntry,
+) -> Option<Option<ProxyProtocol>> {
+    let example = "proxy_from = [\"10.0.0.0/8\"] (the load balancers' networks)";
+    match (l.proxy_protocol.unwrap_or(false), &l.proxy_from) {
+        (false, None) => Some(None),
+        (false, Some(_)) => {
+            c.report(
+                &key("proxy_from"),
+                "is set but proxy_protocol is not true",
+                "set proxy_protocol = true if clients arrive through PROXY protocol load balancers, else remove proxy_from",
+            );
+            None
+        }
+        (true, None) => {
+            c.report(
+                &key("proxy_from"),
+                "is missing: a PROXY protocol listener must say which load balancers may send the header",
+                format!("set it, e.g. {example}"),
+            );
+            None
+        }
+        (true, Some(entries)) if entries.is_empty() => {
+            c.report(
+                &key("proxy_from"),
+                "is empty: no load balancer could connect",
+                format!("name them, e.g. {example}"),
+            );
+            None
+        }
+        (true, Some(entries)) => {
+            let mut trusted = Vec::new();
+            for entry in entries {
+                match trusted_network(entry) {
+                    Ok(net) => trusted.push(net),
+                    Err(problem) => c.report(
+                        &key("proxy_from"),
+                        problem,
+                        "write networks as \"10.0.0.0/8\" or \"2001:db8::/32\", single hosts as \"10.0.0.5\"",
+                    ),
+                }
+            }
+            (trusted.len() == entries.len()).then_some(Some(ProxyProtocol { trusted }))
+        }
+    }
+}
+
+/// One `proxy_from` entry: a network, or one address (a /32 or /128). A network that holds
+/// every address is refused: any host could then claim to be any client.
+fn trusted_network(entry: &str) -> Result<IpNet, String> {
+    let net = entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("\"{entry}\" is not an IP network or address"))?;
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "\"{entry}\" trusts every address, so any host could claim to be any client"
+        ));
+    }
+    Ok(net.trunc())
 }

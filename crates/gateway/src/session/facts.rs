@@ -3,12 +3,17 @@
 //! Stages never write record fields themselves: they report a [`Fact`] and [`Facts::note`]
 //! merges it, so every field of a record has one writer and one spelling.
 
+use std::net::SocketAddr;
+
 use store::{Outcome, SessionRecord};
 use wire::TlsVersion;
 
 /// One thing a stage learned about the session.
 #[derive(Debug)]
 pub(crate) enum Fact {
+    /// Where the client connects from: the socket's peer, or the client a trusted load
+    /// balancer's PROXY protocol header names.
+    ClientAddress(SocketAddr),
     /// Read from the client's ClientHello, whether or not the handshake then succeeds.
     ClientHello {
         offered_max_tls: Option<TlsVersion>,
@@ -42,6 +47,10 @@ impl<'r> Facts<'r> {
     pub fn note(&mut self, fact: Fact) {
         let record = &mut *self.record;
         match fact {
+            Fact::ClientAddress(client) => {
+                record.client_addr = client.ip();
+                record.client_port = client.port();
+            }
             Fact::ClientHello {
                 offered_max_tls,
                 sni,

@@ -1,7 +1,8 @@
 //! One client session, from accept to the session record. [`run_bridge`] shows its stages in
-//! order: client TLS (OpenSSL) ─► pre-auth dialogue (proto) until credentials ─► admission ─►
-//! upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports what it learned as
-//! a [`Fact`], merged into the one record the session writes when it ends.
+//! order: client address (PROXY protocol header) ─► client TLS (OpenSSL) ─► pre-auth dialogue
+//! (proto) until credentials ─► admission ─► upstream login (rustls) ─► hand-over ─► byte
+//! splice. Each stage reports what it learned as a [`Fact`], merged into the one record the
+//! session writes when it ends.
 
 mod bridge;
 mod client_handshake;
@@ -26,6 +27,7 @@ use wire::TlsVersion;
 
 use crate::admission::{Decision, LoginAttempt};
 use crate::listener::ListenerContext;
+use crate::proxy_header;
 use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
 use facts::{Fact, Facts};
@@ -70,7 +72,7 @@ pub(crate) async fn serve(
     // A bug in one session must neither take the gateway down nor leave the session
     // unrecorded: the panic becomes this session's outcome.
     let mut facts = Facts::new(&mut record);
-    let session = AssertUnwindSafe(run(&ctx, tcp, &mut facts, tally.clone())).catch_unwind();
+    let session = AssertUnwindSafe(run(&ctx, tcp, peer, &mut facts, tally.clone())).catch_unwind();
     let end = tokio::select! {
         end = session => end.unwrap_or_else(|_| {
             tracing::error!(listener = %ctx.settings.name, client = %peer, "session task panicked");
@@ -89,7 +91,7 @@ pub(crate) async fn serve(
     record.detail = end.detail;
     tracing::info!(
         listener = %record.listener,
-        client = %peer,
+        client = %SocketAddr::new(record.client_addr, record.client_port),
         login = record.login.as_deref().unwrap_or("-"),
         tls = record.tls_version.map_or("-", TlsVersion::as_str),
         offered_max_tls = record.offered_max_tls.map_or("-", TlsVersion::as_str),
@@ -132,12 +134,13 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
 async fn run(
     ctx: &ListenerContext,
     tcp: TcpStream,
+    peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
 ) -> SessionEnd {
     match ctx.settings.protocol {
-        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, facts, tally).await,
-        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, facts, tally).await,
+        Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, peer, facts, tally).await,
+        Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, peer, facts, tally).await,
     }
 }
 
@@ -145,12 +148,23 @@ async fn run(
 async fn run_bridge<B: Bridge>(
     ctx: &ListenerContext,
     tcp: TcpStream,
+    peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
 ) -> SessionEnd {
     // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
     let _ = tcp.set_nodelay(true);
     enable_keepalive(&tcp);
+
+    // 0. The client's address: the socket's peer, or on a listener behind load balancers
+    //    what their PROXY protocol header names (read before anything else, never forwarded).
+    let accepted = proxy_header::accept_client(ctx.proxy.as_ref(), &ctx.settings.name, tcp, peer);
+    let (tcp, client_addr) = match accepted.await {
+        Ok(accepted) => accepted,
+        Err(end) => return end,
+    };
+    facts.note(Fact::ClientAddress(client_addr));
+
     let deadline = Instant::now() + ctx.timeouts.pre_auth;
     let mut dialogue = B::client(DialogueOptions {
         tls: match ctx.settings.tls {
@@ -161,7 +175,7 @@ async fn run_bridge<B: Bridge>(
         limits: Limits::default(),
         greeting: ctx.settings.greeting.clone(),
     });
-    let mut client: ClientStream = Counted::new(MaybeTls::Plain(Rewind::new(tcp)), tally);
+    let mut client: ClientStream = Counted::new(MaybeTls::Plain(tcp), tally);
 
     // 1. Client TLS at once on implicit-TLS listeners (STARTTLS comes inside the dialogue).
     //    Boxed, like the login stages: a future is as large as its largest stage, and a
