@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod fault_lab;
 mod gateway;
 pub mod legacy_client;
+pub mod scrape;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
