@@ -2,8 +2,9 @@
 # lab/install.sh: install what the tests and benchmarks need (Debian 12). Idempotent: when every
 # package is already installed it touches nothing and takes well under a second.
 #
-# On a machine running systemd, installing Dovecot (or HAProxy) also starts the system service;
-# the lab never uses or changes it (lab/dovecot.sh and lab/haproxy.sh run private instances).
+# On a machine running systemd, installing Dovecot, HAProxy or Prometheus (for promtool) also
+# starts the system service; the lab never uses or changes it (lab/dovecot.sh and lab/haproxy.sh
+# run private instances, and promtool only checks text).
 set -euo pipefail
 
 PACKAGES=(
@@ -17,6 +18,7 @@ PACKAGES=(
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts
+    prometheus                    # promtool checks the gateway's /metrics (its service is never used)
 )
 MAIL_USER=mailtls-lab
 
@@ -54,7 +56,7 @@ if [[ $EUID -eq 0 ]] && ! id "$MAIL_USER" >/dev/null 2>&1; then
     echo "install.sh: created system user $MAIL_USER"
 fi
 
-for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy; do
+for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy promtool; do
     command -v "$tool" >/dev/null || die "$tool is still missing after installation"
 done
 python3 -c 'import ssl, asyncio, imaplib, poplib' || die "python3 lacks ssl/imaplib/poplib"

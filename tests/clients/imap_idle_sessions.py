@@ -4,12 +4,14 @@
   imap_idle_sessions.py --host 127.0.0.1 --port P --mode implicit|starttls|plain
                         --tls-version 1.0 --cafile ca.pem --user alice
                         (--password P | --password-env VAR | --password-file F)
-                        --sessions 5000 [--concurrency 100] [--ignore-stdin]
+                        --sessions 5000 [--concurrency 100] [--fetch-bytes B] [--ignore-stdin]
 
 Opens N sessions, each: connect, (TLS), LOGIN, then nothing: the session stays open and idle.
-When all are logged in it prints `ready sessions=N seconds=S` and waits until SIGTERM/SIGINT
-or EOF on stdin (when stdin is a pipe, socket or terminal, and without --ignore-stdin), then
-sends LOGOUT on every session and closes it.
+With --fetch-bytes B each session first moves mail: SELECT INBOX and
+`FETCH * BODY.PEEK[]<0.B>` (the first B bytes of the last message), then goes idle.
+When all are ready it prints `ready sessions=N seconds=S fetched_bytes=F` and waits until
+SIGTERM/SIGINT or EOF on stdin (when stdin is a pipe, socket or terminal, and without
+--ignore-stdin), then sends LOGOUT on every session and closes it.
 
 stdout: `progress logged_in=K` lines, `ready ...`, then `stopped sessions=N lost=L`, where lost
 counts sessions the server closed while they were idle. Exit status 1 if any login failed (the
@@ -58,6 +60,7 @@ class Session(asyncio.Protocol):
         self.logged_in = asyncio.get_running_loop().create_future()
         self.closed_by_us = False
         self.literal_pending = None
+        self.literal_left = 0
 
     def connection_made(self, transport):
         self.transport = transport
@@ -67,7 +70,17 @@ class Session(asyncio.Protocol):
 
     def data_received(self, data: bytes):
         self.buf += data
-        while b"\r\n" in self.buf:
+        while True:
+            if self.literal_left:
+                # Message bytes of a FETCH literal: counted, never parsed as lines.
+                taken = min(self.literal_left, len(self.buf))
+                self.buf = self.buf[taken:]
+                self.literal_left -= taken
+                self.r.fetched_bytes += taken
+                if self.literal_left:
+                    return
+            if b"\r\n" not in self.buf:
+                return
             line, self.buf = self.buf.split(b"\r\n", 1)
             self.line(line)
 
@@ -93,11 +106,31 @@ class Session(asyncio.Protocol):
             elif line.startswith(b"l "):
                 if not line.startswith(b"l OK"):
                     return self.failed(f"LOGIN refused {line[:120]!r}")
-                self.state = "idle"
-                self.buf = b""
-                if not self.logged_in.done():
-                    self.logged_in.set_result(True)
+                if self.r.fetch_bytes:
+                    self.state = "select"
+                    self.send(b"s1 SELECT INBOX\r\n")
+                else:
+                    self.go_idle()
+        elif self.state == "select":
+            if line.startswith(b"s1 "):
+                if not line.startswith(b"s1 OK"):
+                    return self.failed(f"SELECT refused {line[:120]!r}")
+                self.state = "fetch"
+                self.send(b"f FETCH * BODY.PEEK[]<0.%d>\r\n" % self.r.fetch_bytes)
+        elif self.state == "fetch":
+            if line.startswith(b"* ") and line.endswith(b"}") and b"{" in line:
+                self.literal_left = int(line[line.rindex(b"{") + 1:-1])
+            elif line.startswith(b"f "):
+                if not line.startswith(b"f OK"):
+                    return self.failed(f"FETCH refused {line[:120]!r}")
+                self.go_idle()
         # In "idle" untagged lines (e.g. EXISTS) need no answer; "logout": nothing to do.
+
+    def go_idle(self):
+        self.state = "idle"
+        self.buf = b""
+        if not self.logged_in.done():
+            self.logged_in.set_result(True)
 
     async def upgrade(self):
         loop = asyncio.get_running_loop()
@@ -144,6 +177,8 @@ class Runner:
         self.sessions = []
         self.lost = 0
         self.timeout = args.timeout
+        self.fetch_bytes = args.fetch_bytes
+        self.fetched_bytes = 0
 
     async def open_one(self, sem: asyncio.Semaphore):
         async with sem:
@@ -225,7 +260,8 @@ async def run(args, password) -> int:
               flush=True)
         rc = 1
     else:
-        print(f"ready sessions={done_count} seconds={seconds:.2f}", flush=True)
+        print(f"ready sessions={done_count} seconds={seconds:.2f} "
+              f"fetched_bytes={runner.fetched_bytes}", flush=True)
         await stop.wait()
 
     for t in tasks:
@@ -251,11 +287,16 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=100,
                     help="connections being set up at once (default 100)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per session setup")
+    ap.add_argument("--fetch-bytes", type=int, default=0, metavar="B",
+                    help="before idling, fetch the first B bytes of the last message (default 0: "
+                         "idle right after LOGIN)")
     ap.add_argument("--ignore-stdin", action="store_true",
                     help="stop only on SIGTERM/SIGINT, not on stdin EOF")
     args = ap.parse_args()
     if args.sessions < 1 or args.concurrency < 1:
         fail("--sessions and --concurrency must be at least 1")
+    if args.fetch_bytes < 0:
+        fail("--fetch-bytes must not be negative")
     return asyncio.run(run(args, password_from(args)))
 
 

@@ -167,7 +167,8 @@ pub struct Gateway {
 impl Gateway {
     /// Writes a config bridging `listeners` to the lab Dovecot (verified with the lab CA,
     /// implicit TLS upstream) and starts the gateway. `gateway_section` is extra TOML for
-    /// `[gateway]`, e.g. `pre_auth_timeout_secs = 2`.
+    /// `[gateway]`, e.g. `pre_auth_timeout_secs = 2`, and may go on with tables of its own
+    /// (`[metrics]`).
     pub fn start(
         dir: &Path,
         dovecot: &Dovecot,

@@ -10,6 +10,7 @@ mod gateway;
 pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
+pub mod scrape;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;

@@ -142,6 +142,7 @@ impl BoundGateway {
         let sessions = Arc::new(Semaphore::new(self.max_sessions));
         let mut loops = Vec::new();
         for (ctx, socket) in self.listeners {
+            crate::metrics::listener_started(&ctx.settings.name);
             tracing::info!(
                 listener = %ctx.settings.name,
                 bind = %ctx.settings.bind,

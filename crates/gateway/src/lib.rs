@@ -12,6 +12,7 @@ mod client_tls;
 mod error;
 mod gateway;
 mod listener;
+pub mod metrics;
 mod proxy_header;
 mod session;
 pub mod settings;

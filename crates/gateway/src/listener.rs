@@ -10,6 +10,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::admission::Admission;
+use crate::metrics::ActiveSession;
 use crate::proxy_header::ProxyHeaderCheck;
 use crate::settings::{ListenerSettings, Timeouts, UpstreamSettings};
 use crate::upstream_tls::UpstreamTls;
@@ -83,8 +84,9 @@ async fn accept_until_shutdown(
                 let recorder = recorder.clone();
                 let shutdown = shutdown.clone();
                 tasks.spawn(async move {
+                    let active = ActiveSession::start(&ctx.settings.name);
                     crate::session::serve(ctx, tcp, peer, recorder, shutdown).await;
-                    drop(permit);
+                    drop((active, permit));
                 });
             }
             Err(e) => {

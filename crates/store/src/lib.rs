@@ -18,7 +18,9 @@ mod timestamp;
 pub use error::StoreError;
 pub use outcome::{Outcome, UnknownOutcome};
 pub use record::{SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
-pub use recorder::{SessionRecorder, WriterGone};
+pub use recorder::{
+    describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
+};
 pub use sqlite::SqliteStore;
 
 /// Where session records are kept: the seam between the recorder and a database (SQLite today,

@@ -31,6 +31,25 @@ struct Backlog {
     bytes: usize,
 }
 
+/// Gauge: session records handed to the writer and not yet stored. Near 0 while the store
+/// keeps up; it grows while writes fail (up to 100,000, after which records go to the log).
+pub const QUEUED_RECORDS_METRIC: &str = "mailtls_store_queued_records";
+/// Counter: write transactions of session records that failed (each is retried later).
+pub const WRITE_FAILURES_METRIC: &str = "mailtls_store_write_failures_total";
+
+/// Gives the recorder's metrics their help text. Call once after installing a metrics
+/// recorder (the `metrics` crate drops descriptions given before).
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        QUEUED_RECORDS_METRIC,
+        "Session records waiting to be written to the store"
+    );
+    metrics::describe_counter!(
+        WRITE_FAILURES_METRIC,
+        "Failed writes of session records to the store (the records stay queued and are retried)"
+    );
+}
+
 enum Message {
     // Boxed so the channel's slots stay small next to the control messages.
     Record(Box<SessionRecord>),
@@ -154,7 +173,11 @@ fn write_until_shutdown(store: Box<dyn SessionStore>, backlog: Backlog, inbox: R
         failures: 0,
         retry_at: None,
     };
+    let queued = metrics::gauge!(QUEUED_RECORDS_METRIC);
+    // Shown at 0 from the start, so an alert on its rate has a series before the first failure.
+    metrics::counter!(WRITE_FAILURES_METRIC).increment(0);
     loop {
+        queued.set(writer.pending.len() as f64);
         let first = match writer.retry_at {
             None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
@@ -243,6 +266,7 @@ impl Writer {
             }
             Err(error) => {
                 self.failures += 1;
+                metrics::counter!(WRITE_FAILURES_METRIC).increment(1);
                 let pause = retry_pause(self.failures);
                 tracing::warn!(
                     %error,
@@ -274,12 +298,15 @@ impl Writer {
             }
             match write_pending(self.store.as_mut(), &mut self.pending) {
                 Ok(()) => return Vec::new(),
-                Err(error) => tracing::warn!(
+                Err(error) => {
+                    metrics::counter!(WRITE_FAILURES_METRIC).increment(1);
+                    tracing::warn!(
                     %error,
                     attempt,
                     queued = self.pending.len(),
                     "cannot write session records before stopping"
-                ),
+                    );
+                }
             }
         }
         std::mem::take(&mut self.pending)

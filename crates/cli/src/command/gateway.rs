@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use gateway::admission::ListenerFloorOnly;
+use gateway::metrics::MetricsEndpoint;
 use gateway::Gateway;
 use store::{SessionRecorder, SqliteStore};
 use tokio::signal::unix::{signal, SignalKind};
@@ -40,6 +41,12 @@ fn serve(path: &Path) -> Result<()> {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             anyhow!("cannot start:\n{}", lines.join("\n"))
         })?;
+    // Before the store's writer starts, so its metrics are registered with the recorder.
+    let metrics = config
+        .metrics_bind
+        .map(MetricsEndpoint::bind)
+        .transpose()
+        .map_err(|e| anyhow!("cannot start: {e}"))?;
     let store = SqliteStore::open(&config.store_path)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
 
@@ -49,7 +56,17 @@ fn serve(path: &Path) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let bound = prepared.bind().await?;
+        let metrics = match metrics {
+            Some(endpoint) => {
+                tracing::info!(bind = %endpoint.local_addr()?, "serving metrics at /metrics");
+                Some(tokio::spawn(endpoint.serve()))
+            }
+            None => None,
+        };
         bound.serve(recorder.clone(), shutdown_signal()).await;
+        if let Some(task) = metrics {
+            task.abort();
+        }
         anyhow::Ok(())
     })?;
     match recorder.shutdown() {

@@ -10,6 +10,7 @@ pub struct ConfigFile {
     pub gateway: GatewaySection,
     #[serde(default)]
     pub store: StoreSection,
+    pub metrics: Option<MetricsSection>,
     #[serde(default)]
     pub upstream: Vec<UpstreamEntry>,
     #[serde(default)]
@@ -31,6 +32,13 @@ pub struct GatewaySection {
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     pub path: Option<String>,
+}
+
+/// `[metrics]`: present means serve Prometheus metrics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    pub bind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 mod file;
 mod validate;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use gateway::settings::GatewaySettings;
@@ -17,6 +18,8 @@ pub struct Config {
     /// The SQLite file for session records, relative paths taken from the config's folder.
     pub store_path: PathBuf,
     pub log_json: bool,
+    /// Where `/metrics` is served; `None` without a `[metrics]` section.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// Reads and validates the config at `path`.

@@ -50,6 +50,7 @@ fn the_exchange_online_example_is_valid() {
         "outlook.office365.com"
     );
     assert_eq!(config.store_path, path.parent().unwrap().join("mailtls.db"));
+    assert_eq!(config.metrics_bind, Some("127.0.0.1:9109".parse().unwrap()));
 }
 
 #[test]
@@ -248,4 +249,48 @@ fn proxy_protocol_needs_its_load_balancers_named() {
         );
         assert!(!problems[0].fix.is_empty());
     }
+}
+
+#[test]
+fn the_metrics_endpoint_needs_an_address_of_its_own() {
+    let listener = r#"
+[[upstream]]
+name = "up"
+address = "mail.example:993"
+protocol = "imap"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:1143"
+tls = "none"
+upstream = "up"
+"#;
+    for (name, section) in [
+        ("metrics-missing", "[metrics]\n"),
+        ("metrics-bad", "[metrics]\nbind = \"localhost\"\n"),
+        ("metrics-taken", "[metrics]\nbind = \"127.0.0.1:1143\"\n"),
+    ] {
+        let path = write_config(name, &format!("{section}{listener}"), &[]);
+        assert_eq!(keys(&path), ["metrics.bind"], "{name}");
+    }
+    let path = write_config(
+        "metrics-typo",
+        &format!("[metrics]\nbnd = \"127.0.0.1:9109\"\n{listener}"),
+        &[],
+    );
+    let problems = load(&path).expect_err("unknown key");
+    assert!(problems[0].problem.contains("bnd"), "{:?}", problems[0]);
+
+    let path = write_config("metrics-none", listener, &[]);
+    assert_eq!(load(&path).expect("valid").metrics_bind, None);
+    let path = write_config(
+        "metrics-ok",
+        &format!("[metrics]\nbind = \"[::1]:9109\"\n{listener}"),
+        &[],
+    );
+    assert_eq!(
+        load(&path).expect("valid").metrics_bind,
+        Some("[::1]:9109".parse().unwrap())
+    );
 }

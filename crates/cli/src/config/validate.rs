@@ -13,7 +13,7 @@ use gateway::settings::{
 use ipnet::IpNet;
 use wire::TlsVersion;
 
-use super::file::{ConfigFile, ListenerEntry, UpstreamEntry};
+use super::file::{ConfigFile, ListenerEntry, MetricsSection, UpstreamEntry};
 use super::Config;
 
 /// One thing wrong with the config: where, what, and what to do about it.
@@ -205,6 +205,11 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         );
     }
 
+    let metrics_bind = raw
+        .metrics
+        .as_ref()
+        .and_then(|m| metrics_bind(&mut c, m, &listeners));
+
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
     if c.problems.is_empty() {
         Ok(Config {
@@ -216,10 +221,37 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             },
             store_path,
             log_json: log_json.unwrap_or(false),
+            metrics_bind,
         })
     } else {
         Err(c.problems)
     }
+}
+
+/// `[metrics] bind`: required once the section is there, and not a listener's socket.
+fn metrics_bind(
+    c: &mut Checker,
+    metrics: &MetricsSection,
+    listeners: &[ListenerSettings],
+) -> Option<SocketAddr> {
+    let text = c.required("metrics.bind", &metrics.bind, "\"127.0.0.1:9109\"")?;
+    let Ok(addr) = text.parse::<SocketAddr>() else {
+        c.report(
+            "metrics.bind",
+            format!("\"{text}\" is not an IP:port"),
+            "write e.g. \"127.0.0.1:9109\" (keep it off networks clients reach)",
+        );
+        return None;
+    };
+    if let Some(l) = listeners.iter().find(|l| l.bind == addr) {
+        c.report(
+            "metrics.bind",
+            format!("{addr} is also the bind of listener {}", l.name),
+            "give the metrics endpoint a port of its own, e.g. 9109",
+        );
+        return None;
+    }
+    Some(addr)
 }
 
 fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {

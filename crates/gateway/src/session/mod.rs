@@ -102,6 +102,7 @@ pub(crate) async fn serve(
         bytes_to_client = record.bytes_to_client,
         "session ended"
     );
+    crate::metrics::session_ended(&ctx.settings, &record);
     recorder.record(record);
 }
 

@@ -42,15 +42,21 @@ pub(crate) async fn login<B: Bridge>(
     timeouts: &Timeouts,
     session_deadline: Instant,
 ) -> Result<LoggedIn, SessionEnd> {
-    let deadline = session_deadline.min(Instant::now() + timeouts.upstream);
+    let started = Instant::now();
+    let deadline = session_deadline.min(started + timeouts.upstream);
     let address = &upstream.settings.address;
-    match timeout_at(deadline, dialogue::<B>(upstream, auth)).await {
+    let result = match timeout_at(deadline, dialogue::<B>(upstream, auth)).await {
         Ok(result) => result,
         Err(_) => Err(SessionEnd::new(
             Outcome::Timeout,
             format!("upstream {address} did not complete the login in time"),
         )),
-    }
+    };
+    let outcome = result
+        .as_ref()
+        .map_or_else(|end| end.outcome, |_| Outcome::Ok);
+    crate::metrics::upstream_login_took(&upstream.settings.name, outcome, started.elapsed());
+    result
 }
 
 async fn dialogue<B: Bridge>(
