@@ -28,18 +28,9 @@ impl Smtp {
     /// `client_name` is stripped of anything but letters, digits, '.', '-', '[', ']' and ':'
     /// so that it cannot end the command early.
     pub(super) fn new(client_name: &str) -> Smtp {
-        let name: String = client_name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(*c))
-            .collect();
-        let name = if name.is_empty() {
-            "localhost".into()
-        } else {
-            name
-        };
         Smtp {
             state: State::Banner,
-            ehlo: format!("EHLO {name}\r\n").into_bytes(),
+            ehlo: crate::smtp::ehlo_command(client_name),
             reply: Vec::new(),
         }
     }
