@@ -139,7 +139,7 @@ impl Drop for Dovecot {
     }
 }
 
-fn parse_env(text: &str) -> HashMap<String, String> {
+pub(crate) fn parse_env(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|line| {
             let line = line.trim().trim_start_matches("export ");

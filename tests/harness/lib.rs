@@ -1,4 +1,4 @@
-//! The whole-system test harness: a private Dovecot from `lab/`, the real `mailtls` binary
+//! The whole-system test harness: a private Dovecot (and Postfix) from `lab/`, the real `mailtls` binary
 //! with a config written for the test, and helpers to drive real clients against them.
 //! Nothing here imitates a mail server.
 
@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod fault_lab;
 mod gateway;
 pub mod legacy_client;
+mod postfix;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
@@ -18,6 +19,7 @@ pub use gateway::{
     free_port, mailtls_bin, start_gateway, start_gateway_upstream, Gateway, ListenerSpec,
     UpstreamTls,
 };
+pub use postfix::{submission_lab, Postfix, SubmissionLab};
 pub use scratch::Scratch;
 
 use std::path::PathBuf;

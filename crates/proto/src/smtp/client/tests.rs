@@ -125,15 +125,7 @@ fn greets_and_answers_ehlo_with_auth_where_login_is_allowed() {
 
 #[test]
 fn ehlo_advertises_the_upstreams_extensions() {
-    let exchange = SmtpExtensions {
-        size: Some(157_286_400),
-        eight_bit_mime: true,
-        smtputf8: true,
-        pipelining: true,
-        chunking: true,
-        dsn: true,
-        enhanced_status_codes: true,
-    };
+    let exchange = crate::smtp::extensions::EXCHANGE_ONLINE;
     let seen = dialogue_with(
         &options(ClientTls::StartTlsRequired),
         exchange,

@@ -103,12 +103,7 @@ fn learns_the_extensions_after_tls_only() {
         login.extensions(),
         Some(SmtpExtensions {
             size: Some(10_240_000),
-            eight_bit_mime: true,
-            smtputf8: true,
-            pipelining: true,
-            chunking: true,
-            dsn: true,
-            enhanced_status_codes: true,
+            ..crate::smtp::extensions::EXCHANGE_ONLINE
         })
     );
 }
