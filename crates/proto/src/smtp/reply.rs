@@ -6,6 +6,9 @@ use crate::line::single_line;
 /// Most lines accepted in one upstream reply; an EHLO reply has a dozen.
 const MAX_REPLY_LINES: usize = 100;
 
+/// Most text accepted in one upstream reply, in bytes; an EHLO reply has a few hundred.
+const MAX_REPLY_BYTES: usize = 16 * 1024;
+
 /// Longest stretch of upstream text quoted in a failure reason.
 const EXCERPT_CHARS: usize = 200;
 
@@ -49,33 +52,18 @@ impl Reply {
 }
 
 /// Why upstream lines do not make a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum ReplyError {
     /// The line does not start with a three-digit code followed by `-`, space or its end.
+    #[error("the server sent a line that is not an SMTP reply: {0}")]
     NotAReply(String),
     /// A continuation line carries another code than the first line.
+    #[error("the reply code changed within one reply: {0}")]
     CodeChanged(String),
+    #[error("the server sent more than {MAX_REPLY_LINES} lines in one reply")]
     TooManyLines,
-}
-
-impl std::fmt::Display for ReplyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReplyError::NotAReply(line) => write!(
-                f,
-                "the server sent a line that is not an SMTP reply: {line}"
-            ),
-            ReplyError::CodeChanged(line) => {
-                write!(f, "the reply code changed within one reply: {line}")
-            }
-            ReplyError::TooManyLines => {
-                write!(
-                    f,
-                    "the server sent more than {MAX_REPLY_LINES} lines in one reply"
-                )
-            }
-        }
-    }
+    #[error("the server sent more than {MAX_REPLY_BYTES} bytes in one reply")]
+    TooManyBytes,
 }
 
 /// Gathers upstream lines into replies.
@@ -83,6 +71,8 @@ impl std::fmt::Display for ReplyError {
 pub(super) struct ReplyReader {
     code: Option<u16>,
     lines: Vec<String>,
+    /// Bytes of text in `lines`.
+    bytes: usize,
 }
 
 impl ReplyReader {
@@ -111,12 +101,17 @@ impl ReplyReader {
         if self.lines.len() == MAX_REPLY_LINES {
             return Err(ReplyError::TooManyLines);
         }
-        self.lines
-            .push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
+        let text = line.get(4..).unwrap_or_default();
+        self.bytes += text.len();
+        if self.bytes > MAX_REPLY_BYTES {
+            return Err(ReplyError::TooManyBytes);
+        }
+        self.lines.push(String::from_utf8_lossy(text).into_owned());
         if !last {
             return Ok(None);
         }
         self.code = None;
+        self.bytes = 0;
         Ok(Some(Reply {
             code,
             lines: std::mem::take(&mut self.lines),
@@ -173,6 +168,15 @@ mod tests {
         );
         let many: Vec<&[u8]> = vec![b"250-x"; MAX_REPLY_LINES + 1];
         assert_eq!(read(&many).last(), Some(&Err(ReplyError::TooManyLines)));
+        let long = [&b"250-"[..], &[b'x'; 1000]].concat();
+        let big: Vec<&[u8]> = vec![&long; MAX_REPLY_BYTES / 1000 + 1];
+        assert_eq!(read(&big).last(), Some(&Err(ReplyError::TooManyBytes)));
+        // The count starts again with each reply.
+        let just_under = [&b"250 "[..], &[b'x'; MAX_REPLY_BYTES]].concat();
+        assert!(matches!(
+            read(&[&just_under, &just_under])[..],
+            [Ok(Some(_)), Ok(Some(_))]
+        ));
     }
 
     #[test]

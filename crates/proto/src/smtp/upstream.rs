@@ -160,11 +160,12 @@ impl UpstreamLogin {
                     reply.excerpt()
                 )),
             },
-            // 500-504 say the command itself was wrong (a mechanism or syntax the server does
-            // not take): the gateway's fault or a misconfiguration, not the user's password.
-            // Other permanent failures (535 5.7.8, Exchange's 535 5.7.139 or 550 5.7.30) are
-            // the server's verdict on this account.
-            (State::Auth { .. }, 505..=599) => self.finish(Outcome::Rejected(reply.text())),
+            // The server's verdict on this account: 535 5.7.8 (Postfix, Dovecot), Exchange
+            // Online's 535 5.7.3 / 5.7.139 and 550 5.7.30 (basic authentication disabled), 554
+            // after too many attempts. Other replies (500-504 syntax or mechanism, 530 and 538
+            // TLS required, 534 mechanism too weak, 4xx) are the gateway's misconfiguration or
+            // the server's trouble, not the user's password.
+            (State::Auth { .. }, 535 | 550 | 554) => self.finish(Outcome::Rejected(reply.text())),
             (State::Auth { .. }, _) => self.fail(format!(
                 "the server did not accept AUTH: {}",
                 reply.excerpt()

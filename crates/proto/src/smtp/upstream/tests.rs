@@ -168,6 +168,26 @@ for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. \
     );
 }
 
+/// Exchange Online's refusals of a password are the user's, shown to the client as 535.
+#[test]
+fn basic_auth_disabled_is_a_rejection() {
+    let seen = transcript(
+        &password("alice", b"secret"),
+        false,
+        &[
+            POSTFIX_HELLO,
+            POSTFIX_EHLO_TLS,
+            b"550 5.7.30 Basic authentication is not supported for Client Submission.\r\n",
+        ],
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&Seen::Rejected(
+            "5.7.30 Basic authentication is not supported for Client Submission.".into()
+        ))
+    );
+}
+
 #[test]
 fn a_long_plain_response_waits_for_an_empty_challenge() {
     let long = vec![b'p'; 600];
