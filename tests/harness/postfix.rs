@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::dovecot::parse_env;
 use crate::{repo_root, run_ok, Dovecot, DovecotOptions, Scratch};
@@ -76,6 +77,49 @@ impl Postfix {
     /// The address that delivers into `user`'s Maildir (submission mode).
     pub fn address(&self, user: &str) -> String {
         format!("{user}@{}", self.var("MAIL_DOMAIN"))
+    }
+
+    /// The `count` smtpd sessions (see [`Postfix::smtpd_sessions`]) that have a line ending
+    /// with `line_end`, once they have all ended. Postfix writes its log through postlogd, a
+    /// moment after the client has seen the replies, so this waits up to 10 s; more than
+    /// `count` such sessions fail the test.
+    pub fn ended_sessions_with(&self, line_end: &str, count: usize) -> Vec<Vec<String>> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sessions: Vec<Vec<String>> = self
+                .smtpd_sessions()
+                .into_iter()
+                .filter(|s| s.iter().any(|l| l.ends_with(line_end)))
+                .collect();
+            assert!(sessions.len() <= count, "{sessions:#?}");
+            if sessions.len() == count {
+                return sessions;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} sessions with {line_end:?} logged within 10 s; log:\n{}",
+                sessions.len(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The log once it contains `text`, waiting up to 10 s as
+    /// [`Postfix::ended_sessions_with`] does.
+    pub fn log_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} logged within 10 s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The smtpd sessions in the log so far, each the lines of one client connection from
