@@ -13,5 +13,6 @@ mod upstream;
 
 pub use client::ClientSession;
 pub use extensions::SmtpExtensions;
+pub(crate) use reply::{Reply, ReplyError, ReplyReader};
 pub(crate) use upstream::ehlo_command;
 pub use upstream::UpstreamLogin;

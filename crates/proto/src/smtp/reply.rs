@@ -30,10 +30,10 @@ pub(super) fn multiline_reply(code: u16, lines: &[String]) -> Vec<u8> {
 
 /// One complete upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Reply {
-    pub(super) code: u16,
+pub(crate) struct Reply {
+    pub(crate) code: u16,
     /// The text of each line, after the code and separator.
-    pub(super) lines: Vec<String>,
+    pub(crate) lines: Vec<String>,
 }
 
 impl Reply {
@@ -53,7 +53,7 @@ impl Reply {
 
 /// Why upstream lines do not make a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(super) enum ReplyError {
+pub(crate) enum ReplyError {
     /// The line does not start with a three-digit code followed by `-`, space or its end.
     #[error("the server sent a line that is not an SMTP reply: {0}")]
     NotAReply(String),
@@ -68,7 +68,7 @@ pub(super) enum ReplyError {
 
 /// Gathers upstream lines into replies.
 #[derive(Debug, Default)]
-pub(super) struct ReplyReader {
+pub(crate) struct ReplyReader {
     code: Option<u16>,
     lines: Vec<String>,
     /// Bytes of text in `lines`.
@@ -77,7 +77,7 @@ pub(super) struct ReplyReader {
 
 impl ReplyReader {
     /// Takes one line (without its ending); returns the reply once its last line came.
-    pub(super) fn line(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
+    pub(crate) fn line(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
         let quote = || {
             single_line(&String::from_utf8_lossy(line))
                 .chars()
