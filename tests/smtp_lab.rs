@@ -4,15 +4,14 @@
 //! the bridge's tests rely on: messages arrive byte-exact, Postfix's log names the SASL user and
 //! the TLS version, and a TLS 1.0 device is turned away (which is why the bridge is needed).
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use e2e::clients::smtp_submit;
+use e2e::tls_socket::TlsSocket;
 use e2e::{run, submission_lab, Postfix, Scratch};
-use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVersion};
 use proto::smtp::{SmtpExtensions, UpstreamLogin};
 use proto::{Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
 
@@ -326,86 +325,46 @@ fn wait_for_delivery(postfix: &Postfix, user: &str, count: usize) -> Vec<Vec<u8>
     }
 }
 
-/// The connection the upstream machine drives: plaintext until STARTTLS, then TLS.
-enum Upstream {
-    Plain(TcpStream),
-    Tls(SslStream<TcpStream>),
+/// Connects to Postfix's `port`, at once in TLS for an implicit-TLS port.
+fn connect(port: u16, implicit_tls: bool, ca: &Path) -> TlsSocket {
+    let plain = TlsSocket::plain(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    if implicit_tls {
+        plain.connect_tls(ca)
+    } else {
+        plain
+    }
 }
 
-impl Upstream {
-    fn connect(port: u16, implicit_tls: bool, ca: &Path) -> Upstream {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect to Postfix");
-        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let plain = Upstream::Plain(tcp);
-        if implicit_tls {
-            plain.start_tls(ca)
-        } else {
-            plain
-        }
-    }
-
-    /// TLS 1.2 or newer, the server's certificate verified against the lab CA, as the
-    /// gateway's upstream leg does.
-    fn start_tls(self, ca: &Path) -> Upstream {
-        let Upstream::Plain(tcp) = self else {
-            panic!("TLS is already up")
-        };
-        let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
-        connector.set_ca_file(ca).unwrap();
-        connector
-            .set_min_proto_version(Some(SslVersion::TLS1_2))
-            .unwrap();
-        let tls = connector
-            .build()
-            .connect("localhost", tcp)
-            .expect("TLS to Postfix");
-        Upstream::Tls(tls)
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) {
-        match self {
-            Upstream::Plain(s) => s.write_all(bytes),
-            Upstream::Tls(s) => s.write_all(bytes),
-        }
-        .expect("write to Postfix")
-    }
-
-    fn read(&mut self) -> Vec<u8> {
-        let mut buf = [0u8; 4096];
-        let n = match self {
-            Upstream::Plain(s) => s.read(&mut buf),
-            Upstream::Tls(s) => s.read(&mut buf),
-        }
-        .expect("read from Postfix");
-        assert!(n > 0, "Postfix closed the connection");
-        buf[..n].to_vec()
-    }
-
-    /// Sends one command and returns the reply's last line.
-    fn command(&mut self, line: &[u8]) -> String {
-        self.write_all(line);
-        let mut reply = Vec::new();
-        loop {
-            reply.extend(self.read());
-            let text = String::from_utf8_lossy(&reply).into_owned();
-            if let Some(last) = text.lines().last() {
-                if text.ends_with("\r\n") && last.as_bytes().get(3) == Some(&b' ') {
-                    return last.to_string();
-                }
+/// Sends one command and returns the reply's last line.
+fn command(upstream: &mut TlsSocket, line: &[u8]) -> String {
+    upstream.write_all(line).expect("write to Postfix");
+    let mut reply = Vec::new();
+    loop {
+        let read = upstream.read_some();
+        assert!(!read.is_empty(), "Postfix closed the connection");
+        reply.extend(read);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        if let Some(last) = text.lines().last() {
+            if text.ends_with("\r\n") && last.as_bytes().get(3) == Some(&b' ') {
+                return last.to_string();
             }
         }
     }
 }
 
 /// Runs `login` over `upstream` the way the gateway does, until it ends.
-fn drive(login: &mut UpstreamLogin, upstream: Upstream, ca: &Path) -> (UpstreamStep, Upstream) {
+fn drive(login: &mut UpstreamLogin, upstream: TlsSocket, ca: &Path) -> (UpstreamStep, TlsSocket) {
     let mut upstream = upstream;
     loop {
         match login.next() {
-            UpstreamStep::Write(bytes) => upstream.write_all(&bytes),
-            UpstreamStep::NeedInput => login.feed(&upstream.read()),
+            UpstreamStep::Write(bytes) => upstream.write_all(&bytes).expect("write to Postfix"),
+            UpstreamStep::NeedInput => {
+                let read = upstream.read_some();
+                assert!(!read.is_empty(), "Postfix closed the connection");
+                login.feed(&read);
+            }
             UpstreamStep::StartTls => {
-                upstream = upstream.start_tls(ca);
+                upstream = upstream.connect_tls(ca);
                 login.tls_started();
             }
             end => return (end, upstream),
@@ -443,7 +402,7 @@ fn the_upstream_machine_logs_in_to_postfix() {
     };
 
     for (port, starttls) in [("SMTP_PORT", true), ("SMTPS_PORT", false)] {
-        let upstream = Upstream::connect(postfix.port(port), !starttls, &ca);
+        let upstream = connect(postfix.port(port), !starttls, &ca);
         let mut login = UpstreamLogin::new(password("tricky", &tricky_password), starttls)
             .with_ehlo_name("gateway.lab.mailtls.example");
         let (end, mut upstream) = drive(&mut login, upstream, &ca);
@@ -456,17 +415,17 @@ fn the_upstream_machine_logs_in_to_postfix() {
 
         let (from, to) = (postfix.address("tricky"), postfix.address("alice"));
         let mail_from = format!("MAIL FROM:<{from}>\r\n");
-        assert!(upstream.command(mail_from.as_bytes()).starts_with("250 "));
+        assert!(command(&mut upstream, mail_from.as_bytes()).starts_with("250 "));
         let rcpt_to = format!("RCPT TO:<{to}>\r\n");
-        assert!(upstream.command(rcpt_to.as_bytes()).starts_with("250 "));
-        assert!(upstream.command(b"DATA\r\n").starts_with("354 "));
+        assert!(command(&mut upstream, rcpt_to.as_bytes()).starts_with("250 "));
+        assert!(command(&mut upstream, b"DATA\r\n").starts_with("354 "));
         let message = scan_message(&format!("machine-{port}"), &from, &to);
         let stuffed = String::from_utf8(message.clone())
             .unwrap()
             .replace("\r\n.", "\r\n..");
         let data = [stuffed.as_bytes(), b".\r\n"].concat();
-        assert!(upstream.command(&data).starts_with("250 2.0.0 Ok: queued"));
-        assert!(upstream.command(b"QUIT\r\n").starts_with("221 "));
+        assert!(command(&mut upstream, &data).starts_with("250 2.0.0 Ok: queued"));
+        assert!(command(&mut upstream, b"QUIT\r\n").starts_with("221 "));
     }
     let delivered = wait_for_delivery(postfix, "alice", 2);
     for port in ["SMTP_PORT", "SMTPS_PORT"] {
@@ -496,7 +455,7 @@ fn the_upstream_machine_logs_in_to_postfix() {
         "{summaries:?}"
     );
 
-    let upstream = Upstream::connect(postfix.port("SMTP_PORT"), false, &ca);
+    let upstream = connect(postfix.port("SMTP_PORT"), false, &ca);
     let mut login = UpstreamLogin::new(password("alice", b"wrong"), true);
     let (end, _) = drive(&mut login, upstream, &ca);
     assert!(

@@ -12,6 +12,7 @@ mod postfix;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
+pub mod tls_socket;
 pub mod xorshift;
 
 pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
