@@ -113,8 +113,8 @@ impl ClientSession {
                 }
                 (Some(exchange), None) => self.challenge(exchange),
             },
-            Command::Rset => self.say(250, "2.0.0 Ok"),
-            Command::Noop => self.say(250, "2.0.0 Ok"),
+            // Nothing to reset before authentication: no transaction can have started.
+            Command::Rset | Command::Noop => self.say(250, "2.0.0 Ok"),
             Command::Help => self.say(
                 214,
                 "2.0.0 Authenticate with AUTH PLAIN or AUTH LOGIN, then submit mail",
