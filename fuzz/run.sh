@@ -123,6 +123,9 @@ imap() { chunk 255 0 "$1"; }           # imap_*_dialogue: a plain length byte
 pop3() { chunk 127 0 "$1"; }           # pop3_client_dialogue: length in the low 7 bits...
 pop3_accept() { chunk 127 128 "$1"; }  # ...and the top bit accepts a login in this chunk
 pop3_up() { chunk 255 0 "$1"; }        # pop3_upstream_dialogue: a plain length byte
+smtp() { chunk 127 0 "$1"; }           # smtp_client_dialogue: as pop3_client_dialogue
+smtp_accept() { chunk 127 128 "$1"; }
+smtp_up() { chunk 255 0 "$1"; }        # smtp_upstream_dialogue: a plain length byte
 
 crlf=$'\r\n'
 plain_b64=AGFsaWNlAHNlY3JldA==  # SASL PLAIN for alice/secret: base64 of "\0alice\0secret"
@@ -133,6 +136,7 @@ write_seeds() {
     local dir=$1 file size cut kind d
     mkdir -p "$dir"/{client_hello,server_reply,imap_client_dialogue,imap_upstream_dialogue}
     mkdir -p "$dir"/{pop3_client_dialogue,pop3_upstream_dialogue,proxy_header}
+    mkdir -p "$dir"/{smtp_client_dialogue,smtp_upstream_dialogue}
 
     # TLS captures from the wire crate's tests. Record type 0x16 with handshake type 1 is a
     # ClientHello; anything else (ServerHello flights, alerts) is a server reply. Each is written
@@ -249,6 +253,33 @@ write_seeds() {
       printf '\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x07\x0a\x00\x00\x01\xc7\x38\x03\xe1'
       printf '\x16\x03\x01'; } > "$d/v2-ipv4"
     { byte 255; byte 255; printf '\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00'; } > "$d/v2-local"
+
+    # Client-facing SMTP. Settings byte: %3 picks TLS as above, bit 6 shows upstream
+    # extensions; with bit 7 set, the low six bits are the line cap.
+    d=$dir/smtp_client_dialogue
+    { byte $((64 | 1))
+      smtp "EHLO printer$crlf"; smtp "AUTH PLAIN $plain_b64$crlf"; smtp "STARTTLS$crlf"
+      smtp "EHLO printer$crlf"; smtp "AUTH LOGIN$crlf"; smtp "YWxpY2U=$crlf"
+      smtp_accept "c2VjcmV0${crlf}MAIL FROM:<alice@example.com>$crlf"; } > "$d/starttls-login-accepted"
+    { byte 2
+      smtp "HELO x${crlf}MAIL FROM:<a@b>${crlf}RCPT TO:<c@d>${crlf}DATA$crlf"
+      smtp "BDAT 5 LAST${crlf}abcdeRSET$crlf"; smtp "AUTH PLAIN$crlf"; smtp "*$crlf"
+      smtp "AUTH LOGIN YWxpY2U=$crlf"; smtp "d3Jvbmc=$crlf"; smtp "QUIT$crlf"; } > "$d/refused-quit"
+    { byte $((128 | 16)); smtp "NOOP$crlf"; smtp "EHLO averyveryverylongname$crlf"; } \
+        > "$d/small-line-cap"
+
+    # Upstream SMTP: settings byte (bit 0 STARTTLS), password length and password, then the
+    # server's side.
+    d=$dir/smtp_upstream_dialogue
+    { byte 1; byte 6; printf secret
+      smtp_up "220 mx ESMTP$crlf"; smtp_up "250-mx${crlf}250-SIZE 1000${crlf}250 STARTTLS$crlf"
+      smtp_up "220 2.0.0 Ready$crlf"
+      smtp_up "250-mx${crlf}250-PIPELINING${crlf}250 AUTH PLAIN LOGIN$crlf"
+      smtp_up "235 2.7.0 Authentication successful$crlf"; } > "$d/starttls-plain"
+    { byte 0; byte 6; printf secret
+      smtp_up "220-mx${crlf}220 ESMTP$crlf"; smtp_up "250-mx${crlf}250 AUTH=LOGIN XOAUTH2$crlf"
+      smtp_up "334 VXNlcm5hbWU6$crlf"; smtp_up "334 UGFzc3dvcmQ6$crlf"
+      smtp_up "535 5.7.139 Authentication unsuccessful$crlf"; } > "$d/login-rejected"
 }
 write_seeds "$seed_dir"
 

@@ -4,7 +4,7 @@
 #   lab/dovecot.sh start DIR [--listen 127.0.0.1|127.0.0.2] [--min-tls TLSv1|TLSv1.1|TLSv1.2|TLSv1.3]
 #                            [--ciphers LIST] [--plaintext-auth yes|no] [--cert FILE --key FILE [--ca FILE]]
 #                            [--messages N] [--mailbox-mib M] [--many] [--auth-delay yes|no]
-#                            [--stop-with PID]
+#                            [--stop-with PID] [--auth-listener SOCKET]
 #   lab/dovecot.sh stop DIR
 #
 # Everything lives in DIR (config, sockets, state, log, users, mail); the system Dovecot service
@@ -164,7 +164,7 @@ EOF
 cmd_start() {
     local dir=$1; shift
     local listen=127.0.0.1 min_tls=TLSv1.2 ciphers="" plaintext_auth=yes cert="" key="" ca=""
-    local messages=3 mailbox_mib=0 many=no auth_delay=no stop_with=""
+    local messages=3 mailbox_mib=0 many=no auth_delay=no stop_with="" auth_listener=""
     while [[ $# -gt 0 ]]; do
         case $1 in
             --listen) listen=${2:?--listen needs an address}; shift 2 ;;
@@ -179,6 +179,7 @@ cmd_start() {
             --many) many=yes; shift ;;
             --auth-delay) auth_delay=${2:?--auth-delay needs yes or no}; shift 2 ;;
             --stop-with) stop_with=${2:?--stop-with needs a pid}; shift 2 ;;
+            --auth-listener) auth_listener=${2:?--auth-listener needs a socket path}; shift 2 ;;
             -h|--help) usage ;;
             *) die "unknown option '$1' (see lab/README.md)" ;;
         esac
@@ -198,6 +199,13 @@ cmd_start() {
     [[ $mailbox_mib =~ ^[0-9]+$ ]] || die "--mailbox-mib must be a number of MiB"
     [[ -n $cert && -z $key || -z $cert && -n $key ]] && die "--cert and --key go together"
     [[ -n $ciphers && $ciphers =~ [[:space:]\"] ]] && die "--ciphers must not contain spaces or quotes"
+    if [[ -n $auth_listener ]]; then
+        auth_listener=$(realpath -m "$auth_listener")
+        [[ $auth_listener =~ ^[A-Za-z0-9._/+-]+$ ]] \
+            || die "--auth-listener '$auth_listener' may only contain letters, digits and ._/+-"
+        ((${#auth_listener} <= 100)) || die "--auth-listener '$auth_listener' is too long for a unix socket"
+        mkdir -p "$(dirname "$auth_listener")"
+    fi
 
     for tool in dovecot python3 openssl; do
         command -v "$tool" >/dev/null || die "$tool not found; run lab/install.sh"
@@ -344,6 +352,7 @@ KEY_FILE=$key
 DOVECOT_PID=$pid
 DOVECOT_CONF=$dir/dovecot.conf
 DOVECOT_LOG=$dir/dovecot.log
+AUTH_LISTENER=$auth_listener
 MAIL_DIR=$dir/mail
 MESSAGES_DIR=$dir/messages
 MESSAGE_COUNT=$total
@@ -385,6 +394,11 @@ EOF
         anvil_body+=$'  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n'
     fi
     [[ -n $anvil_body ]] && anvil_block=$'service anvil {\n'"$anvil_body}"
+    # Dovecot SASL for a lab Postfix (smtpd_sasl_type = dovecot): the auth service answers on
+    # one more socket. World-writable, because Postfix's smtpd connects as user postfix and the
+    # lab holds only test accounts.
+    local auth_block=""
+    [[ -n $auth_listener ]] && auth_block=$'service auth {\n  unix_listener '"$auth_listener"$' {\n    mode = 0666\n  }\n}'
     local login_tuning=""
     [[ $many == yes ]] && login_tuning=$'  service_count = 0\n  client_limit = 10000\n  process_min_avail = 2'
     cat >"$dir/dovecot.conf" <<EOF
@@ -450,6 +464,7 @@ $login_tuning
 }
 $many_block
 $anvil_block
+$auth_block
 EOF
 }
 

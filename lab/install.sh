@@ -11,7 +11,9 @@ PACKAGES=(
     dovecot-imapd dovecot-pop3d   # the real IMAP/POP3 server behind the gateway
     openssl libssl-dev pkg-config # TLS: CLI for tests, headers for the openssl crate
     gcc libc6-dev                 # C compiler for crates with bundled C code (SQLite)
-    postfix libsasl2-modules sasl2-bin  # real SMTP server for the scanner (AUTH via sasldb)
+    postfix libsasl2-modules sasl2-bin  # real SMTP server: the scanner's (AUTH via sasldb) and
+                                        # the SMTP bridge's upstream (AUTH via Dovecot SASL)
+    swaks                         # real SMTP submission client
     ca-certificates               # system roots for the upstream verifier
     curl fetchmail stunnel4       # real clients, and the bridge we measure against
     haproxy                       # a real load balancer sending the PROXY protocol header
@@ -56,7 +58,7 @@ if [[ $EUID -eq 0 ]] && ! id "$MAIL_USER" >/dev/null 2>&1; then
     echo "install.sh: created system user $MAIL_USER"
 fi
 
-for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy promtool; do
+for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy promtool swaks; do
     command -v "$tool" >/dev/null || die "$tool is still missing after installation"
 done
-python3 -c 'import ssl, asyncio, imaplib, poplib' || die "python3 lacks ssl/imaplib/poplib"
+python3 -c 'import ssl, asyncio, imaplib, poplib, smtplib' || die "python3 lacks ssl/imaplib/poplib/smtplib"

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # lab/postfix.sh: a private, throwaway Postfix (SMTP with STARTTLS, and SMTPS) for the scanner's
-# tests and benchmarks.
+# tests, and as the submission server behind the gateway's SMTP bridge.
 #
 #   lab/postfix.sh start DIR [--listen 127.0.0.1|127.0.0.2] [--min-tls TLSv1|TLSv1.1|TLSv1.2|TLSv1.3]
-#                            [--auth-before-tls yes|no]
+#                            [--auth-before-tls yes|no] [--submission SASL_SOCKET [--mailboxes U1,U2]]
+#                            [--certs CERT_DIR]
 #   lab/postfix.sh stop DIR
 #
-# Everything lives in DIR (main.cf, master.cf, queue, data, log, SASL config); /etc/postfix is only
-# read for master.cf's service list. Two ports are picked, free, on the listen address:
-# SMTP_PORT (STARTTLS) and SMTPS_PORT (implicit TLS); DIR/ports.env names them. Cyrus SASL with
-# PLAIN and LOGIN is enabled so that AUTH is advertised; --auth-before-tls no sets
-# smtpd_tls_auth_only (AUTH only after STARTTLS). No mail is ever delivered.
+# Everything lives in DIR (main.cf, master.cf, queue, data, log, SASL config, mail); /etc/postfix is
+# only read for master.cf's service list. Two ports are picked, free, on the listen address:
+# SMTP_PORT (STARTTLS) and SMTPS_PORT (implicit TLS); DIR/ports.env names them.
+# Scanner mode (default): Cyrus SASL with PLAIN and LOGIN is enabled so that AUTH is advertised;
+# --auth-before-tls no sets smtpd_tls_auth_only (AUTH only after STARTTLS). No mail is delivered.
+# --submission: TLS (--min-tls or newer) is required before AUTH and MAIL; AUTH goes to the Dovecot
+# auth socket SASL_SOCKET (lab/dovecot.sh --auth-listener); only authenticated clients may send,
+# and mail to U@lab.mailtls.example (U in --mailboxes, default alice,tricky) is delivered into the
+# Maildir DIR/mail/U/. --certs uses (or makes) lab/certs.sh certificates in CERT_DIR instead of
+# DIR/certs, e.g. those of the lab Dovecot, which saves generating keys.
 set -euo pipefail
 
 LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,14 +50,56 @@ print(" ".join(map(str, ports)))
 PY
 }
 
+MAIL_DOMAIN=lab.mailtls.example
+
+# Appends the submission server's settings to DIR/main.cf (from cmd_start's locals): TLS at the
+# minimum version before anything else (security level encrypt, so the mandatory protocols
+# apply), Dovecot SASL, relaying for authenticated clients only, and virtual(8) delivery into
+# one Maildir per user, owned by the lab's mail user.
+submission_conf() {
+    local owner=mailtls-lab
+    if ! id "$owner" >/dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+            "$owner" 2>/dev/null || true
+        id "$owner" >/dev/null 2>&1 || die "could not create the mail user $owner"
+    fi
+    mkdir -p "$dir/mail"
+    chown "$owner:" "$dir/mail"
+    local user
+    : >"$dir/mailboxes"
+    for user in ${mailboxes//,/ }; do
+        echo "$user@$MAIL_DOMAIN $user/" >>"$dir/mailboxes"
+    done
+    cat >>"$dir/main.cf" <<CONF
+smtpd_tls_security_level = encrypt
+smtpd_tls_auth_only = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $sasl_socket
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+virtual_mailbox_domains = $MAIL_DOMAIN
+virtual_mailbox_base = $dir/mail
+virtual_mailbox_maps = texthash:$dir/mailboxes
+virtual_uid_maps = static:$(id -u "$owner")
+virtual_gid_maps = static:$(id -g "$owner")
+virtual_minimum_uid = 1
+# Long lines are kept whole, not split, so the delivered copy can be compared with what was sent.
+line_length_limit = 100000
+CONF
+}
+
 cmd_start() {
     local dir=$1; shift
-    local listen=127.0.0.1 min_tls=TLSv1.2 auth_before_tls=no
+    local listen=127.0.0.1 min_tls=TLSv1.2 auth_before_tls=no sasl_socket="" mailboxes=alice,tricky
+    local certs=""
     while [[ $# -gt 0 ]]; do
         case $1 in
             --listen) listen=${2:?}; shift 2 ;;
             --min-tls) min_tls=${2:?}; shift 2 ;;
             --auth-before-tls) auth_before_tls=${2:?}; shift 2 ;;
+            --submission) sasl_socket=${2:?--submission needs the Dovecot auth socket}; shift 2 ;;
+            --mailboxes) mailboxes=${2:?--mailboxes needs user names}; shift 2 ;;
+            --certs) certs=${2:?--certs needs a directory}; shift 2 ;;
             -h|--help) usage ;;
             *) die "unknown option '$1'" ;;
         esac
@@ -66,12 +114,14 @@ cmd_start() {
         TLSv1.3) protocols='>=TLSv1.3' ;;
         *) die "--min-tls must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3" ;;
     esac
+    [[ $mailboxes =~ ^[a-z0-9_-]+(,[a-z0-9_-]+)*$ ]] || die "--mailboxes wants user names separated by commas"
     [[ $EUID -eq 0 ]] || die "a private Postfix master must start as root"
     command -v postfix >/dev/null || die "postfix not found: apt-get install postfix libsasl2-modules"
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     chmod a+x "$dir"
-    bash "$LAB/certs.sh" "$dir/certs" >/dev/null
+    certs=$(realpath -m "${certs:-$dir/certs}")
+    bash "$LAB/certs.sh" "$certs" >/dev/null
     mkdir -p "$dir/queue" "$dir/data" "$dir/sasl"
     chown postfix "$dir/data"
     # Cyrus SASL: the mechanisms are listed from the plugins; no account is needed to advertise.
@@ -99,20 +149,26 @@ myhostname = lab.mailtls.invalid
 mydestination =
 relayhost =
 mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = reject
-smtpd_tls_cert_file = $dir/certs/server.pem
-smtpd_tls_key_file = $dir/certs/server.key
-smtpd_tls_security_level = may
+smtpd_tls_cert_file = $certs/server.pem
+smtpd_tls_key_file = $certs/server.key
 smtpd_tls_protocols = $protocols
 smtpd_tls_mandatory_protocols = $protocols
 smtpd_tls_loglevel = 1
 $seclevel
 smtpd_sasl_auth_enable = yes
+CONF
+    if [[ -z $sasl_socket ]]; then
+        cat >>"$dir/main.cf" <<CONF
+smtpd_relay_restrictions = reject
+smtpd_tls_security_level = may
 smtpd_sasl_type = cyrus
 smtpd_sasl_path = smtpd
 cyrus_sasl_config_path = $dir/sasl
 smtpd_tls_auth_only = $([[ $auth_before_tls == yes ]] && echo no || echo yes)
 CONF
+    else
+        submission_conf
+    fi
     # The package's service list, without its port-25 listener, plus ours (no chroot).
     {
         grep -v '^smtp  *inet' /etc/postfix/master.cf
@@ -143,8 +199,10 @@ LISTEN_ADDR=$listen
 SMTP_PORT=$smtp
 SMTPS_PORT=$smtps
 MIN_TLS=$min_tls
-CA_FILE=$dir/certs/ca.pem
+CA_FILE=$certs/ca.pem
 POSTFIX_LOG=$dir/postfix.log
+MAIL_DIR=$([[ -n $sasl_socket ]] && echo "$dir/mail")
+MAIL_DOMAIN=$([[ -n $sasl_socket ]] && echo "$MAIL_DOMAIN")
 ENV
     cat "$dir/ports.env"
 }

@@ -4,13 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use e2e::{
-    free_port, mailtls_bin as mailtls, repo_root, run, run_ok, Dovecot, DovecotOptions, Scratch,
-};
+use e2e::{free_port, mailtls_bin as mailtls, run, Dovecot, DovecotOptions, Postfix, Scratch};
 use serde_json::Value;
 
 fn dovecot(scratch: &Scratch, min_tls: &str, plaintext_auth: bool, extra: &[&str]) -> Dovecot {
@@ -331,53 +328,6 @@ fn csv_and_table_outputs() {
     );
 }
 
-/// A private Postfix from `lab/postfix.sh`, stopped when dropped.
-struct Postfix {
-    dir: PathBuf,
-    smtp: u16,
-    smtps: u16,
-}
-
-impl Postfix {
-    fn start(dir: PathBuf, min_tls: &str, auth_before_tls: bool) -> Postfix {
-        assert!(
-            Command::new("postfix").arg("-h").output().is_ok()
-                || Path::new("/usr/sbin/postfix").exists(),
-            "postfix is not installed: apt-get install postfix libsasl2-modules (lab/install.sh)"
-        );
-        let auth = if auth_before_tls { "yes" } else { "no" };
-        let out = run_ok(
-            Command::new("bash")
-                .arg(repo_root().join("lab/postfix.sh"))
-                .arg("start")
-                .arg(&dir)
-                .args(["--min-tls", min_tls, "--auth-before-tls", auth]),
-        );
-        let env = String::from_utf8_lossy(&out.stdout).to_string();
-        let port = |key: &str| -> u16 {
-            env.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} in {env}"))
-        };
-        Postfix {
-            smtp: port("SMTP_PORT="),
-            smtps: port("SMTPS_PORT="),
-            dir,
-        }
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("lab/postfix.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
-    }
-}
-
 /// SMTP through a real Postfix: STARTTLS on submission and implicit TLS, and whether AUTH is
 /// offered before STARTTLS (`smtpd_tls_auth_only`).
 #[test]
@@ -386,15 +336,15 @@ fn smtp_versions_and_auth_before_starttls_with_postfix() {
         [("TLSv1", true, "RAAAA"), ("TLSv1.2", false, "RRRAA")]
     {
         let scratch = Scratch::new("scan-postfix");
-        let postfix = Postfix::start(scratch.path().join("postfix"), min_tls, auth_before_tls);
-        let ca = scratch
-            .path()
-            .join("postfix/certs/ca.pem")
-            .display()
-            .to_string();
+        let auth = if auth_before_tls { "yes" } else { "no" };
+        let postfix = Postfix::start(
+            &scratch.path().join("postfix"),
+            &["--min-tls", min_tls, "--auth-before-tls", auth],
+        );
+        let ca = postfix.ca_file().display().to_string();
         let targets = [
-            format!("smtp://127.0.0.1:{}", postfix.smtp),
-            format!("smtps://127.0.0.1:{}", postfix.smtps),
+            format!("smtp://127.0.0.1:{}", postfix.port("SMTP_PORT")),
+            format!("smtps://127.0.0.1:{}", postfix.port("SMTPS_PORT")),
         ];
         let (_, reports) = scan_json(&targets, &["--ca-file", &ca]);
         for r in &reports {

@@ -502,6 +502,22 @@ pub fn python_driver_fetch(
         .collect()
 }
 
+/// Runs `tests/clients/smtp_submit.py` (a legacy SMTP device, Python smtplib) with `args`,
+/// submitting the message in the file `message`. Returns its exit status's success and its
+/// report (key=value lines: `tls_version=`, `ehlo_auth=`, `login=`, `mail=`, `queued=yes`).
+pub fn smtp_submit(message: &Path, args: &[&str]) -> (bool, String) {
+    let output = crate::run(
+        Command::new("python3")
+            .arg(crate::repo_root().join("tests/clients/smtp_submit.py"))
+            .args(args)
+            .arg("--message")
+            .arg(message),
+    );
+    let mut report = String::from_utf8_lossy(&output.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

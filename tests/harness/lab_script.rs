@@ -44,7 +44,7 @@ pub(crate) fn stop(script: &str, dir: &Path) {
 }
 
 /// The `NAME=value` lines of a `ports.env` (quotes around values dropped).
-fn parse_env(text: &str) -> HashMap<String, String> {
+pub(crate) fn parse_env(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|line| {
             let line = line.trim().trim_start_matches("export ");

@@ -1,4 +1,4 @@
-//! The whole-system test harness: a private Dovecot from `lab/`, the real `mailtls` binary
+//! The whole-system test harness: a private Dovecot (and Postfix) from `lab/`, the real `mailtls` binary
 //! with a config written for the test, and helpers to drive real clients against them.
 //! Nothing here imitates a mail server.
 
@@ -10,10 +10,12 @@ mod gateway;
 pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
+mod postfix;
 pub mod scrape;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
+pub mod tls_socket;
 pub mod xorshift;
 
 pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
@@ -21,6 +23,7 @@ pub use gateway::{
     free_port, free_port_on, mailtls_bin, start_gateway, start_gateway_upstream, Gateway,
     ListenerSpec, UpstreamTls,
 };
+pub use postfix::{submission_lab, Postfix, SubmissionLab};
 pub use scratch::Scratch;
 
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
-//! Sans-I/O pre-authentication dialogues for the mail protocols mailtls bridges.
+//! Sans-I/O pre-authentication dialogues for the mail protocols mailtls bridges: IMAP, POP3
+//! and SMTP submission.
 //!
 //! Each protocol has two machines:
 //! - a client-facing one ([`ClientDialogue`]) that speaks to the legacy client from the greeting
@@ -17,6 +18,7 @@ pub mod imap;
 mod line;
 pub mod pop3;
 pub mod sasl;
+pub mod smtp;
 pub mod starttls;
 #[cfg(test)]
 mod testing;

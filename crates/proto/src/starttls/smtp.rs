@@ -3,12 +3,13 @@
 
 use super::lines::Lines;
 use super::{has, quote, refusal, Action, DialogueError, Findings, PlaintextAuth};
+use crate::smtp::{Reply, ReplyError, ReplyReader};
 
 #[derive(Debug)]
 pub(super) struct Smtp {
     state: State,
     ehlo: Vec<u8>,
-    reply: Vec<String>,
+    replies: ReplyReader,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,29 +19,14 @@ enum State {
     StartTls,
 }
 
-/// A complete reply: its code and the text of each line.
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
-}
-
 impl Smtp {
     /// `client_name` is stripped of anything but letters, digits, '.', '-', '[', ']' and ':'
     /// so that it cannot end the command early.
     pub(super) fn new(client_name: &str) -> Smtp {
-        let name: String = client_name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(*c))
-            .collect();
-        let name = if name.is_empty() {
-            "localhost".into()
-        } else {
-            name
-        };
         Smtp {
             state: State::Banner,
-            ehlo: format!("EHLO {name}\r\n").into_bytes(),
-            reply: Vec::new(),
+            ehlo: crate::smtp::ehlo_command(client_name),
+            replies: ReplyReader::default(),
         }
     }
 
@@ -98,42 +84,23 @@ impl Smtp {
     /// The next complete reply, gathering continuation lines across reads.
     fn reply(&mut self, lines: &mut Lines) -> Result<Option<Reply>, DialogueError> {
         while let Some(line) = lines.line()? {
-            let bytes = line.as_bytes();
-            let code = bytes
-                .get(..3)
-                .filter(|d| d.iter().all(u8::is_ascii_digit))
-                .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u16>().ok());
-            let (Some(code), separator) = (code, bytes.get(3)) else {
-                return Err(DialogueError::Unexpected {
-                    during: self.phase(),
-                    reply: quote(&line),
-                });
-            };
-            if let Some(first) = self.reply.first() {
-                if !first.starts_with(&line[..3]) {
-                    return Err(DialogueError::Unexpected {
-                        during: self.phase(),
-                        reply: format!("reply code changed within one reply: {}", quote(&line)),
-                    });
-                }
-            }
-            let text = line.get(4..).unwrap_or("").to_string();
-            self.reply.push(format!("{}{}", &line[..3], text));
-            match separator {
-                Some(b'-') => continue,
-                None | Some(b' ') => {
+            let during = self.phase();
+            let unexpected = |reply: String| DialogueError::Unexpected { during, reply };
+            match self.replies.line(line.as_bytes()) {
+                Ok(None) => {}
+                Ok(Some(reply)) => {
                     lines.new_reply();
-                    let lines = std::mem::take(&mut self.reply)
-                        .into_iter()
-                        .map(|l| l[3..].to_string())
-                        .collect();
-                    return Ok(Some(Reply { code, lines }));
+                    return Ok(Some(reply));
                 }
-                Some(_) => {
-                    return Err(DialogueError::Unexpected {
-                        during: self.phase(),
-                        reply: quote(&line),
-                    })
+                Err(ReplyError::NotAReply(_)) => return Err(unexpected(quote(&line))),
+                Err(ReplyError::CodeChanged(_)) => {
+                    return Err(unexpected(format!(
+                        "reply code changed within one reply: {}",
+                        quote(&line)
+                    )))
+                }
+                Err(ReplyError::TooManyLines | ReplyError::TooManyBytes) => {
+                    return Err(DialogueError::TooManyLines)
                 }
             }
         }

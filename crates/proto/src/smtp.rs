@@ -1,0 +1,18 @@
+//! SMTP submission pre-auth dialogues (RFC 5321, with STARTTLS from RFC 3207 and AUTH from
+//! RFC 4954).
+//!
+//! [`ClientSession`] serves the legacy device until it has authenticated with `AUTH PLAIN` or
+//! `AUTH LOGIN`; [`UpstreamLogin`] logs in to the real submission server and learns which
+//! [`SmtpExtensions`] it honours, so that the client can be shown the same ones.
+
+mod client;
+mod command;
+mod extensions;
+mod reply;
+mod upstream;
+
+pub use client::ClientSession;
+pub use extensions::SmtpExtensions;
+pub(crate) use reply::{Reply, ReplyError, ReplyReader};
+pub(crate) use upstream::ehlo_command;
+pub use upstream::UpstreamLogin;

@@ -1,0 +1,323 @@
+//! The client-facing SMTP machine: greeting, EHLO/HELO, STARTTLS and AUTH PLAIN / LOGIN, with
+//! every mail transaction command refused until the upstream has accepted the login.
+
+use std::mem;
+
+use super::command::{self, Command};
+use super::extensions::SmtpExtensions;
+use super::reply::{multiline_reply, reply_line};
+use crate::line::{without_line_ending, LineBuffer};
+use crate::sasl::{SaslExchange, SaslStep, CLIENT_MECHANISMS};
+use crate::{
+    ClientDialogue, ClientStep, ClientTls, Credentials, CredentialsRefused, DialogueOptions,
+    Ending, LoginAccepted,
+};
+
+/// Serves a legacy SMTP submission client until it has authenticated: answers `EHLO`, `HELO`,
+/// `STARTTLS`, `RSET`, `NOOP`, `HELP` and `QUIT` itself, emits [`ClientStep::Login`] on a
+/// complete `AUTH PLAIN` or `AUTH LOGIN`, and refuses every other command with a 5xx reply,
+/// so nothing reaches the upstream unauthenticated. Bytes the client pipelines after its AUTH
+/// stay buffered for the upstream.
+#[derive(Debug)]
+pub struct ClientSession {
+    options: DialogueOptions,
+    extensions: SmtpExtensions,
+    input: LineBuffer,
+    tls_up: bool,
+    /// Whether the client said EHLO or HELO since the start or since TLS (RFC 3207 section
+    /// 4.2: after STARTTLS the client must say it again).
+    greeted: bool,
+    /// One reply, handed out by the next `next()`.
+    reply: Vec<u8>,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Greeting,
+    Commands,
+    /// A `334` challenge was sent for `AUTH`; the next line is the client's response.
+    SaslResponse(SaslExchange),
+    /// A refused `BDAT`'s chunk: this many bytes of it still to discard.
+    SkipChunk(u64),
+    /// The `220` to STARTTLS goes out first; then the gateway is told to start TLS.
+    StartTlsNext,
+    AwaitingTls,
+    AwaitingVerdict,
+    Ended(Ending),
+}
+
+impl ClientSession {
+    /// A dialogue that greets with `220 <options.greeting> ESMTP` and advertises `extensions`
+    /// in its EHLO reply: those the upstream honours (see [`SmtpExtensions`]).
+    pub fn new(options: DialogueOptions, extensions: SmtpExtensions) -> Self {
+        ClientSession {
+            input: LineBuffer::new(options.limits.max_line),
+            tls_up: options.tls == ClientTls::Active,
+            options,
+            extensions,
+            greeted: false,
+            reply: Vec::new(),
+            state: State::Greeting,
+        }
+    }
+
+    /// Plaintext on a listener that demands STARTTLS: STARTTLS is offered and AUTH is neither
+    /// offered nor accepted, so no device sends its password in the clear by mistake.
+    fn needs_starttls(&self) -> bool {
+        self.options.tls == ClientTls::StartTlsRequired && !self.tls_up
+    }
+
+    fn say(&mut self, code: u16, text: &str) {
+        self.reply = reply_line(code, text);
+    }
+
+    /// Acts on one line; returns credentials when the line completed a login.
+    fn handle_line(&mut self, line: &[u8]) -> Option<Credentials> {
+        // The line after a challenge is a response, whatever it looks like.
+        let state = mem::replace(&mut self.state, State::Commands);
+        if let State::SaslResponse(exchange) = state {
+            return self.sasl_response(exchange, line);
+        }
+        self.state = state;
+        match command::parse(line) {
+            Command::Ehlo => {
+                self.greeted = true;
+                self.reply = self.ehlo_reply();
+            }
+            Command::Helo => {
+                // HELO clients are shown no extensions, yet may still AUTH, as with Postfix.
+                self.greeted = true;
+                let greeting = self.options.greeting.clone();
+                self.say(250, &greeting);
+            }
+            Command::StartTls if self.needs_starttls() => {
+                self.say(220, "2.0.0 Ready to start TLS");
+                // Whatever followed STARTTLS in the clear could be an injection (RFC 3207
+                // section 4.2, CVE-2011-0411).
+                self.input.discard_rest();
+                self.state = State::StartTlsNext;
+            }
+            Command::StartTls if self.tls_up => self.say(503, "5.5.1 TLS is already active"),
+            Command::StartTls => self.say(502, "5.5.1 STARTTLS is not offered here"),
+            Command::Auth { .. } if self.needs_starttls() => {
+                self.say(530, "5.7.0 Must issue a STARTTLS command first")
+            }
+            Command::Auth { .. } if !self.greeted => self.say(503, "5.5.1 Send EHLO first"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => match (SaslExchange::start(&mechanism), initial_response) {
+                (None, _) => self.say(504, "5.5.4 Unrecognized authentication type"),
+                (Some(exchange), Some(initial)) => {
+                    return self.sasl_response(exchange, initial.expose())
+                }
+                (Some(exchange), None) => self.challenge(exchange),
+            },
+            // Nothing to reset before authentication: no transaction can have started.
+            Command::Rset | Command::Noop => self.say(250, "2.0.0 Ok"),
+            Command::Help => self.say(
+                214,
+                "2.0.0 Authenticate with AUTH PLAIN or AUTH LOGIN, then submit mail",
+            ),
+            Command::Quit => {
+                self.say(221, "2.0.0 Bye");
+                self.state = State::Ended(Ending::ClientQuit);
+            }
+            Command::NeedsAuth => self.say(530, "5.7.0 Authentication required"),
+            Command::NeedsTransaction => {
+                self.say(503, "5.5.1 Bad sequence of commands: authenticate first")
+            }
+            Command::Bdat(size) => {
+                self.say(503, "5.5.1 Bad sequence of commands: authenticate first");
+                self.state = State::SkipChunk(size);
+            }
+            Command::Unknown => self.say(500, "5.5.2 Command not recognized"),
+            Command::Malformed(why) => self.say(501, &format!("5.5.4 {why}")),
+        }
+        None
+    }
+
+    /// The EHLO reply: the gateway's name, the upstream's extensions, then STARTTLS or AUTH as
+    /// the listener's TLS stands. AUTH is listed twice, the second time in the `AUTH=` form
+    /// that clients older than RFC 2554 look for.
+    fn ehlo_reply(&self) -> Vec<u8> {
+        let mut lines = vec![self.options.greeting.clone()];
+        lines.extend(self.extensions.ehlo_lines());
+        if self.needs_starttls() {
+            lines.push("STARTTLS".into());
+        } else {
+            let mechanisms = CLIENT_MECHANISMS.join(" ");
+            lines.push(format!("AUTH {mechanisms}"));
+            lines.push(format!("AUTH={mechanisms}"));
+        }
+        multiline_reply(250, &lines)
+    }
+
+    /// Passes credentials on to the gateway, or refuses them with `535 5.7.8` when the
+    /// gateway's rules on credentials (the same for every protocol) do.
+    fn hand_over(
+        &mut self,
+        credentials: Result<Credentials, CredentialsRefused>,
+    ) -> Option<Credentials> {
+        match credentials {
+            Ok(credentials) => Some(credentials),
+            Err(why) => {
+                self.say(
+                    535,
+                    &format!("5.7.8 Authentication credentials invalid: {why}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Sends a `334` challenge and waits for the client's response to it.
+    fn challenge(&mut self, exchange: SaslExchange) {
+        self.reply = format!("334 {}\r\n", exchange.challenge()).into_bytes();
+        self.state = State::SaslResponse(exchange);
+    }
+
+    /// Takes a SASL response; returns the credentials once the exchange is complete. A
+    /// malformed response is refused and never forwarded.
+    fn sasl_response(&mut self, exchange: SaslExchange, base64: &[u8]) -> Option<Credentials> {
+        if base64 == b"*" {
+            self.say(501, "5.7.0 Authentication cancelled");
+            return None;
+        }
+        let mechanism = exchange.mechanism();
+        match exchange.respond(base64) {
+            SaslStep::Challenge(next) => self.challenge(next),
+            SaslStep::Done(credentials) => return self.hand_over(Ok(credentials)),
+            SaslStep::Refused(why) => return self.hand_over(Err(why)),
+            SaslStep::Failed(why) => {
+                self.say(501, &format!("5.5.2 Malformed {mechanism} response: {why}"))
+            }
+        }
+        None
+    }
+
+    /// Drops what is buffered of a refused BDAT chunk; true once all of it is gone.
+    fn skip_chunk(&mut self, remaining: u64) -> bool {
+        let buffered = self.input.take_rest();
+        let skipped = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(buffered.len());
+        self.input.feed(&buffered[skipped..]);
+        // `skipped` is at most `remaining`, so this cannot underflow.
+        let left = remaining - skipped as u64;
+        self.state = if left == 0 {
+            State::Commands
+        } else {
+            State::SkipChunk(left)
+        };
+        left == 0
+    }
+}
+
+impl ClientDialogue for ClientSession {
+    /// Input is dropped while a TLS handshake is due (it would be cleartext injected before
+    /// TLS) and after the dialogue ended.
+    fn feed(&mut self, input: &[u8]) {
+        match self.state {
+            State::StartTlsNext | State::AwaitingTls | State::Ended(_) => {}
+            _ => self.input.feed(input),
+        }
+    }
+
+    fn next(&mut self) -> ClientStep {
+        loop {
+            if !self.reply.is_empty() {
+                return ClientStep::Write(mem::take(&mut self.reply));
+            }
+            match &self.state {
+                State::Greeting => {
+                    self.state = State::Commands;
+                    let greeting = format!("{} ESMTP", self.options.greeting);
+                    self.say(220, &greeting);
+                }
+                State::StartTlsNext => {
+                    self.state = State::AwaitingTls;
+                    return ClientStep::StartTls;
+                }
+                State::AwaitingTls | State::AwaitingVerdict => return ClientStep::NeedInput,
+                State::Ended(ending) => return ClientStep::Close(ending.clone()),
+                &State::SkipChunk(remaining) => {
+                    if !self.skip_chunk(remaining) {
+                        return ClientStep::NeedInput;
+                    }
+                }
+                State::Commands | State::SaslResponse(_) => match self.input.next_line() {
+                    Ok(None) => return ClientStep::NeedInput,
+                    Ok(Some(line)) => {
+                        if let Some(credentials) = self.handle_line(without_line_ending(&line)) {
+                            self.state = State::AwaitingVerdict;
+                            return ClientStep::Login(credentials);
+                        }
+                    }
+                    Err(_) => {
+                        self.say(500, "5.5.6 Line too long");
+                        self.state = State::Ended(Ending::ProtocolError("line too long".into()));
+                    }
+                },
+            }
+        }
+    }
+
+    /// RFC 3207 section 4.2: after TLS the client starts over with EHLO.
+    fn tls_started(&mut self) {
+        if matches!(self.state, State::StartTlsNext | State::AwaitingTls) {
+            self.tls_up = true;
+            self.greeted = false;
+            self.state = State::Commands;
+        }
+    }
+
+    /// The client is told `235 2.7.0` whatever words the upstream used: its success reply is
+    /// always that (RFC 4954 section 6).
+    fn login_accepted(mut self, _upstream_text: &str) -> LoginAccepted {
+        LoginAccepted {
+            to_client: reply_line(235, "2.7.0 Authentication successful"),
+            to_upstream: self.input.take_rest(),
+        }
+    }
+
+    /// Replies `535 5.7.8 reason`; an enhanced status code the reason already starts with (the
+    /// upstream's own) is replaced, so the reply carries one code of the right class.
+    fn login_rejected(&mut self, reason: &str) {
+        if !matches!(self.state, State::AwaitingVerdict) {
+            return;
+        }
+        self.state = State::Commands;
+        let reason = without_enhanced_code(reason);
+        let reason = if reason.is_empty() {
+            "Authentication credentials invalid"
+        } else {
+            reason
+        };
+        self.say(535, &format!("5.7.8 {reason}"));
+    }
+
+    fn farewell(&mut self, reason: &str) -> Vec<u8> {
+        reply_line(421, &format!("4.3.0 {}", without_enhanced_code(reason)))
+    }
+}
+
+/// `text` without a leading enhanced status code (`d.ddd.ddd`, RFC 3463) and the space after.
+fn without_enhanced_code(text: &str) -> &str {
+    let (first, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let parts: Vec<&str> = first.split('.').collect();
+    let is_code = parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..]
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    if is_code {
+        rest
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests;
