@@ -2,9 +2,13 @@
 
 use std::fmt;
 
-/// A secret (password or token) that never shows itself in `Debug` or `Display` output, so it
-/// cannot leak through a log line, an error or a panic message.
-#[derive(Clone, PartialEq, Eq)]
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// A secret (password, token or key) that never shows itself in `Debug` or `Display` output, so
+/// it cannot leak through a log line, an error or a panic message, and whose bytes are wiped
+/// from memory when it is dropped. The one secret type of mailtls: passwords from clients and
+/// OAuth tokens alike.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct Secret(Vec<u8>);
 
 impl Secret {
