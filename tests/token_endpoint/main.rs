@@ -113,8 +113,9 @@ impl Endpoint {
             "client_id": client_id,
             "jti": random_text(),
         });
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.signing_key)
-            .expect("HS256 signs");
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.signing_key)
+                .expect("HS256 signs");
         let mut answer = json!({
             "access_token": token,
             "token_type": "Bearer",
@@ -122,8 +123,10 @@ impl Endpoint {
         });
         if with_refresh {
             let refresh = random_text();
-            self.refresh_tokens
-                .insert(refresh.clone(), (client_id.to_string(), subject.to_string()));
+            self.refresh_tokens.insert(
+                refresh.clone(),
+                (client_id.to_string(), subject.to_string()),
+            );
             answer["refresh_token"] = Value::String(refresh);
         }
         Json(answer).into_response()
@@ -156,14 +159,20 @@ impl Endpoint {
             }
             return Ok(client.subject.clone());
         }
-        match (self.secret_clients.get(client_id), form.get("client_secret")) {
+        match (
+            self.secret_clients.get(client_id),
+            form.get("client_secret"),
+        ) {
             (Some((secret, subject)), Some(given)) if secret == given => Ok(subject.clone()),
             _ => Err("client authentication failed"),
         }
     }
 }
 
-async fn token(State(shared): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(shared): State<Shared>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let mut endpoint = shared.lock().expect("state lock");
     endpoint.stats.token_requests += 1;
     match endpoint.failure {
@@ -204,7 +213,11 @@ async fn token(State(shared): State<Shared>, Form(form): Form<HashMap<String, St
                 }
                 _ => {
                     endpoint.stats.refused += 1;
-                    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown refresh token")
+                    oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown refresh token",
+                    )
                 }
             }
         }
@@ -214,7 +227,11 @@ async fn token(State(shared): State<Shared>, Form(form): Form<HashMap<String, St
             let approve_after = endpoint.approve_after;
             let Some(device) = endpoint.devices.get_mut(&code) else {
                 endpoint.stats.refused += 1;
-                return oauth_error(StatusCode::BAD_REQUEST, "expired_token", "unknown device code");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "expired_token",
+                    "unknown device code",
+                );
             };
             device.polls += 1;
             if device.polls < approve_after {
@@ -229,7 +246,11 @@ async fn token(State(shared): State<Shared>, Form(form): Form<HashMap<String, St
         }
         _ => {
             endpoint.stats.refused += 1;
-            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "unknown grant")
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "unknown grant",
+            )
         }
     }
 }
@@ -246,7 +267,11 @@ async fn device_code(
     let client_id = form.get("client_id").cloned().unwrap_or_default();
     let Some(subject) = endpoint.device_clients.get(&client_id).cloned() else {
         endpoint.stats.refused += 1;
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "not a device client");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "not a device client",
+        );
     };
     let device_code = random_text();
     endpoint.devices.insert(

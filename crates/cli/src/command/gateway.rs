@@ -40,6 +40,10 @@ fn serve(path: &Path) -> Result<()> {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             anyhow!("cannot start:\n{}", lines.join("\n"))
         })?;
+    // A missing or wrong token cache key stops the start here, before any client is accepted.
+    // The OAuth login stage of the session will take this broker.
+    let _tokens =
+        oauth::TokenBroker::open(&config.oauth).map_err(|e| anyhow!("cannot start: {e}"))?;
     let store = SqliteStore::open(&config.store_path)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
 

@@ -14,6 +14,11 @@ pub struct ConfigFile {
     pub upstream: Vec<UpstreamEntry>,
     #[serde(default)]
     pub listener: Vec<ListenerEntry>,
+    #[serde(default)]
+    pub oauth: Vec<OAuthEntry>,
+    #[serde(default)]
+    pub account: Vec<AccountEntry>,
+    pub token_cache: Option<TokenCacheSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +47,10 @@ pub struct UpstreamEntry {
     pub tls: Option<String>,
     pub ca_file: Option<String>,
     pub server_name: Option<String>,
+    /// "passthrough" (default) or "oauth".
+    pub auth: Option<String>,
+    /// "xoauth2" (default with oauth) or "oauthbearer".
+    pub sasl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,4 +65,38 @@ pub struct ListenerEntry {
     pub key: Option<String>,
     pub upstream: Option<String>,
     pub greeting: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthEntry {
+    pub name: Option<String>,
+    pub token_url: Option<String>,
+    pub device_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<String>,
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
+    pub scope: Option<String>,
+    /// "client_credentials" or "device_code".
+    pub grant: Option<String>,
+    pub ca_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEntry {
+    pub login: Option<String>,
+    pub password_hash: Option<String>,
+    pub mailbox: Option<String>,
+    pub oauth: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCacheSection {
+    pub path: Option<String>,
+    pub key_file: Option<String>,
+    pub key_env: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! is reported with its key and what to do, all at once.
 
 mod file;
+mod oauth;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// The SQLite file for session records, relative paths taken from the config's folder.
     pub store_path: PathBuf,
+    /// `[[oauth]]`, `[[account]]` and `[token_cache]`.
+    pub oauth: ::oauth::settings::OAuthSettings,
     pub log_json: bool,
 }
 

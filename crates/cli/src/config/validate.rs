@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gateway::settings::{
-    ClientTlsMode, GatewaySettings, ListenerSettings, Protocol, Timeouts, UpstreamSettings,
-    UpstreamTlsMode,
+    ClientTlsMode, GatewaySettings, ListenerSettings, OAuthMechanism, Protocol, Timeouts,
+    UpstreamLogin, UpstreamSettings, UpstreamTlsMode,
 };
 use wire::TlsVersion;
 
@@ -40,17 +40,17 @@ impl fmt::Display for ConfigProblem {
 }
 
 /// Collects problems while the config is read, so all of them are reported at once.
-struct Checker<'a> {
-    base: &'a Path,
+pub(super) struct Checker<'a> {
+    pub(super) base: &'a Path,
     problems: Vec<ConfigProblem>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(super) fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.problems.push(ConfigProblem::new(key, problem, fix));
     }
 
-    fn required<'v>(
+    pub(super) fn required<'v>(
         &mut self,
         key: &str,
         value: &'v Option<String>,
@@ -65,7 +65,7 @@ impl Checker<'_> {
         }
     }
 
-    fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &mut self,
         key: &str,
         value: Option<&str>,
@@ -98,8 +98,13 @@ impl Checker<'_> {
         }
     }
 
-    /// A file the gateway will read: relative paths are taken from the config's folder.
-    fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+    /// A PEM file the gateway will read: relative paths are taken from the config's folder.
+    pub(super) fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+        self.existing(key, value, "a PEM file")
+    }
+
+    /// A file of `kind` the gateway will read, relative to the config's folder.
+    pub(super) fn existing(&mut self, key: &str, value: &str, kind: &str) -> Option<PathBuf> {
         let path = self.base.join(value);
         if path.is_file() {
             Some(path)
@@ -107,7 +112,7 @@ impl Checker<'_> {
             self.report(
                 key,
                 format!("{} does not exist or is not a file", path.display()),
-                "give the path of a PEM file (relative paths start at the config's folder)",
+                format!("give the path of {kind} (relative paths start at the config's folder)"),
             );
             None
         }
@@ -205,6 +210,18 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     }
 
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
+    let oauth = super::oauth::validate(&mut c, &raw, &store_path);
+    if upstreams
+        .iter()
+        .any(|u| matches!(u.login, UpstreamLogin::OAuth(_)))
+        && raw.account.is_empty()
+    {
+        c.report(
+            "account",
+            "an [[upstream]] has auth = \"oauth\" but no [[account]] is defined",
+            "add an [[account]] per device login (see examples/exchange-online-oauth.toml)",
+        );
+    }
     if c.problems.is_empty() {
         Ok(Config {
             gateway: GatewaySettings {
@@ -214,6 +231,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
                 max_sessions,
             },
             store_path,
+            oauth,
             log_json: log_json.unwrap_or(false),
         })
     } else {
@@ -221,7 +239,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     }
 }
 
-fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {
+pub(super) fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
@@ -273,6 +291,32 @@ fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<Upstream
         .as_deref()
         .map(|f| c.existing_file(&key("ca_file"), f));
     let server_name = u.server_name.clone().or(host);
+    let oauth = c.choice(
+        &key("auth"),
+        u.auth.as_deref(),
+        &[("passthrough", false), ("oauth", true)],
+        Some(false),
+    );
+    let mechanism = c.choice(
+        &key("sasl"),
+        u.sasl.as_deref(),
+        &[
+            ("xoauth2", OAuthMechanism::XOAuth2),
+            ("oauthbearer", OAuthMechanism::OAuthBearer),
+        ],
+        Some(OAuthMechanism::XOAuth2),
+    );
+    if oauth == Some(false) && u.sasl.is_some() {
+        c.report(
+            &key("sasl"),
+            "is set but auth is \"passthrough\"",
+            "set auth = \"oauth\" or remove sasl",
+        );
+    }
+    let login = match oauth? {
+        true => UpstreamLogin::OAuth(mechanism?),
+        false => UpstreamLogin::Passthrough,
+    };
     Some(UpstreamSettings {
         name: name?.to_string(),
         address: address?.to_string(),
@@ -283,6 +327,7 @@ fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<Upstream
             None => None,
         },
         server_name: server_name?,
+        login,
     })
 }
 
