@@ -11,14 +11,16 @@ pub mod legacy_client;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
+mod token_endpoint;
 pub mod xorshift;
 
-pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
+pub use dovecot::{oauth_dovecot, post_cutoff_dovecot, Dovecot, DovecotOptions};
 pub use gateway::{
     free_port, mailtls_bin, start_gateway, start_gateway_upstream, Gateway, ListenerSpec,
     UpstreamTls,
 };
 pub use scratch::Scratch;
+pub use token_endpoint::{app_certificate, AppCertificate, TokenEndpoint, TokenEndpointOptions};
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -267,8 +267,5 @@ fn token_cache(
             None
         }
     };
-    Some(TokenCacheSettings {
-        path,
-        key: key?,
-    })
+    Some(TokenCacheSettings { path, key: key? })
 }
