@@ -80,53 +80,97 @@ fn key_file(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-fn secret_app(endpoint: &TokenEndpoint, dir: &Path) -> AppSettings {
-    let secret_file = dir.join("app.secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
-    AppSettings {
-        name: "secret-app".into(),
-        token_url: endpoint.token_url(),
-        device_url: None,
-        client_id: "secret-client".into(),
-        client_auth: ClientAuth::SecretFile(secret_file),
-        scope: "https://outlook.office365.com/.default".into(),
-        grant: Grant::ClientCredentials,
-        ca_file: None,
-    }
+/// The oauth Dovecot, a token endpoint that knows the client `secret-client` (its tokens open
+/// the token-only mailbox), a cache key and where the cache goes.
+struct Lab {
+    endpoint: TokenEndpoint,
+    dovecot: Dovecot,
+    /// The mailbox no password opens.
+    user: String,
+    key: PathBuf,
+    cache: PathBuf,
+    scratch: Scratch,
 }
 
-fn settings(apps: Vec<AppSettings>, cache: &Path, key: &Path) -> OAuthSettings {
-    OAuthSettings {
-        apps,
-        accounts: Vec::new(),
-        token_cache: Some(TokenCacheSettings {
-            path: cache.to_path_buf(),
-            key: CacheKeySource::File(key.to_path_buf()),
-        }),
+impl Lab {
+    /// `adjust` may add clients and change the endpoint's answers before it starts.
+    fn start(label: &str, adjust: impl FnOnce(&mut TokenEndpointOptions, &Path, &str)) -> Lab {
+        let scratch = Scratch::new(label);
+        let dovecot = oauth_dovecot(&scratch);
+        let user = dovecot.var("OAUTH_ONLY_USER").to_string();
+        let mut options = TokenEndpointOptions::new(Path::new(dovecot.var("OAUTH2_KEY_FILE")));
+        options
+            .secret_clients
+            .push(("secret-client".into(), SECRET.into(), user.clone()));
+        adjust(&mut options, scratch.path(), &user);
+        Lab {
+            endpoint: TokenEndpoint::start(&options),
+            key: key_file(scratch.path(), "token.key"),
+            cache: scratch.path().join("tokens.enc"),
+            dovecot,
+            user,
+            scratch,
+        }
     }
-}
 
-fn options(dovecot: &Dovecot) -> TokenEndpointOptions {
-    let mut options = TokenEndpointOptions::new(Path::new(dovecot.var("OAUTH2_KEY_FILE")));
-    options.secret_clients.push((
-        "secret-client".into(),
-        SECRET.into(),
-        dovecot.var("OAUTH_ONLY_USER").into(),
-    ));
-    options
+    fn path(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    /// The client-credentials app with the client secret.
+    fn secret_app(&self) -> AppSettings {
+        let secret_file = self.path().join("app.secret");
+        std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
+        AppSettings {
+            name: "secret-app".into(),
+            token_url: self.endpoint.token_url(),
+            device_url: None,
+            client_id: "secret-client".into(),
+            client_auth: ClientAuth::SecretFile(secret_file),
+            scope: "https://outlook.office365.com/.default".into(),
+            grant: Grant::ClientCredentials,
+            ca_file: None,
+        }
+    }
+
+    fn settings(&self, apps: Vec<AppSettings>) -> OAuthSettings {
+        OAuthSettings {
+            apps,
+            accounts: Vec::new(),
+            token_cache: Some(TokenCacheSettings {
+                path: self.cache.clone(),
+                key: CacheKeySource::File(self.key.clone()),
+            }),
+        }
+    }
+
+    fn broker(&self, apps: Vec<AppSettings>) -> TokenBroker {
+        TokenBroker::open(&self.settings(apps)).expect("broker")
+    }
+
+    /// [`bearer_login`] as the token-only user, saving the INBOX under `name`.
+    fn login(&self, token: &Secret, mechanism: &str, name: &str) -> Result<String, String> {
+        bearer_login(
+            &self.dovecot,
+            &self.user,
+            token,
+            mechanism,
+            &self.path().join(name),
+        )
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_tokens_from_a_secret_and_a_certificate_open_a_token_only_mailbox() {
-    let scratch = Scratch::new("oauth-cc");
-    let dovecot = oauth_dovecot(&scratch);
-    let user = dovecot.var("OAUTH_ONLY_USER").to_string();
-    let cert = app_certificate(&scratch.path().join("app-cert"), "cert-app");
-    let mut options = options(&dovecot);
-    options
-        .cert_clients
-        .push(("cert-client".into(), cert.clone(), user.clone()));
-    let endpoint = TokenEndpoint::start(&options);
+    let mut cert = None;
+    let lab = Lab::start("oauth-cc", |options, dir, user| {
+        let made = app_certificate(&dir.join("app-cert"), "cert-app");
+        options
+            .cert_clients
+            .push(("cert-client".into(), made.clone(), user.into()));
+        cert = Some(made);
+    });
+    let cert = cert.expect("certificate made");
     let cert_app = AppSettings {
         name: "cert-app".into(),
         client_id: "cert-client".into(),
@@ -134,39 +178,40 @@ async fn client_credentials_tokens_from_a_secret_and_a_certificate_open_a_token_
             certificate: cert.certificate.clone(),
             private_key: cert.private_key.clone(),
         },
-        ..secret_app(&endpoint, scratch.path())
+        ..lab.secret_app()
     };
-    let key = key_file(scratch.path(), "token.key");
-    let broker = TokenBroker::open(&settings(
-        vec![secret_app(&endpoint, scratch.path()), cert_app],
-        &scratch.path().join("tokens.enc"),
-        &key,
-    ))
-    .expect("broker");
+    let broker = lab.broker(vec![lab.secret_app(), cert_app]);
 
     let by_secret = broker
-        .token("secret-app", &user)
+        .token("secret-app", &lab.user)
         .await
         .expect("secret grant");
     let by_certificate = broker
-        .token("cert-app", &user)
+        .token("cert-app", &lab.user)
         .await
         .expect("certificate grant");
-    assert_eq!(endpoint.count("client_credentials"), 2);
-    assert_eq!(endpoint.count("refused"), 0, "the assertion was accepted");
+    assert_eq!(lab.endpoint.count("client_credentials"), 2);
+    assert_eq!(
+        lab.endpoint.count("refused"),
+        0,
+        "the assertion was accepted"
+    );
 
-    let out = scratch.path().join("xoauth2");
-    let answer = bearer_login(&dovecot, &user, &by_secret.token, "xoauth2", &out)
+    let answer = lab
+        .login(&by_secret.token, "xoauth2", "xoauth2")
         .expect("Dovecot accepts the client-secret token over XOAUTH2");
     assert!(answer.starts_with("LOGGED-IN"), "{answer}");
-    assert_eq!(saved(&out), dovecot.stored_messages(&user), "byte for byte");
-    let out = scratch.path().join("oauthbearer");
-    bearer_login(&dovecot, &user, &by_certificate.token, "oauthbearer", &out)
+    assert_eq!(
+        saved(&lab.path().join("xoauth2")),
+        lab.dovecot.stored_messages(&lab.user),
+        "byte for byte"
+    );
+    lab.login(&by_certificate.token, "oauthbearer", "oauthbearer")
         .expect("Dovecot accepts the certificate-assertion token over OAUTHBEARER");
-    let log = dovecot.log();
+    let log = lab.dovecot.log();
     for method in ["XOAUTH2", "OAUTHBEARER"] {
         assert!(
-            log.contains(&format!("Login: user=<{user}>, method={method}")),
+            log.contains(&format!("Login: user=<{}>, method={method}", lab.user)),
             "no {method} login in Dovecot's log:\n{log}"
         );
     }
@@ -175,40 +220,24 @@ async fn client_credentials_tokens_from_a_secret_and_a_certificate_open_a_token_
     let mut forged = by_secret.token.expose().to_vec();
     let last = forged.len() - 2;
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let refused = bearer_login(
-        &dovecot,
-        &user,
-        &Secret::new(forged),
-        "xoauth2",
-        &scratch.path().join("forged"),
-    )
-    .expect_err("a forged token is refused");
+    let refused = lab
+        .login(&Secret::new(forged), "xoauth2", "forged")
+        .expect_err("a forged token is refused");
     assert!(refused.contains("REFUSED"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_token_request_serves_22_logins_and_1000_concurrent_ones() {
-    let scratch = Scratch::new("oauth-flight");
-    let dovecot = oauth_dovecot(&scratch);
-    let user = dovecot.var("OAUTH_ONLY_USER").to_string();
-    let endpoint = TokenEndpoint::start(&options(&dovecot));
-    let key = key_file(scratch.path(), "token.key");
-    let broker = Arc::new(
-        TokenBroker::open(&settings(
-            vec![secret_app(&endpoint, scratch.path())],
-            &scratch.path().join("tokens.enc"),
-            &key,
-        ))
-        .expect("broker"),
-    );
+    let lab = Lab::start("oauth-flight", |_, _, _| {});
+    let broker = Arc::new(lab.broker(vec![lab.secret_app()]));
 
-    let first = broker.token("secret-app", &user).await.expect("token");
+    let first = broker.token("secret-app", &lab.user).await.expect("token");
     for _ in 1..22 {
-        let again = broker.token("secret-app", &user).await.expect("token");
+        let again = broker.token("secret-app", &lab.user).await.expect("token");
         assert_eq!(again.token, first.token, "the cached token is reused");
     }
     assert_eq!(
-        endpoint.count("token_requests"),
+        lab.endpoint.count("token_requests"),
         1,
         "22 logins, one request"
     );
@@ -227,7 +256,7 @@ async fn one_token_request_serves_22_logins_and_1000_concurrent_ones() {
     assert!(tokens.iter().all(|t| t.token == tokens[0].token));
     assert_ne!(tokens[0].token, first.token, "one token per mailbox");
     assert_eq!(
-        endpoint.count("token_requests"),
+        lab.endpoint.count("token_requests"),
         2,
         "1000 concurrent logins made one request"
     );
@@ -236,21 +265,15 @@ async fn one_token_request_serves_22_logins_and_1000_concurrent_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_survives_a_restart_without_a_request_and_holds_no_token_in_clear() {
-    let scratch = Scratch::new("oauth-cache");
-    let dovecot = oauth_dovecot(&scratch);
-    let user = dovecot.var("OAUTH_ONLY_USER").to_string();
-    let endpoint = TokenEndpoint::start(&options(&dovecot));
-    let key = key_file(scratch.path(), "token.key");
-    let cache = scratch.path().join("tokens.enc");
-    let oauth = settings(vec![secret_app(&endpoint, scratch.path())], &cache, &key);
+    let lab = Lab::start("oauth-cache", |_, _, _| {});
+    let before = lab
+        .broker(vec![lab.secret_app()])
+        .token("secret-app", &lab.user)
+        .await
+        .expect("token");
+    assert_eq!(lab.endpoint.count("token_requests"), 1);
 
-    let before = {
-        let broker = TokenBroker::open(&oauth).expect("broker");
-        broker.token("secret-app", &user).await.expect("token")
-    };
-    assert_eq!(endpoint.count("token_requests"), 1);
-
-    let bytes = std::fs::read(&cache).expect("cache written");
+    let bytes = std::fs::read(&lab.cache).expect("cache written");
     for secret in [before.token.expose(), SECRET.as_bytes()] {
         assert_eq!(
             leaked(&bytes, secret),
@@ -258,7 +281,7 @@ async fn the_cache_survives_a_restart_without_a_request_and_holds_no_token_in_cl
             "the cache file holds a secret"
         );
     }
-    let mode = std::fs::metadata(&cache)
+    let mode = std::fs::metadata(&lab.cache)
         .expect("cache")
         .permissions()
         .mode()
@@ -266,25 +289,46 @@ async fn the_cache_survives_a_restart_without_a_request_and_holds_no_token_in_cl
     assert_eq!(mode, 0o600, "cache mode {mode:o}");
 
     // A restart: a new broker from the same file, then a login.
-    let broker = TokenBroker::open(&oauth).expect("broker after restart");
+    let broker = lab.broker(vec![lab.secret_app()]);
     let after = broker
-        .token("secret-app", &user)
+        .token("secret-app", &lab.user)
         .await
         .expect("cached token");
     assert_eq!(after.token, before.token);
     assert_eq!(
-        endpoint.count("token_requests"),
+        lab.endpoint.count("token_requests"),
         1,
         "no request after the restart"
     );
-    bearer_login(
-        &dovecot,
-        &user,
-        &after.token,
-        "xoauth2",
-        &scratch.path().join("m"),
-    )
-    .expect("the cached token still opens the mailbox");
+    lab.login(&after.token, "xoauth2", "m")
+        .expect("the cached token still opens the mailbox");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_certificate_is_verified() {
+    let lab = Lab::start("oauth-tls", |_, _, _| {});
+    // An HTTPS endpoint whose certificate comes from the lab CA: Dovecot's IMAPS port.
+    let https = |ca_file: Option<PathBuf>| AppSettings {
+        token_url: format!("https://localhost:{}/token", lab.dovecot.port("IMAPS_PORT")),
+        ca_file,
+        ..lab.secret_app()
+    };
+    let untrusted = lab.broker(vec![https(None)]);
+    let error = untrusted
+        .token("secret-app", &lab.user)
+        .await
+        .expect_err("an unknown CA is refused");
+    assert!(matches!(error, TokenError::Unreachable { .. }), "{error}");
+    assert!(error.to_string().contains("UnknownIssuer"), "{error}");
+
+    // With the lab CA the TLS handshake succeeds; the failure is now Dovecot not speaking HTTP.
+    let trusted = lab.broker(vec![https(Some(lab.dovecot.ca_file()))]);
+    let error = trusted
+        .token("secret-app", &lab.user)
+        .await
+        .expect_err("IMAP is no token endpoint");
+    assert!(!error.to_string().contains("certificate"), "{error}");
+    assert!(!error.to_string().contains("UnknownIssuer"), "{error}");
 }
 
 /// A config with one device-code app and one account, for the `mailtls oauth` commands.
@@ -373,30 +417,29 @@ fn text(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_code_login_stores_a_refresh_token_that_keeps_tokens_coming() {
-    let scratch = Scratch::new("oauth-device");
-    let dovecot = oauth_dovecot(&scratch);
-    let user = dovecot.var("OAUTH_ONLY_USER").to_string();
-    let mut options = options(&dovecot);
-    options
-        .device_clients
-        .push(("device-client".into(), user.clone()));
-    options.approve_after = 2;
-    options.lifetime_secs = 8;
-    let endpoint = TokenEndpoint::start(&options);
-    let key = key_file(scratch.path(), "token.key");
-    let config = device_config(scratch.path(), &endpoint, &key, &user);
+    let lab = Lab::start("oauth-device", |options, _, user| {
+        options
+            .device_clients
+            .push(("device-client".into(), user.into()));
+        options.approve_after = 2;
+        options.lifetime_secs = 8;
+    });
+    let config = device_config(lab.path(), &lab.endpoint, &lab.key, &lab.user);
 
     let login = mailtls(&["oauth", "login", "scanner"], &config);
     let said = text(&login);
     assert!(login.status.success(), "{said}");
     assert!(said.contains("enter the code MTLS-TEST"), "{said}");
     assert!(
-        said.contains(&format!("{}/device", endpoint.base_url())),
+        said.contains(&format!("{}/device", lab.endpoint.base_url())),
         "{said}"
     );
     assert!(said.contains("refresh token stored"), "{said}");
-    assert_eq!(endpoint.count("device_authorization"), 1);
-    assert!(endpoint.count("device_polls") >= 2, "polled until approved");
+    assert_eq!(lab.endpoint.count("device_authorization"), 1);
+    assert!(
+        lab.endpoint.count("device_polls") >= 2,
+        "polled until approved"
+    );
 
     let status = mailtls(&["oauth", "status"], &config);
     let shown = text(&status);
@@ -409,38 +452,24 @@ async fn device_code_login_stores_a_refresh_token_that_keeps_tokens_coming() {
     assert!(line.contains("\tyes\t-"), "{line}");
 
     // The gateway's side: the signed-in token comes from the cache, no request.
-    let oauth = oauth::settings::OAuthSettings {
-        accounts: Vec::<AccountSettings>::new(),
-        ..settings(
-            vec![AppSettings {
-                name: "delegated".into(),
-                token_url: endpoint.token_url(),
-                device_url: Some(endpoint.device_url()),
-                client_id: "device-client".into(),
-                client_auth: ClientAuth::Public,
-                scope: "https://outlook.office.com/IMAP.AccessAsUser.All offline_access".into(),
-                grant: Grant::DeviceCode,
-                ca_file: None,
-            }],
-            &scratch.path().join("tokens.enc"),
-            &key,
-        )
-    };
-    let broker = TokenBroker::open(&oauth).expect("broker");
-    let requests = endpoint.count("token_requests");
+    let broker = lab.broker(vec![AppSettings {
+        name: "delegated".into(),
+        token_url: lab.endpoint.token_url(),
+        device_url: Some(lab.endpoint.device_url()),
+        client_id: "device-client".into(),
+        client_auth: ClientAuth::Public,
+        scope: "https://outlook.office.com/IMAP.AccessAsUser.All offline_access".into(),
+        grant: Grant::DeviceCode,
+        ca_file: None,
+    }]);
+    let requests = lab.endpoint.count("token_requests");
     let signed_in = broker
-        .token("delegated", &user)
+        .token("delegated", &lab.user)
         .await
         .expect("cached token");
-    assert_eq!(endpoint.count("token_requests"), requests);
-    bearer_login(
-        &dovecot,
-        &user,
-        &signed_in.token,
-        "xoauth2",
-        &scratch.path().join("a"),
-    )
-    .expect("the device-code token opens the mailbox");
+    assert_eq!(lab.endpoint.count("token_requests"), requests);
+    lab.login(&signed_in.token, "xoauth2", "a")
+        .expect("the device-code token opens the mailbox");
     for output in [&login, &status] {
         assert_eq!(
             leaked(&text(output).into_bytes(), signed_in.token.expose()),
@@ -451,44 +480,31 @@ async fn device_code_login_stores_a_refresh_token_that_keeps_tokens_coming() {
     // In the last quarter of its 8 s life the token is refreshed before use.
     tokio::time::sleep(Duration::from_millis(6300)).await;
     let refreshed = broker
-        .token("delegated", &user)
+        .token("delegated", &lab.user)
         .await
         .expect("refreshed token");
     assert_ne!(refreshed.token, signed_in.token);
-    assert_eq!(endpoint.count("refresh_token"), 1);
-    bearer_login(
-        &dovecot,
-        &user,
-        &refreshed.token,
-        "xoauth2",
-        &scratch.path().join("b"),
-    )
-    .expect("the refreshed token opens the mailbox");
+    assert_eq!(lab.endpoint.count("refresh_token"), 1);
+    lab.login(&refreshed.token, "xoauth2", "b")
+        .expect("the refreshed token opens the mailbox");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_faults_are_told_apart_and_recovered_from() {
-    let scratch = Scratch::new("oauth-faults");
-    let dovecot = oauth_dovecot(&scratch);
-    let user = dovecot.var("OAUTH_ONLY_USER").to_string();
-    let endpoint = TokenEndpoint::start(&options(&dovecot));
-    let key = key_file(scratch.path(), "token.key");
-    let cache = scratch.path().join("tokens.enc");
-    let broker = TokenBroker::open(&settings(
-        vec![secret_app(&endpoint, scratch.path())],
-        &cache,
-        &key,
-    ))
-    .expect("broker");
+    let lab = Lab::start("oauth-faults", |_, _, _| {});
+    let broker = lab.broker(vec![lab.secret_app()]);
 
-    endpoint.fail("unavailable");
-    let down = broker.token("secret-app", &user).await.expect_err("503");
+    lab.endpoint.fail("unavailable");
+    let down = broker
+        .token("secret-app", &lab.user)
+        .await
+        .expect_err("503");
     assert!(matches!(down, TokenError::Unreachable { .. }), "{down}");
     assert!(down.to_string().contains("503"), "{down}");
 
-    endpoint.fail("error");
+    lab.endpoint.fail("error");
     let refused = broker
-        .token("secret-app", &user)
+        .token("secret-app", &lab.user)
         .await
         .expect_err("refused");
     match &refused {
@@ -514,47 +530,40 @@ async fn endpoint_faults_are_told_apart_and_recovered_from() {
         );
     }
 
-    endpoint.fail("none");
-    let token = broker.token("secret-app", &user).await.expect("recovered");
+    lab.endpoint.fail("none");
+    let token = broker
+        .token("secret-app", &lab.user)
+        .await
+        .expect("recovered");
     assert!(broker.status().await[0].last_error.is_none());
-    bearer_login(
-        &dovecot,
-        &user,
-        &token.token,
-        "xoauth2",
-        &scratch.path().join("m"),
-    )
-    .expect("the token after recovery opens the mailbox");
+    lab.login(&token.token, "xoauth2", "m")
+        .expect("the token after recovery opens the mailbox");
 
     // Endpoint gone: nothing listens on its port any more.
-    let other = broker.key("secret-app", "other@contoso.com").expect("key");
-    drop(endpoint);
+    let port_gone = lab.endpoint.base_url().to_string();
+    drop(lab.endpoint);
     let gone = broker
-        .token("secret-app", &other.mailbox)
+        .token("secret-app", "other@contoso.com")
         .await
         .expect_err("endpoint stopped");
     assert!(matches!(gone, TokenError::Unreachable { .. }), "{gone}");
+    assert!(gone.to_string().contains(&port_gone), "{gone}");
 }
 
 #[test]
 fn a_wrong_or_missing_cache_key_is_a_clear_startup_error() {
-    let scratch = Scratch::new("oauth-key");
-    let dovecot = oauth_dovecot(&scratch);
-    let user = dovecot.var("OAUTH_ONLY_USER").to_string();
-    let mut options = options(&dovecot);
-    options
-        .device_clients
-        .push(("device-client".into(), user.clone()));
-    let endpoint = TokenEndpoint::start(&options);
-    let key = key_file(scratch.path(), "token.key");
-    let config = device_config(scratch.path(), &endpoint, &key, &user);
+    let lab = Lab::start("oauth-key", |options, _, user| {
+        options
+            .device_clients
+            .push(("device-client".into(), user.into()));
+    });
+    let config = device_config(lab.path(), &lab.endpoint, &lab.key, &lab.user);
     let login = mailtls(&["oauth", "login", "scanner"], &config);
     assert!(login.status.success(), "{}", text(&login));
-    let cache = scratch.path().join("tokens.enc");
-    let written = std::fs::read(&cache).expect("cache");
+    let written = std::fs::read(&lab.cache).expect("cache");
 
     // Another key: every command refuses to start, and the cache is left as it was.
-    key_file(scratch.path(), "token.key");
+    key_file(lab.path(), "token.key");
     for args in [&["check-config"][..], &["oauth", "status"], &["gateway"]] {
         let output = mailtls(args, &config);
         let said = text(&output);
@@ -563,12 +572,12 @@ fn a_wrong_or_missing_cache_key_is_a_clear_startup_error() {
         assert!(said.contains("tokens.enc"), "{args:?}: {said}");
     }
     assert_eq!(
-        std::fs::read(&cache).expect("cache"),
+        std::fs::read(&lab.cache).expect("cache"),
         written,
         "never reset"
     );
 
-    std::fs::remove_file(&key).expect("remove key");
+    std::fs::remove_file(&lab.key).expect("remove key");
     let output = mailtls(&["check-config"], &config);
     let said = text(&output);
     assert_eq!(output.status.code(), Some(2), "{said}");

@@ -25,15 +25,7 @@ pub fn run(path: &Path) -> ExitCode {
 }
 
 fn serve(path: &Path) -> Result<()> {
-    let config = config::load(path).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow!(
-            "{} has {} problem(s):\n{}",
-            path.display(),
-            lines.len(),
-            lines.join("\n")
-        )
-    })?;
+    let config = config::load_or_explain(path)?;
     init_logging(config.log_json);
     let prepared =
         Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)).map_err(|errors| {

@@ -8,19 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use oauth::settings::Grant;
 use oauth::TokenBroker;
 
-use crate::config::{self, Config};
-
-fn load(path: &Path) -> Result<Config> {
-    config::load(path).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow!(
-            "{} has {} problem(s):\n{}",
-            path.display(),
-            lines.len(),
-            lines.join("\n")
-        )
-    })
-}
+use crate::config;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -44,7 +32,7 @@ pub fn login(path: &Path, login: &str) -> ExitCode {
 }
 
 fn sign_in(path: &Path, login: &str) -> Result<()> {
-    let config = load(path)?;
+    let config = config::load_or_explain(path)?;
     let account = config
         .oauth
         .accounts
@@ -103,7 +91,7 @@ pub fn status(path: &Path) -> ExitCode {
 }
 
 fn show_status(path: &Path) -> Result<()> {
-    let config = load(path)?;
+    let config = config::load_or_explain(path)?;
     let broker = TokenBroker::open(&config.oauth).map_err(|e| anyhow!("{e}"))?;
     let statuses = runtime()?.block_on(broker.status());
     let now = SystemTime::now();

@@ -45,6 +45,19 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
     validate::validate(raw, base)
 }
 
+/// [`load`], its problems made into one error that lists them, for commands that stop on them.
+pub fn load_or_explain(path: &Path) -> anyhow::Result<Config> {
+    load(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!(
+            "{} has {} problem(s):\n{}",
+            path.display(),
+            lines.len(),
+            lines.join("\n")
+        )
+    })
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
