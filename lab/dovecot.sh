@@ -24,7 +24,7 @@ TRICKY_PASSWORD='p a"s\s wörd'   # spaces, a double quote, a backslash, non-ASC
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 

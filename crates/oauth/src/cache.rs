@@ -247,9 +247,9 @@ impl TokenCacheFile {
     /// Opens the cache at `path` with `key` and returns what it holds. A missing file is an
     /// empty cache (the first start); a file the key does not open is an error, never a reset.
     pub fn open(path: &Path, key: &CacheKey) -> Result<(Self, Vec<CachedToken>), CacheError> {
-        let cipher = Aes256Gcm::new(&(*key.0).into());
+        let file = TokenCacheFile::new(path, key);
         let tokens = match std::fs::read(path) {
-            Ok(bytes) => unseal(&cipher, path, &bytes)?,
+            Ok(bytes) => file.decode(&bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
                 return Err(CacheError::Io {
@@ -258,13 +258,30 @@ impl TokenCacheFile {
                 })
             }
         };
-        Ok((
-            TokenCacheFile {
-                path: path.to_path_buf(),
-                cipher,
-            },
-            tokens,
-        ))
+        Ok((file, tokens))
+    }
+
+    /// The cache at `path` under `key`, without reading it.
+    pub fn new(path: &Path, key: &CacheKey) -> Self {
+        TokenCacheFile {
+            path: path.to_path_buf(),
+            cipher: Aes256Gcm::new(&(*key.0).into()),
+        }
+    }
+
+    /// The tokens in `bytes`, the content of a cache file.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Vec<CachedToken>, CacheError> {
+        unseal(&self.cipher, &self.path, bytes)
+    }
+
+    /// The content of a cache file holding `tokens`, sealed with a fresh random nonce.
+    pub fn encode(&self, tokens: &[CachedToken]) -> Result<Vec<u8>, CacheError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| CacheError::Io {
+            path: self.path.display().to_string(),
+            reason: format!("no randomness for the nonce: {e}"),
+        })?;
+        Ok(seal(&self.cipher, nonce, tokens))
     }
 
     /// The file's path.
@@ -279,12 +296,7 @@ impl TokenCacheFile {
             path: self.path.display().to_string(),
             reason: format!("{what}: {e}"),
         };
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|e| CacheError::Io {
-            path: self.path.display().to_string(),
-            reason: format!("no randomness for the nonce: {e}"),
-        })?;
-        let bytes = seal(&self.cipher, nonce, tokens);
+        let bytes = self.encode(tokens)?;
         let mut temp_name = self.path.file_name().unwrap_or_default().to_os_string();
         temp_name.push(format!(".tmp{}", std::process::id()));
         let temp = self.path.with_file_name(temp_name);
