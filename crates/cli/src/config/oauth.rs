@@ -14,11 +14,13 @@ pub(super) fn validate(c: &mut Checker, raw: &ConfigFile, store_path: &Path) -> 
     unique_names(
         c,
         "oauth",
+        "name",
         raw.oauth.iter().filter_map(|o| o.name.as_deref()),
     );
     unique_names(
         c,
         "account",
+        "login",
         raw.account.iter().filter_map(|a| a.login.as_deref()),
     );
     let apps: Vec<AppSettings> = raw

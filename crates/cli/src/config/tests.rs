@@ -224,6 +224,12 @@ mailbox = "scanner@example.com"
 oauth = "nowhere"
 max_connections = 0
 
+[[account]]
+login = "scanner"
+password_hash = "secret"
+mailbox = "other@example.com"
+oauth = "app"
+
 [token_cache]
 key_env = ""
 
@@ -257,6 +263,7 @@ upstream = "up"
         "account[scanner].password_hash",
         "account[scanner].oauth",
         "account[scanner].max_connections",
+        "account[scanner].login",
         "token_cache.key_env",
         "upstream[up].sasl",
         "upstream[up2].sasl",

@@ -182,11 +182,13 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     unique_names(
         &mut c,
         "upstream",
+        "name",
         raw.upstream.iter().filter_map(|u| u.name.as_deref()),
     );
     unique_names(
         &mut c,
         "listener",
+        "name",
         raw.listener.iter().filter_map(|l| l.name.as_deref()),
     );
     let upstreams: Vec<UpstreamSettings> = raw
@@ -239,14 +241,20 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     }
 }
 
-pub(super) fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {
+/// Reports every value of the naming field `field` of `[[kind]]` entries that is used twice.
+pub(super) fn unique_names<'a>(
+    c: &mut Checker,
+    kind: &str,
+    field: &str,
+    names: impl Iterator<Item = &'a str>,
+) {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
             c.report(
-                &format!("{kind}[{name}].name"),
+                &format!("{kind}[{name}].{field}"),
                 "is used twice",
-                format!("give each [[{kind}]] its own name"),
+                format!("give each [[{kind}]] its own {field}"),
             );
         }
     }
