@@ -242,7 +242,9 @@ async fn one_token_request_serves_22_logins_and_1000_concurrent_ones() {
         "22 logins, one request"
     );
 
-    // A thousand logins for another mailbox, all at once, before any token exists for it.
+    // A thousand logins for another mailbox, all at once, before any token exists for it,
+    // while the endpoint takes its time to answer.
+    lab.endpoint.delay(300);
     let logins: Vec<_> = (0..1000)
         .map(|_| {
             let broker = broker.clone();
@@ -492,13 +494,30 @@ async fn device_code_login_stores_a_refresh_token_that_keeps_tokens_coming() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_faults_are_told_apart_and_recovered_from() {
     let lab = Lab::start("oauth-faults", |_, _, _| {});
-    let broker = lab.broker(vec![lab.secret_app()]);
+    let broker = Arc::new(lab.broker(vec![lab.secret_app()]));
 
     lab.endpoint.fail("unavailable");
-    let down = broker
-        .token("secret-app", &lab.user)
-        .await
-        .expect_err("503");
+    lab.endpoint.delay(300);
+    // Logins arriving together while the endpoint is down share one failed request.
+    let logins: Vec<_> = (0..200)
+        .map(|_| {
+            let broker = broker.clone();
+            let user = lab.user.clone();
+            tokio::spawn(async move { broker.token("secret-app", &user).await })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for login in logins {
+        failures.push(login.await.expect("task").expect_err("503"));
+    }
+    assert_eq!(
+        lab.endpoint.count("token_requests"),
+        1,
+        "one request for 200 logins"
+    );
+    let down = failures.pop().expect("a failure");
+    assert!(failures.iter().all(|f| *f == down));
+    lab.endpoint.delay(0);
     assert!(matches!(down, TokenError::Unreachable { .. }), "{down}");
     assert!(down.to_string().contains("503"), "{down}");
 

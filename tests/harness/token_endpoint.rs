@@ -152,11 +152,20 @@ impl TokenEndpoint {
     /// From now on: `"error"` (refuse with `invalid_client`), `"unavailable"` (503) or
     /// `"none"`.
     pub fn fail(&self, mode: &str) {
+        self.post(&format!("fail/{mode}"));
+    }
+
+    /// From now on, answer token requests `ms` milliseconds late.
+    pub fn delay(&self, ms: u64) {
+        self.post(&format!("delay/{ms}"));
+    }
+
+    fn post(&self, path: &str) {
         run_ok(Command::new("curl").args([
             "-sf",
             "-X",
             "POST",
-            &format!("{}/fail/{mode}", self.base_url),
+            &format!("{}/{path}", self.base_url),
         ]));
     }
 }

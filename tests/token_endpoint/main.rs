@@ -15,11 +15,13 @@
 //! - `POST /devicecode`: the device authorization endpoint;
 //! - `GET /stats`: request counts per grant, as JSON;
 //! - `POST /fail/{mode}`: `error` (every token request refused with 400 `invalid_client`),
-//!   `unavailable` (503) or `none`, for fault tests.
+//!   `unavailable` (503) or `none`, for fault tests;
+//! - `POST /delay/{ms}`: answer token requests that much later, so requests made "at once"
+//!   by a test really overlap.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
@@ -76,6 +78,7 @@ struct Endpoint {
     devices: HashMap<String, Device>,
     stats: Stats,
     failure: Failure,
+    delay: Duration,
 }
 
 type Shared = Arc<Mutex<Endpoint>>;
@@ -173,8 +176,13 @@ async fn token(
     State(shared): State<Shared>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let delay = {
+        let mut endpoint = shared.lock().expect("state lock");
+        endpoint.stats.token_requests += 1;
+        endpoint.delay
+    };
+    tokio::time::sleep(delay).await;
     let mut endpoint = shared.lock().expect("state lock");
-    endpoint.stats.token_requests += 1;
     match endpoint.failure {
         Failure::Unavailable => {
             return (StatusCode::SERVICE_UNAVAILABLE, "down for the test").into_response()
@@ -305,6 +313,11 @@ async fn stats(State(shared): State<Shared>) -> Json<Value> {
     }))
 }
 
+async fn delay(State(shared): State<Shared>, Path(ms): Path<u64>) -> StatusCode {
+    shared.lock().expect("state lock").delay = Duration::from_millis(ms);
+    StatusCode::NO_CONTENT
+}
+
 async fn fail(State(shared): State<Shared>, Path(mode): Path<String>) -> Response {
     let failure = match mode.as_str() {
         "none" => Failure::None,
@@ -391,12 +404,14 @@ async fn main() {
         devices: HashMap::new(),
         stats: Stats::default(),
         failure: Failure::None,
+        delay: Duration::ZERO,
     }));
     let app = Router::new()
         .route("/token", post(token))
         .route("/devicecode", post(device_code))
         .route("/stats", get(stats))
         .route("/fail/{mode}", post(fail))
+        .route("/delay/{ms}", post(delay))
         .with_state(shared);
     println!("listening on {base_url}");
     // The harness reads that line through a pipe: it must not wait in a buffer.
