@@ -97,6 +97,24 @@ pub struct TokenEndpoint {
 #[error("{0}")]
 struct HttpFailure(String);
 
+/// Adds the scopes and, for a certificate app, the client assertion to a token request of the
+/// oauth2 crate, sends it and turns the answer into an [`IssuedToken`]. A macro because the
+/// crate's request types share these methods by name only, through no trait.
+macro_rules! send_token_request {
+    ($endpoint:expr, $request:expr, $now:expr) => {{
+        let mut request = $request.add_scopes($endpoint.scopes.iter().cloned().map(Scope::new));
+        for (name, value) in $endpoint.assertion($now)?.into_iter().flatten() {
+            request = request.add_extra_param(name, value);
+        }
+        let http = $endpoint.sender();
+        request
+            .request_async(&http)
+            .await
+            .map(issued)
+            .map_err(|e| $endpoint.token_error(e))
+    }};
+}
+
 impl TokenEndpoint {
     /// Loads the app's credential files and builds its HTTPS client.
     pub fn new(app: &AppSettings) -> Result<Self, SetupError> {
@@ -216,18 +234,7 @@ impl TokenEndpoint {
     /// A token for the app itself (client credentials grant).
     pub async fn client_credentials(&self, now: SystemTime) -> Result<IssuedToken, TokenError> {
         let client = self.client();
-        let mut request = client
-            .exchange_client_credentials()
-            .add_scopes(self.scopes.iter().cloned().map(Scope::new));
-        for (name, value) in self.assertion(now)?.into_iter().flatten() {
-            request = request.add_extra_param(name, value);
-        }
-        let http = self.sender();
-        let answer = request
-            .request_async(&http)
-            .await
-            .map_err(|e| self.token_error(e))?;
-        Ok(issued(answer))
+        send_token_request!(self, client.exchange_client_credentials(), now)
     }
 
     /// A new access token from a refresh token.
@@ -238,18 +245,7 @@ impl TokenEndpoint {
     ) -> Result<IssuedToken, TokenError> {
         let client = self.client();
         let token = RefreshToken::new(String::from_utf8_lossy(refresh_token.expose()).into_owned());
-        let mut request = client
-            .exchange_refresh_token(&token)
-            .add_scopes(self.scopes.iter().cloned().map(Scope::new));
-        for (name, value) in self.assertion(now)?.into_iter().flatten() {
-            request = request.add_extra_param(name, value);
-        }
-        let http = self.sender();
-        let answer = request
-            .request_async(&http)
-            .await
-            .map_err(|e| self.token_error(e))?;
-        Ok(issued(answer))
+        send_token_request!(self, client.exchange_refresh_token(&token), now)
     }
 
     /// Starts a device login (RFC 8628): the code and URL to show the person signing in.
