@@ -34,6 +34,29 @@ enum Command {
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
+    /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
+    /// of standard input) for an [[account]]'s password_hash.
+    Passwd,
+    /// OAuth 2.0 accounts: device code sign-in and token status.
+    #[command(subcommand)]
+    Oauth(OAuthCommand),
+}
+
+#[derive(Subcommand)]
+enum OAuthCommand {
+    /// Sign an account of a device_code app in: prints a code and URL, waits for the sign-in,
+    /// stores the refresh token in the encrypted token cache.
+    Login {
+        /// The [[account]]'s login.
+        account: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Every account with its token's expiry and last refresh error (never a token).
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,5 +65,10 @@ fn main() -> ExitCode {
         Command::Gateway { config } => command::gateway::run(&config),
         Command::CheckConfig { config } => command::check_config::run(&config),
         Command::Scan(args) => command::scan::run(args),
+        Command::Passwd => command::passwd::run(),
+        Command::Oauth(OAuthCommand::Login { account, config }) => {
+            command::oauth::login(&config, &account)
+        }
+        Command::Oauth(OAuthCommand::Status { config }) => command::oauth::status(&config),
     }
 }

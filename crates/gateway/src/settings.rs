@@ -43,6 +43,25 @@ pub enum UpstreamTlsMode {
     StartTls,
 }
 
+/// The SASL mechanism that carries an OAuth 2.0 access token to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthMechanism {
+    /// Google's and Microsoft's `XOAUTH2` (`user=...^Aauth=Bearer ...^A^A`).
+    XOAuth2,
+    /// RFC 7628 `OAUTHBEARER` (`n,a=...,^Ahost=...^Aport=...^Aauth=Bearer ...^A^A`).
+    OAuthBearer,
+}
+
+/// How the gateway logs in to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamLogin {
+    /// The client's own login and password, passed on.
+    Passthrough,
+    /// The client's login is checked against a local `[[account]]`; the upstream login is the
+    /// account's mailbox with an access token from its `[[oauth]]` app.
+    OAuth(OAuthMechanism),
+}
+
 /// One upstream mail server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSettings {
@@ -55,6 +74,8 @@ pub struct UpstreamSettings {
     pub ca_file: Option<PathBuf>,
     /// The name the certificate must carry; defaults to the host part of `address`.
     pub server_name: String,
+    /// Pass-through or OAuth 2.0 login.
+    pub login: UpstreamLogin,
 }
 
 /// One listening socket facing legacy clients.

@@ -18,15 +18,25 @@ pub fn run(path: &Path) -> ExitCode {
     if let Err(errors) = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)) {
         return report(path, errors.iter().map(|e| e.to_string()));
     }
+    // Loads the apps' secrets and certificates and opens the token cache with its key: a
+    // missing or wrong key shows here, not at the first login.
+    if let Err(e) = oauth::TokenBroker::open(&config.oauth) {
+        return report(path, std::iter::once(e.to_string()));
+    }
+    if let Err(e) = oauth::LocalAccounts::new(&config.oauth.accounts, 1) {
+        return report(path, std::iter::once(e.to_string()));
+    }
     // Opening creates the file and schema if missing: the same thing the gateway does first.
     if let Err(e) = SqliteStore::open(&config.store_path) {
         return report(path, std::iter::once(format!("store.path: {e}")));
     }
     println!(
-        "{}: OK ({} listener(s), {} upstream(s), store {})",
+        "{}: OK ({} listener(s), {} upstream(s), {} oauth app(s), {} account(s), store {})",
         path.display(),
         config.gateway.listeners.len(),
         config.gateway.upstreams.len(),
+        config.oauth.apps.len(),
+        config.oauth.accounts.len(),
         config.store_path.display()
     );
     ExitCode::SUCCESS

@@ -26,15 +26,7 @@ pub fn run(path: &Path) -> ExitCode {
 }
 
 fn serve(path: &Path) -> Result<()> {
-    let config = config::load(path).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow!(
-            "{} has {} problem(s):\n{}",
-            path.display(),
-            lines.len(),
-            lines.join("\n")
-        )
-    })?;
+    let config = config::load_or_explain(path)?;
     init_logging(config.log_json);
     let prepared =
         Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)).map_err(|errors| {
@@ -47,6 +39,10 @@ fn serve(path: &Path) -> Result<()> {
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
+    // A missing or wrong token cache key stops the start here, before any client is accepted.
+    // The OAuth login stage of the session will take this broker.
+    let _tokens =
+        oauth::TokenBroker::open(&config.oauth).map_err(|e| anyhow!("cannot start: {e}"))?;
     let store = SqliteStore::open(&config.store_path)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
 

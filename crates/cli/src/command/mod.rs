@@ -2,4 +2,6 @@
 
 pub mod check_config;
 pub mod gateway;
+pub mod oauth;
+pub mod passwd;
 pub mod scan;

@@ -15,6 +15,11 @@ pub struct ConfigFile {
     pub upstream: Vec<UpstreamEntry>,
     #[serde(default)]
     pub listener: Vec<ListenerEntry>,
+    #[serde(default)]
+    pub oauth: Vec<OAuthEntry>,
+    #[serde(default)]
+    pub account: Vec<AccountEntry>,
+    pub token_cache: Option<TokenCacheSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +55,10 @@ pub struct UpstreamEntry {
     pub tls: Option<String>,
     pub ca_file: Option<String>,
     pub server_name: Option<String>,
+    /// "passthrough" (default) or "oauth".
+    pub auth: Option<String>,
+    /// "xoauth2" (default with oauth) or "oauthbearer".
+    pub sasl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,4 +77,38 @@ pub struct ListenerEntry {
     pub proxy_protocol: Option<bool>,
     /// The load balancers' networks ("10.0.0.0/8") or addresses; required with proxy_protocol.
     pub proxy_from: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthEntry {
+    pub name: Option<String>,
+    pub token_url: Option<String>,
+    pub device_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<String>,
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
+    pub scope: Option<String>,
+    /// "client_credentials" or "device_code".
+    pub grant: Option<String>,
+    pub ca_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEntry {
+    pub login: Option<String>,
+    pub password_hash: Option<String>,
+    pub mailbox: Option<String>,
+    pub oauth: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCacheSection {
+    pub path: Option<String>,
+    pub key_file: Option<String>,
+    pub key_env: Option<String>,
 }

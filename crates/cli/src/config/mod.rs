@@ -2,6 +2,7 @@
 //! is reported with its key and what to do, all at once.
 
 mod file;
+mod oauth;
 mod validate;
 
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// The SQLite file for session records, relative paths taken from the config's folder.
     pub store_path: PathBuf,
+    /// `[[oauth]]`, `[[account]]` and `[token_cache]`.
+    pub oauth: ::oauth::settings::OAuthSettings,
     pub log_json: bool,
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
@@ -43,6 +46,19 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     validate::validate(raw, base)
+}
+
+/// [`load`], its problems made into one error that lists them, for commands that stop on them.
+pub fn load_or_explain(path: &Path) -> anyhow::Result<Config> {
+    load(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!(
+            "{} has {} problem(s):\n{}",
+            path.display(),
+            lines.len(),
+            lines.join("\n")
+        )
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

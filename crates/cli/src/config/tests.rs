@@ -294,3 +294,154 @@ upstream = "up"
         Some("[::1]:9109".parse().unwrap())
     );
 }
+
+#[test]
+fn the_exchange_online_oauth_example_is_valid() {
+    let example = include_str!("../../../../examples/exchange-online-oauth.toml");
+    // The example's absolute /etc paths, made relative so the test's folder holds them.
+    let example = example.replace("/etc/mailtls/", "");
+    let path = write_config(
+        "oauth-example",
+        &example,
+        &[
+            "certs/gateway.pem",
+            "certs/gateway.key",
+            "token.key",
+            "contoso.secret",
+        ],
+    );
+    let config = load(&path).expect("the example validates");
+    use ::oauth::settings::{CacheKeySource, ClientAuth, Grant};
+    use gateway::settings::{OAuthMechanism, UpstreamLogin};
+    assert_eq!(config.oauth.apps.len(), 1);
+    let app = &config.oauth.apps[0];
+    assert_eq!(app.grant, Grant::ClientCredentials);
+    assert!(matches!(app.client_auth, ClientAuth::SecretFile(_)));
+    assert_eq!(config.oauth.accounts.len(), 2);
+    assert_eq!(config.oauth.accounts[0].max_connections, Some(10));
+    assert_eq!(config.oauth.accounts[1].max_connections, None);
+    let cache = config.oauth.token_cache.as_ref().expect("token cache");
+    assert_eq!(
+        cache.path,
+        path.parent().unwrap().join("mailtls-tokens.enc")
+    );
+    assert!(matches!(cache.key, CacheKeySource::File(_)));
+    assert!(config
+        .gateway
+        .upstreams
+        .iter()
+        .all(|u| u.login == UpstreamLogin::OAuth(OAuthMechanism::XOAuth2)));
+}
+
+#[test]
+fn oauth_problems_are_reported_with_their_keys() {
+    let text = r#"
+[[oauth]]
+name = "app"
+token_url = "http://login.example/token"
+client_id = "id"
+scope = "s"
+grant = "client_credentials"
+certificate = "missing.pem"
+
+[[oauth]]
+name = "device"
+token_url = "https://login.example/token"
+client_id = "id"
+scope = "s"
+grant = "device_code"
+
+[[account]]
+login = "scanner"
+password_hash = "secret"
+mailbox = "scanner@example.com"
+oauth = "nowhere"
+max_connections = 0
+
+[[account]]
+login = "scanner"
+password_hash = "secret"
+mailbox = "other@example.com"
+oauth = "app"
+
+[token_cache]
+key_env = ""
+
+[[upstream]]
+name = "up"
+address = "mail.example:993"
+protocol = "imap"
+auth = "passthrough"
+sasl = "xoauth2"
+
+[[upstream]]
+name = "up2"
+address = "mail.example:993"
+protocol = "imap"
+auth = "oauth"
+sasl = "plain"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:143"
+tls = "none"
+upstream = "up"
+"#;
+    let path = write_config("oauth-bad", text, &[]);
+    let found = keys(&path);
+    for expected in [
+        "oauth[app].token_url",
+        "oauth[app].certificate",
+        "oauth[device].device_url",
+        "account[scanner].password_hash",
+        "account[scanner].oauth",
+        "account[scanner].max_connections",
+        "account[scanner].login",
+        "token_cache.key_env",
+        "upstream[up].sasl",
+        "upstream[up2].sasl",
+    ] {
+        assert!(
+            found.iter().any(|k| k == expected),
+            "no problem for {expected} in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn oauth_apps_need_a_token_cache_and_the_cache_defaults_beside_the_store() {
+    let base = r#"
+[store]
+path = "data/mailtls.db"
+
+[[oauth]]
+name = "app"
+token_url = "https://login.example/token"
+client_id = "id"
+client_secret_file = "secret"
+scope = "s"
+grant = "client_credentials"
+
+[[upstream]]
+name = "up"
+address = "mail.example:993"
+protocol = "imap"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:143"
+tls = "none"
+upstream = "up"
+"#;
+    let path = write_config("oauth-cache", base, &["secret"]);
+    assert_eq!(keys(&path), vec!["token_cache"]);
+    let with_cache = format!("{base}\n[token_cache]\nkey_env = \"MAILTLS_TOKEN_KEY\"\n");
+    let path = write_config("oauth-cache2", &with_cache, &["secret"]);
+    let config = load(&path).expect("valid");
+    assert_eq!(
+        config.oauth.token_cache.unwrap().path,
+        path.parent().unwrap().join("data/mailtls-tokens.enc")
+    );
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gateway::settings::{
-    ClientTlsMode, GatewaySettings, ListenerSettings, Protocol, ProxyProtocol, Timeouts,
-    UpstreamSettings, UpstreamTlsMode,
+    ClientTlsMode, GatewaySettings, ListenerSettings, OAuthMechanism, Protocol, ProxyProtocol,
+    Timeouts, UpstreamLogin, UpstreamSettings, UpstreamTlsMode,
 };
 use ipnet::IpNet;
 use wire::TlsVersion;
@@ -41,17 +41,17 @@ impl fmt::Display for ConfigProblem {
 }
 
 /// Collects problems while the config is read, so all of them are reported at once.
-struct Checker<'a> {
-    base: &'a Path,
+pub(super) struct Checker<'a> {
+    pub(super) base: &'a Path,
     problems: Vec<ConfigProblem>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(super) fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.problems.push(ConfigProblem::new(key, problem, fix));
     }
 
-    fn required<'v>(
+    pub(super) fn required<'v>(
         &mut self,
         key: &str,
         value: &'v Option<String>,
@@ -66,7 +66,7 @@ impl Checker<'_> {
         }
     }
 
-    fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &mut self,
         key: &str,
         value: Option<&str>,
@@ -99,8 +99,13 @@ impl Checker<'_> {
         }
     }
 
-    /// A file the gateway will read: relative paths are taken from the config's folder.
-    fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+    /// A PEM file the gateway will read: relative paths are taken from the config's folder.
+    pub(super) fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+        self.existing(key, value, "a PEM file")
+    }
+
+    /// A file of `kind` the gateway will read, relative to the config's folder.
+    pub(super) fn existing(&mut self, key: &str, value: &str, kind: &str) -> Option<PathBuf> {
         let path = self.base.join(value);
         if path.is_file() {
             Some(path)
@@ -108,7 +113,7 @@ impl Checker<'_> {
             self.report(
                 key,
                 format!("{} does not exist or is not a file", path.display()),
-                "give the path of a PEM file (relative paths start at the config's folder)",
+                format!("give the path of {kind} (relative paths start at the config's folder)"),
             );
             None
         }
@@ -178,11 +183,13 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     unique_names(
         &mut c,
         "upstream",
+        "name",
         raw.upstream.iter().filter_map(|u| u.name.as_deref()),
     );
     unique_names(
         &mut c,
         "listener",
+        "name",
         raw.listener.iter().filter_map(|l| l.name.as_deref()),
     );
     let upstreams: Vec<UpstreamSettings> = raw
@@ -211,6 +218,18 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .and_then(|m| metrics_bind(&mut c, m, &listeners));
 
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
+    let oauth = super::oauth::validate(&mut c, &raw, &store_path);
+    if upstreams
+        .iter()
+        .any(|u| matches!(u.login, UpstreamLogin::OAuth(_)))
+        && raw.account.is_empty()
+    {
+        c.report(
+            "account",
+            "an [[upstream]] has auth = \"oauth\" but no [[account]] is defined",
+            "add an [[account]] per device login (see examples/exchange-online-oauth.toml)",
+        );
+    }
     if c.problems.is_empty() {
         Ok(Config {
             gateway: GatewaySettings {
@@ -220,6 +239,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
                 max_sessions,
             },
             store_path,
+            oauth,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
         })
@@ -254,14 +274,20 @@ fn metrics_bind(
     Some(addr)
 }
 
-fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {
+/// Reports every value of the naming field `field` of `[[kind]]` entries that is used twice.
+pub(super) fn unique_names<'a>(
+    c: &mut Checker,
+    kind: &str,
+    field: &str,
+    names: impl Iterator<Item = &'a str>,
+) {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
             c.report(
-                &format!("{kind}[{name}].name"),
+                &format!("{kind}[{name}].{field}"),
                 "is used twice",
-                format!("give each [[{kind}]] its own name"),
+                format!("give each [[{kind}]] its own {field}"),
             );
         }
     }
@@ -306,6 +332,32 @@ fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<Upstream
         .as_deref()
         .map(|f| c.existing_file(&key("ca_file"), f));
     let server_name = u.server_name.clone().or(host);
+    let oauth = c.choice(
+        &key("auth"),
+        u.auth.as_deref(),
+        &[("passthrough", false), ("oauth", true)],
+        Some(false),
+    );
+    let mechanism = c.choice(
+        &key("sasl"),
+        u.sasl.as_deref(),
+        &[
+            ("xoauth2", OAuthMechanism::XOAuth2),
+            ("oauthbearer", OAuthMechanism::OAuthBearer),
+        ],
+        Some(OAuthMechanism::XOAuth2),
+    );
+    if oauth == Some(false) && u.sasl.is_some() {
+        c.report(
+            &key("sasl"),
+            "is set but auth is \"passthrough\"",
+            "set auth = \"oauth\" or remove sasl",
+        );
+    }
+    let login = match oauth? {
+        true => UpstreamLogin::OAuth(mechanism?),
+        false => UpstreamLogin::Passthrough,
+    };
     Some(UpstreamSettings {
         name: name?.to_string(),
         address: address?.to_string(),
@@ -316,6 +368,7 @@ fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<Upstream
             None => None,
         },
         server_name: server_name?,
+        login,
     })
 }
 
