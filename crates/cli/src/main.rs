@@ -31,6 +31,9 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also print the cipher suites each TLS listener negotiates at every TLS version.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
@@ -40,7 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
-        Command::CheckConfig { config } => command::check_config::run(&config),
+        Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
     }
 }
