@@ -3,6 +3,7 @@
 
 mod command;
 mod config;
+mod run_as;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use outcome::{Outcome, UnknownOutcome};
 pub use record::SessionRecord;
 pub use recorder::{SessionRecorder, WriterGone};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreAccess};
 
 /// Where session records are kept: the seam between the recorder and a database (SQLite today,
 /// PostgreSQL for fleets later).

@@ -22,7 +22,7 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         Err(errors) => return report(path, errors.iter().map(|e| e.to_string())),
     };
     // Opening creates the file and schema if missing: the same thing the gateway does first.
-    if let Err(e) = SqliteStore::open(&config.store_path) {
+    if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
         return report(path, std::iter::once(format!("store.path: {e}")));
     }
     println!(

@@ -7,6 +7,9 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 use gateway::settings::GatewaySettings;
+use store::StoreAccess;
+
+use crate::run_as::RunAs;
 
 pub use validate::ConfigProblem;
 
@@ -17,6 +20,18 @@ pub struct Config {
     /// The SQLite file for session records, relative paths taken from the config's folder.
     pub store_path: PathBuf,
     pub log_json: bool,
+    /// `[gateway] user`/`group`: whom to serve as when started as root.
+    pub run_as: Option<RunAs>,
+}
+
+impl Config {
+    /// How the session store's files are made: owned by `[gateway] user` when one is set,
+    /// readable by `[gateway] group` when that is set, by nobody else.
+    pub fn store_access(&self) -> StoreAccess {
+        self.run_as
+            .as_ref()
+            .map_or(StoreAccess::default(), RunAs::store_access)
+    }
 }
 
 /// Reads and validates the config at `path`.
