@@ -5,36 +5,11 @@
 //! taken both from the client's own report and from the session record, and `check-config
 //! --verbose` lists the same suites for the listener.
 
-use e2e::clients::{last_line, Conversation};
+use e2e::clients::s_client_imap_login;
 use e2e::evidence::bridged_records;
 use e2e::{mailtls_bin, post_cutoff_dovecot, run_ok, start_gateway, ListenerSpec, Scratch};
 
 const LISTENER: &str = "imaps-legacy";
-
-/// One TLS 1.0 login and logout through `s_client` offering `offer`; returns what the client
-/// reported about the connection (`-brief`: protocol, suite, temporary key).
-fn tls10_login(port: u16, ca: &std::path::Path, offer: &str) -> String {
-    let mut client = Conversation::s_client(port, ca, &["-tls1", "-cipher", offer, "-brief"]);
-    let greeting = client.read_line();
-    assert!(
-        greeting.starts_with(b"* OK"),
-        "{offer}: {}",
-        client.describe()
-    );
-    client.send(b"a LOGIN alice secret\r\n");
-    let reply = client.read_tagged("a");
-    assert!(
-        last_line(&reply).starts_with("a OK"),
-        "{offer}: login refused: {}",
-        client.describe()
-    );
-    client.send(b"b LOGOUT\r\n");
-    client.read_tagged("b");
-    let report = client.describe();
-    let status = client.finish().expect("s_client exit status");
-    assert!(status.success(), "{offer}: s_client exited with {status}");
-    report
-}
 
 #[test]
 fn tls10_clients_log_in_with_ecdhe_dhe_or_rsa_key_exchange_and_ecdhe_is_preferred() {
@@ -76,7 +51,7 @@ fn tls10_clients_log_in_with_ecdhe_dhe_or_rsa_key_exchange_and_ecdhe_is_preferre
         ),
     ];
     for (offer, suite, evidence) in cases {
-        let report = tls10_login(port, &ca, offer);
+        let report = s_client_imap_login(port, &ca, &["-tls1", "-cipher", offer, "-brief"]);
         assert!(
             report.contains(&format!("Ciphersuite: {suite}\n")),
             "{offer}: the client did not get {suite}:\n{report}"

@@ -92,7 +92,7 @@ impl SqliteStore {
                 let mut sidecar = path.as_os_str().to_owned();
                 sidecar.push(suffix);
                 let sidecar = PathBuf::from(sidecar);
-                match std::os::unix::fs::chown(&sidecar, Some(uid), Some(gid)) {
+                match give_to(&sidecar, (uid, gid)) {
                     Err(e) if e.kind() != ErrorKind::NotFound => {
                         return Err(access_error(&sidecar, e))
                     }
@@ -265,10 +265,20 @@ fn prepare_file(path: &Path, access: StoreAccess) -> std::io::Result<()> {
         }
         Err(e) => return Err(e),
     }
-    if let Some((uid, gid)) = access.owner {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    match access.owner {
+        Some(owner) => give_to(path, owner),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Gives `path` to `(uid, gid)` unless it already belongs to them: a process that is not root
+/// (e.g. under systemd's system call filter, which forbids chown) then has nothing to change.
+fn give_to(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
 
 impl SessionStore for SqliteStore {
