@@ -16,6 +16,7 @@ PACKAGES=(
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts
+    systemd                       # systemd-analyze checks examples/systemd/mailtls.service
 )
 MAIL_USER=mailtls-lab
 
@@ -53,7 +54,7 @@ if [[ $EUID -eq 0 ]] && ! id "$MAIL_USER" >/dev/null 2>&1; then
     echo "install.sh: created system user $MAIL_USER"
 fi
 
-for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl; do
+for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl systemd-analyze; do
     command -v "$tool" >/dev/null || die "$tool is still missing after installation"
 done
 python3 -c 'import ssl, asyncio, imaplib, poplib' || die "python3 lacks ssl/imaplib/poplib"
