@@ -104,12 +104,15 @@ fn store_files(db: &Path) -> Vec<(String, u32, u32, u32)> {
         .collect()
 }
 
-#[test]
-fn started_as_root_with_a_user_it_serves_as_that_user_on_a_port_below_1024() {
+/// Starts the gateway as root with `[gateway] user` = the lab user plus `group_line` on a port
+/// below 1024, and checks that once it listens every thread runs as that user and `gid`, that a
+/// real TLS 1.0 client logs in through it, that the store's files are `mode` and belong to the
+/// user and `gid`, and that the session was recorded (written after the drop).
+fn serve_as_lab_user(label: &str, group_line: &str, gid: u32, mode: u32) {
     assert_root();
-    let scratch = Scratch::new("least-privilege");
+    let scratch = Scratch::new(label);
     let dovecot = post_cutoff_dovecot(&scratch);
-    let (uid, gid) = (lab_id("-u"), lab_id("-g"));
+    let uid = lab_id("-u");
     assert_ne!(uid, 0);
     let mut listener = ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0"));
     listener.port = privileged_port();
@@ -118,7 +121,7 @@ fn started_as_root_with_a_user_it_serves_as_that_user_on_a_port_below_1024() {
         &scratch,
         &dovecot,
         vec![listener],
-        &format!("pre_auth_timeout_secs = 10\nuser = \"{LAB_USER}\""),
+        &format!("pre_auth_timeout_secs = 10\nuser = \"{LAB_USER}\"\n{group_line}"),
     );
 
     // Listening: the drop is done (the gateway logs "listening" after it).
@@ -127,14 +130,13 @@ fn started_as_root_with_a_user_it_serves_as_that_user_on_a_port_below_1024() {
     assert!(log.contains("serving as an unprivileged user"), "{log}");
     assert!(!log.contains("running as root"), "{log}");
 
-    // A real legacy client through the privileged port; its record is written after the drop.
     s_client_imap_login(
         port,
         &dovecot.ca_file(),
         &["-tls1", "-cipher", LEGACY_CIPHERS],
     );
-    for (name, mode, owner, group) in store_files(&gateway.db_path()) {
-        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    for (name, found_mode, owner, group) in store_files(&gateway.db_path()) {
+        assert_eq!(found_mode, mode, "{name} is {found_mode:o}");
         assert_eq!((owner, group), (uid, gid), "{name}");
     }
     let records = bridged_records(&mut gateway, &dovecot, "alice", 1);
@@ -143,32 +145,14 @@ fn started_as_root_with_a_user_it_serves_as_that_user_on_a_port_below_1024() {
 }
 
 #[test]
+fn started_as_root_with_a_user_it_serves_as_that_user_on_a_port_below_1024() {
+    serve_as_lab_user("least-privilege", "", lab_id("-g"), 0o600);
+}
+
+#[test]
 fn with_a_group_it_serves_as_that_group_and_the_store_is_group_readable() {
-    assert_root();
-    let scratch = Scratch::new("least-privilege-group");
-    let dovecot = post_cutoff_dovecot(&scratch);
-    let uid = lab_id("-u");
-    let nogroup = 65534;
-    let mut listener = ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0"));
-    listener.port = privileged_port();
-    let port = listener.port;
-    let mut gateway = start_gateway(
-        &scratch,
-        &dovecot,
-        vec![listener],
-        &format!("pre_auth_timeout_secs = 10\nuser = \"{LAB_USER}\"\ngroup = \"nogroup\""),
-    );
-    assert_every_thread_runs_as(gateway.pid(), uid, nogroup);
-    s_client_imap_login(
-        port,
-        &dovecot.ca_file(),
-        &["-tls1", "-cipher", LEGACY_CIPHERS],
-    );
-    for (name, mode, owner, group) in store_files(&gateway.db_path()) {
-        assert_eq!(mode, 0o640, "{name} is {mode:o}");
-        assert_eq!((owner, group), (uid, nogroup), "{name}");
-    }
-    bridged_records(&mut gateway, &dovecot, "alice", 1);
+    // nogroup (65534), not the lab user's own group: the configured group wins.
+    serve_as_lab_user("least-privilege-group", "group = \"nogroup\"", 65534, 0o640);
 }
 
 #[test]
