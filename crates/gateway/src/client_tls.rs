@@ -149,19 +149,17 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn negotiated_suites(
     acceptor: &SslAcceptor,
     version: TlsVersion,
-) -> Result<Vec<&'static str>, SetupError> {
-    let probe_err =
-        |e: &dyn std::fmt::Display| SetupError::new("(probe)", format!("{version} probe: {e}"));
+) -> std::io::Result<Vec<&'static str>> {
     let mut found: Vec<&'static str> = Vec::new();
     while found.len() < MAX_PROBED_SUITES {
         let mut client =
-            SslConnector::builder(SslMethod::tls_client()).map_err(|e| probe_err(&e))?;
+            SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
         client.set_verify(SslVerifyMode::NONE);
         let pinned = Some(openssl_version(version));
         client
             .set_min_proto_version(pinned)
             .and_then(|()| client.set_max_proto_version(pinned))
-            .map_err(|e| probe_err(&e))?;
+            .map_err(std::io::Error::other)?;
         let offered = if version == TlsVersion::Tls13 {
             let rest: Vec<&str> = ALL_TLS13_SUITES
                 .into_iter()
@@ -179,8 +177,7 @@ pub fn negotiated_suites(
             // Nothing left that OpenSSL would offer.
             break;
         }
-        let Some(suite) = probe_handshake(acceptor, &client.build()).map_err(|e| probe_err(&e))?
-        else {
+        let Some(suite) = probe_handshake(acceptor, &client.build())? else {
             break;
         };
         found.push(suite);
@@ -225,7 +222,7 @@ fn openssl_version(version: TlsVersion) -> SslVersion {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     use openssl::asn1::Asn1Time;
     use openssl::bn::BigNum;
@@ -239,8 +236,21 @@ mod tests {
     use super::*;
     use crate::settings::{ClientTlsMode, Protocol};
 
+    /// A certificate and key written for one test, removed with their folder when dropped.
+    struct CertFiles {
+        dir: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+    }
+
+    impl Drop for CertFiles {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     /// A self-signed certificate and key for `localhost` in a fresh folder.
-    fn certificate(label: &str, key: &PKey<Private>) -> (PathBuf, PathBuf) {
+    fn certificate(label: &str, key: &PKey<Private>) -> CertFiles {
         let dir =
             std::env::temp_dir().join(format!("mailtls-client-tls-{label}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -263,17 +273,21 @@ mod tests {
         let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert_path, cert.build().to_pem().unwrap()).unwrap();
         std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-        (cert_path, key_path)
+        CertFiles {
+            dir,
+            cert: cert_path,
+            key: key_path,
+        }
     }
 
-    fn rsa_certificate() -> (PathBuf, PathBuf) {
+    fn rsa_certificate() -> CertFiles {
         certificate(
             "rsa",
             &PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
         )
     }
 
-    fn ecdsa_certificate() -> (PathBuf, PathBuf) {
+    fn ecdsa_certificate() -> CertFiles {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
         certificate(
             "ecdsa",
@@ -281,15 +295,15 @@ mod tests {
         )
     }
 
-    fn listener(min_tls: TlsVersion, cert: &Path, key: &Path) -> ListenerSettings {
+    fn listener(min_tls: TlsVersion, files: &CertFiles) -> ListenerSettings {
         ListenerSettings {
             name: "probe".into(),
             protocol: Protocol::Imap,
             bind: "127.0.0.1:993".parse().unwrap(),
             tls: ClientTlsMode::Implicit,
             min_tls,
-            certificate: Some(cert.to_path_buf()),
-            key: Some(key.to_path_buf()),
+            certificate: Some(files.cert.clone()),
+            key: Some(files.key.clone()),
             upstream: "up".into(),
             greeting: "hi".into(),
         }
@@ -301,8 +315,8 @@ mod tests {
 
     #[test]
     fn a_legacy_rsa_listener_prefers_ecdhe_then_dhe_then_rsa_key_exchange() {
-        let (cert, key) = rsa_certificate();
-        let acceptor = acceptor_for(&listener(TlsVersion::Tls10, &cert, &key)).unwrap();
+        let files = rsa_certificate();
+        let acceptor = acceptor_for(&listener(TlsVersion::Tls10, &files)).unwrap();
         let cbc = [
             "ECDHE-RSA-AES128-SHA",
             "ECDHE-RSA-AES256-SHA",
@@ -332,8 +346,8 @@ mod tests {
 
     #[test]
     fn a_legacy_ecdsa_listener_offers_only_ecdhe_ecdsa() {
-        let (cert, key) = ecdsa_certificate();
-        let acceptor = acceptor_for(&listener(TlsVersion::Tls10, &cert, &key)).unwrap();
+        let files = ecdsa_certificate();
+        let acceptor = acceptor_for(&listener(TlsVersion::Tls10, &files)).unwrap();
         assert_eq!(
             suites(&acceptor, TlsVersion::Tls10),
             ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA"]
@@ -352,8 +366,8 @@ mod tests {
 
     #[test]
     fn a_default_listener_speaks_no_legacy_version_and_only_aead_suites() {
-        let (cert, key) = rsa_certificate();
-        let acceptor = acceptor_for(&listener(TlsVersion::Tls12, &cert, &key)).unwrap();
+        let files = rsa_certificate();
+        let acceptor = acceptor_for(&listener(TlsVersion::Tls12, &files)).unwrap();
         assert!(suites(&acceptor, TlsVersion::Tls10).is_empty());
         assert!(suites(&acceptor, TlsVersion::Tls11).is_empty());
         assert_eq!(
@@ -370,11 +384,9 @@ mod tests {
 
     #[test]
     fn renegotiation_is_refused_and_the_server_chooses_on_every_listener() {
-        let (cert, key) = rsa_certificate();
+        let files = rsa_certificate();
         for min_tls in [TlsVersion::Tls10, TlsVersion::Tls12, TlsVersion::Tls13] {
-            let options = builder_for(&listener(min_tls, &cert, &key))
-                .unwrap()
-                .options();
+            let options = builder_for(&listener(min_tls, &files)).unwrap().options();
             assert!(options.contains(SslOptions::NO_RENEGOTIATION), "{min_tls}");
             assert!(
                 options.contains(SslOptions::CIPHER_SERVER_PREFERENCE),

@@ -109,7 +109,10 @@ impl Gateway {
                 TlsVersion::Tls13,
             ] {
                 let suites = negotiated_suites(acceptor, version).map_err(|e| {
-                    SetupError::new(format!("listener[{}]", ctx.settings.name), e.message)
+                    SetupError::new(
+                        format!("listener[{}]", ctx.settings.name),
+                        format!("cannot try its {version} suites: {e}"),
+                    )
                 })?;
                 by_version.push((version, suites));
             }
