@@ -3,6 +3,7 @@
 
 mod command;
 mod config;
+mod run_as;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also print the cipher suites each TLS listener negotiates at every TLS version.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
-        Command::CheckConfig { config } => command::check_config::run(&config),
+        Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use store::SessionRecorder;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
+use wire::TlsVersion;
 
 use crate::admission::Admission;
-use crate::client_tls::acceptor_for;
+use crate::client_tls::{acceptor_for, negotiated_suites};
 use crate::error::SetupError;
 use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
 use crate::proxy_header::ProxyHeaderCheck;
@@ -93,6 +94,38 @@ impl Gateway {
         }
     }
 
+    /// The suites each TLS listener negotiates at every TLS version, in its order of
+    /// preference, as its OpenSSL context really picks them (see [`negotiated_suites`]).
+    /// Plaintext listeners are left out.
+    pub fn client_suites(&self) -> Result<Vec<ListenerSuites>, SetupError> {
+        let mut all = Vec::new();
+        for ctx in &self.listeners {
+            let Some(acceptor) = &ctx.acceptor else {
+                continue;
+            };
+            let mut by_version = Vec::new();
+            for version in [
+                TlsVersion::Tls10,
+                TlsVersion::Tls11,
+                TlsVersion::Tls12,
+                TlsVersion::Tls13,
+            ] {
+                let suites = negotiated_suites(acceptor, version).map_err(|e| {
+                    SetupError::new(
+                        format!("listener[{}]", ctx.settings.name),
+                        format!("cannot try its {version} suites: {e}"),
+                    )
+                })?;
+                by_version.push((version, suites));
+            }
+            all.push(ListenerSuites {
+                listener: ctx.settings.name.clone(),
+                by_version,
+            });
+        }
+        Ok(all)
+    }
+
     /// Binds every listener's socket.
     pub async fn bind(self) -> Result<BoundGateway, SetupError> {
         let mut bound = Vec::new();
@@ -110,6 +143,15 @@ impl Gateway {
             max_sessions: self.max_sessions,
         })
     }
+}
+
+/// The cipher suites one TLS listener negotiates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSuites {
+    pub listener: String,
+    /// Each TLS version with its suites, most preferred first; empty for a version the
+    /// listener does not speak.
+    pub by_version: Vec<(TlsVersion, Vec<&'static str>)>,
 }
 
 /// Connections the kernel queues before the gateway accepts them. The std/mio default of 128

@@ -20,4 +20,4 @@ mod stream;
 mod upstream_tls;
 
 pub use error::SetupError;
-pub use gateway::{BoundGateway, Gateway};
+pub use gateway::{BoundGateway, Gateway, ListenerSuites};

@@ -21,7 +21,7 @@ pub use record::{SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreAccess};
 
 /// Where session records are kept: the seam between the recorder and a database (SQLite today,
 /// PostgreSQL for fleets later).

@@ -1,6 +1,9 @@
 //! The default session store: one SQLite file.
 
+use std::fs::{OpenOptions, Permissions};
+use std::io::ErrorKind;
 use std::net::IpAddr;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +30,32 @@ const SELECT_ALL: &str = "SELECT
         outcome, detail, bytes_from_client, bytes_to_client
     FROM sessions ORDER BY id";
 
+/// Who owns the store's files and who besides the owner may read them. The files hold client
+/// addresses and login names, so nobody else may.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreAccess {
+    /// The `(uid, gid)` given to the files, e.g. the user a gateway started as root drops to;
+    /// `None` leaves them to whoever runs.
+    pub owner: Option<(u32, u32)>,
+    /// Whether the owning group may read the files: mode 0640 rather than 0600.
+    pub group_readable: bool,
+}
+
+impl StoreAccess {
+    /// The mode a new database file gets; SQLite gives its `-wal` and `-shm` files the same
+    /// mode and, when it runs as root, the same owner.
+    pub fn mode(self) -> u32 {
+        if self.group_readable {
+            0o640
+        } else {
+            0o600
+        }
+    }
+}
+
+/// The files SQLite keeps beside the database in WAL mode.
+const SIDECAR_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
+
 /// Session records in a SQLite database file.
 ///
 /// The file uses WAL journaling, so readers such as `mailtls clients` never block the gateway's
@@ -39,11 +68,43 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the store at `path`, creating the file and its tables if missing and upgrading an
-    /// older schema.
+    /// Opens the store at `path`, creating the file (mode 0600) and its tables if missing and
+    /// upgrading an older schema.
     ///
     /// The directory must already exist.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_access(path, StoreAccess::default())
+    }
+
+    /// [`SqliteStore::open`], with a new file created with `access`'s mode and, when it names
+    /// an owner, the database and its `-wal`/`-shm` files given to that owner whether new or
+    /// not (a store made by an earlier run as root follows the gateway to its user). The mode
+    /// of an existing file is the operator's and is left alone; one readable by every local
+    /// user is warned about.
+    pub fn open_with_access(path: &Path, access: StoreAccess) -> Result<SqliteStore, StoreError> {
+        let access_error = |file: &Path, source| StoreError::Access {
+            path: file.to_owned(),
+            source,
+        };
+        prepare_file(path, access).map_err(|e| access_error(path, e))?;
+        let store = SqliteStore::open_prepared(path)?;
+        if let Some((uid, gid)) = access.owner {
+            for suffix in SIDECAR_SUFFIXES {
+                let mut sidecar = path.as_os_str().to_owned();
+                sidecar.push(suffix);
+                let sidecar = PathBuf::from(sidecar);
+                match give_to(&sidecar, (uid, gid)) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => {
+                        return Err(access_error(&sidecar, e))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn open_prepared(path: &Path) -> Result<SqliteStore, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -187,6 +248,47 @@ impl SqliteStore {
             bytes_to_client: count("bytes_to_client")?,
         })
     }
+}
+
+/// Creates the database file with `access`'s mode before SQLite opens it (SQLite would create
+/// it 0644, readable by every local user), and gives it to `access`'s owner.
+fn prepare_file(path: &Path, access: StoreAccess) -> std::io::Result<()> {
+    let mode = access.mode();
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        // Exactly this mode, whatever the umask took away.
+        Ok(file) => file.set_permissions(Permissions::from_mode(mode))?,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let found = std::fs::metadata(path)?.mode() & 0o777;
+            if found & 0o007 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{found:o}"),
+                    "the session store is readable by every local user; chmod {:o} it",
+                    mode
+                );
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    match access.owner {
+        Some(owner) => give_to(path, owner),
+        None => Ok(()),
+    }
+}
+
+/// Gives `path` to `(uid, gid)` unless it already belongs to them: a process that is not root
+/// (e.g. under systemd's system call filter, which forbids chown) then has nothing to change.
+fn give_to(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
 
 impl SessionStore for SqliteStore {
@@ -402,12 +504,79 @@ mod tests {
         let path = dir.path().join("no-such-dir").join("sessions.db");
         let err = SqliteStore::open(&path).unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, StoreError::Open { .. }));
+        assert!(matches!(err, StoreError::Access { .. }));
         assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(
-            message.contains("check the directory exists and is writable"),
-            "{message}"
-        );
+        assert!(message.contains("check the directory exists"), "{message}");
+    }
+
+    /// The permission bits of the database and its WAL and shared-memory files.
+    fn modes(db: &Path) -> Vec<(String, u32)> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let name = format!("{}{suffix}", db.display());
+                let mode = std::fs::metadata(&name)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .mode();
+                (name, mode & 0o777)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_store_and_its_wal_files_are_readable_by_the_owner_alone() {
+        let dir = TempDir::new("mode-private");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        for (name, mode) in modes(&dir.db_path()) {
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_group_readable_store_and_its_wal_files_are_0640() {
+        let dir = TempDir::new("mode-group");
+        let access = StoreAccess {
+            owner: None,
+            group_readable: true,
+        };
+        let mut store = SqliteStore::open_with_access(&dir.db_path(), access).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        for (name, mode) in modes(&dir.db_path()) {
+            assert_eq!(mode, 0o640, "{name} is {mode:o}");
+        }
+    }
+
+    #[test]
+    fn an_existing_stores_mode_is_left_to_the_operator() {
+        let dir = TempDir::new("mode-existing");
+        drop(SqliteStore::open(&dir.db_path()).unwrap());
+        std::fs::set_permissions(dir.db_path(), Permissions::from_mode(0o640)).unwrap();
+        drop(SqliteStore::open(&dir.db_path()).unwrap());
+        let mode = std::fs::metadata(dir.db_path()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn the_owner_is_given_to_every_store_file() {
+        let dir = TempDir::new("owner");
+        // As root (as CI runs), to nobody; otherwise a process may give files only to itself.
+        let me = std::fs::metadata(dir.path()).unwrap();
+        let owner = if me.uid() == 0 {
+            (65534, 65534)
+        } else {
+            (me.uid(), me.gid())
+        };
+        let access = StoreAccess {
+            owner: Some(owner),
+            group_readable: false,
+        };
+        let mut store = SqliteStore::open_with_access(&dir.db_path(), access).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        for (name, _) in modes(&dir.db_path()) {
+            let meta = std::fs::metadata(&name).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), owner, "{name}");
+        }
     }
 
     #[test]

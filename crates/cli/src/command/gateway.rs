@@ -14,6 +14,7 @@ use store::{SessionRecorder, SqliteStore};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config;
+use crate::run_as::started_as_root;
 
 pub fn run(path: &Path) -> ExitCode {
     match serve(path) {
@@ -28,6 +29,12 @@ pub fn run(path: &Path) -> ExitCode {
 fn serve(path: &Path) -> Result<()> {
     let config = config::load_or_explain(path)?;
     init_logging(config.log_json);
+    if started_as_root() && config.run_as.is_none() {
+        tracing::warn!(
+            "running as root: set [gateway] user = \"mailtls\" (a dedicated system user) so \
+             the gateway gives root up once its ports are bound and its files open"
+        );
+    }
     let prepared =
         Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
@@ -43,7 +50,7 @@ fn serve(path: &Path) -> Result<()> {
     // The OAuth login stage of the session will take this broker.
     let _tokens =
         oauth::TokenBroker::open(&config.oauth).map_err(|e| anyhow!("cannot start: {e}"))?;
-    let store = SqliteStore::open(&config.store_path)?;
+    let store = SqliteStore::open_with_access(&config.store_path, config.store_access())?;
     let recorder = SessionRecorder::spawn(Box::new(store));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -59,6 +66,17 @@ fn serve(path: &Path) -> Result<()> {
             }
             None => None,
         };
+        // Certificates, keys and the store are open, the ports bound: root is no longer
+        // needed. Every thread of the process changes with it (glibc applies set*id to all).
+        if let Some(run_as) = &config.run_as {
+            run_as.enter()?;
+            tracing::info!(
+                user = %run_as.user,
+                uid = %run_as.uid,
+                gid = %run_as.gid,
+                "serving as an unprivileged user"
+            );
+        }
         bound.serve(recorder.clone(), shutdown_signal()).await;
         if let Some(task) = metrics {
             task.abort();

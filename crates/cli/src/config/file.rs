@@ -31,6 +31,10 @@ pub struct GatewaySection {
     pub upstream_timeout_secs: Option<u64>,
     /// "text" (default) or "json".
     pub log_format: Option<String>,
+    /// The account to serve as once ports are bound and files opened, when started as root.
+    pub user: Option<String>,
+    /// The group to serve as instead of the user's primary group; it may read the store.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

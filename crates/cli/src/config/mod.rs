@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use gateway::settings::GatewaySettings;
+use store::StoreAccess;
+
+use crate::run_as::RunAs;
 
 pub use validate::ConfigProblem;
 
@@ -23,6 +26,18 @@ pub struct Config {
     pub log_json: bool,
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
+    /// `[gateway] user`/`group`: whom to serve as when started as root.
+    pub run_as: Option<RunAs>,
+}
+
+impl Config {
+    /// How the session store's files are made: owned by `[gateway] user` when one is set,
+    /// readable by `[gateway] group` when that is set, by nobody else.
+    pub fn store_access(&self) -> StoreAccess {
+        self.run_as
+            .as_ref()
+            .map_or(StoreAccess::default(), RunAs::store_access)
+    }
 }
 
 /// Reads and validates the config at `path`.

@@ -32,9 +32,13 @@ fn keys(path: &Path) -> Vec<String> {
 #[test]
 fn the_exchange_online_example_is_valid() {
     let example = include_str!("../../../../examples/exchange-online-bridge.toml");
+    // The example names the `mailtls` user that lab/quickstart.sh creates; a test machine has
+    // `nobody` for certain.
+    assert!(example.contains("\nuser = \"mailtls\"\n"));
+    let example = example.replace("\nuser = \"mailtls\"\n", "\nuser = \"nobody\"\n");
     let path = write_config(
         "example",
-        example,
+        &example,
         &["certs/gateway.pem", "certs/gateway.key"],
     );
     let config = load(&path).expect("the example validates");
@@ -51,6 +55,87 @@ fn the_exchange_online_example_is_valid() {
     );
     assert_eq!(config.store_path, path.parent().unwrap().join("mailtls.db"));
     assert_eq!(config.metrics_bind, Some("127.0.0.1:9109".parse().unwrap()));
+    let run_as = config.run_as.as_ref().expect("the example drops root");
+    assert_eq!(run_as.user, "nobody");
+    assert!(!run_as.group_readable);
+    assert_eq!(config.store_access().mode(), 0o600);
+}
+
+/// A minimal valid config with `gateway` as its `[gateway]` section.
+fn with_gateway_section(name: &str, gateway: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[gateway]
+{gateway}
+
+[[upstream]]
+name = "up"
+address = "127.0.0.1:993"
+protocol = "imap"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:143"
+tls = "none"
+upstream = "up"
+"#
+    );
+    write_config(name, &text, &[])
+}
+
+#[test]
+fn the_user_and_group_are_looked_up_and_the_group_may_read_the_store() {
+    let path = with_gateway_section("run-as", "user = \"nobody\"\ngroup = \"nogroup\"");
+    let config = load(&path).expect("nobody and nogroup exist on every Debian machine");
+    let run_as = config.run_as.clone().expect("a user");
+    assert_eq!(run_as.uid.as_raw(), 65534);
+    assert_eq!(run_as.gid.as_raw(), 65534);
+    assert!(run_as.group_readable);
+    assert_eq!(config.store_access().mode(), 0o640);
+    assert_eq!(config.store_access().owner, Some((65534, 65534)));
+
+    let alone = load(&with_gateway_section("no-user", "")).unwrap();
+    assert_eq!(alone.run_as, None);
+    assert_eq!(alone.store_access().owner, None);
+    assert_eq!(alone.store_access().mode(), 0o600);
+}
+
+#[test]
+fn a_missing_user_or_group_root_or_a_group_alone_is_a_problem() {
+    for (label, section, key, says) in [
+        (
+            "unknown-user",
+            "user = \"no-such-mailtls-user\"",
+            "gateway.user",
+            "no user is named",
+        ),
+        ("root", "user = \"root\"", "gateway.user", "is root"),
+        (
+            "unknown-group",
+            "user = \"nobody\"\ngroup = \"no-such-mailtls-group\"",
+            "gateway.group",
+            "no group is named",
+        ),
+        (
+            "root-group",
+            "user = \"nobody\"\ngroup = \"root\"",
+            "gateway.group",
+            "root's group",
+        ),
+        (
+            "group-alone",
+            "group = \"nogroup\"",
+            "gateway.group",
+            "gateway.user is not",
+        ),
+    ] {
+        let problems = load(&with_gateway_section(label, section)).expect_err(label);
+        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+        assert_eq!(problems[0].key, key, "{label}");
+        assert!(problems[0].problem.contains(says), "{label}: {problems:?}");
+        assert!(!problems[0].fix.is_empty(), "{label}");
+    }
 }
 
 #[test]

@@ -13,8 +13,11 @@ use gateway::settings::{
 use ipnet::IpNet;
 use wire::TlsVersion;
 
-use super::file::{ConfigFile, ListenerEntry, MetricsSection, UpstreamEntry};
+use nix::unistd::{Group, User};
+
+use super::file::{ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry};
 use super::Config;
+use crate::run_as::RunAs;
 
 /// One thing wrong with the config: where, what, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +181,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         &[("text", false), ("json", true)],
         Some(false),
     );
+    let run_as = run_as(&mut c, &raw.gateway);
 
     // Names are checked on the raw entries, so an entry with other faults still counts.
     unique_names(
@@ -242,6 +246,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             oauth,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
+            run_as,
         })
     } else {
         Err(c.problems)
@@ -272,6 +277,90 @@ fn metrics_bind(
         return None;
     }
     Some(addr)
+}
+
+/// `[gateway] user` and `group`, looked up in the system's user and group databases now, so
+/// `check-config` reports a missing account before the gateway has bound anything.
+fn run_as(c: &mut Checker, gateway: &GatewaySection) -> Option<RunAs> {
+    let create_user = |name: &str| {
+        format!(
+            "create it (useradd --system --no-create-home --shell /usr/sbin/nologin {name}) or \
+             name an existing unprivileged user"
+        )
+    };
+    let Some(name) = gateway.user.as_deref() else {
+        if gateway.group.is_some() {
+            c.report(
+                "gateway.group",
+                "is set but gateway.user is not",
+                "set gateway.user too: the group is the one the gateway switches to with it",
+            );
+        }
+        return None;
+    };
+    let user = match User::from_name(name) {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            c.report(
+                "gateway.user",
+                format!("no user is named \"{name}\""),
+                create_user(name),
+            );
+            return None;
+        }
+        Err(e) => {
+            c.report(
+                "gateway.user",
+                format!("cannot look up \"{name}\": {e}"),
+                "check the system's user database (getent passwd)",
+            );
+            return None;
+        }
+    };
+    if user.uid.is_root() {
+        c.report(
+            "gateway.user",
+            format!("\"{name}\" is root, so nothing would be given up"),
+            create_user("mailtls"),
+        );
+        return None;
+    }
+    let gid = match gateway.group.as_deref() {
+        None => user.gid,
+        Some(group) => match Group::from_name(group) {
+            Ok(Some(found)) if found.gid.as_raw() != 0 => found.gid,
+            Ok(Some(_)) => {
+                c.report(
+                    "gateway.group",
+                    format!("\"{group}\" is root's group"),
+                    "name a group that owns nothing of the system, or leave it out",
+                );
+                return None;
+            }
+            Ok(None) => {
+                c.report(
+                    "gateway.group",
+                    format!("no group is named \"{group}\""),
+                    format!("create it (groupadd --system {group}) or leave it out"),
+                );
+                return None;
+            }
+            Err(e) => {
+                c.report(
+                    "gateway.group",
+                    format!("cannot look up \"{group}\": {e}"),
+                    "check the system's group database (getent group)",
+                );
+                return None;
+            }
+        },
+    };
+    Some(RunAs {
+        user: name.to_string(),
+        uid: user.uid,
+        gid,
+        group_readable: gateway.group.is_some(),
+    })
 }
 
 /// Reports every value of the naming field `field` of `[[kind]]` entries that is used twice.
