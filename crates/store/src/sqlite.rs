@@ -9,7 +9,10 @@ use rusqlite::{params, Connection, Row};
 use serde_json::Value;
 use wire::TlsVersion;
 
-use crate::{schema, timestamp, Outcome, SessionRecord, SessionStore, StoreError};
+use crate::{
+    schema, timestamp, Outcome, RefusalReason, RefusalSummary, SessionRecord, SessionStore,
+    StoreError,
+};
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
 /// gateway) before giving up with "database is locked".
@@ -26,6 +29,13 @@ const SELECT_ALL: &str = "SELECT
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client
     FROM sessions ORDER BY id";
+
+const ADD_REFUSALS: &str = "INSERT INTO refused_connections
+        (minute, listener, client_addr, reason, count) VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (minute, listener, client_addr, reason) DO UPDATE SET count = count + excluded.count";
+
+const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, count
+    FROM refused_connections ORDER BY minute, listener, client_addr, reason";
 
 /// Session records in a SQLite database file.
 ///
@@ -91,6 +101,50 @@ impl SqliteStore {
             .map_err(|e| self.read_error(e))?;
         // count(*) is never negative.
         Ok(count.unsigned_abs())
+    }
+
+    /// Every stored count of refused connections, by minute, listener, address and reason.
+    pub fn refusals(&self) -> Result<Vec<RefusalSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(SELECT_REFUSALS)
+            .map_err(|e| self.read_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| self.read_error(e))?;
+        let mut summaries = Vec::new();
+        for row in rows {
+            let (minute, listener, client_addr, reason, count) =
+                row.map_err(|e| self.read_error(e))?;
+            let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
+                path: self.path.clone(),
+                // The table has no row ids; its key is the minute, listener, address and reason.
+                row_id: 0,
+                column,
+                reason,
+            };
+            summaries.push(RefusalSummary {
+                minute: timestamp::parse(&minute).map_err(|e| invalid("minute", e))?,
+                listener,
+                client_addr: client_addr
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| invalid("client_addr", e.to_string()))?,
+                reason: reason
+                    .parse::<RefusalReason>()
+                    .map_err(|e| invalid("reason", e.to_string()))?,
+                count: u64::try_from(count)
+                    .map_err(|_| invalid("count", format!("{count} is negative")))?,
+            });
+        }
+        Ok(summaries)
     }
 
     fn read_error(&self, source: rusqlite::Error) -> StoreError {
@@ -228,6 +282,32 @@ impl SessionStore for SqliteStore {
                         i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
                     ])
                     .map_err(write_error)?;
+            }
+        }
+        tx.commit().map_err(write_error)
+    }
+
+    fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
+        if summaries.is_empty() {
+            return Ok(());
+        }
+        let path = &self.path;
+        let write_error = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(write_error)?;
+        {
+            let mut add = tx.prepare_cached(ADD_REFUSALS).map_err(write_error)?;
+            for summary in summaries {
+                add.execute(params![
+                    timestamp::format(summary.minute),
+                    summary.listener,
+                    summary.client_addr.to_string(),
+                    summary.reason.as_str(),
+                    i64::try_from(summary.count).unwrap_or(i64::MAX),
+                ])
+                .map_err(write_error)?;
             }
         }
         tx.commit().map_err(write_error)
@@ -408,6 +488,44 @@ mod tests {
             message.contains("check the directory exists and is writable"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn refusal_counts_of_one_minute_add_up_in_one_row() {
+        let dir = TempDir::new("refusals");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let minute = UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        let summary = |addr: &str, reason, count| RefusalSummary {
+            minute,
+            listener: "imaps".into(),
+            client_addr: addr.parse().unwrap(),
+            reason,
+            count,
+        };
+        store
+            .add_refusals(&[
+                summary("192.0.2.7", RefusalReason::ClientLimit, 5_000),
+                summary("2001:db8::7", RefusalReason::PreAuthBudget, 1),
+            ])
+            .unwrap();
+        store
+            .add_refusals(&[summary("192.0.2.7", RefusalReason::ClientLimit, 5_000)])
+            .unwrap();
+
+        assert_eq!(
+            store.refusals().unwrap(),
+            vec![
+                summary("192.0.2.7", RefusalReason::ClientLimit, 10_000),
+                summary("2001:db8::7", RefusalReason::PreAuthBudget, 1),
+            ]
+        );
+        let minute_text: String = store
+            .conn
+            .query_row("SELECT min(minute) FROM refused_connections", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(minute_text, "2023-11-14T22:14:00.000Z");
     }
 
     #[test]
