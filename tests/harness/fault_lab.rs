@@ -246,12 +246,7 @@ impl Lab {
             login.starts_with("n1 OK "),
             "{listener}: login after a fault: {login:?}"
         );
-        c.send(b"n2 SELECT INBOX\r\n");
-        let select = c.tagged("n2");
-        assert!(
-            select.contains("* 3 EXISTS") && select.contains("n2 OK "),
-            "{select:?}"
-        );
+        c.select_lab_inbox("n2");
         c.send(b"n3 LOGOUT\r\n");
         let bye = c.tagged("n3");
         assert!(

@@ -261,6 +261,17 @@ impl Client {
         }
     }
 
+    /// Selects INBOX with `tag` on a logged-in IMAP session and checks it holds the lab
+    /// mailbox's three messages.
+    pub fn select_lab_inbox(&mut self, tag: &str) {
+        self.send(format!("{tag} SELECT INBOX\r\n").as_bytes());
+        let select = self.tagged(tag);
+        assert!(
+            select.contains("* 3 EXISTS") && select.contains(&format!("{tag} OK ")),
+            "{select:?}"
+        );
+    }
+
     /// Everything until the gateway closes, which it must do `within`.
     pub fn raw_until_closed(&mut self, within: Duration) -> Vec<u8> {
         let deadline = Instant::now() + within;

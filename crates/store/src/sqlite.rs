@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, CachedStatement, Connection, Row};
 use serde_json::Value;
 use wire::TlsVersion;
 
@@ -246,49 +246,54 @@ impl SqliteStore {
 impl SessionStore for SqliteStore {
     /// Writes the whole batch in one transaction: all records are stored, or none.
     fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let path = &self.path;
-        let write_error = |source| StoreError::Write {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(write_error)?;
-        {
-            let mut insert = tx.prepare_cached(INSERT).map_err(write_error)?;
-            for rec in records {
-                insert
-                    .execute(params![
-                        timestamp::format(rec.started_at),
-                        timestamp::format(rec.ended_at),
-                        rec.listener,
-                        rec.protocol,
-                        rec.client_addr.to_string(),
-                        rec.client_port,
-                        rec.tls_version.map(|v| v.to_string()),
-                        rec.tls_cipher,
-                        rec.offered_max_tls.map(|v| v.to_string()),
-                        rec.sni,
-                        rec.ja4,
-                        encode_client_id(&rec.client_id),
-                        rec.login,
-                        rec.upstream,
-                        rec.upstream_tls_version.map(|v| v.to_string()),
-                        rec.outcome.as_str(),
-                        rec.detail,
-                        // A session cannot move 2^63 bytes; saturate rather than fail the batch.
-                        i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
-                        i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
-                    ])
-                    .map_err(write_error)?;
-            }
-        }
-        tx.commit().map_err(write_error)
+        self.execute_each(INSERT, records, |insert, rec| {
+            insert.execute(params![
+                timestamp::format(rec.started_at),
+                timestamp::format(rec.ended_at),
+                rec.listener,
+                rec.protocol,
+                rec.client_addr.to_string(),
+                rec.client_port,
+                rec.tls_version.map(|v| v.to_string()),
+                rec.tls_cipher,
+                rec.offered_max_tls.map(|v| v.to_string()),
+                rec.sni,
+                rec.ja4,
+                encode_client_id(&rec.client_id),
+                rec.login,
+                rec.upstream,
+                rec.upstream_tls_version.map(|v| v.to_string()),
+                rec.outcome.as_str(),
+                rec.detail,
+                // A session cannot move 2^63 bytes; saturate rather than fail the batch.
+                i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
+                i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+            ])
+        })
     }
 
     fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
-        if summaries.is_empty() {
+        self.execute_each(ADD_REFUSALS, summaries, |add, summary| {
+            add.execute(params![
+                timestamp::format(summary.minute),
+                summary.listener,
+                summary.client_addr.to_string(),
+                summary.reason.as_str(),
+                i64::try_from(summary.count).unwrap_or(i64::MAX),
+            ])
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Runs `statement` once per item, bound by `execute`, in one transaction: all or none.
+    fn execute_each<T>(
+        &mut self,
+        statement: &str,
+        items: &[T],
+        execute: impl Fn(&mut CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
             return Ok(());
         }
         let path = &self.path;
@@ -298,16 +303,9 @@ impl SessionStore for SqliteStore {
         };
         let tx = self.conn.transaction().map_err(write_error)?;
         {
-            let mut add = tx.prepare_cached(ADD_REFUSALS).map_err(write_error)?;
-            for summary in summaries {
-                add.execute(params![
-                    timestamp::format(summary.minute),
-                    summary.listener,
-                    summary.client_addr.to_string(),
-                    summary.reason.as_str(),
-                    i64::try_from(summary.count).unwrap_or(i64::MAX),
-                ])
-                .map_err(write_error)?;
+            let mut prepared = tx.prepare_cached(statement).map_err(write_error)?;
+            for item in items {
+                execute(&mut prepared, item).map_err(write_error)?;
             }
         }
         tx.commit().map_err(write_error)
