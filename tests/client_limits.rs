@@ -5,8 +5,9 @@
 //! Each case shows the attacker's view (the exact bytes it gets back), the bystander's view (a
 //! normal client from another loopback address, which the gateway sees as another host, logs
 //! in within a second), and what is left afterwards: the gateway's descriptors and memory back
-//! at their baseline, a bounded number of rows for a flood of refused connections, and no
-//! attempt in Dovecot's log for a throttled login.
+//! at their baseline, a bounded number of rows for a flood of refused connections, no attempt
+//! in Dovecot's log for a throttled login, and both counted on the metrics endpoint (scraped
+//! with curl).
 //!
 //! Everything runs through the real `mailtls` binary to a real Dovecot from `lab/`, with the
 //! harness's in-process clients (OpenSSL TLS 1.0, plain sockets) bound to chosen source
@@ -21,8 +22,10 @@ use std::time::{Duration, Instant};
 use e2e::clients::REPLY_TIMEOUT;
 use e2e::evidence::upstream_logins;
 use e2e::fault_lab::{record_of, standard_listeners, Lab};
+use e2e::free_port;
 use e2e::legacy_client::{connect_tcp_from, Client, LOOPBACK};
 use e2e::process::{fd_listing, settled_fd_count, vm_rss_kib};
+use e2e::scrape::{scrape_until, value};
 use store::{Outcome, RefusalReason, SqliteStore};
 
 /// What a bystander's login may take, from connect to the login's OK.
@@ -84,9 +87,13 @@ fn within_a_second(who: &str, login: impl FnOnce()) -> Duration {
 /// descriptors and memory return to their baseline.
 #[test]
 fn a_host_over_its_share_is_refused_at_once_and_others_still_log_in() {
+    let metrics = free_port();
     let mut lab = Lab::start(
         "client-share",
-        "max_unauthenticated = 40\nmax_unauthenticated_per_client = 8",
+        &format!(
+            "max_unauthenticated = 40\nmax_unauthenticated_per_client = 8\n\n\
+             [metrics]\nbind = \"127.0.0.1:{metrics}\""
+        ),
         Vec::new(),
         standard_listeners(),
     );
@@ -196,6 +203,22 @@ fn a_host_over_its_share_is_refused_at_once_and_others_still_log_in() {
         "the gateway's memory grew from {baseline_rss} to {rss} KiB over the flood"
     );
     lab.imap_login_works("imap-plain");
+
+    // The refusals as the metrics endpoint counts them, per listener.
+    let counted = [
+        ("imap-plain", 3_335.0),
+        ("pop3-plain", 3_334.0),
+        ("imap-tls", 3_334.0),
+    ];
+    scrape_until(metrics, "every refusal counted", |text| {
+        counted.iter().all(|&(listener, n)| {
+            value(
+                text,
+                "mailtls_preauth_refused_by_client_limit_total",
+                &[("listener", listener)],
+            ) == Some(n)
+        })
+    });
 
     // One session record per connection that was served (Lab::finish checks), and the
     // refusals as counts: per listener and minute, however many connections.
@@ -320,7 +343,13 @@ fn a_full_unauthenticated_budget_leaves_logged_in_sessions_alone() {
 /// the window: Dovecot never sees them. Another host logs in at once all along.
 #[test]
 fn a_host_that_failed_ten_logins_is_throttled_without_asking_the_upstream() {
-    let mut lab = Lab::start("throttle", "", Vec::new(), standard_listeners());
+    let metrics = free_port();
+    let mut lab = Lab::start(
+        "throttle",
+        &format!("[metrics]\nbind = \"127.0.0.1:{metrics}\""),
+        Vec::new(),
+        standard_listeners(),
+    );
     let pid = lab.gateway.pid();
     lab.imap_login_works_from("imap-tls", addr("127.0.0.2"));
     let baseline_fds = settled_fd_count(pid, None);
@@ -411,6 +440,16 @@ fn a_host_that_failed_ten_logins_is_throttled_without_asking_the_upstream() {
         "the gateway holds {settled} descriptors, baseline {baseline_fds}\n{}",
         fd_listing(pid)
     );
+    scrape_until(metrics, "the throttled logins counted", |text| {
+        let throttled = |listener| {
+            value(
+                text,
+                "mailtls_logins_throttled_total",
+                &[("listener", listener)],
+            )
+        };
+        throttled("imap-plain") == Some(2.0) && throttled("pop3-tls") == Some(1.0)
+    });
 
     let (records, _) = lab.finish();
     // Dovecot's own evidence: the throttled attempts never reached it. Its alice logins are
