@@ -251,9 +251,8 @@ fn proxy_protocol_needs_its_load_balancers_named() {
     }
 }
 
-#[test]
-fn the_metrics_endpoint_needs_an_address_of_its_own() {
-    let listener = r#"
+/// A minimal valid config: one plaintext IMAP listener and its upstream.
+const ONE_LISTENER: &str = r#"
 [[upstream]]
 name = "up"
 address = "mail.example:993"
@@ -266,6 +265,10 @@ bind = "127.0.0.1:1143"
 tls = "none"
 upstream = "up"
 "#;
+
+#[test]
+fn the_metrics_endpoint_needs_an_address_of_its_own() {
+    let listener = ONE_LISTENER;
     for (name, section) in [
         ("metrics-missing", "[metrics]\n"),
         ("metrics-bad", "[metrics]\nbind = \"localhost\"\n"),
@@ -294,20 +297,6 @@ upstream = "up"
         Some("[::1]:9109".parse().unwrap())
     );
 }
-
-const ONE_LISTENER: &str = r#"
-[[upstream]]
-name = "up"
-address = "127.0.0.1:993"
-protocol = "imap"
-
-[[listener]]
-name = "a"
-protocol = "imap"
-bind = "127.0.0.1:1143"
-tls = "none"
-upstream = "up"
-"#;
 
 #[test]
 fn client_limits_default_to_32_connections_and_10_failures_in_10_minutes() {
