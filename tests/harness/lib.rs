@@ -11,6 +11,7 @@ pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
 mod postfix;
+pub mod process;
 pub mod scrape;
 mod scratch;
 pub mod secrets;

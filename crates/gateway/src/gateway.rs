@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use store::SessionRecorder;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use wire::TlsVersion;
 
 use crate::admission::Admission;
+use crate::client_limits::ClientLimits;
 use crate::client_tls::{acceptor_for, negotiated_suites};
 use crate::error::SetupError;
 use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
@@ -22,7 +23,6 @@ use crate::upstream_tls::connector_for;
 /// A gateway whose settings have all been put to use, ready to bind.
 pub struct Gateway {
     listeners: Vec<Arc<ListenerContext>>,
-    max_sessions: usize,
 }
 
 impl Gateway {
@@ -46,6 +46,11 @@ impl Gateway {
                 Err(e) => errors.push(e),
             }
         }
+        // One set of limits for all listeners: a host is one host whichever port it floods.
+        let limits = Arc::new(ClientLimits::new(
+            &settings.client_limits,
+            settings.max_sessions,
+        ));
         let mut listeners = Vec::new();
         for listener in &settings.listeners {
             let acceptor = match listener.tls {
@@ -82,13 +87,11 @@ impl Gateway {
                 timeouts: settings.timeouts,
                 admission: admission.clone(),
                 proxy: listener.proxy_protocol.clone().map(ProxyHeaderCheck::new),
+                limits: limits.clone(),
             }));
         }
         if errors.is_empty() {
-            Ok(Gateway {
-                listeners,
-                max_sessions: settings.max_sessions,
-            })
+            Ok(Gateway { listeners })
         } else {
             Err(errors)
         }
@@ -138,10 +141,7 @@ impl Gateway {
             })?;
             bound.push((ctx, socket));
         }
-        Ok(BoundGateway {
-            listeners: bound,
-            max_sessions: self.max_sessions,
-        })
+        Ok(BoundGateway { listeners: bound })
     }
 }
 
@@ -174,14 +174,12 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// A gateway listening on its sockets.
 pub struct BoundGateway {
     listeners: Vec<(Arc<ListenerContext>, TcpListener)>,
-    max_sessions: usize,
 }
 
 impl BoundGateway {
     /// Serves clients until `shutdown` completes, then lets running sessions record themselves.
     pub async fn serve(self, recorder: SessionRecorder, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sessions = Arc::new(Semaphore::new(self.max_sessions));
         let mut loops = Vec::new();
         for (ctx, socket) in self.listeners {
             crate::metrics::listener_started(&ctx.settings.name);
@@ -196,7 +194,6 @@ impl BoundGateway {
             loops.push(tokio::spawn(accept_loop(
                 ctx,
                 socket,
-                sessions.clone(),
                 recorder.clone(),
                 stop_rx.clone(),
             )));

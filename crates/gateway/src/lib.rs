@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod buffer_pool;
+mod client_limits;
 mod client_tls;
 mod error;
 mod gateway;

@@ -31,11 +31,14 @@ pub enum Outcome {
     ClientTlsFailed,
     /// The client went away before logging in.
     ClientClosed,
+    /// The gateway refused the login itself, without asking the upstream, because the client's
+    /// address failed too many logins recently.
+    Throttled,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::AuthFailed,
         Outcome::RefusedByPolicy,
@@ -46,6 +49,7 @@ impl Outcome {
         Outcome::ProtocolError,
         Outcome::ClientTlsFailed,
         Outcome::ClientClosed,
+        Outcome::Throttled,
     ];
 
     /// The stable snake_case label stored in the database, e.g. `"auth_failed"`.
@@ -61,6 +65,7 @@ impl Outcome {
             Outcome::ProtocolError => "protocol_error",
             Outcome::ClientTlsFailed => "client_tls_failed",
             Outcome::ClientClosed => "client_closed",
+            Outcome::Throttled => "throttled",
         }
     }
 }
@@ -73,7 +78,7 @@ impl fmt::Display for Outcome {
 
 /// A label that names no [`Outcome`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown session outcome {0:?}; expected one of: ok, auth_failed, refused_by_policy, upstream_unreachable, upstream_certificate_rejected, upstream_protocol_error, timeout, protocol_error, client_tls_failed, client_closed")]
+#[error("unknown session outcome {0:?}; expected one of: ok, auth_failed, refused_by_policy, upstream_unreachable, upstream_certificate_rejected, upstream_protocol_error, timeout, protocol_error, client_tls_failed, client_closed, throttled")]
 pub struct UnknownOutcome(pub String);
 
 impl FromStr for Outcome {
@@ -116,6 +121,7 @@ mod tests {
                 "protocol_error",
                 "client_tls_failed",
                 "client_closed",
+                "throttled",
             ]
         );
     }

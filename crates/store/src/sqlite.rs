@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, CachedStatement, Connection, Row};
 use serde_json::Value;
 use wire::TlsVersion;
 
-use crate::{schema, timestamp, Outcome, SessionRecord, SessionStore, StoreError};
+use crate::{
+    schema, timestamp, Outcome, RefusalReason, RefusalSummary, SessionRecord, SessionStore,
+    StoreError,
+};
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
 /// gateway) before giving up with "database is locked".
@@ -55,6 +58,12 @@ impl StoreAccess {
 
 /// The files SQLite keeps beside the database in WAL mode.
 const SIDECAR_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
+const ADD_REFUSALS: &str = "INSERT INTO refused_connections
+        (minute, listener, client_addr, reason, count) VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (minute, listener, client_addr, reason) DO UPDATE SET count = count + excluded.count";
+
+const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, count
+    FROM refused_connections ORDER BY minute, listener, client_addr, reason";
 
 /// Session records in a SQLite database file.
 ///
@@ -152,6 +161,50 @@ impl SqliteStore {
             .map_err(|e| self.read_error(e))?;
         // count(*) is never negative.
         Ok(count.unsigned_abs())
+    }
+
+    /// Every stored count of refused connections, by minute, listener, address and reason.
+    pub fn refusals(&self) -> Result<Vec<RefusalSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(SELECT_REFUSALS)
+            .map_err(|e| self.read_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| self.read_error(e))?;
+        let mut summaries = Vec::new();
+        for row in rows {
+            let (minute, listener, client_addr, reason, count) =
+                row.map_err(|e| self.read_error(e))?;
+            let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
+                path: self.path.clone(),
+                // The table has no row ids; its key is the minute, listener, address and reason.
+                row_id: 0,
+                column,
+                reason,
+            };
+            summaries.push(RefusalSummary {
+                minute: timestamp::parse(&minute).map_err(|e| invalid("minute", e))?,
+                listener,
+                client_addr: client_addr
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| invalid("client_addr", e.to_string()))?,
+                reason: reason
+                    .parse::<RefusalReason>()
+                    .map_err(|e| invalid("reason", e.to_string()))?,
+                count: u64::try_from(count)
+                    .map_err(|_| invalid("count", format!("{count} is negative")))?,
+            });
+        }
+        Ok(summaries)
     }
 
     fn read_error(&self, source: rusqlite::Error) -> StoreError {
@@ -294,7 +347,54 @@ fn give_to(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
 impl SessionStore for SqliteStore {
     /// Writes the whole batch in one transaction: all records are stored, or none.
     fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
+        self.execute_each(INSERT, records, |insert, rec| {
+            insert.execute(params![
+                timestamp::format(rec.started_at),
+                timestamp::format(rec.ended_at),
+                rec.listener,
+                rec.protocol,
+                rec.client_addr.to_string(),
+                rec.client_port,
+                rec.tls_version.map(|v| v.to_string()),
+                rec.tls_cipher,
+                rec.offered_max_tls.map(|v| v.to_string()),
+                rec.sni,
+                rec.ja4,
+                encode_client_id(&rec.client_id),
+                rec.login,
+                rec.upstream,
+                rec.upstream_tls_version.map(|v| v.to_string()),
+                rec.outcome.as_str(),
+                rec.detail,
+                // A session cannot move 2^63 bytes; saturate rather than fail the batch.
+                i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
+                i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+            ])
+        })
+    }
+
+    fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
+        self.execute_each(ADD_REFUSALS, summaries, |add, summary| {
+            add.execute(params![
+                timestamp::format(summary.minute),
+                summary.listener,
+                summary.client_addr.to_string(),
+                summary.reason.as_str(),
+                i64::try_from(summary.count).unwrap_or(i64::MAX),
+            ])
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Runs `statement` once per item, bound by `execute`, in one transaction: all or none.
+    fn execute_each<T>(
+        &mut self,
+        statement: &str,
+        items: &[T],
+        execute: impl Fn(&mut CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
             return Ok(());
         }
         let path = &self.path;
@@ -304,32 +404,9 @@ impl SessionStore for SqliteStore {
         };
         let tx = self.conn.transaction().map_err(write_error)?;
         {
-            let mut insert = tx.prepare_cached(INSERT).map_err(write_error)?;
-            for rec in records {
-                insert
-                    .execute(params![
-                        timestamp::format(rec.started_at),
-                        timestamp::format(rec.ended_at),
-                        rec.listener,
-                        rec.protocol,
-                        rec.client_addr.to_string(),
-                        rec.client_port,
-                        rec.tls_version.map(|v| v.to_string()),
-                        rec.tls_cipher,
-                        rec.offered_max_tls.map(|v| v.to_string()),
-                        rec.sni,
-                        rec.ja4,
-                        encode_client_id(&rec.client_id),
-                        rec.login,
-                        rec.upstream,
-                        rec.upstream_tls_version.map(|v| v.to_string()),
-                        rec.outcome.as_str(),
-                        rec.detail,
-                        // A session cannot move 2^63 bytes; saturate rather than fail the batch.
-                        i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
-                        i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
-                    ])
-                    .map_err(write_error)?;
+            let mut prepared = tx.prepare_cached(statement).map_err(write_error)?;
+            for item in items {
+                execute(&mut prepared, item).map_err(write_error)?;
             }
         }
         tx.commit().map_err(write_error)
@@ -577,6 +654,44 @@ mod tests {
             let meta = std::fs::metadata(&name).unwrap();
             assert_eq!((meta.uid(), meta.gid()), owner, "{name}");
         }
+    }
+
+    #[test]
+    fn refusal_counts_of_one_minute_add_up_in_one_row() {
+        let dir = TempDir::new("refusals");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let minute = UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        let summary = |addr: &str, reason, count| RefusalSummary {
+            minute,
+            listener: "imaps".into(),
+            client_addr: addr.parse().unwrap(),
+            reason,
+            count,
+        };
+        store
+            .add_refusals(&[
+                summary("192.0.2.7", RefusalReason::ClientLimit, 5_000),
+                summary("2001:db8::7", RefusalReason::PreAuthBudget, 1),
+            ])
+            .unwrap();
+        store
+            .add_refusals(&[summary("192.0.2.7", RefusalReason::ClientLimit, 5_000)])
+            .unwrap();
+
+        assert_eq!(
+            store.refusals().unwrap(),
+            vec![
+                summary("192.0.2.7", RefusalReason::ClientLimit, 10_000),
+                summary("2001:db8::7", RefusalReason::PreAuthBudget, 1),
+            ]
+        );
+        let minute_text: String = store
+            .conn
+            .query_row("SELECT min(minute) FROM refused_connections", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(minute_text, "2023-11-14T22:14:00.000Z");
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct GatewaySection {
     pub max_sessions: Option<usize>,
+    pub max_unauthenticated: Option<usize>,
+    pub max_unauthenticated_per_client: Option<u32>,
+    pub failed_logins_per_client: Option<u32>,
+    pub failed_login_window_secs: Option<u64>,
     pub pre_auth_timeout_secs: Option<u64>,
     pub client_handshake_timeout_secs: Option<u64>,
     pub upstream_timeout_secs: Option<u64>,

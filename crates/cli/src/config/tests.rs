@@ -336,9 +336,8 @@ fn proxy_protocol_needs_its_load_balancers_named() {
     }
 }
 
-#[test]
-fn the_metrics_endpoint_needs_an_address_of_its_own() {
-    let listener = r#"
+/// A minimal valid config: one plaintext IMAP listener and its upstream.
+const ONE_LISTENER: &str = r#"
 [[upstream]]
 name = "up"
 address = "mail.example:993"
@@ -351,6 +350,10 @@ bind = "127.0.0.1:1143"
 tls = "none"
 upstream = "up"
 "#;
+
+#[test]
+fn the_metrics_endpoint_needs_an_address_of_its_own() {
+    let listener = ONE_LISTENER;
     for (name, section) in [
         ("metrics-missing", "[metrics]\n"),
         ("metrics-bad", "[metrics]\nbind = \"localhost\"\n"),
@@ -529,4 +532,48 @@ upstream = "up"
         config.oauth.token_cache.unwrap().path,
         path.parent().unwrap().join("data/mailtls-tokens.enc")
     );
+}
+
+#[test]
+fn client_limits_default_to_32_connections_and_10_failures_in_10_minutes() {
+    let path = write_config("limits-default", ONE_LISTENER, &[]);
+    let limits = load(&path).expect("valid").gateway.client_limits;
+    assert_eq!(limits.max_unauthenticated, 1_000);
+    assert_eq!(limits.max_unauthenticated_per_client, 32);
+    assert_eq!(limits.failed_logins_per_client, 10);
+    assert_eq!(limits.failed_login_window.as_secs(), 600);
+
+    // A small budget brings the default share down to half of it.
+    let text = format!("[gateway]\nmax_unauthenticated = 20\n{ONE_LISTENER}");
+    let path = write_config("limits-small", &text, &[]);
+    let limits = load(&path).expect("valid").gateway.client_limits;
+    assert_eq!(limits.max_unauthenticated_per_client, 10);
+}
+
+#[test]
+fn one_address_may_never_hold_more_than_half_the_unauthenticated_budget() {
+    let text = format!(
+        "[gateway]\nmax_unauthenticated = 100\nmax_unauthenticated_per_client = 51\n\
+         failed_logins_per_client = 0\nfailed_login_window_secs = 0\n{ONE_LISTENER}"
+    );
+    let path = write_config("limits-bad", &text, &[]);
+    let problems = load(&path).expect_err("over half");
+    let share = problems
+        .iter()
+        .find(|p| p.key == "gateway.max_unauthenticated_per_client")
+        .expect("the share is a problem");
+    assert!(share.fix.contains("at most 50"), "{share:?}");
+    let found: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        found.contains(&"gateway.failed_logins_per_client"),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"gateway.failed_login_window_secs"),
+        "{found:?}"
+    );
+
+    let text = format!("[gateway]\nmax_unauthenticated = 1\n{ONE_LISTENER}");
+    let path = write_config("limits-one", &text, &[]);
+    assert_eq!(keys(&path), ["gateway.max_unauthenticated"]);
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gateway::settings::{
-    ClientTlsMode, GatewaySettings, ListenerSettings, OAuthMechanism, Protocol, ProxyProtocol,
-    Timeouts, UpstreamLogin, UpstreamSettings, UpstreamTlsMode,
+    ClientLimitSettings, ClientTlsMode, GatewaySettings, ListenerSettings, OAuthMechanism,
+    Protocol, ProxyProtocol, Timeouts, UpstreamLogin, UpstreamSettings, UpstreamTlsMode,
 };
 use ipnet::IpNet;
 use wire::TlsVersion;
@@ -175,6 +175,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             "use a positive number, e.g. 10000",
         );
     }
+    let client_limits = client_limits(&mut c, &raw.gateway);
     let log_json = c.choice(
         "gateway.log_format",
         raw.gateway.log_format.as_deref(),
@@ -241,6 +242,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
                 upstreams,
                 timeouts,
                 max_sessions,
+                client_limits,
             },
             store_path,
             oauth,
@@ -361,6 +363,75 @@ fn run_as(c: &mut Checker, gateway: &GatewaySection) -> Option<RunAs> {
         gid,
         group_readable: gateway.group.is_some(),
     })
+}
+
+/// The limits per client address: each positive, and one address's share of the
+/// unauthenticated budget at most half of it. Left unset, the share is 32 or half the budget,
+/// whichever is smaller.
+fn client_limits(c: &mut Checker, gateway: &GatewaySection) -> ClientLimitSettings {
+    let defaults = ClientLimitSettings::default();
+    let max_unauthenticated = gateway
+        .max_unauthenticated
+        .unwrap_or(defaults.max_unauthenticated);
+    if max_unauthenticated < 2 {
+        c.report(
+            "gateway.max_unauthenticated",
+            format!("is {max_unauthenticated}"),
+            "use at least 2 (one address may hold at most half), e.g. 1000",
+        );
+    }
+    let half = u32::try_from(max_unauthenticated / 2).unwrap_or(u32::MAX);
+    let per_client = match gateway.max_unauthenticated_per_client {
+        Some(0) => {
+            c.report(
+                "gateway.max_unauthenticated_per_client",
+                "is 0",
+                "use a positive number, e.g. 32",
+            );
+            0
+        }
+        Some(n) if n > half => {
+            c.report(
+                "gateway.max_unauthenticated_per_client",
+                format!(
+                    "is {n}, more than half of gateway.max_unauthenticated ({max_unauthenticated})"
+                ),
+                format!(
+                    "use at most {half}, so one address can never take every unauthenticated slot"
+                ),
+            );
+            n
+        }
+        Some(n) => n,
+        None => defaults.max_unauthenticated_per_client.min(half.max(1)),
+    };
+    let failed_logins = gateway
+        .failed_logins_per_client
+        .unwrap_or(defaults.failed_logins_per_client);
+    if failed_logins == 0 {
+        c.report(
+            "gateway.failed_logins_per_client",
+            "is 0",
+            "use a positive number, e.g. 10",
+        );
+    }
+    let window = gateway
+        .failed_login_window_secs
+        .map(Duration::from_secs)
+        .unwrap_or(defaults.failed_login_window);
+    if window.is_zero() || window > MAX_TIMEOUT {
+        c.report(
+            "gateway.failed_login_window_secs",
+            format!("is {} s", window.as_secs()),
+            "use a number of seconds from 1 to 86400, e.g. 600",
+        );
+    }
+    ClientLimitSettings {
+        max_unauthenticated,
+        max_unauthenticated_per_client: per_client,
+        failed_logins_per_client: failed_logins,
+        failed_login_window: window,
+    }
 }
 
 /// Reports every value of the naming field `field` of `[[kind]]` entries that is used twice.
