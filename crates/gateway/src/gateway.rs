@@ -17,7 +17,8 @@ use crate::client_tls::{acceptor_for, negotiated_suites};
 use crate::error::SetupError;
 use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
 use crate::proxy_header::ProxyHeaderCheck;
-use crate::settings::{ClientTlsMode, GatewaySettings};
+use crate::settings::{ClientTlsMode, GatewaySettings, UpstreamLogin};
+use crate::token_logins::TokenLogins;
 use crate::upstream_tls::connector_for;
 
 /// A gateway whose settings have all been put to use, ready to bind.
@@ -28,18 +29,33 @@ pub struct Gateway {
 impl Gateway {
     /// Builds every TLS context and links listeners to upstreams. Returns every problem found,
     /// not just the first, so `check-config` can list them all.
+    /// `tokens` serves the upstreams with `auth = "oauth"`; it may be `None` when there are
+    /// none.
     pub fn prepare(
         settings: &GatewaySettings,
         admission: Arc<dyn Admission>,
+        tokens: Option<Arc<TokenLogins>>,
     ) -> Result<Gateway, Vec<SetupError>> {
         let mut errors = Vec::new();
         let mut upstreams = HashMap::new();
         for upstream in &settings.upstreams {
             match connector_for(upstream) {
                 Ok(tls) => {
+                    let tokens = match upstream.login {
+                        UpstreamLogin::Passthrough => None,
+                        UpstreamLogin::OAuth(_) if tokens.is_none() => {
+                            errors.push(SetupError::new(
+                                format!("upstream[{}].auth", upstream.name),
+                                "is \"oauth\" but no [[account]] and [[oauth]] entries were given",
+                            ));
+                            continue;
+                        }
+                        UpstreamLogin::OAuth(_) => tokens.clone(),
+                    };
                     let ctx = UpstreamContext {
                         settings: upstream.clone(),
                         tls,
+                        tokens,
                     };
                     upstreams.insert(upstream.name.clone(), Arc::new(ctx));
                 }

@@ -18,7 +18,9 @@ mod proxy_header;
 mod session;
 pub mod settings;
 mod stream;
+mod token_logins;
 mod upstream_tls;
 
 pub use error::SetupError;
 pub use gateway::{BoundGateway, Gateway, ListenerSuites};
+pub use token_logins::TokenLogins;

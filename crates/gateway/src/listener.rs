@@ -14,12 +14,15 @@ use crate::client_limits::ClientLimits;
 use crate::metrics::ActiveSession;
 use crate::proxy_header::ProxyHeaderCheck;
 use crate::settings::{ListenerSettings, Timeouts, UpstreamSettings};
+use crate::token_logins::TokenLogins;
 use crate::upstream_tls::UpstreamTls;
 
 /// An upstream with its verified TLS connector.
 pub(crate) struct UpstreamContext {
     pub settings: UpstreamSettings,
     pub tls: UpstreamTls,
+    /// The local accounts and their tokens, on an upstream with `auth = "oauth"`.
+    pub tokens: Option<Arc<TokenLogins>>,
 }
 
 /// Everything a session task needs to know about the listener that accepted it.

@@ -32,6 +32,15 @@ impl Protocol {
             Protocol::Pop3 => "[SYS/TEMP]",
         }
     }
+
+    /// The response code that tells a client its mailbox has as many sessions as it may:
+    /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3.
+    pub fn mailbox_busy_code(self) -> &'static str {
+        match self {
+            Protocol::Imap => "[LIMIT]",
+            Protocol::Pop3 => "[IN-USE]",
+        }
+    }
 }
 
 /// How a listener offers TLS to its clients.

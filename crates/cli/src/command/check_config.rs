@@ -17,18 +17,16 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         Ok(config) => config,
         Err(problems) => return report(path, problems.iter().map(|p| p.to_string())),
     };
-    let gateway = match Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)) {
+    // Loads the apps' secrets and certificates and opens the token cache with its key: a
+    // missing or wrong key shows here, not at the first login.
+    let tokens = match config.open_token_logins(1) {
+        Ok(tokens) => tokens,
+        Err(e) => return report(path, std::iter::once(e)),
+    };
+    let gateway = match Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly), tokens) {
         Ok(gateway) => gateway,
         Err(errors) => return report(path, errors.iter().map(|e| e.to_string())),
     };
-    // Loads the apps' secrets and certificates and opens the token cache with its key: a
-    // missing or wrong key shows here, not at the first login.
-    if let Err(e) = oauth::TokenBroker::open(&config.oauth) {
-        return report(path, std::iter::once(e.to_string()));
-    }
-    if let Err(e) = oauth::LocalAccounts::new(&config.oauth.accounts, 1) {
-        return report(path, std::iter::once(e.to_string()));
-    }
     // Opening creates the file and schema if missing: the same thing the gateway does first.
     if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
         return report(path, std::iter::once(format!("store.path: {e}")));

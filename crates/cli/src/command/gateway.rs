@@ -35,21 +35,22 @@ fn serve(path: &Path) -> Result<()> {
              the gateway gives root up once its ports are bound and its files open"
         );
     }
-    let prepared =
-        Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)).map_err(|errors| {
+    // A missing or wrong token cache key stops the start here, before any client is accepted.
+    let tokens = config
+        .open_token_logins(password_checks())
+        .map_err(|e| anyhow!("cannot start: {e}"))?;
+    let prepared = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly), tokens).map_err(
+        |errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             anyhow!("cannot start:\n{}", lines.join("\n"))
-        })?;
+        },
+    )?;
     // Before the store's writer starts, so its metrics are registered with the recorder.
     let metrics = config
         .metrics_bind
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    // A missing or wrong token cache key stops the start here, before any client is accepted.
-    // The OAuth login stage of the session will take this broker.
-    let _tokens =
-        oauth::TokenBroker::open(&config.oauth).map_err(|e| anyhow!("cannot start: {e}"))?;
     let store = SqliteStore::open_with_access(&config.store_path, config.store_access())?;
     let recorder = SessionRecorder::spawn(Box::new(store));
 
@@ -115,4 +116,10 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// Argon2 checks of local passwords run at once: half the cores, so a burst of logins leaves
+/// the other half to the sessions already running.
+fn password_checks() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }

@@ -7,8 +7,10 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gateway::settings::GatewaySettings;
+use gateway::TokenLogins;
 use store::StoreAccess;
 
 use crate::run_as::RunAs;
@@ -31,6 +33,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// Opens what OAuth logins need: the apps' secrets and certificates, the token cache
+    /// with its key (a missing or wrong key is an error here, never an empty cache), and the
+    /// local accounts, whose passwords are checked `parallel_checks` at a time. `None` when
+    /// the config has no `[[oauth]]` app.
+    pub fn open_token_logins(
+        &self,
+        parallel_checks: usize,
+    ) -> Result<Option<Arc<TokenLogins>>, String> {
+        if self.oauth.apps.is_empty() {
+            return Ok(None);
+        }
+        let broker = ::oauth::TokenBroker::open(&self.oauth).map_err(|e| e.to_string())?;
+        let accounts = ::oauth::LocalAccounts::new(&self.oauth.accounts, parallel_checks)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Arc::new(TokenLogins::new(accounts, broker))))
+    }
+
     /// How the session store's files are made: owned by `[gateway] user` when one is set,
     /// readable by `[gateway] group` when that is set, by nobody else.
     pub fn store_access(&self) -> StoreAccess {

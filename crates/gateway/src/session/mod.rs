@@ -10,6 +10,7 @@ mod client_handshake;
 mod facts;
 mod pre_auth;
 mod splice;
+mod upstream_auth;
 mod upstream_login;
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits, UpstreamAuth};
+use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
 use store::{Outcome, RefusalReason, RefusedConnection, SessionRecord, SessionRecorder};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -32,6 +33,7 @@ use crate::listener::ListenerContext;
 use crate::proxy_header;
 use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
+use crate::token_logins::MailboxSlot;
 use facts::{Fact, Facts};
 use upstream_login::LoggedIn;
 
@@ -247,7 +249,7 @@ async fn run_bridge<B: Bridge>(
 
     // 2-4. Pre-auth dialogue, checks and upstream login, again after each refused login.
     let login = log_in::<B>(client, &mut dialogue, ctx, facts, deadline);
-    let (mut client, logged_in, _session_slot) = match Box::pin(login).await {
+    let (mut client, logged_in, _held) = match Box::pin(login).await {
         Ok(done) => done,
         Err(end) => return Ok(end),
     };
@@ -322,7 +324,7 @@ async fn log_in<B: Bridge>(
     ctx: &ListenerContext,
     facts: &mut Facts<'_>,
     deadline: Instant,
-) -> Result<(ClientStream, LoggedIn, OwnedSemaphorePermit), SessionEnd> {
+) -> Result<(ClientStream, LoggedIn, Held), SessionEnd> {
     let mut failed_logins = 0;
     let mut last_refusal: Option<SessionEnd> = None;
     loop {
@@ -350,27 +352,57 @@ async fn log_in<B: Bridge>(
         };
         let client_addr = facts.record().client_addr;
 
-        // 4. The upstream login.
-        let auth = UpstreamAuth::Password(credentials);
-        let refusal =
-            match upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline).await {
-                Ok(logged_in) => return Ok((client, logged_in, session_slot)),
-                Err(failure) if failure.outcome == Outcome::AuthFailed => {
-                    ctx.limits.login_failed(client_addr);
-                    failure
-                }
-                Err(failure) => {
-                    tracing::warn!(
-                        upstream = %ctx.upstream.settings.name,
-                        outcome = failure.outcome.as_str(),
-                        reason = failure.detail.as_deref().unwrap_or(""),
-                        "upstream login failed"
-                    );
-                    let line = dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
-                    say_goodbye(&mut client, &line).await;
-                    return Err(failure);
-                }
-            };
+        // 4. Who logs in upstream (the device's own password, or a local account's mailbox
+        //    with its token), then the upstream login itself.
+        let logged_in = match upstream_auth::authorise(&ctx.upstream, credentials).await {
+            Ok(authorised) => {
+                let auth = authorised.auth;
+                upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline)
+                    .await
+                    .map(|logged_in| (logged_in, authorised.mailbox))
+            }
+            Err(refusal) => Err(refusal),
+        };
+        let refusal = match logged_in {
+            Ok((logged_in, mailbox)) => {
+                let held = Held {
+                    _session: session_slot,
+                    _mailbox: mailbox,
+                };
+                return Ok((client, logged_in, held));
+            }
+            Err(failure) if failure.outcome == Outcome::AuthFailed => {
+                ctx.limits.login_failed(client_addr);
+                failure
+            }
+            // Not the device's fault (no token, token refused, mailbox full): it is told to
+            // try later and may, without that counting as a failed login.
+            Err(failure) if failure.refusal_text(ctx.settings.protocol).is_some() => {
+                tracing::warn!(
+                    upstream = %ctx.upstream.settings.name,
+                    outcome = failure.outcome.as_str(),
+                    reason = failure.detail.as_deref().unwrap_or(""),
+                    "upstream login not attempted or refused for the gateway's token"
+                );
+                let text = failure
+                    .refusal_text(ctx.settings.protocol)
+                    .unwrap_or_default();
+                dialogue.login_rejected(&text);
+                last_refusal = Some(failure);
+                continue;
+            }
+            Err(failure) => {
+                tracing::warn!(
+                    upstream = %ctx.upstream.settings.name,
+                    outcome = failure.outcome.as_str(),
+                    reason = failure.detail.as_deref().unwrap_or(""),
+                    "upstream login failed"
+                );
+                let line = dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
+                say_goodbye(&mut client, &line).await;
+                return Err(failure);
+            }
+        };
         failed_logins += 1;
         if failed_logins >= MAX_FAILED_LOGINS {
             let line = dialogue.farewell("Too many failed logins");
@@ -380,6 +412,13 @@ async fn log_in<B: Bridge>(
         dialogue.login_rejected(refusal.detail.as_deref().unwrap_or_default());
         last_refusal = Some(refusal);
     }
+}
+
+/// What a logged-in session holds until it ends: its logged-in slot, and its place in its
+/// mailbox's cap when the account has one. Both give their place back when dropped.
+struct Held {
+    _session: OwnedSemaphorePermit,
+    _mailbox: Option<MailboxSlot>,
 }
 
 /// A login refused by the gateway itself: the text for the client's NO / -ERR and how the
