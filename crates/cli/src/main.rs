@@ -34,6 +34,12 @@ enum Command {
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
+    /// The TLS floor policies: why a client is allowed, warned or refused.
+    #[command(subcommand)]
+    Policy(command::policy::PolicyCommand),
+    /// The exception register: who may stay below the floor, owned by whom, until when.
+    #[command(subcommand)]
+    Exceptions(command::exceptions::ExceptionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +48,7 @@ fn main() -> ExitCode {
         Command::Gateway { config } => command::gateway::run(&config),
         Command::CheckConfig { config } => command::check_config::run(&config),
         Command::Scan(args) => command::scan::run(args),
+        Command::Policy(command) => command::policy::run(command),
+        Command::Exceptions(command) => command::exceptions::run(command),
     }
 }

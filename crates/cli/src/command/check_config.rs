@@ -32,7 +32,7 @@ pub fn run(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
+pub(crate) fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
     let problems: Vec<String> = problems.collect();
     eprintln!("{}: {} problem(s)", path.display(), problems.len());
     for problem in problems {

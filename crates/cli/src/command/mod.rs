@@ -1,5 +1,8 @@
 //! One module per `mailtls` subcommand.
 
 pub mod check_config;
+pub mod exceptions;
 pub mod gateway;
+pub mod policy;
 pub mod scan;
+mod terminal;

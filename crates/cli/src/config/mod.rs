@@ -1,6 +1,7 @@
 //! The TOML config file: read, then validated into the gateway's typed settings. Every problem
 //! is reported with its key and what to do, all at once.
 
+mod enforcement;
 mod file;
 mod validate;
 
@@ -8,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use gateway::settings::GatewaySettings;
+use policy::PolicySet;
 
+pub use enforcement::parse_instant;
 pub use validate::ConfigProblem;
 
 /// A config that passed validation.
@@ -20,6 +23,8 @@ pub struct Config {
     pub log_json: bool,
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
+    /// The TLS floor policies, which listener applies which, and the exception register.
+    pub policy: PolicySet,
 }
 
 /// Reads and validates the config at `path`.

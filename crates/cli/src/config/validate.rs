@@ -13,6 +13,7 @@ use gateway::settings::{
 use ipnet::IpNet;
 use wire::TlsVersion;
 
+use super::enforcement;
 use super::file::{ConfigFile, ListenerEntry, MetricsSection, UpstreamEntry};
 use super::Config;
 
@@ -41,17 +42,17 @@ impl fmt::Display for ConfigProblem {
 }
 
 /// Collects problems while the config is read, so all of them are reported at once.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     base: &'a Path,
     problems: Vec<ConfigProblem>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(super) fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.problems.push(ConfigProblem::new(key, problem, fix));
     }
 
-    fn required<'v>(
+    pub(super) fn required<'v>(
         &mut self,
         key: &str,
         value: &'v Option<String>,
@@ -66,7 +67,7 @@ impl Checker<'_> {
         }
     }
 
-    fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &mut self,
         key: &str,
         value: Option<&str>,
@@ -115,8 +116,8 @@ impl Checker<'_> {
     }
 }
 
-/// The floors a listener may have: SSLv3 is never offered.
-const LISTENER_VERSIONS: [TlsVersion; 4] = [
+/// The floors a listener (or a policy) may have: SSLv3 is never offered.
+pub(super) const LISTENER_VERSIONS: [TlsVersion; 4] = [
     TlsVersion::Tls10,
     TlsVersion::Tls11,
     TlsVersion::Tls12,
@@ -210,8 +211,10 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .as_ref()
         .and_then(|m| metrics_bind(&mut c, m, &listeners));
 
+    let policy = enforcement::policy_set(&mut c, &raw);
+
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
-    if c.problems.is_empty() {
+    if let (true, Some(policy)) = (c.problems.is_empty(), policy) {
         Ok(Config {
             gateway: GatewaySettings {
                 listeners,
@@ -222,6 +225,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             store_path,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
+            policy,
         })
     } else {
         Err(c.problems)
@@ -475,14 +479,20 @@ fn proxy_protocol(
 /// One `proxy_from` entry: a network, or one address (a /32 or /128). A network that holds
 /// every address is refused: any host could then claim to be any client.
 fn trusted_network(entry: &str) -> Result<IpNet, String> {
-    let net = entry
-        .parse::<IpNet>()
-        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("\"{entry}\" is not an IP network or address"))?;
+    let net = network_or_address(entry)?;
     if net.prefix_len() == 0 {
         return Err(format!(
             "\"{entry}\" trusts every address, so any host could claim to be any client"
         ));
     }
-    Ok(net.trunc())
+    Ok(net)
+}
+
+/// A network ("10.0.0.0/8", host bits dropped) or one address (a /32 or /128).
+pub(super) fn network_or_address(entry: &str) -> Result<IpNet, String> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("\"{entry}\" is not an IP network or address"))
 }
