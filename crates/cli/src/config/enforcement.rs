@@ -227,14 +227,18 @@ fn exception(c: &mut Checker, index: usize, e: &ExceptionEntry) -> Option<Except
             ok = false;
         }
     }
-    let matches = match ExceptionMatch::new(
-        client,
-        e.user.as_deref(),
-        e.ja4.as_deref(),
-        e.allow_broad.unwrap_or(false),
-    ) {
-        Ok(m) => Some(m),
-        Err(ExceptionError::NoKey) => {
+    // Keys already reported as malformed are not reported again as missing.
+    let matches = match ok.then(|| {
+        ExceptionMatch::new(
+            client,
+            e.user.as_deref(),
+            e.ja4.as_deref(),
+            e.allow_broad.unwrap_or(false),
+        )
+    }) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(ExceptionError::NoKey)) => {
             c.report(
                 &format!("exception[{id}]"),
                 ExceptionError::NoKey.to_string(),
@@ -242,7 +246,7 @@ fn exception(c: &mut Checker, index: usize, e: &ExceptionEntry) -> Option<Except
             );
             None
         }
-        Err(broad @ ExceptionError::Broad(_)) => {
+        Some(Err(broad @ ExceptionError::Broad(_))) => {
             c.report(
                 &key("client"),
                 broad.to_string(),
