@@ -156,8 +156,10 @@ impl fmt::Display for Why {
                 if let Some(r) = rollout {
                     write!(
                         f,
-                        "; {:.2}% of clients are refused now and this client is {}",
-                        f64::from(r.refused_ppm) / 10_000.0,
+                        // Truncated, so a share short of everyone never reads as 100%.
+                        "; {}.{:02}% of clients are refused now and this client is {}",
+                        r.refused_ppm / 10_000,
+                        r.refused_ppm % 10_000 / 100,
                         if r.in_refused_cohort {
                             "among them"
                         } else {
