@@ -19,7 +19,10 @@ fn example_config(scratch: &Scratch) -> PathBuf {
     config
 }
 
-fn mailtls(config: &Path, args: &[&str]) -> Command {
+/// `mailtls SUBCOMMAND ACTION --config CONFIG REST...` for `args` = "SUBCOMMAND ACTION REST..."
+/// (split at spaces).
+fn mailtls(config: &Path, args: &str) -> Command {
+    let args: Vec<&str> = args.split_whitespace().collect();
     let mut command = Command::new(mailtls_bin());
     command
         .args(&args[..2])
@@ -41,25 +44,32 @@ fn field<'a>(text: &'a str, field: &str) -> &'a str {
         .trim()
 }
 
-fn explain(config: &Path, args: &[&str]) -> String {
-    let mut all = vec!["policy", "explain"];
-    all.extend_from_slice(args);
-    stdout(&run_ok(&mut mailtls(config, &all)))
+/// The decision and the rule.
+fn decided(out: &str) -> (&str, &str) {
+    (field(out, "decision"), field(out, "rule"))
+}
+
+/// `mailtls policy explain` with `args` (split at spaces).
+fn explain(config: &Path, args: &str) -> String {
+    stdout(&run_ok(&mut mailtls(
+        config,
+        &format!("policy explain {args}"),
+    )))
 }
 
 #[test]
 fn explain_names_the_decision_rule_and_exception_over_time() {
     let scratch = Scratch::new("policy-explain");
     let config = example_config(&scratch);
-    let legacy = ["--listener", "legacy-imaps", "--tls", "1.0"];
-    let with = |extra: &[&str]| -> String {
-        let mut args = legacy.to_vec();
-        args.extend_from_slice(extra);
-        explain(&config, &args)
+    let with = |extra: &str| {
+        explain(
+            &config,
+            &format!("--listener legacy-imaps --tls 1.0 {extra}"),
+        )
     };
 
     // A device on the excepted network, after the window: allowed by exception 1.
-    let out = with(&["--client", "10.20.0.7", "--at", "2027-01-10"]);
+    let out = with("--client 10.20.0.7 --at 2027-01-10");
     assert_eq!(field(&out, "decision"), "allow", "{out}");
     assert_eq!(field(&out, "rule"), "exception:1");
     assert!(
@@ -69,7 +79,7 @@ fn explain_names_the_decision_rule_and_exception_over_time() {
     assert_eq!(field(&out, "  owner"), "facilities@contoso.com");
     assert_eq!(field(&out, "  plan"), "Replace the devices in Q1 2027");
     // From the first instant of its expiry date it no longer matches.
-    let out = with(&["--client", "10.20.0.7", "--at", "2027-03-31"]);
+    let out = with("--client 10.20.0.7 --at 2027-03-31");
     assert_eq!(field(&out, "decision"), "refuse", "{out}");
     assert_eq!(field(&out, "rule"), "sunset/ended");
     assert_eq!(field(&out, "exception"), "none");
@@ -80,119 +90,53 @@ fn explain_names_the_decision_rule_and_exception_over_time() {
     );
 
     // Anyone else: warned before the window, in the rollout inside it, refused from its end.
-    let out = with(&["--client", "192.0.2.9", "--at", "2026-07-31T23:59:59Z"]);
-    assert_eq!(
-        (field(&out, "decision"), field(&out, "rule")),
-        ("warn", "sunset/before-start"),
-        "{out}"
-    );
-    let out = with(&["--client", "192.0.2.9", "--at", "2026-08-01"]);
-    assert_eq!(
-        (field(&out, "decision"), field(&out, "rule")),
-        ("warn", "sunset/window"),
-        "{out}"
-    );
+    let out = with("--client 192.0.2.9 --at 2026-07-31T23:59:59Z");
+    assert_eq!(decided(&out), ("warn", "sunset/before-start"), "{out}");
+    let out = with("--client 192.0.2.9 --at 2026-08-01");
+    assert_eq!(decided(&out), ("warn", "sunset/window"), "{out}");
     assert!(
         field(&out, "why").contains("0.00% of clients are refused now"),
         "{out}"
     );
-    let out = with(&["--client", "192.0.2.9", "--at", "2026-12-30T23:59:59Z"]);
+    let out = with("--client 192.0.2.9 --at 2026-12-30T23:59:59Z");
     assert_eq!(field(&out, "rule"), "sunset/window", "{out}");
     assert!(
         field(&out, "why").contains("99.99% of clients are refused now"),
         "{out}"
     );
-    let out = with(&["--client", "192.0.2.9", "--at", "2026-12-31"]);
-    assert_eq!(
-        (field(&out, "decision"), field(&out, "rule")),
-        ("refuse", "sunset/ended"),
-        "{out}"
-    );
+    let out = with("--client 192.0.2.9 --at 2026-12-31");
+    assert_eq!(decided(&out), ("refuse", "sunset/ended"), "{out}");
 
     // A modern client meets the floor; a user exception matches its login in any case.
     let out = explain(
         &config,
-        &[
-            "--listener",
-            "legacy-imaps",
-            "--tls",
-            "1.2",
-            "--client",
-            "192.0.2.9",
-            "--at",
-            "2027-06-01",
-        ],
+        "--listener legacy-imaps --tls 1.2 --client 192.0.2.9 --at 2027-06-01",
     );
-    assert_eq!(
-        (field(&out, "decision"), field(&out, "rule")),
-        ("allow", "sunset/floor"),
-        "{out}"
-    );
-    let out = with(&[
-        "--client",
-        "2001:db8::5",
-        "--user",
-        "Scanner@Contoso.com",
-        "--at",
-        "2027-01-14",
-    ]);
+    assert_eq!(decided(&out), ("allow", "sunset/floor"), "{out}");
+    let out = with("--client 2001:db8::5 --user Scanner@Contoso.com --at 2027-01-14");
     assert_eq!(field(&out, "rule"), "exception:2", "{out}");
     // The JA4 exception holds only on its network, and only until 2026-11-30.
     let ja4 = "t10i070600_4b22cbed5bed_2dae41c691ec";
-    let out = with(&[
-        "--client",
-        "2001:db8:40::77",
-        "--ja4",
-        ja4,
-        "--at",
-        "2026-11-29",
-    ]);
+    let out = with(&format!(
+        "--client 2001:db8:40::77 --ja4 {ja4} --at 2026-11-29"
+    ));
     assert_eq!(field(&out, "rule"), "exception:3", "{out}");
-    let out = with(&[
-        "--client",
-        "2001:db8:41::77",
-        "--ja4",
-        ja4,
-        "--at",
-        "2026-11-29",
-    ]);
+    let out = with(&format!(
+        "--client 2001:db8:41::77 --ja4 {ja4} --at 2026-11-29"
+    ));
     assert_eq!(field(&out, "rule"), "sunset/window", "{out}");
 
     // The opt-in endpoint: only excepted clients, even a TLS 1.3 one is refused without.
     let out = explain(
         &config,
-        &[
-            "--listener",
-            "legacy-optin-imaps",
-            "--tls",
-            "1.3",
-            "--client",
-            "192.0.2.9",
-            "--at",
-            "2026-09-01",
-        ],
+        "--listener legacy-optin-imaps --tls 1.3 --client 192.0.2.9 --at 2026-09-01",
     );
-    assert_eq!(
-        (field(&out, "decision"), field(&out, "rule")),
-        ("refuse", "sunset/opt-in"),
-        "{out}"
-    );
+    assert_eq!(decided(&out), ("refuse", "sunset/opt-in"), "{out}");
     let out = explain(
         &config,
-        &[
-            "--listener",
-            "legacy-optin-imaps",
-            "--client",
-            "10.20.0.8",
-            "--at",
-            "2026-09-01",
-        ],
+        "--listener legacy-optin-imaps --client 10.20.0.8 --at 2026-09-01",
     );
-    assert_eq!(
-        (field(&out, "decision"), field(&out, "rule")),
-        ("allow", "exception:1"),
-        "{out}"
-    );
+    assert_eq!(decided(&out), ("allow", "exception:1"), "{out}");
 }
 
 #[test]
@@ -201,16 +145,7 @@ fn explain_escapes_client_text_and_refuses_unclear_questions() {
     let config = example_config(&scratch);
     let out = explain(
         &config,
-        &[
-            "--listener",
-            "legacy-imaps",
-            "--client",
-            "192.0.2.9",
-            "--user",
-            "mallory\u{1b}[2J@x",
-            "--at",
-            "2026-09-01",
-        ],
+        "--listener legacy-imaps --client 192.0.2.9 --user mallory\u{1b}[2J@x --at 2026-09-01",
     );
     assert!(
         !out.contains('\u{1b}'),
@@ -222,10 +157,7 @@ fn explain_escapes_client_text_and_refuses_unclear_questions() {
     );
 
     // Several listeners apply a policy: the operator must say which.
-    let output = run(&mut mailtls(
-        &config,
-        &["policy", "explain", "--client", "192.0.2.9"],
-    ));
+    let output = run(&mut mailtls(&config, "policy explain --client 192.0.2.9"));
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -234,14 +166,7 @@ fn explain_escapes_client_text_and_refuses_unclear_questions() {
     );
     let output = run(&mut mailtls(
         &config,
-        &[
-            "policy",
-            "explain",
-            "--client",
-            "192.0.2.9",
-            "--listener",
-            "nope",
-        ],
+        "policy explain --client 192.0.2.9 --listener nope",
     ));
     assert_eq!(output.status.code(), Some(2));
 }
@@ -252,7 +177,7 @@ fn exceptions_list_and_expiring_show_the_register() {
     let config = example_config(&scratch);
     let out = stdout(&run_ok(&mut mailtls(
         &config,
-        &["exceptions", "list", "--at", "2026-12-15"],
+        "exceptions list --at 2026-12-15",
     )));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
@@ -289,14 +214,7 @@ fn exceptions_list_and_expiring_show_the_register() {
 
     let out = stdout(&run_ok(&mut mailtls(
         &config,
-        &[
-            "exceptions",
-            "expiring",
-            "--days",
-            "45",
-            "--at",
-            "2026-12-15",
-        ],
+        "exceptions expiring --days 45 --at 2026-12-15",
     )));
     let rows: Vec<&str> = out
         .lines()
@@ -315,14 +233,7 @@ fn exceptions_list_and_expiring_show_the_register() {
     );
     let out = stdout(&run_ok(&mut mailtls(
         &config,
-        &[
-            "exceptions",
-            "expiring",
-            "--days",
-            "120",
-            "--at",
-            "2026-12-15",
-        ],
+        "exceptions expiring --days 120 --at 2026-12-15",
     )));
     assert!(out.contains("2 exception(s) expire"), "{out}");
 
@@ -331,7 +242,7 @@ fn exceptions_list_and_expiring_show_the_register() {
         .unwrap()
         .replace("owner = \"it-ops@contoso.com\"\n", "");
     std::fs::write(&config, broken).unwrap();
-    let output = run(&mut mailtls(&config, &["exceptions", "list"]));
+    let output = run(&mut mailtls(&config, "exceptions list"));
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -11,9 +11,9 @@ use store::SqliteStore;
 use crate::config;
 
 pub fn run(path: &Path) -> ExitCode {
-    let config = match config::load(path) {
+    let config = match load_or_report(path) {
         Ok(config) => config,
-        Err(problems) => return report(path, problems.iter().map(|p| p.to_string())),
+        Err(code) => return code,
     };
     if let Err(errors) = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)) {
         return report(path, errors.iter().map(|e| e.to_string()));
@@ -32,7 +32,12 @@ pub fn run(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub(crate) fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
+/// The config at `path`, or its problems printed and the exit code to end with.
+pub(crate) fn load_or_report(path: &Path) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|problems| report(path, problems.iter().map(|p| p.to_string())))
+}
+
+fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
     let problems: Vec<String> = problems.collect();
     eprintln!("{}: {} problem(s)", path.display(), problems.len());
     for problem in problems {

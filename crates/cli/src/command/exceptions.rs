@@ -41,14 +41,9 @@ pub fn run(command: ExceptionsCommand) -> ExitCode {
         ExceptionsCommand::List(args) => (args, None),
         ExceptionsCommand::Expiring { register, days } => (register, Some(days)),
     };
-    let config = match config::load(&args.config) {
+    let config = match super::check_config::load_or_report(&args.config) {
         Ok(config) => config,
-        Err(problems) => {
-            return super::check_config::report(
-                &args.config,
-                problems.iter().map(|p| p.to_string()),
-            )
-        }
+        Err(code) => return code,
     };
     let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
     let register = config.policy.exceptions();

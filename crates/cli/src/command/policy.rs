@@ -47,14 +47,9 @@ pub struct ExplainArgs {
 
 pub fn run(command: PolicyCommand) -> ExitCode {
     let PolicyCommand::Explain(args) = command;
-    let config = match config::load(&args.config) {
+    let config = match super::check_config::load_or_report(&args.config) {
         Ok(config) => config,
-        Err(problems) => {
-            return super::check_config::report(
-                &args.config,
-                problems.iter().map(|p| p.to_string()),
-            )
-        }
+        Err(code) => return code,
     };
     let set = &config.policy;
     let listener = match chosen_listener(set, args.listener.as_deref()) {

@@ -162,8 +162,9 @@ upstream = "up"
     assert!(problems.iter().any(|p| p.key == "listener[a].certificate"));
 }
 
-/// A minimal valid config with one listener whose extra lines are `listener_extra`.
-fn with_listener(name: &str, listener_extra: &str) -> PathBuf {
+/// A valid listener and upstream, followed by `extra` (policy sections, exceptions) and with
+/// `listener_extra` inside the listener.
+fn with_policy(name: &str, listener_extra: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"
 [[upstream]]
@@ -178,9 +179,16 @@ bind = "0.0.0.0:993"
 tls = "none"
 upstream = "up"
 {listener_extra}
+
+{extra}
 "#
     );
     write_config(name, &text, &[])
+}
+
+/// A minimal valid config with one listener whose extra lines are `listener_extra`.
+fn with_listener(name: &str, listener_extra: &str) -> PathBuf {
+    with_policy(name, listener_extra, "")
 }
 
 #[test]
@@ -331,30 +339,6 @@ fn the_enforcement_example_is_valid() {
     );
 }
 
-/// A valid listener and upstream, followed by `extra` (policy sections, exceptions) and with
-/// `listener_extra` inside the listener.
-fn with_policy(name: &str, listener_extra: &str, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[[upstream]]
-name = "up"
-address = "mail.example:993"
-protocol = "imap"
-
-[[listener]]
-name = "lb"
-protocol = "imap"
-bind = "0.0.0.0:993"
-tls = "none"
-upstream = "up"
-{listener_extra}
-
-{extra}
-"#
-    );
-    write_config(name, &text, &[])
-}
-
 const SUNSET: &str = r#"
 [policy.sunset]
 min_tls = "1.2"
@@ -390,6 +374,19 @@ fn a_policy_with_listeners_and_exceptions_validates() {
     assert_eq!(config.policy.listeners_with_policy(), ["lb"]);
 }
 
+/// The config at `path` has exactly one problem, at `key`, saying `problem`, with a fix.
+fn assert_one_problem(label: &str, path: &Path, key: &str, problem: &str) {
+    let problems = load(path).expect_err(label);
+    assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+    assert_eq!(problems[0].key, key, "{label}: {problems:?}");
+    assert!(
+        problems[0].problem.contains(problem),
+        "{label}: {:?}",
+        problems[0]
+    );
+    assert!(!problems[0].fix.is_empty(), "{label}");
+}
+
 #[test]
 fn every_bad_policy_input_names_its_key() {
     let sunset_with = |line: &str| {
@@ -398,96 +395,90 @@ fn every_bad_policy_input_names_its_key() {
             &format!("mode = \"enforce\"\n{line}\n"),
         )
     };
-    let cases: Vec<(&str, String, String, &str, &str)> = vec![
+    let start = "start = \"2026-08-01\"\n";
+    // (label, [policy.sunset] as written, key, problem), on a listener with policy = "sunset".
+    let cases: Vec<(&str, String, &str, &str)> = vec![
         (
             "unknown-key",
-            "policy = \"sunset\"".into(),
             sunset_with("floor = \"1.2\""),
             "(syntax)",
             "floor",
         ),
         (
             "bad-start",
-            "policy = \"sunset\"".into(),
             SUNSET.replace("2026-08-01", "2026-08-32"),
             "policy.sunset.start",
             "is not a date",
         ),
         (
             "bad-end",
-            "policy = \"sunset\"".into(),
             SUNSET.replace("2026-12-31", "next year"),
             "policy.sunset.end",
             "is not a date",
         ),
         (
             "end-before-start",
-            "policy = \"sunset\"".into(),
             SUNSET.replace("2026-12-31", "2026-07-01"),
             "policy.sunset.end",
             "is not after start",
         ),
         (
             "end-at-start",
-            "policy = \"sunset\"".into(),
             SUNSET.replace("2026-12-31", "2026-08-01"),
             "policy.sunset.end",
             "is not after start",
         ),
         (
             "no-start",
-            "policy = \"sunset\"".into(),
-            SUNSET.replace("start = \"2026-08-01\"\n", ""),
+            SUNSET.replace(start, ""),
             "policy.sunset.start",
             "is missing",
         ),
         (
             "bad-mode",
-            "policy = \"sunset\"".into(),
             SUNSET.replace("\"enforce\"", "\"strict\""),
             "policy.sunset.mode",
             "not a known value",
         ),
         (
             "bad-floor",
-            "policy = \"sunset\"".into(),
-            SUNSET.replace("min_tls = \"1.2\"", "min_tls = \"1.4\""),
+            SUNSET.replace("\"1.2\"", "\"1.4\""),
             "policy.sunset.min_tls",
             "not a known value",
         ),
         (
             "two-line-message",
-            "policy = \"sunset\"".into(),
             SUNSET.replace("accepted.", "accepted.\\r\\nA0 LOGOUT"),
             "policy.sunset.message",
             "control characters",
         ),
         (
+            "empty-cohort-key",
+            sunset_with("cohort_key = \"\""),
+            "policy.sunset.cohort_key",
+            "is empty",
+        ),
+    ];
+    for (label, section, key, problem) in cases {
+        let path = with_policy(&format!("policy-{label}"), "policy = \"sunset\"", &section);
+        assert_one_problem(label, &path, key, problem);
+    }
+    for (label, listener_extra, key, problem) in [
+        (
             "missing-policy",
-            "policy = \"sunst\"".into(),
-            SUNSET.into(),
+            "policy = \"sunst\"",
             "listener[lb].policy",
             "no [policy.sunst] is defined",
         ),
         (
             "opt-in-without-policy",
-            "opt_in = true".into(),
-            SUNSET.into(),
+            "opt_in = true",
             "listener[lb].opt_in",
             "names no policy",
         ),
-    ];
-    for (label, listener_extra, extra, key, problem) in cases {
-        let path = with_policy(&format!("policy-{label}"), &listener_extra, &extra);
-        let problems = load(&path).expect_err(label);
-        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
-        assert_eq!(problems[0].key, key, "{label}: {problems:?}");
-        assert!(
-            problems[0].problem.contains(problem),
-            "{label}: {:?}",
-            problems[0]
-        );
-        assert!(!problems[0].fix.is_empty(), "{label}");
+    ] {
+        let path = with_policy(&format!("policy-{label}"), listener_extra, SUNSET);
+        assert_one_problem(label, &path, key, problem);
     }
 }
 
@@ -577,15 +568,7 @@ fn every_bad_exception_names_its_key() {
             "",
             &format!("[[exception]]\n{fields}"),
         );
-        let problems = load(&path).expect_err(label);
-        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
-        assert_eq!(problems[0].key, key, "{label}: {problems:?}");
-        assert!(
-            problems[0].problem.contains(problem),
-            "{label}: {:?}",
-            problems[0]
-        );
-        assert!(!problems[0].fix.is_empty(), "{label}");
+        assert_one_problem(label, &path, key, problem);
     }
 }
 
