@@ -23,10 +23,12 @@ pub fn run(path: &Path) -> ExitCode {
         return report(path, std::iter::once(format!("store.path: {e}")));
     }
     println!(
-        "{}: OK ({} listener(s), {} upstream(s), store {})",
+        "{}: OK ({} listener(s), {} with a policy, {} upstream(s), {} exception(s), store {})",
         path.display(),
         config.gateway.listeners.len(),
+        config.policy.listeners_with_policy().len(),
         config.gateway.upstreams.len(),
+        config.policy.exceptions().len(),
         config.store_path.display()
     );
     ExitCode::SUCCESS
