@@ -28,6 +28,7 @@ pub enum ExceptionsCommand {
 /// Which register, as of when.
 #[derive(Args)]
 pub struct RegisterArgs {
+    /// The mailtls config holding the policies and the exception register.
     #[arg(long, short)]
     config: PathBuf,
     /// The instant to judge live/expired at: a date (its first instant in UTC) or RFC 3339;

@@ -23,6 +23,7 @@ pub enum PolicyCommand {
 /// The client to decide for.
 #[derive(Args)]
 pub struct ExplainArgs {
+    /// The mailtls config holding the policies and the exception register.
     #[arg(long, short)]
     config: PathBuf,
     /// The client's address.
