@@ -1,7 +1,10 @@
 //! One module per `mailtls` subcommand.
 
 pub mod check_config;
+pub mod exceptions;
 pub mod gateway;
 pub mod oauth;
 pub mod passwd;
+pub mod policy;
 pub mod scan;
+mod terminal;
