@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 ClientStep::StartTls => session.tls_started(),
                 ClientStep::Login(_) if accept_logins => {
                     session.feed(rest);
-                    let handover = session.login_accepted("[CAPABILITY IMAP4rev1] Logged in");
+                    let handover = session.login_accepted("[CAPABILITY IMAP4rev1] Logged in", None);
                     assert!(handover.to_client.ends_with(b"\r\n"));
                     return;
                 }

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
                 ClientStep::Write(bytes) => assert_whole_lines(&bytes),
                 ClientStep::StartTls => session.tls_started(),
                 ClientStep::Login(_) if header & 0x80 != 0 => {
-                    let done = session.login_accepted("logged in");
+                    let done = session.login_accepted("logged in", None);
                     assert_whole_lines(&done.to_client);
                     return;
                 }

@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
                 ClientStep::Write(bytes) => assert_replies(&bytes),
                 ClientStep::StartTls => session.tls_started(),
                 ClientStep::Login(_) if header & 0x80 != 0 => {
-                    let done = session.login_accepted("2.7.0 Authentication successful");
+                    let done = session.login_accepted("2.7.0 Authentication successful", None);
                     assert_replies(&done.to_client);
                     return;
                 }

@@ -109,6 +109,8 @@ pub struct ListenerSpec {
     pub port: u16,
     /// `proxy_from` of a PROXY protocol listener; empty for a listener clients reach directly.
     pub proxy_from: Vec<String>,
+    /// The `[policy.NAME]` the listener applies, if any.
+    pub policy: Option<String>,
 }
 
 impl ListenerSpec {
@@ -120,7 +122,15 @@ impl ListenerSpec {
             min_tls: min_tls.map(str::to_string),
             port: free_port(),
             proxy_from: Vec::new(),
+            policy: None,
         }
+    }
+
+    /// This listener under the TLS floor policy `[policy.NAME]` (defined in the config's
+    /// extra tables).
+    pub fn with_policy(mut self, name: &str) -> ListenerSpec {
+        self.policy = Some(name.to_string());
+        self
     }
 
     /// This listener behind PROXY protocol load balancers from the networks `from`.
@@ -231,7 +241,8 @@ ca_file = "{ca}"
                 port = l.port,
                 tls = l.tls,
                 certs = certs.display(),
-                proxy = l.proxy_toml(),
+                proxy = l.proxy_toml()
+                    + &l.policy.as_ref().map(|p| format!("policy = \"{p}\"\n")).unwrap_or_default(),
             )
         };
         let config = format!(

@@ -6,12 +6,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use policy::PolicySet;
 use store::SessionRecorder;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use wire::TlsVersion;
 
-use crate::admission::Admission;
 use crate::client_limits::ClientLimits;
 use crate::client_tls::{acceptor_for, negotiated_suites};
 use crate::error::SetupError;
@@ -33,7 +33,7 @@ impl Gateway {
     /// none.
     pub fn prepare(
         settings: &GatewaySettings,
-        admission: Arc<dyn Admission>,
+        policy: Arc<PolicySet>,
         tokens: Option<Arc<TokenLogins>>,
     ) -> Result<Gateway, Vec<SetupError>> {
         let mut errors = Vec::new();
@@ -101,7 +101,7 @@ impl Gateway {
                 acceptor,
                 upstream: upstream.clone(),
                 timeouts: settings.timeouts,
-                admission: admission.clone(),
+                policy: policy.clone(),
                 proxy: listener.proxy_protocol.clone().map(ProxyHeaderCheck::new),
                 limits: limits.clone(),
             }));

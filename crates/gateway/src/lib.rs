@@ -6,7 +6,6 @@
 //! speaks TLS 1.0/1.1, switched on per listener), rustls towards the upstream (which cannot
 //! speak below TLS 1.2).
 
-pub mod admission;
 mod buffer_pool;
 mod client_limits;
 mod client_tls;

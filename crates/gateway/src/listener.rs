@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::ssl::SslAcceptor;
+use policy::PolicySet;
 use store::SessionRecorder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::admission::Admission;
 use crate::client_limits::ClientLimits;
 use crate::metrics::ActiveSession;
 use crate::proxy_header::ProxyHeaderCheck;
@@ -32,7 +32,8 @@ pub(crate) struct ListenerContext {
     pub acceptor: Option<Arc<SslAcceptor>>,
     pub upstream: Arc<UpstreamContext>,
     pub timeouts: Timeouts,
-    pub admission: Arc<dyn Admission>,
+    /// The TLS floor policies and exceptions, asked at every login.
+    pub policy: Arc<PolicySet>,
     /// `Some` on a listener behind PROXY protocol load balancers.
     pub proxy: Option<ProxyHeaderCheck>,
     /// Shared by every listener.

@@ -276,6 +276,7 @@ mod tests {
             detail: Some("whatever".into()),
             bytes_from_client: 10,
             bytes_to_client: 20,
+            policy: None,
         }
     }
 

@@ -33,6 +33,15 @@ impl Protocol {
         }
     }
 
+    /// The response code of a login a TLS floor policy refuses: `[ALERT]` in IMAP (RFC 3501:
+    /// the client must show its text), `[SYS/PERM]` (RFC 3206) in POP3.
+    pub fn policy_refusal_code(self) -> &'static str {
+        match self {
+            Protocol::Imap => "[ALERT]",
+            Protocol::Pop3 => "[SYS/PERM]",
+        }
+    }
+
     /// The response code that tells a client its mailbox has as many sessions as it may:
     /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3.
     pub fn mailbox_busy_code(self) -> &'static str {

@@ -110,7 +110,10 @@ pub trait ClientDialogue {
     /// The upstream accepted the login. `upstream_text` is the human text (and response code)
     /// of the upstream's success reply. Returns the bytes to write to the client, followed by
     /// any client bytes already read past the login command, which belong to the upstream.
-    fn login_accepted(self, upstream_text: &str) -> LoginAccepted;
+    /// `warning` is a policy's message the client must see with its login (a TLS version
+    /// about to be refused): IMAP an untagged `OK [ALERT]` before the tagged OK, POP3 and
+    /// SMTP the text of the success reply.
+    fn login_accepted(self, upstream_text: &str, warning: Option<&str>) -> LoginAccepted;
     /// The upstream or the policy refused the login; the machine emits a failure reply (with
     /// `reason` as human text) and goes on, so the client may try again or quit.
     fn login_rejected(&mut self, reason: &str);

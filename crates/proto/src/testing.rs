@@ -135,7 +135,7 @@ pub(crate) fn run_client<D: ClientDialogue>(
     }
     ClientRun {
         steps,
-        accepted: accepted.map(|text| session.login_accepted(text)),
+        accepted: accepted.map(|text| session.login_accepted(text, None)),
     }
 }
 

@@ -69,5 +69,10 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
         detail: None,
         bytes_from_client: 1_000 + u64::from(n),
         bytes_to_client: 250_000 + u64::from(n),
+        policy: Some(crate::PolicyDecision {
+            verdict: "warn".into(),
+            rule: "sunset/window".into(),
+            exception: None,
+        }),
     }
 }

@@ -19,7 +19,7 @@ mod timestamp;
 
 pub use error::StoreError;
 pub use outcome::{Outcome, UnknownOutcome};
-pub use record::{SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
+pub use record::{PolicyDecision, SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
 };

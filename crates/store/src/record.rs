@@ -60,6 +60,20 @@ pub struct SessionRecord {
     pub bytes_from_client: u64,
     /// Bytes sent to the client over the whole session.
     pub bytes_to_client: u64,
+    /// The TLS floor policy's decision on the session's last login attempt; `None` when the
+    /// session ended before one.
+    pub policy: Option<PolicyDecision>,
+}
+
+/// What a TLS floor policy decided for a login, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDecision {
+    /// `allow`, `warn` or `refuse`.
+    pub verdict: String,
+    /// The id of the rule that decided, e.g. `sunset/window`, `sunset/floor`, `exception:3`.
+    pub rule: String,
+    /// The exception that let the client through, if one did.
+    pub exception: Option<u32>,
 }
 
 impl SessionRecord {

@@ -47,6 +47,11 @@ const MIGRATIONS: &[&str] = &[
         count       INTEGER NOT NULL,
         PRIMARY KEY (minute, listener, client_addr, reason)
     ) WITHOUT ROWID;",
+    // 3: the TLS floor policy's decision on the session's login: verdict, rule id, and the
+    // exception that matched.
+    "ALTER TABLE sessions ADD COLUMN policy_verdict TEXT;
+    ALTER TABLE sessions ADD COLUMN policy_rule TEXT;
+    ALTER TABLE sessions ADD COLUMN policy_exception INTEGER;",
 ];
 
 /// The schema version a fully migrated database has.

@@ -13,8 +13,8 @@ use serde_json::Value;
 use wire::TlsVersion;
 
 use crate::{
-    schema, timestamp, Outcome, RefusalReason, RefusalSummary, SessionRecord, SessionStore,
-    StoreError,
+    schema, timestamp, Outcome, PolicyDecision, RefusalReason, RefusalSummary, SessionRecord,
+    SessionStore, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
@@ -24,13 +24,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const INSERT: &str = "INSERT INTO sessions (
         started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
-        outcome, detail, bytes_from_client, bytes_to_client
-    ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+        outcome, detail, bytes_from_client, bytes_to_client, policy_verdict, policy_rule,
+        policy_exception
+    ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+        ?20, ?21, ?22)";
 
 const SELECT_ALL: &str = "SELECT
         id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
-        outcome, detail, bytes_from_client, bytes_to_client
+        outcome, detail, bytes_from_client, bytes_to_client, policy_verdict, policy_rule,
+        policy_exception
     FROM sessions ORDER BY id";
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
@@ -299,6 +302,28 @@ impl SqliteStore {
             detail: optional_text("detail")?,
             bytes_from_client: count("bytes_from_client")?,
             bytes_to_client: count("bytes_to_client")?,
+            policy: match optional_text("policy_verdict")? {
+                None => None,
+                Some(verdict) => Some(PolicyDecision {
+                    verdict,
+                    rule: optional_text("policy_rule")?.unwrap_or_default(),
+                    exception: match get("policy_exception")? {
+                        SqlValue::Null => None,
+                        SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
+                            invalid("policy_exception", format!("{n} is not an exception id"))
+                        })?),
+                        other => {
+                            return Err(invalid(
+                                "policy_exception",
+                                format!(
+                                    "expected an integer or NULL, found {:?}",
+                                    other.data_type()
+                                ),
+                            ))
+                        }
+                    },
+                }),
+            },
         })
     }
 }
@@ -369,6 +394,9 @@ impl SessionStore for SqliteStore {
                 // A session cannot move 2^63 bytes; saturate rather than fail the batch.
                 i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
                 i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+                rec.policy.as_ref().map(|p| p.verdict.as_str()),
+                rec.policy.as_ref().map(|p| p.rule.as_str()),
+                rec.policy.as_ref().and_then(|p| p.exception),
             ])
         })
     }

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use gateway::admission::ListenerFloorOnly;
 use gateway::settings::{ClientTlsMode, ListenerSettings};
 use gateway::{Gateway, ListenerSuites};
 use store::SqliteStore;
@@ -23,7 +21,7 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         Ok(tokens) => tokens,
         Err(e) => return report(path, std::iter::once(e)),
     };
-    let gateway = match Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly), tokens) {
+    let gateway = match Gateway::prepare(&config.gateway, config.policy.clone(), tokens) {
         Ok(gateway) => gateway,
         Err(errors) => return report(path, errors.iter().map(|e| e.to_string())),
     };

@@ -4,10 +4,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use gateway::admission::ListenerFloorOnly;
 use gateway::metrics::MetricsEndpoint;
 use gateway::Gateway;
 use store::{SessionRecorder, SqliteStore};
@@ -39,12 +37,11 @@ fn serve(path: &Path) -> Result<()> {
     let tokens = config
         .open_token_logins(password_checks())
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let prepared = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly), tokens).map_err(
-        |errors| {
+    let prepared =
+        Gateway::prepare(&config.gateway, config.policy.clone(), tokens).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             anyhow!("cannot start:\n{}", lines.join("\n"))
-        },
-    )?;
+        })?;
     // Before the store's writer starts, so its metrics are registered with the recorder.
     let metrics = config
         .metrics_bind

@@ -32,7 +32,7 @@ pub struct Config {
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
     /// The TLS floor policies, which listener applies which, and the exception register.
-    pub policy: PolicySet,
+    pub policy: Arc<PolicySet>,
     /// `[gateway] user`/`group`: whom to serve as when started as root.
     pub run_as: Option<RunAs>,
 }

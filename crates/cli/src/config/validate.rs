@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::settings::{
@@ -252,7 +253,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             log_json: log_json.unwrap_or(false),
             metrics_bind,
             run_as,
-            policy,
+            policy: Arc::new(policy),
         })
     } else {
         Err(c.problems)

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use store::{Outcome, SessionRecord};
+use store::{Outcome, PolicyDecision, SessionRecord};
 use wire::TlsVersion;
 
 /// One thing a stage learned about the session.
@@ -29,6 +29,8 @@ pub(crate) enum Fact {
     ClientId(Vec<(String, Option<String>)>),
     /// The user name of the client's latest login attempt.
     Login(String),
+    /// The TLS floor policy's decision on the latest login attempt.
+    Policy(PolicyDecision),
     /// The upstream accepted the login over this TLS version: the session is bridged.
     LoggedIn { upstream_tls: Option<TlsVersion> },
 }
@@ -66,6 +68,7 @@ impl<'r> Facts<'r> {
             }
             Fact::ClientId(fields) => record.client_id = fields,
             Fact::Login(user) => record.login = Some(user),
+            Fact::Policy(decision) => record.policy = Some(decision),
             Fact::LoggedIn { upstream_tls } => {
                 record.upstream_tls_version = upstream_tls;
                 // From here a close or a shutdown ends a session that succeeded.

@@ -1,7 +1,7 @@
 //! One client session, from accept to the session record. [`run_bridge`] shows its stages in
 //! order: client address (PROXY protocol header) ─► the limits of that address (over them the
 //! connection is closed at once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
-//! pre-auth dialogue (proto) until credentials ─► checks (failed-login throttle, admission, a
+//! pre-auth dialogue (proto) until credentials ─► checks (failed-login throttle, TLS policy, a
 //! logged-in slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
 //! what it learned as a [`Fact`], merged into the one record the session writes when it ends.
 
@@ -19,15 +19,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
+use policy::Verdict;
 use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
-use store::{Outcome, RefusalReason, RefusedConnection, SessionRecord, SessionRecorder};
+use store::{
+    Outcome, PolicyDecision, RefusalReason, RefusedConnection, SessionRecord, SessionRecorder,
+};
+use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use wire::TlsVersion;
 
-use crate::admission::{Decision, LoginAttempt};
 use crate::client_limits::UnauthenticatedSlot;
 use crate::listener::ListenerContext;
 use crate::proxy_header;
@@ -170,6 +173,7 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
         detail: None,
         bytes_from_client: 0,
         bytes_to_client: 0,
+        policy: None,
     }
 }
 
@@ -249,7 +253,7 @@ async fn run_bridge<B: Bridge>(
 
     // 2-4. Pre-auth dialogue, checks and upstream login, again after each refused login.
     let login = log_in::<B>(client, &mut dialogue, ctx, facts, deadline);
-    let (mut client, logged_in, _held) = match Box::pin(login).await {
+    let (mut client, logged_in, held) = match Box::pin(login).await {
         Ok(done) => done,
         Err(end) => return Ok(end),
     };
@@ -268,7 +272,7 @@ async fn run_bridge<B: Bridge>(
 
     // 5. Hand-over: the login reply and any bytes either side sent early. Its own future,
     //    done before the splice, so its buffers do not stay in the session's state.
-    let accepted = dialogue.login_accepted(&text);
+    let accepted = dialogue.login_accepted(&text, held.warning.as_deref());
     let handover = Box::pin(async {
         client.write_all(&accepted.to_client).await?;
         client.write_all(&leftover).await?;
@@ -316,7 +320,7 @@ async fn close_over_limits<D: ClientDialogue>(
 
 /// Stages 2-4 of a session, repeated while the client retries after a refused login:
 /// the pre-auth dialogue until the client presents credentials, the checks (failed-login
-/// throttle, admission, a logged-in slot), and the upstream login. Returns the client, the
+/// throttle, TLS floor policy, a logged-in slot), and the upstream login. Returns the client, the
 /// logged-in upstream and the session's logged-in slot, or how the session ended.
 async fn log_in<B: Bridge>(
     mut client: ClientStream,
@@ -342,8 +346,8 @@ async fn log_in<B: Bridge>(
         facts.note(Fact::Login(credentials.user().to_owned()));
 
         // 3. Checks: may this client log in now?
-        let session_slot = match check_login(ctx, facts.record(), credentials.user()) {
-            Ok(slot) => slot,
+        let (session_slot, warning) = match check_login(ctx, facts, credentials.user()) {
+            Ok(admitted) => admitted,
             Err(refusal) => {
                 dialogue.login_rejected(&refusal.client_text);
                 last_refusal = Some(refusal.end);
@@ -368,6 +372,7 @@ async fn log_in<B: Bridge>(
                 let held = Held {
                     _session: session_slot,
                     _mailbox: mailbox,
+                    warning,
                 };
                 return Ok((client, logged_in, held));
             }
@@ -415,10 +420,12 @@ async fn log_in<B: Bridge>(
 }
 
 /// What a logged-in session holds until it ends: its logged-in slot, and its place in its
-/// mailbox's cap when the account has one. Both give their place back when dropped.
+/// mailbox's cap when the account has one (both give their place back when dropped); and the
+/// policy's warning the client is shown with its login.
 struct Held {
     _session: OwnedSemaphorePermit,
     _mailbox: Option<MailboxSlot>,
+    warning: Option<String>,
 }
 
 /// A login refused by the gateway itself: the text for the client's NO / -ERR and how the
@@ -430,15 +437,17 @@ struct LoginRefusal {
 
 /// Stage 3, between credentials and the upstream login. First the failed-login throttle: an
 /// address that failed too many logins lately is refused here, so the upstream (whose own
-/// lockout would hit everyone behind the gateway's address) never sees the attempt. Then
-/// admission, then a logged-in slot, taken before the upstream login so a full gateway never
-/// logs in only to hang up. Returns the slot the session holds once logged in.
+/// lockout would hit everyone behind the gateway's address) never sees the attempt. Then the
+/// TLS floor policy (recorded whatever it decides), then a logged-in slot, taken before the
+/// upstream login so a full gateway never logs in only to hang up. Returns the slot the
+/// session holds once logged in and the policy's warning for the client, if any.
 fn check_login(
     ctx: &ListenerContext,
-    record: &SessionRecord,
+    facts: &mut Facts<'_>,
     user: &str,
-) -> Result<OwnedSemaphorePermit, LoginRefusal> {
+) -> Result<(OwnedSemaphorePermit, Option<String>), LoginRefusal> {
     let try_later = ctx.settings.protocol.try_later_code();
+    let record = facts.record();
     if ctx.limits.login_throttled(record.client_addr) {
         crate::metrics::login_throttled(&ctx.settings.name);
         return Err(LoginRefusal {
@@ -451,19 +460,39 @@ fn check_login(
             ),
         });
     }
-    let attempt = LoginAttempt {
-        listener: &ctx.settings.name,
-        client_addr: record.client_addr,
-        tls_version: record.tls_version,
-        login: user,
+    let client = policy::Client {
+        address: record.client_addr,
+        login: Some(user),
+        ja4: record.ja4.as_deref(),
+        offered_max: record.offered_max_tls,
+        negotiated: record.tls_version,
     };
-    if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
-        return Err(LoginRefusal {
-            client_text: reason.clone(),
-            end: SessionEnd::new(Outcome::RefusedByPolicy, reason),
-        });
-    }
-    ctx.limits.take_session_slot().ok_or_else(|| LoginRefusal {
+    let decision = ctx
+        .policy
+        .decide(&ctx.settings.name, &client, OffsetDateTime::now_utc());
+    let message = decision
+        .message
+        .unwrap_or("TLS 1.0 and 1.1 are no longer accepted");
+    let why = format!("policy rule {}: {}", decision.rule, decision.why);
+    facts.note(Fact::Policy(PolicyDecision {
+        verdict: decision.verdict.as_str().to_string(),
+        rule: decision.rule.to_string(),
+        exception: decision.exception.map(|id| id.0),
+    }));
+    let warning = match decision.verdict {
+        Verdict::Allow => None,
+        Verdict::Warn => {
+            tracing::info!(listener = %ctx.settings.name, login = user, "{why}: warned");
+            Some(message.to_string())
+        }
+        Verdict::Refuse => {
+            return Err(LoginRefusal {
+                client_text: format!("{} {message}", ctx.settings.protocol.policy_refusal_code()),
+                end: SessionEnd::new(Outcome::RefusedByPolicy, why),
+            })
+        }
+    };
+    let slot = ctx.limits.take_session_slot().ok_or_else(|| LoginRefusal {
         client_text: format!(
             "{try_later} The gateway is serving all the sessions it may; try again later"
         ),
@@ -471,7 +500,8 @@ fn check_login(
             Outcome::RefusedByPolicy,
             "every logged-in session slot was taken (gateway.max_sessions)",
         ),
-    })
+    })?;
+    Ok((slot, warning))
 }
 
 /// Writes a last line to the client and closes, bounded so a stuck client cannot hold us.

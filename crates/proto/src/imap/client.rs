@@ -261,14 +261,19 @@ impl ClientDialogue for ClientSession {
     }
 
     /// Without a pending `Login` there is no tag to answer, and the reply is untagged.
-    fn login_accepted(mut self, upstream_text: &str) -> LoginAccepted {
+    fn login_accepted(mut self, upstream_text: &str, warning: Option<&str>) -> LoginAccepted {
         let tag = match &self.state {
             State::Verdict { tag } => Some(tag.as_str()),
             _ => None,
         };
         let text = one_line(upstream_text, "Logged in");
+        // RFC 3501 7.1: a client must show an ALERT's text to its user.
+        let mut to_client = warning.map_or_else(Vec::new, |message| {
+            reply_bytes(None, "OK", &format!("[ALERT] {}", one_line(message, "")))
+        });
+        to_client.extend(reply_bytes(tag, "OK", &text));
         LoginAccepted {
-            to_client: reply_bytes(tag, "OK", &text),
+            to_client,
             to_upstream: self.framer.take_rest(),
         }
     }

@@ -237,9 +237,13 @@ impl ClientDialogue for ClientSession {
         }
     }
 
-    fn login_accepted(mut self, upstream_text: &str) -> LoginAccepted {
+    fn login_accepted(mut self, upstream_text: &str, warning: Option<&str>) -> LoginAccepted {
+        let text = match warning {
+            Some(message) => format!("{message} ({upstream_text})"),
+            None => upstream_text.to_string(),
+        };
         LoginAccepted {
-            to_client: status_line(true, upstream_text),
+            to_client: status_line(true, &text),
             to_upstream: self.input.take_rest(),
         }
     }

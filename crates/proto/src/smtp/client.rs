@@ -275,9 +275,13 @@ impl ClientDialogue for ClientSession {
 
     /// The client is told `235 2.7.0` whatever words the upstream used: its success reply is
     /// always that (RFC 4954 section 6).
-    fn login_accepted(mut self, _upstream_text: &str) -> LoginAccepted {
+    fn login_accepted(mut self, _upstream_text: &str, warning: Option<&str>) -> LoginAccepted {
+        let text = match warning {
+            Some(message) => format!("2.7.0 Authentication successful; {message}"),
+            None => "2.7.0 Authentication successful".to_string(),
+        };
         LoginAccepted {
-            to_client: reply_line(235, "2.7.0 Authentication successful"),
+            to_client: reply_line(235, &text),
             to_upstream: self.input.take_rest(),
         }
     }

@@ -765,9 +765,28 @@ fn waits_for_the_verdict_before_reading_on() {
     assert_eq!(session.next(), ClientStep::Login(creds("alice", b"secret")));
     assert_eq!(session.next(), ClientStep::NeedInput);
     session.feed(b"c NOOP\r\n");
-    let handover = session.login_accepted("");
+    let handover = session.login_accepted("", None);
     assert_eq!(handover.to_client, b"a OK Logged in\r\n");
     assert_eq!(handover.to_upstream, b"b NOOP\r\nc NOOP\r\n");
+}
+
+/// A policy's warning comes as an untagged ALERT before the tagged OK, on one line whatever
+/// it holds.
+#[test]
+fn a_warning_is_an_alert_before_the_tagged_ok() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.next();
+    session.feed(b"a LOGIN alice secret\r\n");
+    assert_eq!(session.next(), ClientStep::Login(creds("alice", b"secret")));
+    let handover = session.login_accepted(
+        "[CAPABILITY IMAP4rev1] Logged in",
+        Some("TLS 1.0 ends on 2026-12-31.\r\n* BYE forged"),
+    );
+    assert_eq!(
+        handover.to_client,
+        b"* OK [ALERT] TLS 1.0 ends on 2026-12-31.  * BYE forged\r\n\
+a OK [CAPABILITY IMAP4rev1] Logged in\r\n"
+    );
 }
 
 #[test]

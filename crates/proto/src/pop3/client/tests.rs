@@ -257,6 +257,20 @@ fn passwords_keep_spaces_quotes_backslashes_and_non_ascii() {
     }
 }
 
+/// A policy's warning is the text of the `+OK` that accepts the login.
+#[test]
+fn a_warning_is_the_text_of_the_ok() {
+    let mut session = ClientSession::new(options(ClientTls::Active));
+    session.next();
+    session.feed(b"USER alice\r\nPASS secret\r\n");
+    while !matches!(session.next(), ClientStep::Login(_)) {}
+    let handover = session.login_accepted("Logged in.", Some("TLS 1.0 ends on 2026-12-31."));
+    assert_eq!(
+        handover.to_client,
+        b"+OK TLS 1.0 ends on 2026-12-31. (Logged in.)\r\n"
+    );
+}
+
 #[test]
 fn pass_without_user_is_refused() {
     assert_eq!(
