@@ -16,6 +16,7 @@
 pub mod credentials;
 pub mod imap;
 mod line;
+mod login_end;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;

@@ -3,6 +3,7 @@
 
 use super::status::{classify, excerpt, text, Reply};
 use crate::line::{without_line_ending, LineBuffer, ReplySize};
+use crate::login_end::LoginEnd;
 use crate::sasl::{self, decode_failure_challenge, encode_bearer, encode_plain};
 use crate::{BearerMechanism, Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
 
@@ -58,22 +59,7 @@ enum State {
         pass_line: Secret,
     },
     PassReply,
-    Done(Outcome),
-}
-
-/// The end of the dialogue, repeated by every later `next`.
-#[derive(Debug)]
-enum Outcome {
-    Authenticated {
-        text: String,
-        leftover: Vec<u8>,
-    },
-    Rejected(String),
-    TokenRefused {
-        text: String,
-        oauth_error: Option<String>,
-    },
-    Failed(String),
+    Done(LoginEnd),
 }
 
 /// The SASL mechanism of an `AUTH` exchange.
@@ -92,10 +78,10 @@ impl SaslMechanism {
     }
 
     /// How a `-ERR` with no failure challenge before it ends this exchange.
-    fn refusal(self, why: &[u8]) -> Outcome {
+    fn refusal(self, why: &[u8]) -> LoginEnd {
         match self {
-            SaslMechanism::Plain => Outcome::Rejected(text(why)),
-            SaslMechanism::Bearer(_) => Outcome::TokenRefused {
+            SaslMechanism::Plain => LoginEnd::Rejected(text(why)),
+            SaslMechanism::Bearer(_) => LoginEnd::TokenRefused {
                 text: text(why),
                 oauth_error: None,
             },
@@ -116,13 +102,13 @@ impl UpstreamLogin {
         }
     }
 
-    fn finish(&mut self, outcome: Outcome) -> UpstreamStep {
+    fn finish(&mut self, outcome: LoginEnd) -> UpstreamStep {
         self.state = State::Done(outcome);
         self.next()
     }
 
     fn fail(&mut self, reason: String) -> UpstreamStep {
-        self.finish(Outcome::Failed(reason))
+        self.finish(LoginEnd::Failed(reason))
     }
 
     fn unexpected(&mut self, after: &str, line: &[u8]) -> UpstreamStep {
@@ -155,7 +141,7 @@ impl UpstreamLogin {
                 self.state = state;
                 UpstreamStep::Write(command)
             }
-            Err(why) => self.finish(Outcome::Rejected(why.into())),
+            Err(why) => self.finish(LoginEnd::Rejected(why.into())),
         }
     }
 
@@ -233,7 +219,7 @@ impl UpstreamLogin {
                 )),
             },
             (State::FailureAnswered { oauth_error }, Reply::Err(why)) => {
-                self.finish(Outcome::TokenRefused {
+                self.finish(LoginEnd::TokenRefused {
                     text: text(why),
                     oauth_error,
                 })
@@ -245,7 +231,7 @@ impl UpstreamLogin {
                 Reply::Ok(success),
             ) => {
                 let leftover = self.input.take_rest();
-                self.finish(Outcome::Authenticated {
+                self.finish(LoginEnd::Authenticated {
                     text: text(success),
                     leftover,
                 })
@@ -261,7 +247,7 @@ impl UpstreamLogin {
                 UpstreamStep::Write(pass_line.expose().to_vec())
             }
             (State::UserReply { .. } | State::PassReply, Reply::Err(why)) => {
-                self.finish(Outcome::Rejected(text(why)))
+                self.finish(LoginEnd::Rejected(text(why)))
             }
             (State::UserReply { .. }, _) => self.unexpected("USER", line),
             (State::PassReply, _) => self.unexpected("PASS", line),
@@ -371,27 +357,7 @@ impl UpstreamLogin {
                     self.state = State::CapaStatus;
                     return UpstreamStep::Write(b"CAPA\r\n".to_vec());
                 }
-                State::Done(Outcome::Authenticated { text, leftover }) => {
-                    // The leftover is handed over once; a repeated call must not duplicate it.
-                    return UpstreamStep::Authenticated {
-                        text: text.clone(),
-                        leftover: std::mem::take(leftover),
-                    };
-                }
-                State::Done(Outcome::Rejected(text)) => {
-                    return UpstreamStep::Rejected { text: text.clone() }
-                }
-                State::Done(Outcome::TokenRefused { text, oauth_error }) => {
-                    return UpstreamStep::TokenRefused {
-                        text: text.clone(),
-                        oauth_error: oauth_error.clone(),
-                    }
-                }
-                State::Done(Outcome::Failed(reason)) => {
-                    return UpstreamStep::Failed {
-                        reason: reason.clone(),
-                    }
-                }
+                State::Done(end) => return end.step(),
                 _ => {}
             }
             let line = match self.input.next_line() {

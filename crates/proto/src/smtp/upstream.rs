@@ -10,6 +10,7 @@ use base64::Engine;
 use super::extensions::SmtpExtensions;
 use super::reply::{Reply, ReplyReader};
 use crate::line::{without_line_ending, LineBuffer};
+use crate::login_end::LoginEnd;
 use crate::sasl::{
     decode_failure_challenge, encode_bearer, encode_plain, failure_challenge_answer,
     ChallengeTooLong, MAX_FAILURE_CHALLENGE,
@@ -64,22 +65,7 @@ enum State {
     FailureAnswered {
         oauth_error: Option<String>,
     },
-    Done(Outcome),
-}
-
-/// The end of the dialogue, repeated by every later `next`.
-#[derive(Debug)]
-enum Outcome {
-    Authenticated {
-        text: String,
-        leftover: Vec<u8>,
-    },
-    Rejected(String),
-    TokenRefused {
-        text: String,
-        oauth_error: Option<String>,
-    },
-    Failed(String),
+    Done(LoginEnd),
 }
 
 impl UpstreamLogin {
@@ -110,13 +96,13 @@ impl UpstreamLogin {
         self.extensions
     }
 
-    fn finish(&mut self, outcome: Outcome) -> UpstreamStep {
+    fn finish(&mut self, outcome: LoginEnd) -> UpstreamStep {
         self.state = State::Done(outcome);
         self.next()
     }
 
     fn fail(&mut self, reason: String) -> UpstreamStep {
-        self.finish(Outcome::Failed(reason))
+        self.finish(LoginEnd::Failed(reason))
     }
 
     /// Moves the machine on by one complete reply.
@@ -164,7 +150,7 @@ impl UpstreamLogin {
             }
             (State::Auth { .. }, 235) => {
                 let leftover = self.input.take_rest();
-                self.finish(Outcome::Authenticated {
+                self.finish(LoginEnd::Authenticated {
                     text: reply.text(),
                     leftover,
                 })
@@ -204,17 +190,17 @@ impl UpstreamLogin {
             // TLS required, 534 mechanism too weak, 4xx) are the gateway's misconfiguration or
             // the server's trouble, not the user's password.
             (State::Auth { bearer: None, .. }, 535 | 550 | 554) => {
-                self.finish(Outcome::Rejected(reply.text()))
+                self.finish(LoginEnd::Rejected(reply.text()))
             }
             // A token login refused: Exchange Online answers 535 5.7.3 at once.
             (State::Auth { bearer: Some(_), .. }, 535 | 550 | 554) => {
-                self.finish(Outcome::TokenRefused {
+                self.finish(LoginEnd::TokenRefused {
                     text: reply.text(),
                     oauth_error: None,
                 })
             }
             (State::FailureAnswered { oauth_error }, 535 | 550 | 554) => {
-                self.finish(Outcome::TokenRefused {
+                self.finish(LoginEnd::TokenRefused {
                     text: reply.text(),
                     oauth_error,
                 })
@@ -222,7 +208,7 @@ impl UpstreamLogin {
             (State::FailureAnswered { .. }, 235) => {
                 // The server says the login holds after all; a working session is the goal.
                 let leftover = self.input.take_rest();
-                self.finish(Outcome::Authenticated {
+                self.finish(LoginEnd::Authenticated {
                     text: reply.text(),
                     leftover,
                 })
@@ -371,27 +357,7 @@ impl UpstreamDialogue for UpstreamLogin {
                     self.state = State::Ehlo;
                     return UpstreamStep::Write(self.ehlo.clone());
                 }
-                State::Done(Outcome::Authenticated { text, leftover }) => {
-                    // The leftover is handed over once; a repeated call must not duplicate it.
-                    return UpstreamStep::Authenticated {
-                        text: text.clone(),
-                        leftover: std::mem::take(leftover),
-                    };
-                }
-                State::Done(Outcome::Rejected(text)) => {
-                    return UpstreamStep::Rejected { text: text.clone() }
-                }
-                State::Done(Outcome::TokenRefused { text, oauth_error }) => {
-                    return UpstreamStep::TokenRefused {
-                        text: text.clone(),
-                        oauth_error: oauth_error.clone(),
-                    }
-                }
-                State::Done(Outcome::Failed(reason)) => {
-                    return UpstreamStep::Failed {
-                        reason: reason.clone(),
-                    }
-                }
+                State::Done(end) => return end.step(),
                 _ => {}
             }
             let line = match self.input.next_line() {
