@@ -33,7 +33,8 @@ fn the_spec_by_hand_for_openssl_at_tls10() {
     // 0035 002f 00ff; extensions SNI, ec_point_formats, supported_groups, session_ticket,
     // encrypt_then_mac, extended_master_secret; groups x25519 secp256r1 x448 secp521r1
     // secp384r1; point formats uncompressed and the two compressed ones.
-    let by_hand = "769,49162-49172-57-49161-49171-51-53-47-255,0-11-10-35-22-23,29-23-30-25-24,0-1-2";
+    let by_hand =
+        "769,49162-49172-57-49161-49171-51-53-47-255,0-11-10-35-22-23,29-23-30-25-24,0-1-2";
     let got = ja3(&parse_client_hello(OPENSSL_TLS10).unwrap());
     assert_eq!(got.text, by_hand);
     // MD5 of the string as `printf %s ... | md5sum` prints it.
@@ -66,7 +67,12 @@ fn foxio_vectors_with_grease_match_tshark() {
         let hello = parse_client_hello(&vector.hello).unwrap();
         with_grease += usize::from(hello.cipher_suites.iter().any(|&c| is_grease(c)));
         let name = format!("foxio:{i}");
-        assert_eq!(ja3(&hello), tshark_value(&name), "{name} ({})", vector.source);
+        assert_eq!(
+            ja3(&hello),
+            tshark_value(&name),
+            "{name} ({})",
+            vector.source
+        );
     }
     assert!(with_grease > 0, "no vector exercises GREASE");
 }
