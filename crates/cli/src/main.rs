@@ -34,6 +34,8 @@ enum Command {
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
+    /// List the clients the gateway has seen, with their TLS verdicts and owners.
+    Clients(command::clients::ClientsArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +44,6 @@ fn main() -> ExitCode {
         Command::Gateway { config } => command::gateway::run(&config),
         Command::CheckConfig { config } => command::check_config::run(&config),
         Command::Scan(args) => command::scan::run(args),
+        Command::Clients(args) => command::clients::run(args),
     }
 }

@@ -1,5 +1,6 @@
 //! One module per `mailtls` subcommand.
 
 pub mod check_config;
+pub mod clients;
 pub mod gateway;
 pub mod scan;
