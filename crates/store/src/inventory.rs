@@ -22,7 +22,7 @@
 //! day) and `client_attributes` (the values seen per kind, at most [`MAX_VALUES_PER_KIND`] per
 //! kind). Listing clients reads those, never `sessions`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::SystemTime;
@@ -237,7 +237,7 @@ pub struct ClientSummary {
     pub highest_offered: Option<TlsVersion>,
     /// Versions it negotiated, oldest first.
     pub negotiated: Vec<TlsVersion>,
-    /// The values seen per kind, most frequent first.
+    /// The values seen per kind, in the order they were first seen.
     pub attributes: BTreeMap<AttributeKind, Vec<String>>,
     /// The verdict.
     pub verdict: Verdict,
@@ -246,7 +246,7 @@ pub struct ClientSummary {
 }
 
 impl ClientSummary {
-    /// The values of one kind, most frequent first.
+    /// The values of one kind, in the order they were first seen.
     pub fn values(&self, kind: AttributeKind) -> &[String] {
         self.attributes.get(&kind).map_or(&[], Vec::as_slice)
     }
@@ -291,7 +291,31 @@ struct ClientDelta {
     sessions: u64,
     totals: Totals,
     days: BTreeMap<String, DayCounts>,
-    attributes: BTreeMap<(AttributeKind, String), (u64, String)>,
+    /// Each value with the start of its first session in the batch.
+    attributes: BTreeMap<(AttributeKind, String), String>,
+}
+
+/// A client's value of one kind, as `client_attributes` keys it.
+pub(crate) type KnownValue = (i64, AttributeKind, String);
+
+/// The attribute values a store's writer knows are stored (or refused by the cap), so a
+/// client seen again with them costs no statement. Emptied when it reaches
+/// [`KnownValues::MAX`], which bounds its memory to tens of megabytes.
+#[derive(Debug, Default)]
+pub(crate) struct KnownValues {
+    values: HashSet<KnownValue>,
+}
+
+impl KnownValues {
+    const MAX: usize = 500_000;
+
+    /// Remembers values written in a committed transaction.
+    pub(crate) fn extend(&mut self, committed: Vec<KnownValue>) {
+        if self.values.len() + committed.len() > Self::MAX {
+            self.values.clear();
+        }
+        self.values.extend(committed);
+    }
 }
 
 /// A batch of sessions summed per client, then added to the rollup tables in one pass, so a
@@ -356,19 +380,27 @@ impl Rollup {
             .map(|a| (AttributeKind::Alpn, Some(a.clone())));
         for (kind, value) in values.into_iter().chain(alpn) {
             let Some(value) = value else { continue };
-            let seen = delta.attributes.entry((kind, value)).or_default();
-            seen.0 += 1;
-            if started > seen.1 {
-                seen.1 = started.clone();
+            let first = delta
+                .attributes
+                .entry((kind, value))
+                .or_insert_with(|| started.clone());
+            if started < *first {
+                *first = started.clone();
             }
         }
     }
 
-    /// Adds the batch to the rollup tables within `tx`.
-    pub(crate) fn write(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    /// Adds the batch to the rollup tables within `tx`. Values in `known` are skipped; the
+    /// values written or checked are returned, for the caller to add to `known` once `tx`
+    /// commits.
+    pub(crate) fn write(
+        self,
+        tx: &Transaction<'_>,
+        known: &KnownValues,
+    ) -> rusqlite::Result<Vec<KnownValue>> {
+        let mut checked = Vec::new();
         let mut upsert_client = tx.prepare_cached(UPSERT_CLIENT)?;
         let mut upsert_day = tx.prepare_cached(UPSERT_DAY)?;
-        let mut update_attribute = tx.prepare_cached(UPDATE_ATTRIBUTE)?;
         let mut insert_attribute = tx.prepare_cached(INSERT_ATTRIBUTE)?;
         for (identity, delta) in self.clients {
             let totals = &delta.totals;
@@ -400,21 +432,22 @@ impl Rollup {
                     count(counts.failed),
                 ])?;
             }
-            for ((kind, value), (sessions, last_seen)) in delta.attributes {
-                let args = params![id, kind.as_str(), value, count(sessions), last_seen];
-                if update_attribute.execute(args)? == 0 {
-                    insert_attribute.execute(params![
-                        id,
-                        kind.as_str(),
-                        value,
-                        count(sessions),
-                        last_seen,
-                        MAX_VALUES_PER_KIND as i64,
-                    ])?;
+            for ((kind, value), first_seen) in delta.attributes {
+                let key = (id, kind, value);
+                if known.values.contains(&key) {
+                    continue;
                 }
+                insert_attribute.execute(params![
+                    id,
+                    kind.as_str(),
+                    key.2,
+                    first_seen,
+                    MAX_VALUES_PER_KIND as i64,
+                ])?;
+                checked.push(key);
             }
         }
-        Ok(())
+        Ok(checked)
     }
 }
 
@@ -457,15 +490,14 @@ const UPSERT_DAY: &str = "INSERT INTO client_days (
         plaintext_sessions = plaintext_sessions + excluded.plaintext_sessions,
         failed_sessions = failed_sessions + excluded.failed_sessions";
 
-const UPDATE_ATTRIBUTE: &str = "UPDATE client_attributes
-    SET sessions = sessions + ?4, last_seen = max(last_seen, ?5)
-    WHERE client_id = ?1 AND kind = ?2 AND value = ?3";
-
-/// Inserts a new value only while the client has fewer than `?6` of that kind.
-const INSERT_ATTRIBUTE: &str =
-    "INSERT INTO client_attributes (client_id, kind, value, sessions, last_seen)
-    SELECT ?1, ?2, ?3, ?4, ?5
-    WHERE (SELECT count(*) FROM client_attributes WHERE client_id = ?1 AND kind = ?2) < ?6";
+/// Inserts a value not yet known, while the client has fewer than `?5` of that kind; a known
+/// value is only looked up. (A value first seen earlier than stored, which only a batch of
+/// older records could bring, keeps the stored time.)
+const INSERT_ATTRIBUTE: &str = "INSERT INTO client_attributes (client_id, kind, value, first_seen)
+    SELECT ?1, ?2, ?3, ?4
+    WHERE NOT EXISTS (SELECT 1 FROM client_attributes
+                      WHERE client_id = ?1 AND kind = ?2 AND value = ?3)
+      AND (SELECT count(*) FROM client_attributes WHERE client_id = ?1 AND kind = ?2) < ?5";
 
 const SELECT_CLIENTS: &str = "SELECT id, client_addr, login, ja4, reported_software, source,
         first_seen, last_seen, sessions, highest_offered, lowest_negotiated, highest_negotiated,
@@ -473,7 +505,7 @@ const SELECT_CLIENTS: &str = "SELECT id, client_addr, login, ja4, reported_softw
     FROM clients ORDER BY id";
 
 const SELECT_ATTRIBUTES: &str = "SELECT client_id, kind, value FROM client_attributes
-    ORDER BY client_id, kind, sessions DESC, value";
+    ORDER BY client_id, kind, first_seen, value";
 
 /// Every client in the inventory, read from the rollup tables only.
 pub(crate) fn read_clients(

@@ -87,13 +87,13 @@ const INVENTORY: &str = "
     ) WITHOUT ROWID;
 
     -- The values a client was seen with, by kind (negotiated, suite, ja3, login, listener,
-    -- upstream, sni, alpn), at most 64 per kind and client.
+    -- upstream, sni, alpn), at most 64 per kind and client. Written once per value, so a
+    -- client seen again with known values costs reads only.
     CREATE TABLE client_attributes (
         client_id  INTEGER NOT NULL REFERENCES clients (id),
         kind       TEXT    NOT NULL,
         value      TEXT    NOT NULL,
-        sessions   INTEGER NOT NULL,
-        last_seen  TEXT    NOT NULL,
+        first_seen TEXT    NOT NULL,
         PRIMARY KEY (client_id, kind, value)
     ) WITHOUT ROWID;
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use wire::TlsVersion;
 
 use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
-use crate::inventory::{self, Rollup};
+use crate::inventory::{self, KnownValues, Rollup};
 use crate::{
     schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
     SessionRecord, SessionStore, StoreError,
@@ -44,6 +44,7 @@ const SELECT_ALL: &str = "SELECT
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    known_values: KnownValues,
 }
 
 impl SqliteStore {
@@ -74,6 +75,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_owned(),
+            known_values: KnownValues::default(),
         })
     }
 
@@ -378,8 +380,10 @@ impl SessionStore for SqliteStore {
         }
         let mut rollup = Rollup::default();
         records.iter().for_each(|rec| rollup.add(rec));
-        rollup.write(&tx).map_err(write_error)?;
-        tx.commit().map_err(write_error)
+        let checked = rollup.write(&tx, &self.known_values).map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        self.known_values.extend(checked);
+        Ok(())
     }
 }
 
@@ -399,10 +403,13 @@ pub(crate) fn rebuild_inventory(
     while let Some(row) = rows.next().map_err(read_error)? {
         rollup.add(&record_from_row(path, row)?);
     }
-    rollup.write(tx).map_err(|source| StoreError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    rollup
+        .write(tx, &KnownValues::default())
+        .map(drop)
+        .map_err(|source| StoreError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// A list of IANA codes as a JSON array of numbers.
