@@ -189,6 +189,10 @@ cat >"$WORK/gw/mailtls.toml" <<EOF
 # front of the lab Dovecot, verified with the lab CA.
 [gateway]
 max_sessions = 12000
+# Every benchmark client comes from 127.0.0.1: its share of the unauthenticated budget must
+# cover the connection-rate and idle-session runs.
+max_unauthenticated = 4000
+max_unauthenticated_per_client = 2000
 
 [store]
 path = "$WORK/gw/sessions.db"

@@ -4,8 +4,13 @@
 #   lab/dovecot.sh start DIR [--listen 127.0.0.1|127.0.0.2] [--min-tls TLSv1|TLSv1.1|TLSv1.2|TLSv1.3]
 #                            [--ciphers LIST] [--plaintext-auth yes|no] [--cert FILE --key FILE [--ca FILE]]
 #                            [--messages N] [--mailbox-mib M] [--many] [--auth-delay yes|no]
-#                            [--stop-with PID] [--auth-listener SOCKET]
+#                            [--oauth2] [--stop-with PID] [--auth-listener SOCKET]
 #   lab/dovecot.sh stop DIR
+#
+# --oauth2 adds XOAUTH2 and OAUTHBEARER, validated by Dovecot's oauth2 passdb against HS256 JWTs
+# signed with a key it generates (DIR/oauth2.key, base64; its path is OAUTH2_KEY_FILE in
+# ports.env), and a user `oauthonly` who has a mailbox but no password: only a token opens it.
+# PLAIN and LOGIN keep working for alice and tricky.
 #
 # Everything lives in DIR (config, sockets, state, log, users, mail); the system Dovecot service
 # and /etc/dovecot are never read or touched. Ports are picked here, free, on the listen address;
@@ -21,7 +26,7 @@ TRICKY_PASSWORD='p a"s\s wörd'   # spaces, a double quote, a backslash, non-ASC
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -164,7 +169,7 @@ EOF
 cmd_start() {
     local dir=$1; shift
     local listen=127.0.0.1 min_tls=TLSv1.2 ciphers="" plaintext_auth=yes cert="" key="" ca=""
-    local messages=3 mailbox_mib=0 many=no auth_delay=no stop_with="" auth_listener=""
+    local messages=3 mailbox_mib=0 many=no auth_delay=no stop_with="" auth_listener="" oauth2=no
     while [[ $# -gt 0 ]]; do
         case $1 in
             --listen) listen=${2:?--listen needs an address}; shift 2 ;;
@@ -177,6 +182,7 @@ cmd_start() {
             --messages) messages=${2:?--messages needs a number}; shift 2 ;;
             --mailbox-mib) mailbox_mib=${2:?--mailbox-mib needs a number}; shift 2 ;;
             --many) many=yes; shift ;;
+            --oauth2) oauth2=yes; shift ;;
             --auth-delay) auth_delay=${2:?--auth-delay needs yes or no}; shift 2 ;;
             --stop-with) stop_with=${2:?--stop-with needs a pid}; shift 2 ;;
             --auth-listener) auth_listener=${2:?--auth-listener needs a socket path}; shift 2 ;;
@@ -273,6 +279,26 @@ cmd_start() {
         printf 'tricky:{PLAIN}%s:%s:%s::%s/mail/tricky\n' "$TRICKY_PASSWORD" "$uid" "$gid" "$dir"
     } >"$dir/users"
     chmod 644 "$dir/users"
+    # The userdb knows every mailbox; the passdb file knows only those with a password.
+    local mail_users=alice,tricky
+    cp "$dir/users" "$dir/userdb"
+    rm -rf "$dir/keys" "$dir/oauth2.key" "$dir/oauth2.conf.ext"
+    if [[ $oauth2 == yes ]]; then
+        mail_users+=,oauthonly
+        printf 'oauthonly::%s:%s::%s/mail/oauthonly\n' "$uid" "$gid" "$dir" >>"$dir/userdb"
+        # Dovecot's key dictionary reads <azp or default>/<alg>/<kid or default>; an HS256
+        # key is stored base64-encoded, the same text the token endpoint signs with.
+        mkdir -p "$dir/keys/default/HS256"
+        openssl rand -base64 32 | tr -d '\n' >"$dir/oauth2.key"
+        cp "$dir/oauth2.key" "$dir/keys/default/HS256/default"
+        chmod -R a+rX "$dir/keys"
+        chmod 644 "$dir/oauth2.key"
+        printf '%s\n' 'introspection_mode = local' \
+            "local_validation_key_dict = fs:posix:prefix=$dir/keys/" \
+            'username_attribute = sub' >"$dir/oauth2.conf.ext"
+        chmod 644 "$dir/oauth2.conf.ext"
+    fi
+    chmod 644 "$dir/userdb"
     printf '%s' "$TRICKY_PASSWORD" >"$dir/tricky.password"
     cat >"$dir/users.env" <<EOF
 ALICE_USER=alice
@@ -281,6 +307,9 @@ TRICKY_USER=tricky
 TRICKY_PASSWORD='$TRICKY_PASSWORD'
 TRICKY_PASSWORD_FILE=$dir/tricky.password
 EOF
+    if [[ $oauth2 == yes ]]; then
+        printf '%s\n' OAUTH_ONLY_USER=oauthonly "OAUTH2_KEY_FILE=$dir/oauth2.key" >>"$dir/users.env"
+    fi
     if [[ $EUID -eq 0 ]]; then
         runuser -u dovecot -- test -r "$dir/users" \
             || die "user dovecot cannot read $dir/users: make DIR and its parents searchable (a+x), e.g. use a DIR under /tmp"
@@ -288,7 +317,7 @@ EOF
 
     local owner=()
     [[ $EUID -eq 0 ]] && owner=(--uid "$uid" --gid "$gid")
-    python3 "$LAB/make_mailbox.py" "$dir" --users alice,tricky --messages "$messages" \
+    python3 "$LAB/make_mailbox.py" "$dir" --users "$mail_users" --messages "$messages" \
         --mailbox-mib "$mailbox_mib" "${owner[@]}" >/dev/null
     if [[ $EUID -eq 0 ]]; then
         runuser -u "$MAIL_USER" -- test -w "$dir/mail/alice" \
@@ -399,7 +428,14 @@ EOF
     # lab holds only test accounts.
     local auth_block=""
     [[ -n $auth_listener ]] && auth_block=$'service auth {\n  unix_listener '"$auth_listener"$' {\n    mode = 0666\n  }\n}'
-    local login_tuning=""
+    local login_tuning="" mechanisms="plain login" oauth2_passdb="" password_mechanisms=""
+    if [[ $oauth2 == yes ]]; then
+        mechanisms="plain login xoauth2 oauthbearer"
+        # Tokens are checked here, locally, with the key in DIR/keys; passwords never reach it.
+        oauth2_passdb=$'passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = '"$dir"$'/oauth2.conf.ext\n}'
+        # Passwords only for PLAIN/LOGIN: else a "token" equal to a password would log in.
+        password_mechanisms="mechanisms = plain login"
+    fi
     [[ $many == yes ]] && login_tuning=$'  service_count = 0\n  client_limit = 10000\n  process_min_avail = 2'
     cat >"$dir/dovecot.conf" <<EOF
 # Generated by lab/dovecot.sh: a private instance. Nothing here refers to /etc/dovecot.
@@ -412,7 +448,7 @@ log_path = $dir/dovecot.log
 login_log_format_elements = user=<%u> method=%m rip=%r lip=%l mpid=%e %c %k session=<%{session}>
 auth_verbose = yes
 $auth_delay_line
-auth_mechanisms = plain login
+auth_mechanisms = $mechanisms
 
 default_login_user = $login_user
 default_internal_user = $internal_user
@@ -431,13 +467,15 @@ ssl_min_protocol = $min_tls
 $ssl_cipher_line
 disable_plaintext_auth = $plaintext
 
+$oauth2_passdb
 passdb {
   driver = passwd-file
   args = scheme=PLAIN $dir/users
+  $password_mechanisms
 }
 userdb {
   driver = passwd-file
-  args = $dir/users
+  args = $dir/userdb
 }
 
 service imap-login {

@@ -21,6 +21,7 @@ PACKAGES=(
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
+    systemd                       # systemd-analyze checks examples/systemd/mailtls.service
 )
 MAIL_USER=mailtls-lab
 
@@ -58,7 +59,7 @@ if [[ $EUID -eq 0 ]] && ! id "$MAIL_USER" >/dev/null 2>&1; then
     echo "install.sh: created system user $MAIL_USER"
 fi
 
-for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy promtool swaks; do
+for tool in dovecot doveadm openssl python3 curl fetchmail stunnel4 testssl haproxy promtool swaks systemd-analyze; do
     command -v "$tool" >/dev/null || die "$tool is still missing after installation"
 done
 python3 -c 'import ssl, asyncio, imaplib, poplib, smtplib' || die "python3 lacks ssl/imaplib/poplib/smtplib"

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::clients::find;
+use e2e::process::{fd_count, fd_listing, settled_fd_count};
 use e2e::xorshift::XorShift;
 use e2e::{Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
 use openssl::ssl::{HandshakeError, Ssl, SslConnector, SslMethod, SslVersion};
@@ -243,7 +244,10 @@ impl LoadLab {
             &gateway_dir,
             &dovecot,
             vec![ListenerSpec::new("imaps", "imap", "implicit", None)],
-            "pre_auth_timeout_secs = 120\nclient_handshake_timeout_secs = 120\nupstream_timeout_secs = 30",
+            // Every client here comes from 127.0.0.1: its share of the unauthenticated budget
+            // must hold the whole run.
+            "pre_auth_timeout_secs = 120\nclient_handshake_timeout_secs = 120\nupstream_timeout_secs = 30\n\
+             max_unauthenticated = 4000\nmax_unauthenticated_per_client = 2000",
         );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -657,51 +661,6 @@ fn client_hello(connector: &SslConnector) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // The gateway process seen from outside
 // ---------------------------------------------------------------------------------------------
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|entries| entries.count())
-        .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
-}
-
-/// The descriptor count once it has stopped changing (three equal readings 200 ms apart), or
-/// as soon as it is at most `enough`; gives up after 20 s and returns the last reading.
-fn settled_fd_count(pid: u32, enough: Option<usize>) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut readings = vec![fd_count(pid)];
-    loop {
-        let last = *readings.last().expect("a reading");
-        if enough.is_some_and(|enough| last <= enough) {
-            return last;
-        }
-        if readings.len() >= 3 && readings[readings.len() - 3..].iter().all(|&r| r == last) {
-            return last;
-        }
-        if Instant::now() > deadline {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        readings.push(fd_count(pid));
-    }
-}
-
-/// What the gateway's descriptors point at, for a failure message.
-fn fd_listing(pid: u32) -> String {
-    let mut kinds: HashMap<String, usize> = HashMap::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-    {
-        let target = entry
-            .ok()
-            .and_then(|e| std::fs::read_link(e.path()).ok())
-            .map(|t| t.display().to_string())
-            .unwrap_or_default();
-        let kind = target.split(':').next().unwrap_or("").to_string();
-        *kinds.entry(kind).or_default() += 1;
-    }
-    format!("descriptors by kind: {kinds:?}")
-}
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

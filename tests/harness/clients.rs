@@ -342,6 +342,33 @@ pub fn s_client_fetch_all(
     bodies
 }
 
+/// One IMAP session of alice through `openssl s_client` with `args` (e.g. `-tls1 -cipher ...
+/// -brief`): greeting, LOGIN, LOGOUT, each answered OK, and s_client exits cleanly. Returns
+/// what it received and printed on stderr (with `-brief`: the protocol, suite and temporary
+/// key it negotiated).
+pub fn s_client_imap_login(port: u16, ca_file: &Path, args: &[&str]) -> String {
+    let mut client = Conversation::s_client(port, ca_file, args);
+    let greeting = client.read_line();
+    assert!(
+        greeting.starts_with(b"* OK"),
+        "{args:?}: {}",
+        client.describe()
+    );
+    client.send(b"a LOGIN alice secret\r\n");
+    let reply = client.read_tagged("a");
+    assert!(
+        last_line(&reply).starts_with("a OK"),
+        "{args:?}: login refused: {}",
+        client.describe()
+    );
+    client.send(b"b LOGOUT\r\n");
+    client.read_tagged("b");
+    let report = client.describe();
+    let status = client.finish().expect("s_client exit status");
+    assert!(status.success(), "{args:?}: s_client exited with {status}");
+    report
+}
+
 /// The message bodies in IMAP `FETCH ... BODY[] {n}` responses, by sequence number, exactly
 /// as the literals carried them.
 pub fn imap_fetch_bodies(transcript: &[u8]) -> Vec<(u32, Vec<u8>)> {

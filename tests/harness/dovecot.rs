@@ -108,6 +108,19 @@ pub fn post_cutoff_dovecot(scratch: &Scratch) -> Dovecot {
     )
 }
 
+/// Dovecot validating XOAUTH2/OAUTHBEARER bearer tokens itself (`lab/dovecot.sh --oauth2`),
+/// with the mailbox `OAUTH_ONLY_USER` that no password opens. Its HS256 key is
+/// `OAUTH2_KEY_FILE`: give it to [`crate::TokenEndpoint`].
+pub fn oauth_dovecot(scratch: &Scratch) -> Dovecot {
+    Dovecot::start(
+        &scratch.path().join("dovecot"),
+        &DovecotOptions {
+            extra_args: vec!["--oauth2".into()],
+            ..DovecotOptions::default()
+        },
+    )
+}
+
 impl Drop for Dovecot {
     fn drop(&mut self) {
         lab_script::stop("dovecot.sh", &self.dir);

@@ -4,7 +4,7 @@
 //! store holds exactly one record per connection and that the gateway went on serving a
 //! normal login after each fault.
 
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use store::{Outcome, SessionRecord, SqliteStore};
 
 use crate::clients::REPLY_TIMEOUT;
-use crate::legacy_client::{connect_tcp, Client, Stream};
+use crate::legacy_client::{connect_tcp, Client, Stream, LOOPBACK};
 use crate::{Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch};
 
 /// One `[[upstream]]` of a test config.
@@ -196,6 +196,11 @@ impl Lab {
 
     /// A client of `listener`: TLS 1.0 on implicit-TLS listeners, plaintext on the others.
     pub fn connect(&self, listener: &str) -> Client {
+        self.connect_from(listener, LOOPBACK)
+    }
+
+    /// [`Lab::connect`] from the source address `source`, another host to the gateway.
+    pub fn connect_from(&self, listener: &str, source: Ipv4Addr) -> Client {
         let spec = self
             .gateway
             .listeners
@@ -204,8 +209,8 @@ impl Lab {
             .unwrap_or_else(|| panic!("no listener {listener}"));
         self.connections.fetch_add(1, Ordering::SeqCst);
         match spec.tls.as_str() {
-            "implicit" => Client::tls(spec.port, &self.ca),
-            _ => Client::plain(spec.port),
+            "implicit" => Client::tls_from(source, spec.port, &self.ca),
+            _ => Client::plain_from(source, spec.port),
         }
     }
 
@@ -228,7 +233,12 @@ impl Lab {
 
     /// Proves the gateway still serves: a whole IMAP session (greeting, LOGIN, SELECT, LOGOUT).
     pub fn imap_login_works(&self, listener: &str) {
-        let mut c = self.connect(listener);
+        self.imap_login_works_from(listener, LOOPBACK);
+    }
+
+    /// [`Lab::imap_login_works`] from the source address `source`.
+    pub fn imap_login_works_from(&self, listener: &str, source: Ipv4Addr) {
+        let mut c = self.connect_from(listener, source);
         c.expect_greeting_imap();
         c.send(b"n1 LOGIN alice secret\r\n");
         let login = c.tagged("n1");
@@ -236,12 +246,7 @@ impl Lab {
             login.starts_with("n1 OK "),
             "{listener}: login after a fault: {login:?}"
         );
-        c.send(b"n2 SELECT INBOX\r\n");
-        let select = c.tagged("n2");
-        assert!(
-            select.contains("* 3 EXISTS") && select.contains("n2 OK "),
-            "{select:?}"
-        );
+        c.select_lab_inbox("n2");
         c.send(b"n3 LOGOUT\r\n");
         let bye = c.tagged("n3");
         assert!(
@@ -253,7 +258,12 @@ impl Lab {
 
     /// Proves the gateway still serves POP3: greeting, USER/PASS, STAT, QUIT.
     pub fn pop3_login_works(&self, listener: &str) {
-        let mut c = self.connect(listener);
+        self.pop3_login_works_from(listener, LOOPBACK);
+    }
+
+    /// [`Lab::pop3_login_works`] from the source address `source`.
+    pub fn pop3_login_works_from(&self, listener: &str, source: Ipv4Addr) {
+        let mut c = self.connect_from(listener, source);
         c.expect_line_starting("+OK ");
         c.send(b"USER alice\r\n");
         assert_eq!(c.line(), "+OK send PASS\r\n");

@@ -27,19 +27,22 @@ pub fn free_port_on(ip: &str) -> u16 {
 /// The `mailtls` binary, built once per test process.
 pub fn mailtls_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = repo_root();
-        run_ok(
-            Command::new(env!("CARGO"))
-                .args(["build", "-q", "-p", "mailtls", "--bin", "mailtls"])
-                .current_dir(&root),
-        );
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        target.join("debug/mailtls")
-    })
-    .clone()
+    BIN.get_or_init(|| built_binary("mailtls", "mailtls"))
+        .clone()
+}
+
+/// Builds binary `bin` of `package` (debug profile) and returns its path.
+pub(crate) fn built_binary(package: &str, bin: &str) -> PathBuf {
+    let root = repo_root();
+    run_ok(
+        Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", package, "--bin", bin])
+            .current_dir(&root),
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target.join("debug").join(bin)
 }
 
 /// [`Gateway::start`] in `scratch`'s `gateway` folder, where its config, log and session store

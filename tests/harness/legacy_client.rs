@@ -67,6 +67,9 @@ pub struct Client {
     received: u64,
 }
 
+/// The source address of clients unless a test picks another.
+pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
 /// A TCP connection to a loopback port whose reads and writes give up after
 /// [`REPLY_TIMEOUT`], so a gateway that never answers fails the test instead of hanging it.
 pub fn connect_tcp(port: u16) -> TcpStream {
@@ -116,12 +119,22 @@ pub fn legacy_connector(ca: &Path) -> SslConnector {
 impl Client {
     /// A plaintext client of a loopback port.
     pub fn plain(port: u16) -> Client {
-        Client::over(Stream::Plain(connect_tcp(port)))
+        Client::plain_from(LOOPBACK, port)
+    }
+
+    /// A plaintext client of a loopback port, from the source address `source`.
+    pub fn plain_from(source: Ipv4Addr, port: u16) -> Client {
+        Client::over(Stream::Plain(connect_tcp_from(source, port)))
     }
 
     /// A TLS 1.0 client of a loopback port, verifying the gateway as `localhost` with `ca`.
     pub fn tls(port: u16, ca: &Path) -> Client {
-        let tcp = connect_tcp(port);
+        Client::tls_from(LOOPBACK, port, ca)
+    }
+
+    /// [`Client::tls`] from the source address `source`.
+    pub fn tls_from(source: Ipv4Addr, port: u16, ca: &Path) -> Client {
+        let tcp = connect_tcp_from(source, port);
         let tls = legacy_connector(ca)
             .connect("localhost", tcp)
             .unwrap_or_else(|e| panic!("TLS 1.0 handshake with port {port}: {e}"));
@@ -246,6 +259,17 @@ impl Client {
                 return reply;
             }
         }
+    }
+
+    /// Selects INBOX with `tag` on a logged-in IMAP session and checks it holds the lab
+    /// mailbox's three messages.
+    pub fn select_lab_inbox(&mut self, tag: &str) {
+        self.send(format!("{tag} SELECT INBOX\r\n").as_bytes());
+        let select = self.tagged(tag);
+        assert!(
+            select.contains("* 3 EXISTS") && select.contains(&format!("{tag} OK ")),
+            "{select:?}"
+        );
     }
 
     /// Everything until the gateway closes, which it must do `within`.

@@ -11,20 +11,23 @@ pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
 mod postfix;
+pub mod process;
 pub mod scrape;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
 pub mod tls_socket;
+mod token_endpoint;
 pub mod xorshift;
 
-pub use dovecot::{post_cutoff_dovecot, Dovecot, DovecotOptions};
+pub use dovecot::{oauth_dovecot, post_cutoff_dovecot, Dovecot, DovecotOptions};
 pub use gateway::{
     free_port, free_port_on, mailtls_bin, start_gateway, start_gateway_upstream, Gateway,
     ListenerSpec, UpstreamTls,
 };
 pub use postfix::{submission_lab, Postfix, SubmissionLab};
 pub use scratch::Scratch;
+pub use token_endpoint::{app_certificate, AppCertificate, TokenEndpoint, TokenEndpointOptions};
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -3,6 +3,7 @@
 
 mod command;
 mod config;
+mod run_as;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,19 +32,50 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also print the cipher suites each TLS listener negotiates at every TLS version.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
     /// List the clients the gateway has seen, with their TLS verdicts and owners.
     Clients(command::clients::ClientsArgs),
+    /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
+    /// of standard input) for an [[account]]'s password_hash.
+    Passwd,
+    /// OAuth 2.0 accounts: device code sign-in and token status.
+    #[command(subcommand)]
+    Oauth(OAuthCommand),
+}
+
+#[derive(Subcommand)]
+enum OAuthCommand {
+    /// Sign an account of a device_code app in: prints a code and URL, waits for the sign-in,
+    /// stores the refresh token in the encrypted token cache.
+    Login {
+        /// The [[account]]'s login.
+        account: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Every account with its token's expiry and last refresh error (never a token).
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
-        Command::CheckConfig { config } => command::check_config::run(&config),
+        Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
+        Command::Passwd => command::passwd::run(),
+        Command::Oauth(OAuthCommand::Login { account, config }) => {
+            command::oauth::login(&config, &account)
+        }
+        Command::Oauth(OAuthCommand::Status { config }) => command::oauth::status(&config),
     }
 }

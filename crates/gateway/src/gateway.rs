@@ -8,43 +8,65 @@ use std::sync::Arc;
 
 use store::SessionRecorder;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
+use wire::TlsVersion;
 
 use crate::admission::Admission;
-use crate::client_tls::acceptor_for;
+use crate::client_limits::ClientLimits;
+use crate::client_tls::{acceptor_for, negotiated_suites};
 use crate::error::SetupError;
 use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
 use crate::proxy_header::ProxyHeaderCheck;
-use crate::settings::{ClientTlsMode, GatewaySettings};
+use crate::settings::{ClientTlsMode, GatewaySettings, UpstreamLogin};
+use crate::token_logins::TokenLogins;
 use crate::upstream_tls::connector_for;
 
 /// A gateway whose settings have all been put to use, ready to bind.
 pub struct Gateway {
     listeners: Vec<Arc<ListenerContext>>,
-    max_sessions: usize,
 }
 
 impl Gateway {
     /// Builds every TLS context and links listeners to upstreams. Returns every problem found,
     /// not just the first, so `check-config` can list them all.
+    /// `tokens` serves the upstreams with `auth = "oauth"`; it may be `None` when there are
+    /// none.
     pub fn prepare(
         settings: &GatewaySettings,
         admission: Arc<dyn Admission>,
+        tokens: Option<Arc<TokenLogins>>,
     ) -> Result<Gateway, Vec<SetupError>> {
         let mut errors = Vec::new();
         let mut upstreams = HashMap::new();
         for upstream in &settings.upstreams {
             match connector_for(upstream) {
                 Ok(tls) => {
+                    let tokens = match upstream.login {
+                        UpstreamLogin::Passthrough => None,
+                        UpstreamLogin::OAuth(_) if tokens.is_none() => {
+                            errors.push(SetupError::new(
+                                format!("upstream[{}].auth", upstream.name),
+                                "is \"oauth\" but no [[account]] and [[oauth]] entries were given",
+                            ));
+                            continue;
+                        }
+                        UpstreamLogin::OAuth(_) => tokens.clone(),
+                    };
                     let ctx = UpstreamContext {
                         settings: upstream.clone(),
                         tls,
+                        tokens,
                     };
                     upstreams.insert(upstream.name.clone(), Arc::new(ctx));
                 }
                 Err(e) => errors.push(e),
             }
         }
+        // One set of limits for all listeners: a host is one host whichever port it floods.
+        let limits = Arc::new(ClientLimits::new(
+            &settings.client_limits,
+            settings.max_sessions,
+        ));
         let mut listeners = Vec::new();
         for listener in &settings.listeners {
             let acceptor = match listener.tls {
@@ -81,16 +103,46 @@ impl Gateway {
                 timeouts: settings.timeouts,
                 admission: admission.clone(),
                 proxy: listener.proxy_protocol.clone().map(ProxyHeaderCheck::new),
+                limits: limits.clone(),
             }));
         }
         if errors.is_empty() {
-            Ok(Gateway {
-                listeners,
-                max_sessions: settings.max_sessions,
-            })
+            Ok(Gateway { listeners })
         } else {
             Err(errors)
         }
+    }
+
+    /// The suites each TLS listener negotiates at every TLS version, in its order of
+    /// preference, as its OpenSSL context really picks them (see [`negotiated_suites`]).
+    /// Plaintext listeners are left out.
+    pub fn client_suites(&self) -> Result<Vec<ListenerSuites>, SetupError> {
+        let mut all = Vec::new();
+        for ctx in &self.listeners {
+            let Some(acceptor) = &ctx.acceptor else {
+                continue;
+            };
+            let mut by_version = Vec::new();
+            for version in [
+                TlsVersion::Tls10,
+                TlsVersion::Tls11,
+                TlsVersion::Tls12,
+                TlsVersion::Tls13,
+            ] {
+                let suites = negotiated_suites(acceptor, version).map_err(|e| {
+                    SetupError::new(
+                        format!("listener[{}]", ctx.settings.name),
+                        format!("cannot try its {version} suites: {e}"),
+                    )
+                })?;
+                by_version.push((version, suites));
+            }
+            all.push(ListenerSuites {
+                listener: ctx.settings.name.clone(),
+                by_version,
+            });
+        }
+        Ok(all)
     }
 
     /// Binds every listener's socket.
@@ -105,11 +157,17 @@ impl Gateway {
             })?;
             bound.push((ctx, socket));
         }
-        Ok(BoundGateway {
-            listeners: bound,
-            max_sessions: self.max_sessions,
-        })
+        Ok(BoundGateway { listeners: bound })
     }
+}
+
+/// The cipher suites one TLS listener negotiates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSuites {
+    pub listener: String,
+    /// Each TLS version with its suites, most preferred first; empty for a version the
+    /// listener does not speak.
+    pub by_version: Vec<(TlsVersion, Vec<&'static str>)>,
 }
 
 /// Connections the kernel queues before the gateway accepts them. The std/mio default of 128
@@ -132,14 +190,12 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// A gateway listening on its sockets.
 pub struct BoundGateway {
     listeners: Vec<(Arc<ListenerContext>, TcpListener)>,
-    max_sessions: usize,
 }
 
 impl BoundGateway {
     /// Serves clients until `shutdown` completes, then lets running sessions record themselves.
     pub async fn serve(self, recorder: SessionRecorder, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sessions = Arc::new(Semaphore::new(self.max_sessions));
         let mut loops = Vec::new();
         for (ctx, socket) in self.listeners {
             crate::metrics::listener_started(&ctx.settings.name);
@@ -154,7 +210,6 @@ impl BoundGateway {
             loops.push(tokio::spawn(accept_loop(
                 ctx,
                 socket,
-                sessions.clone(),
                 recorder.clone(),
                 stop_rx.clone(),
             )));

@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod buffer_pool;
+mod client_limits;
 mod client_tls;
 mod error;
 mod gateway;
@@ -17,7 +18,9 @@ mod proxy_header;
 mod session;
 pub mod settings;
 mod stream;
+mod token_logins;
 mod upstream_tls;
 
 pub use error::SetupError;
-pub use gateway::{BoundGateway, Gateway};
+pub use gateway::{BoundGateway, Gateway, ListenerSuites};
+pub use token_logins::TokenLogins;

@@ -6,19 +6,23 @@ use std::time::Duration;
 use openssl::ssl::SslAcceptor;
 use store::SessionRecorder;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::admission::Admission;
+use crate::client_limits::ClientLimits;
 use crate::metrics::ActiveSession;
 use crate::proxy_header::ProxyHeaderCheck;
 use crate::settings::{ListenerSettings, Timeouts, UpstreamSettings};
+use crate::token_logins::TokenLogins;
 use crate::upstream_tls::UpstreamTls;
 
 /// An upstream with its verified TLS connector.
 pub(crate) struct UpstreamContext {
     pub settings: UpstreamSettings,
     pub tls: UpstreamTls,
+    /// The local accounts and their tokens, on an upstream with `auth = "oauth"`.
+    pub tokens: Option<Arc<TokenLogins>>,
 }
 
 /// Everything a session task needs to know about the listener that accepted it.
@@ -31,22 +35,24 @@ pub(crate) struct ListenerContext {
     pub admission: Arc<dyn Admission>,
     /// `Some` on a listener behind PROXY protocol load balancers.
     pub proxy: Option<ProxyHeaderCheck>,
+    /// Shared by every listener.
+    pub limits: Arc<ClientLimits>,
 }
 
 /// How long sessions get to write their records after shutdown was asked.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Accepts connections until shutdown, each served by its own task, then waits for those
-/// tasks to record their sessions. `sessions` caps how many run at once across all listeners.
+/// tasks to record their sessions. Accepting never waits: the session task itself closes a
+/// connection over the limits of `ctx.limits` at once, so every refusal is seen and counted.
 pub(crate) async fn accept_loop(
     ctx: Arc<ListenerContext>,
     listener: TcpListener,
-    sessions: Arc<Semaphore>,
     recorder: SessionRecorder,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks = JoinSet::new();
-    accept_until_shutdown(&ctx, &listener, &sessions, &recorder, &shutdown, &mut tasks).await;
+    accept_until_shutdown(&ctx, &listener, &recorder, &shutdown, &mut tasks).await;
     drop(listener);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
@@ -60,20 +66,12 @@ pub(crate) async fn accept_loop(
 async fn accept_until_shutdown(
     ctx: &Arc<ListenerContext>,
     listener: &TcpListener,
-    sessions: &Arc<Semaphore>,
     recorder: &SessionRecorder,
     shutdown: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) {
     let mut stop = shutdown.clone();
     loop {
-        let permit = tokio::select! {
-            permit = sessions.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            _ = stop.wait_for(|s| *s) => return,
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => return,
@@ -86,7 +84,7 @@ async fn accept_until_shutdown(
                 tasks.spawn(async move {
                     let active = ActiveSession::start(&ctx.settings.name);
                     crate::session::serve(ctx, tcp, peer, recorder, shutdown).await;
-                    drop((active, permit));
+                    drop(active);
                 });
             }
             Err(e) => {

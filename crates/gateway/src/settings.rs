@@ -23,6 +23,24 @@ impl Protocol {
             Protocol::Pop3 => "pop3",
         }
     }
+
+    /// The response code that tells a client a refusal is temporary and worth a later retry:
+    /// `[UNAVAILABLE]` (RFC 5530) in IMAP, `[SYS/TEMP]` (RFC 3206) in POP3.
+    pub fn try_later_code(self) -> &'static str {
+        match self {
+            Protocol::Imap => "[UNAVAILABLE]",
+            Protocol::Pop3 => "[SYS/TEMP]",
+        }
+    }
+
+    /// The response code that tells a client its mailbox has as many sessions as it may:
+    /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3.
+    pub fn mailbox_busy_code(self) -> &'static str {
+        match self {
+            Protocol::Imap => "[LIMIT]",
+            Protocol::Pop3 => "[IN-USE]",
+        }
+    }
 }
 
 /// How a listener offers TLS to its clients.
@@ -43,6 +61,25 @@ pub enum UpstreamTlsMode {
     StartTls,
 }
 
+/// The SASL mechanism that carries an OAuth 2.0 access token to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthMechanism {
+    /// Google's and Microsoft's `XOAUTH2` (`user=...^Aauth=Bearer ...^A^A`).
+    XOAuth2,
+    /// RFC 7628 `OAUTHBEARER` (`n,a=...,^Ahost=...^Aport=...^Aauth=Bearer ...^A^A`).
+    OAuthBearer,
+}
+
+/// How the gateway logs in to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamLogin {
+    /// The client's own login and password, passed on.
+    Passthrough,
+    /// The client's login is checked against a local `[[account]]`; the upstream login is the
+    /// account's mailbox with an access token from its `[[oauth]]` app.
+    OAuth(OAuthMechanism),
+}
+
 /// One upstream mail server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSettings {
@@ -55,6 +92,8 @@ pub struct UpstreamSettings {
     pub ca_file: Option<PathBuf>,
     /// The name the certificate must carry; defaults to the host part of `address`.
     pub server_name: String,
+    /// Pass-through or OAuth 2.0 login.
+    pub login: UpstreamLogin,
 }
 
 /// One listening socket facing legacy clients.
@@ -116,13 +155,40 @@ impl Default for Timeouts {
     }
 }
 
+/// Limits per client address, so one host on the LAN cannot lock the others out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimitSettings {
+    /// Most connections not yet logged in, across all listeners; further ones are closed at
+    /// once and counted.
+    pub max_unauthenticated: usize,
+    /// Most connections not yet logged in from one client address; at most half of
+    /// `max_unauthenticated`, so one address can never take them all.
+    pub max_unauthenticated_per_client: u32,
+    /// Failed logins from one client address within `failed_login_window` (counted from the
+    /// first) after which the gateway refuses its logins itself until the window closes.
+    pub failed_logins_per_client: u32,
+    pub failed_login_window: Duration,
+}
+
+impl Default for ClientLimitSettings {
+    fn default() -> Self {
+        ClientLimitSettings {
+            max_unauthenticated: 1_000,
+            max_unauthenticated_per_client: 32,
+            failed_logins_per_client: 10,
+            failed_login_window: Duration::from_secs(600),
+        }
+    }
+}
+
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewaySettings {
     pub listeners: Vec<ListenerSettings>,
     pub upstreams: Vec<UpstreamSettings>,
     pub timeouts: Timeouts,
-    /// Most sessions served at once across all listeners; further clients wait in the
-    /// kernel's accept queue.
+    /// Most logged-in sessions at once across all listeners; a login beyond is refused as
+    /// temporary. Connections not yet logged in have their own budget in `client_limits`.
     pub max_sessions: usize,
+    pub client_limits: ClientLimitSettings,
 }

@@ -4,14 +4,17 @@
 use std::fmt;
 
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Longest user name accepted, in bytes of UTF-8. Real account names (mailbox addresses,
 /// `DOMAIN\user`) fit with room to spare; the name goes into logs and session records.
 pub const MAX_USER_BYTES: usize = 255;
 
-/// A secret (password or token) that never shows itself in `Debug` or `Display` output, so it
-/// cannot leak through a log line, an error or a panic message.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret (password, token or key) that never shows itself in `Debug` or `Display` output, so
+/// it cannot leak through a log line, an error or a panic message, and whose bytes are wiped
+/// from memory when it is dropped. The one secret type of mailtls: passwords from clients and
+/// OAuth tokens alike.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct Secret(Vec<u8>);
 
 impl Secret {

@@ -32,7 +32,7 @@ const SESSIONS_ONLY: &str = "INSERT INTO sessions (
 fn record(i: u64, clients: u64) -> SessionRecord {
     let client = i % clients;
     let start = UNIX_EPOCH + Duration::from_secs(1_767_225_600 + i * 31_536_000 / 1_000_000);
-    let legacy = client % 4 == 0;
+    let legacy = client.is_multiple_of(4);
     let (tls, ja4) = if legacy {
         (TlsVersion::Tls10, "t10i090500_c491f621fb4c_195413a0cc0f")
     } else {

@@ -15,6 +15,14 @@ pub enum StoreError {
         /// What SQLite reported.
         source: rusqlite::Error,
     },
+    /// A store file could not be created with its mode or given to its owner.
+    #[error("cannot set up session store file {path}: {source}; check the directory exists and that mailtls runs as root or as the file's owner")]
+    Access {
+        /// The database file or one of its `-wal`/`-shm` files.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
     /// A schema migration failed; it was rolled back, so the file is as it was.
     #[error("cannot upgrade session store at {path} from schema version {from} to {to}: {source}; the upgrade was rolled back, check the file is writable and not corrupt (sqlite3 FILE 'PRAGMA integrity_check')")]
     Migrate {

@@ -1,4 +1,5 @@
-//! Session records of the mailtls gateway: one row per client session, written off the hot path.
+//! Session records of the mailtls gateway: one row per client session, written off the hot path,
+//! and counts of the connections it refused before any dialogue, per client address and minute.
 //!
 //! The gateway hands each finished session to a [`SessionRecorder`], which queues it for a writer
 //! thread; the writer stores batches through a [`SessionStore`], by default a [`SqliteStore`].
@@ -15,6 +16,7 @@ mod offered;
 mod outcome;
 mod record;
 mod recorder;
+mod refusal;
 mod schema;
 mod sqlite;
 mod timestamp;
@@ -32,7 +34,8 @@ pub use record::{SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
 };
-pub use sqlite::SqliteStore;
+pub use refusal::{RefusalReason, RefusalSummary, RefusedConnection, UnknownRefusalReason};
+pub use sqlite::{SqliteStore, StoreAccess};
 
 /// Where session records are kept: the seam between the recorder and a database (SQLite today,
 /// PostgreSQL for fleets later).
@@ -40,4 +43,8 @@ pub trait SessionStore: Send {
     /// Stores `records` atomically: when this returns an error, none of them was stored, so the
     /// caller may retry the whole batch.
     fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError>;
+
+    /// Adds each summary's count to the stored count of its minute, listener, client address
+    /// and reason, atomically like [`insert_batch`](SessionStore::insert_batch).
+    fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError>;
 }

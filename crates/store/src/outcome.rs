@@ -31,11 +31,22 @@ pub enum Outcome {
     ClientTlsFailed,
     /// The client went away before logging in.
     ClientClosed,
+    /// The gateway refused the login itself, without asking the upstream, because the client's
+    /// address failed too many logins recently.
+    Throttled,
+    /// No access token could be had for the account's mailbox: the token endpoint was
+    /// unreachable or refused to issue one (the detail says which). Not the device's fault.
+    TokenUnavailable,
+    /// The upstream refused the gateway's access token (the detail keeps the upstream's JSON
+    /// status, e.g. a missing mailbox permission). Not the device's fault.
+    TokenRefused,
+    /// The account's mailbox already had as many sessions as its `max_connections` allows.
+    MailboxBusy,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 14] = [
         Outcome::Ok,
         Outcome::AuthFailed,
         Outcome::RefusedByPolicy,
@@ -46,6 +57,10 @@ impl Outcome {
         Outcome::ProtocolError,
         Outcome::ClientTlsFailed,
         Outcome::ClientClosed,
+        Outcome::Throttled,
+        Outcome::TokenUnavailable,
+        Outcome::TokenRefused,
+        Outcome::MailboxBusy,
     ];
 
     /// The stable snake_case label stored in the database, e.g. `"auth_failed"`.
@@ -61,6 +76,10 @@ impl Outcome {
             Outcome::ProtocolError => "protocol_error",
             Outcome::ClientTlsFailed => "client_tls_failed",
             Outcome::ClientClosed => "client_closed",
+            Outcome::Throttled => "throttled",
+            Outcome::TokenUnavailable => "token_unavailable",
+            Outcome::TokenRefused => "token_refused",
+            Outcome::MailboxBusy => "mailbox_busy",
         }
     }
 }
@@ -73,7 +92,7 @@ impl fmt::Display for Outcome {
 
 /// A label that names no [`Outcome`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown session outcome {0:?}; expected one of: ok, auth_failed, refused_by_policy, upstream_unreachable, upstream_certificate_rejected, upstream_protocol_error, timeout, protocol_error, client_tls_failed, client_closed")]
+#[error("unknown session outcome {0:?}; expected one of: ok, auth_failed, refused_by_policy, upstream_unreachable, upstream_certificate_rejected, upstream_protocol_error, timeout, protocol_error, client_tls_failed, client_closed, throttled, token_unavailable, token_refused, mailbox_busy")]
 pub struct UnknownOutcome(pub String);
 
 impl FromStr for Outcome {
@@ -116,6 +135,10 @@ mod tests {
                 "protocol_error",
                 "client_tls_failed",
                 "client_closed",
+                "throttled",
+                "token_unavailable",
+                "token_refused",
+                "mailbox_busy",
             ]
         );
     }

@@ -1,10 +1,15 @@
 //! The gateway's hot-path handle: hands records to one writer thread and never waits for SQLite.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::{SessionRecord, SessionStore, StoreError};
+use crate::refusal::minute_of;
+use crate::{
+    RefusalReason, RefusalSummary, RefusedConnection, SessionRecord, SessionStore, StoreError,
+};
 
 /// Attempts at shutdown before the records still unwritten are handed back to the caller.
 const WRITE_ATTEMPTS: u32 = 3;
@@ -49,10 +54,14 @@ pub fn describe_metrics() {
         "Failed writes of session records to the store (the records stay queued and are retried)"
     );
 }
+/// Most refusal counts (distinct minute, listener, address and reason) held while the store
+/// fails; a count is a few dozen bytes.
+const MAX_REFUSAL_COUNTS: usize = 100_000;
 
 enum Message {
     // Boxed so the channel's slots stay small next to the control messages.
     Record(Box<SessionRecord>),
+    Refused(RefusedConnection),
     Control(Control),
 }
 
@@ -113,6 +122,17 @@ impl SessionRecorder {
         }
     }
 
+    /// Counts a connection refused before its dialogue. The writer adds it to the count of its
+    /// minute, listener, client address and reason, so a flood of refusals writes a row per
+    /// address and minute, not one per connection. Returns at once.
+    pub fn refused(&self, connection: RefusedConnection) {
+        if let Err(mpsc::SendError(Message::Refused(lost))) =
+            self.queue.send(Message::Refused(connection))
+        {
+            tracing::error!(refused = ?lost, "refused connection not counted: the session writer has already shut down");
+        }
+    }
+
     /// Blocks until a write of every record queued before this call has been attempted: they
     /// are written unless the store is failing, in which case they stay queued for the retries.
     /// Meant for tests and orderly shutdown, not for the hot path.
@@ -158,6 +178,7 @@ struct Writer {
     /// The sum of `pending`'s [`SessionRecord::estimated_bytes`].
     pending_bytes: usize,
     backlog: Backlog,
+    refusals: RefusalCounts,
     failures: u32,
     /// Set after a failed write: no attempt before then, however many records arrive.
     retry_at: Option<Instant>,
@@ -170,6 +191,7 @@ fn write_until_shutdown(store: Box<dyn SessionStore>, backlog: Backlog, inbox: R
         pending: Vec::new(),
         pending_bytes: 0,
         backlog,
+        refusals: RefusalCounts::default(),
         failures: 0,
         retry_at: None,
     };
@@ -187,6 +209,10 @@ fn write_until_shutdown(store: Box<dyn SessionStore>, backlog: Backlog, inbox: R
                 writer.queue(*record);
                 None
             }
+            Ok(Message::Refused(connection)) => {
+                writer.refusals.count(connection);
+                None
+            }
             Ok(Message::Control(control)) => Some(control),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
@@ -198,6 +224,7 @@ fn write_until_shutdown(store: Box<dyn SessionStore>, backlog: Backlog, inbox: R
         while control.is_none() {
             match inbox.try_recv() {
                 Ok(Message::Record(record)) => writer.queue(*record),
+                Ok(Message::Refused(connection)) => writer.refusals.count(connection),
                 Ok(Message::Control(next)) => control = Some(next),
                 Err(_) => break,
             }
@@ -209,6 +236,10 @@ fn write_until_shutdown(store: Box<dyn SessionStore>, backlog: Backlog, inbox: R
                 while let Ok(message) = inbox.try_recv() {
                     match message {
                         Message::Record(record) => lost.push(*record),
+                        Message::Refused(connection) => tracing::error!(
+                            refused = ?connection,
+                            "refused connection not counted: the session writer is stopping"
+                        ),
                         Message::Control(Control::Flush(flushed)) => drop(flushed.send(())),
                         Message::Control(Control::Shutdown(_)) => {}
                     }
@@ -248,10 +279,10 @@ impl Writer {
 
     /// One attempt at writing everything queued.
     fn attempt(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.refusals.is_empty() {
             return;
         }
-        let written = write_pending(self.store.as_mut(), &mut self.pending);
+        let written = write_pending(self.store.as_mut(), &mut self.pending, &mut self.refusals);
         self.count_pending_bytes();
         match written {
             Ok(()) => {
@@ -296,7 +327,7 @@ impl Writer {
             if attempt > 1 {
                 thread::sleep(retry_pause(attempt - 1));
             }
-            match write_pending(self.store.as_mut(), &mut self.pending) {
+            match write_pending(self.store.as_mut(), &mut self.pending, &mut self.refusals) {
                 Ok(()) => return Vec::new(),
                 Err(error) => {
                     metrics::counter!(WRITE_FAILURES_METRIC).increment(1);
@@ -309,7 +340,61 @@ impl Writer {
                 }
             }
         }
+        for summary in self.refusals.summaries() {
+            tracing::error!(?summary, "refused connections not counted in the store");
+        }
         std::mem::take(&mut self.pending)
+    }
+}
+
+/// Refused connections counted per minute, listener, client address and reason until written.
+#[derive(Default)]
+struct RefusalCounts {
+    counts: HashMap<(SystemTime, String, IpAddr, RefusalReason), u64>,
+}
+
+impl RefusalCounts {
+    /// Adds one refusal; past [`MAX_REFUSAL_COUNTS`] distinct counts (a store failing through a
+    /// flood from many addresses) a new one goes to the log instead of memory.
+    fn count(&mut self, connection: RefusedConnection) {
+        let key = (
+            minute_of(connection.at),
+            connection.listener,
+            connection.client_addr,
+            connection.reason,
+        );
+        let full = self.counts.len() >= MAX_REFUSAL_COUNTS;
+        match self.counts.get_mut(&key) {
+            Some(count) => *count += 1,
+            None if full => tracing::error!(
+                listener = %key.1,
+                client = %key.2,
+                reason = %key.3,
+                "refused connection not counted: the store has been failing and too many counts wait"
+            ),
+            None => {
+                self.counts.insert(key, 1);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    fn summaries(&self) -> Vec<RefusalSummary> {
+        self.counts
+            .iter()
+            .map(
+                |((minute, listener, client_addr, reason), count)| RefusalSummary {
+                    minute: *minute,
+                    listener: listener.clone(),
+                    client_addr: *client_addr,
+                    reason: *reason,
+                    count: *count,
+                },
+            )
+            .collect()
     }
 }
 
@@ -319,11 +404,13 @@ fn retry_pause(failures: u32) -> Duration {
     (RETRY_PAUSE * 2u32.pow(doublings)).min(MAX_RETRY_PAUSE)
 }
 
-/// Writes `pending` in transactions of at most [`MAX_BATCH`], removing what was written. A
-/// failed transaction is rolled back, so a retry never stores a record twice.
+/// Writes `pending` in transactions of at most [`MAX_BATCH`], removing what was written, then
+/// the refusal counts in one more. A failed transaction is rolled back, so a retry never
+/// stores a record twice nor adds a count twice.
 fn write_pending(
     store: &mut dyn SessionStore,
     pending: &mut Vec<SessionRecord>,
+    refusals: &mut RefusalCounts,
 ) -> Result<(), StoreError> {
     let mut written = 0;
     let mut result = Ok(());
@@ -338,7 +425,12 @@ fn write_pending(
         tracing::debug!(records = written, "session records written");
     }
     pending.drain(..written);
-    result
+    result?;
+    if !refusals.is_empty() {
+        store.add_refusals(&refusals.summaries())?;
+        refusals.counts.clear();
+    }
+    Ok(())
 }
 
 /// Puts records that could not be stored into the log, in full (records hold no secrets), so
@@ -396,6 +488,10 @@ mod tests {
                 });
             }
             self.stored.lock().unwrap().extend_from_slice(records);
+            Ok(())
+        }
+
+        fn add_refusals(&mut self, _summaries: &[RefusalSummary]) -> Result<(), StoreError> {
             Ok(())
         }
     }
@@ -557,6 +653,47 @@ mod tests {
         }
         assert_eq!(recorder.shutdown(), Ok(Vec::new()));
         assert_eq!(store.stored().len(), 20);
+    }
+
+    /// Ten thousand refused connections of one address within a minute become one row with
+    /// their count, beside a second address's own row.
+    #[test]
+    fn a_flood_of_refusals_is_stored_as_one_count_per_address_and_minute() {
+        let dir = TempDir::new("recorder-refusals");
+        let recorder = SessionRecorder::spawn(Box::new(SqliteStore::open(&dir.db_path()).unwrap()));
+        let minute = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        let refused = |addr: &str, second: u64| RefusedConnection {
+            at: minute + Duration::from_millis(second * 5),
+            listener: "imaps".into(),
+            client_addr: addr.parse().unwrap(),
+            reason: RefusalReason::ClientLimit,
+        };
+        for n in 0..10_000 {
+            recorder.refused(refused("192.0.2.7", n));
+            if n % 2_500 == 0 {
+                recorder.flush();
+            }
+        }
+        recorder.refused(refused("192.0.2.8", 0));
+        assert_eq!(recorder.shutdown(), Ok(Vec::new()));
+
+        let counts: Vec<(String, u64)> = SqliteStore::open(&dir.db_path())
+            .unwrap()
+            .refusals()
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                assert_eq!(s.minute, minute);
+                (s.client_addr.to_string(), s.count)
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("192.0.2.7".to_string(), 10_000),
+                ("192.0.2.8".to_string(), 1)
+            ]
+        );
     }
 
     #[test]

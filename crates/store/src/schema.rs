@@ -37,6 +37,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_by_start ON sessions (started_at);
     CREATE INDEX sessions_by_client ON sessions (client_addr, started_at);",
+    // 2: connections refused before their dialogue, counted per minute (RFC 3339 text of its
+    // start), listener, client address and reason: a flood adds to a count, not rows.
+    "CREATE TABLE refused_connections (
+        minute      TEXT    NOT NULL,
+        listener    TEXT    NOT NULL,
+        client_addr TEXT    NOT NULL,
+        reason      TEXT    NOT NULL,
+        count       INTEGER NOT NULL,
+        PRIMARY KEY (minute, listener, client_addr, reason)
+    ) WITHOUT ROWID;",
+    // 3: the client inventory.
     INVENTORY,
 ];
 

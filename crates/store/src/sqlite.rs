@@ -1,19 +1,22 @@
 //! The default session store: one SQLite file.
 
+use std::fs::{OpenOptions, Permissions};
+use std::io::ErrorKind;
 use std::net::IpAddr;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, CachedStatement, Connection, Row};
 use serde_json::Value;
 use wire::TlsVersion;
 
 use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
-use crate::inventory::{self, KnownValues, Rollup};
+use crate::inventory::{self, KnownValue, KnownValues, Rollup};
 use crate::{
     schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
-    SessionRecord, SessionStore, StoreError,
+    RefusalReason, RefusalSummary, SessionRecord, SessionStore, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
@@ -35,6 +38,38 @@ const SELECT_ALL: &str = "SELECT
         offered_groups, offered_signature_algorithms, offered_alpn, ja3
     FROM sessions ORDER BY id";
 
+/// Who owns the store's files and who besides the owner may read them. The files hold client
+/// addresses and login names, so nobody else may.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreAccess {
+    /// The `(uid, gid)` given to the files, e.g. the user a gateway started as root drops to;
+    /// `None` leaves them to whoever runs.
+    pub owner: Option<(u32, u32)>,
+    /// Whether the owning group may read the files: mode 0640 rather than 0600.
+    pub group_readable: bool,
+}
+
+impl StoreAccess {
+    /// The mode a new database file gets; SQLite gives its `-wal` and `-shm` files the same
+    /// mode and, when it runs as root, the same owner.
+    pub fn mode(self) -> u32 {
+        if self.group_readable {
+            0o640
+        } else {
+            0o600
+        }
+    }
+}
+
+/// The files SQLite keeps beside the database in WAL mode.
+const SIDECAR_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
+const ADD_REFUSALS: &str = "INSERT INTO refused_connections
+        (minute, listener, client_addr, reason, count) VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (minute, listener, client_addr, reason) DO UPDATE SET count = count + excluded.count";
+
+const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, count
+    FROM refused_connections ORDER BY minute, listener, client_addr, reason";
+
 /// Session records in a SQLite database file.
 ///
 /// The file uses WAL journaling, so readers such as `mailtls clients` never block the gateway's
@@ -48,11 +83,43 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the store at `path`, creating the file and its tables if missing and upgrading an
-    /// older schema.
+    /// Opens the store at `path`, creating the file (mode 0600) and its tables if missing and
+    /// upgrading an older schema.
     ///
     /// The directory must already exist.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_access(path, StoreAccess::default())
+    }
+
+    /// [`SqliteStore::open`], with a new file created with `access`'s mode and, when it names
+    /// an owner, the database and its `-wal`/`-shm` files given to that owner whether new or
+    /// not (a store made by an earlier run as root follows the gateway to its user). The mode
+    /// of an existing file is the operator's and is left alone; one readable by every local
+    /// user is warned about.
+    pub fn open_with_access(path: &Path, access: StoreAccess) -> Result<SqliteStore, StoreError> {
+        let access_error = |file: &Path, source| StoreError::Access {
+            path: file.to_owned(),
+            source,
+        };
+        prepare_file(path, access).map_err(|e| access_error(path, e))?;
+        let store = SqliteStore::open_prepared(path)?;
+        if let Some((uid, gid)) = access.owner {
+            for suffix in SIDECAR_SUFFIXES {
+                let mut sidecar = path.as_os_str().to_owned();
+                sidecar.push(suffix);
+                let sidecar = PathBuf::from(sidecar);
+                match give_to(&sidecar, (uid, gid)) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => {
+                        return Err(access_error(&sidecar, e))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn open_prepared(path: &Path) -> Result<SqliteStore, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -218,6 +285,50 @@ impl SqliteStore {
         &self.conn
     }
 
+    /// Every stored count of refused connections, by minute, listener, address and reason.
+    pub fn refusals(&self) -> Result<Vec<RefusalSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(SELECT_REFUSALS)
+            .map_err(|e| self.read_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| self.read_error(e))?;
+        let mut summaries = Vec::new();
+        for row in rows {
+            let (minute, listener, client_addr, reason, count) =
+                row.map_err(|e| self.read_error(e))?;
+            let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
+                path: self.path.clone(),
+                // The table has no row ids; its key is the minute, listener, address and reason.
+                row_id: 0,
+                column,
+                reason,
+            };
+            summaries.push(RefusalSummary {
+                minute: timestamp::parse(&minute).map_err(|e| invalid("minute", e))?,
+                listener,
+                client_addr: client_addr
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| invalid("client_addr", e.to_string()))?,
+                reason: reason
+                    .parse::<RefusalReason>()
+                    .map_err(|e| invalid("reason", e.to_string()))?,
+                count: u64::try_from(count)
+                    .map_err(|_| invalid("count", format!("{count} is negative")))?,
+            });
+        }
+        Ok(summaries)
+    }
+
     fn read_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Read {
             path: self.path.clone(),
@@ -331,11 +442,126 @@ fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreErr
     })
 }
 
+/// Creates the database file with `access`'s mode before SQLite opens it (SQLite would create
+/// it 0644, readable by every local user), and gives it to `access`'s owner.
+fn prepare_file(path: &Path, access: StoreAccess) -> std::io::Result<()> {
+    let mode = access.mode();
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        // Exactly this mode, whatever the umask took away.
+        Ok(file) => file.set_permissions(Permissions::from_mode(mode))?,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let found = std::fs::metadata(path)?.mode() & 0o777;
+            if found & 0o007 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{found:o}"),
+                    "the session store is readable by every local user; chmod {:o} it",
+                    mode
+                );
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    match access.owner {
+        Some(owner) => give_to(path, owner),
+        None => Ok(()),
+    }
+}
+
+/// Gives `path` to `(uid, gid)` unless it already belongs to them: a process that is not root
+/// (e.g. under systemd's system call filter, which forbids chown) then has nothing to change.
+fn give_to(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
 impl SessionStore for SqliteStore {
     /// Writes the whole batch in one transaction: all records are stored, or none.
     fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
+        let mut rollup = Rollup::default();
+        records.iter().for_each(|rec| rollup.add(rec));
+        // Taken out for the transaction's closures, which borrow the store; put back after.
+        let known = std::mem::take(&mut self.known_values);
+        let written = self.execute_each(
+            INSERT,
+            records,
+            |insert, rec| {
+                insert.execute(params![
+                    timestamp::format(rec.started_at),
+                    timestamp::format(rec.ended_at),
+                    rec.listener,
+                    rec.protocol,
+                    rec.client_addr.to_string(),
+                    rec.client_port,
+                    rec.tls_version.map(|v| v.to_string()),
+                    rec.tls_cipher,
+                    rec.offered_max_tls.map(|v| v.to_string()),
+                    rec.sni,
+                    rec.ja4,
+                    encode_client_id(&rec.client_id),
+                    rec.login,
+                    rec.upstream,
+                    rec.upstream_tls_version.map(|v| v.to_string()),
+                    rec.outcome.as_str(),
+                    rec.detail,
+                    // A session cannot move 2^63 bytes; saturate rather than fail the batch.
+                    i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
+                    i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+                    json_codes(&rec.offered.versions),
+                    json_codes(&rec.offered.cipher_suites),
+                    json_codes(&rec.offered.groups),
+                    json_codes(&rec.offered.signature_algorithms),
+                    Value::from(rec.offered.alpn.clone()).to_string(),
+                    rec.offered.ja3,
+                ])
+            },
+            |tx| rollup.write(tx, &known),
+        );
+        self.known_values = known;
+        let checked: Option<Vec<KnownValue>> = written?;
+        self.known_values.extend(checked.unwrap_or_default());
+        Ok(())
+    }
+
+    fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
+        self.execute_each(
+            ADD_REFUSALS,
+            summaries,
+            |add, summary| {
+                add.execute(params![
+                    timestamp::format(summary.minute),
+                    summary.listener,
+                    summary.client_addr.to_string(),
+                    summary.reason.as_str(),
+                    i64::try_from(summary.count).unwrap_or(i64::MAX),
+                ])
+            },
+            |_| Ok(()),
+        )
+        .map(drop)
+    }
+}
+
+impl SqliteStore {
+    /// Runs `statement` once per item, bound by `execute`, then `then`, in one transaction:
+    /// all or none. `None` when there were no items (and nothing ran).
+    fn execute_each<T, R>(
+        &mut self,
+        statement: &str,
+        items: &[T],
+        execute: impl Fn(&mut CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+        then: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Option<R>, StoreError> {
+        if items.is_empty() {
+            return Ok(None);
         }
         let path = &self.path;
         let write_error = |source| StoreError::Write {
@@ -344,46 +570,14 @@ impl SessionStore for SqliteStore {
         };
         let tx = self.conn.transaction().map_err(write_error)?;
         {
-            let mut insert = tx.prepare_cached(INSERT).map_err(write_error)?;
-            for rec in records {
-                insert
-                    .execute(params![
-                        timestamp::format(rec.started_at),
-                        timestamp::format(rec.ended_at),
-                        rec.listener,
-                        rec.protocol,
-                        rec.client_addr.to_string(),
-                        rec.client_port,
-                        rec.tls_version.map(|v| v.to_string()),
-                        rec.tls_cipher,
-                        rec.offered_max_tls.map(|v| v.to_string()),
-                        rec.sni,
-                        rec.ja4,
-                        encode_client_id(&rec.client_id),
-                        rec.login,
-                        rec.upstream,
-                        rec.upstream_tls_version.map(|v| v.to_string()),
-                        rec.outcome.as_str(),
-                        rec.detail,
-                        // A session cannot move 2^63 bytes; saturate rather than fail the batch.
-                        i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
-                        i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
-                        json_codes(&rec.offered.versions),
-                        json_codes(&rec.offered.cipher_suites),
-                        json_codes(&rec.offered.groups),
-                        json_codes(&rec.offered.signature_algorithms),
-                        Value::from(rec.offered.alpn.clone()).to_string(),
-                        rec.offered.ja3,
-                    ])
-                    .map_err(write_error)?;
+            let mut prepared = tx.prepare_cached(statement).map_err(write_error)?;
+            for item in items {
+                execute(&mut prepared, item).map_err(write_error)?;
             }
         }
-        let mut rollup = Rollup::default();
-        records.iter().for_each(|rec| rollup.add(rec));
-        let checked = rollup.write(&tx, &self.known_values).map_err(write_error)?;
+        let also_written = then(&tx).map_err(write_error)?;
         tx.commit().map_err(write_error)?;
-        self.known_values.extend(checked);
-        Ok(())
+        Ok(Some(also_written))
     }
 }
 
@@ -585,12 +779,117 @@ mod tests {
         let path = dir.path().join("no-such-dir").join("sessions.db");
         let err = SqliteStore::open(&path).unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, StoreError::Open { .. }));
+        assert!(matches!(err, StoreError::Access { .. }));
         assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(
-            message.contains("check the directory exists and is writable"),
-            "{message}"
+        assert!(message.contains("check the directory exists"), "{message}");
+    }
+
+    /// The permission bits of the database and its WAL and shared-memory files.
+    fn modes(db: &Path) -> Vec<(String, u32)> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let name = format!("{}{suffix}", db.display());
+                let mode = std::fs::metadata(&name)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .mode();
+                (name, mode & 0o777)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_store_and_its_wal_files_are_readable_by_the_owner_alone() {
+        let dir = TempDir::new("mode-private");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        for (name, mode) in modes(&dir.db_path()) {
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_group_readable_store_and_its_wal_files_are_0640() {
+        let dir = TempDir::new("mode-group");
+        let access = StoreAccess {
+            owner: None,
+            group_readable: true,
+        };
+        let mut store = SqliteStore::open_with_access(&dir.db_path(), access).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        for (name, mode) in modes(&dir.db_path()) {
+            assert_eq!(mode, 0o640, "{name} is {mode:o}");
+        }
+    }
+
+    #[test]
+    fn an_existing_stores_mode_is_left_to_the_operator() {
+        let dir = TempDir::new("mode-existing");
+        drop(SqliteStore::open(&dir.db_path()).unwrap());
+        std::fs::set_permissions(dir.db_path(), Permissions::from_mode(0o640)).unwrap();
+        drop(SqliteStore::open(&dir.db_path()).unwrap());
+        let mode = std::fs::metadata(dir.db_path()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn the_owner_is_given_to_every_store_file() {
+        let dir = TempDir::new("owner");
+        // As root (as CI runs), to nobody; otherwise a process may give files only to itself.
+        let me = std::fs::metadata(dir.path()).unwrap();
+        let owner = if me.uid() == 0 {
+            (65534, 65534)
+        } else {
+            (me.uid(), me.gid())
+        };
+        let access = StoreAccess {
+            owner: Some(owner),
+            group_readable: false,
+        };
+        let mut store = SqliteStore::open_with_access(&dir.db_path(), access).unwrap();
+        store.insert_batch(&[sample_record(1)]).unwrap();
+        for (name, _) in modes(&dir.db_path()) {
+            let meta = std::fs::metadata(&name).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), owner, "{name}");
+        }
+    }
+
+    #[test]
+    fn refusal_counts_of_one_minute_add_up_in_one_row() {
+        let dir = TempDir::new("refusals");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let minute = UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        let summary = |addr: &str, reason, count| RefusalSummary {
+            minute,
+            listener: "imaps".into(),
+            client_addr: addr.parse().unwrap(),
+            reason,
+            count,
+        };
+        store
+            .add_refusals(&[
+                summary("192.0.2.7", RefusalReason::ClientLimit, 5_000),
+                summary("2001:db8::7", RefusalReason::PreAuthBudget, 1),
+            ])
+            .unwrap();
+        store
+            .add_refusals(&[summary("192.0.2.7", RefusalReason::ClientLimit, 5_000)])
+            .unwrap();
+
+        assert_eq!(
+            store.refusals().unwrap(),
+            vec![
+                summary("192.0.2.7", RefusalReason::ClientLimit, 10_000),
+                summary("2001:db8::7", RefusalReason::PreAuthBudget, 1),
+            ]
         );
+        let minute_text: String = store
+            .conn
+            .query_row("SELECT min(minute) FROM refused_connections", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(minute_text, "2023-11-14T22:14:00.000Z");
     }
 
     #[test]

@@ -1,35 +1,82 @@
-//! `mailtls check-config`: validates the file and builds every TLS context without binding.
+//! `mailtls check-config`: validates the file and builds every TLS context without binding;
+//! `--verbose` also lists the suites each TLS listener negotiates.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use gateway::admission::ListenerFloorOnly;
-use gateway::Gateway;
+use gateway::settings::{ClientTlsMode, ListenerSettings};
+use gateway::{Gateway, ListenerSuites};
 use store::SqliteStore;
 
 use crate::config;
 
-pub fn run(path: &Path) -> ExitCode {
+pub fn run(path: &Path, verbose: bool) -> ExitCode {
     let config = match config::load(path) {
         Ok(config) => config,
         Err(problems) => return report(path, problems.iter().map(|p| p.to_string())),
     };
-    if let Err(errors) = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)) {
-        return report(path, errors.iter().map(|e| e.to_string()));
-    }
+    // Loads the apps' secrets and certificates and opens the token cache with its key: a
+    // missing or wrong key shows here, not at the first login.
+    let tokens = match config.open_token_logins(1) {
+        Ok(tokens) => tokens,
+        Err(e) => return report(path, std::iter::once(e)),
+    };
+    let gateway = match Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly), tokens) {
+        Ok(gateway) => gateway,
+        Err(errors) => return report(path, errors.iter().map(|e| e.to_string())),
+    };
     // Opening creates the file and schema if missing: the same thing the gateway does first.
-    if let Err(e) = SqliteStore::open(&config.store_path) {
+    if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
         return report(path, std::iter::once(format!("store.path: {e}")));
     }
     println!(
-        "{}: OK ({} listener(s), {} upstream(s), store {})",
+        "{}: OK ({} listener(s), {} upstream(s), {} oauth app(s), {} account(s), store {})",
         path.display(),
         config.gateway.listeners.len(),
         config.gateway.upstreams.len(),
+        config.oauth.apps.len(),
+        config.oauth.accounts.len(),
         config.store_path.display()
     );
+    if verbose {
+        match gateway.client_suites() {
+            Ok(suites) => print!("{}", suites_text(&config.gateway.listeners, &suites)),
+            Err(e) => return report(path, std::iter::once(e.to_string())),
+        }
+    }
     ExitCode::SUCCESS
+}
+
+/// One block per listener: its TLS mode and floor, then each TLS version with the suites it
+/// negotiates, most preferred first.
+fn suites_text(listeners: &[ListenerSettings], suites: &[ListenerSuites]) -> String {
+    let mut text = String::new();
+    for listener in listeners {
+        let Some(found) = suites.iter().find(|s| s.listener == listener.name) else {
+            text += &format!("listener {}: no TLS\n", listener.name);
+            continue;
+        };
+        let mode = match listener.tls {
+            ClientTlsMode::Implicit => "implicit TLS",
+            _ => "STARTTLS",
+        };
+        text += &format!(
+            "listener {} ({mode}, min_tls {}): suites in order of preference\n",
+            listener.name,
+            listener.min_tls.config_str()
+        );
+        for (version, names) in &found.by_version {
+            let names = if names.is_empty() {
+                "(not offered)".to_string()
+            } else {
+                names.join(" ")
+            };
+            text += &format!("  {version}: {names}\n");
+        }
+    }
+    text
 }
 
 fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {

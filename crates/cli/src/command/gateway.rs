@@ -14,6 +14,7 @@ use store::{SessionRecorder, SqliteStore};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config;
+use crate::run_as::started_as_root;
 
 pub fn run(path: &Path) -> ExitCode {
     match serve(path) {
@@ -26,28 +27,31 @@ pub fn run(path: &Path) -> ExitCode {
 }
 
 fn serve(path: &Path) -> Result<()> {
-    let config = config::load(path).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow!(
-            "{} has {} problem(s):\n{}",
-            path.display(),
-            lines.len(),
-            lines.join("\n")
-        )
-    })?;
+    let config = config::load_or_explain(path)?;
     init_logging(config.log_json);
-    let prepared =
-        Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly)).map_err(|errors| {
+    if started_as_root() && config.run_as.is_none() {
+        tracing::warn!(
+            "running as root: set [gateway] user = \"mailtls\" (a dedicated system user) so \
+             the gateway gives root up once its ports are bound and its files open"
+        );
+    }
+    // A missing or wrong token cache key stops the start here, before any client is accepted.
+    let tokens = config
+        .open_token_logins(password_checks())
+        .map_err(|e| anyhow!("cannot start: {e}"))?;
+    let prepared = Gateway::prepare(&config.gateway, Arc::new(ListenerFloorOnly), tokens).map_err(
+        |errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             anyhow!("cannot start:\n{}", lines.join("\n"))
-        })?;
+        },
+    )?;
     // Before the store's writer starts, so its metrics are registered with the recorder.
     let metrics = config
         .metrics_bind
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let store = SqliteStore::open(&config.store_path)?;
+    let store = SqliteStore::open_with_access(&config.store_path, config.store_access())?;
     let recorder = SessionRecorder::spawn(Box::new(store));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,6 +67,17 @@ fn serve(path: &Path) -> Result<()> {
             }
             None => None,
         };
+        // Certificates, keys and the store are open, the ports bound: root is no longer
+        // needed. Every thread of the process changes with it (glibc applies set*id to all).
+        if let Some(run_as) = &config.run_as {
+            run_as.enter()?;
+            tracing::info!(
+                user = %run_as.user,
+                uid = %run_as.uid,
+                gid = %run_as.gid,
+                "serving as an unprivileged user"
+            );
+        }
         bound.serve(recorder.clone(), shutdown_signal()).await;
         if let Some(task) = metrics {
             task.abort();
@@ -101,4 +116,10 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// Argon2 checks of local passwords run at once: half the cores, so a burst of logins leaves
+/// the other half to the sessions already running.
+fn password_checks() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }

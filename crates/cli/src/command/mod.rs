@@ -3,4 +3,6 @@
 pub mod check_config;
 pub mod clients;
 pub mod gateway;
+pub mod oauth;
+pub mod passwd;
 pub mod scan;

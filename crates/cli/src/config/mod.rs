@@ -2,12 +2,18 @@
 //! is reported with its key and what to do, all at once.
 
 mod file;
+mod oauth;
 mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gateway::settings::GatewaySettings;
+use gateway::TokenLogins;
+use store::StoreAccess;
+
+use crate::run_as::RunAs;
 
 pub use validate::ConfigProblem;
 
@@ -17,9 +23,40 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// The SQLite file for session records, relative paths taken from the config's folder.
     pub store_path: PathBuf,
+    /// `[[oauth]]`, `[[account]]` and `[token_cache]`.
+    pub oauth: ::oauth::settings::OAuthSettings,
     pub log_json: bool,
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
+    /// `[gateway] user`/`group`: whom to serve as when started as root.
+    pub run_as: Option<RunAs>,
+}
+
+impl Config {
+    /// Opens what OAuth logins need: the apps' secrets and certificates, the token cache
+    /// with its key (a missing or wrong key is an error here, never an empty cache), and the
+    /// local accounts, whose passwords are checked `parallel_checks` at a time. `None` when
+    /// the config has no `[[oauth]]` app.
+    pub fn open_token_logins(
+        &self,
+        parallel_checks: usize,
+    ) -> Result<Option<Arc<TokenLogins>>, String> {
+        if self.oauth.apps.is_empty() {
+            return Ok(None);
+        }
+        let broker = ::oauth::TokenBroker::open(&self.oauth).map_err(|e| e.to_string())?;
+        let accounts = ::oauth::LocalAccounts::new(&self.oauth.accounts, parallel_checks)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Arc::new(TokenLogins::new(accounts, broker))))
+    }
+
+    /// How the session store's files are made: owned by `[gateway] user` when one is set,
+    /// readable by `[gateway] group` when that is set, by nobody else.
+    pub fn store_access(&self) -> StoreAccess {
+        self.run_as
+            .as_ref()
+            .map_or(StoreAccess::default(), RunAs::store_access)
+    }
 }
 
 /// Reads and validates the config at `path`.
@@ -43,6 +80,19 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     validate::validate(raw, base)
+}
+
+/// [`load`], its problems made into one error that lists them, for commands that stop on them.
+pub fn load_or_explain(path: &Path) -> anyhow::Result<Config> {
+    load(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!(
+            "{} has {} problem(s):\n{}",
+            path.display(),
+            lines.len(),
+            lines.join("\n")
+        )
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -32,9 +32,13 @@ fn keys(path: &Path) -> Vec<String> {
 #[test]
 fn the_exchange_online_example_is_valid() {
     let example = include_str!("../../../../examples/exchange-online-bridge.toml");
+    // The example names the `mailtls` user that lab/quickstart.sh creates; a test machine has
+    // `nobody` for certain.
+    assert!(example.contains("\nuser = \"mailtls\"\n"));
+    let example = example.replace("\nuser = \"mailtls\"\n", "\nuser = \"nobody\"\n");
     let path = write_config(
         "example",
-        example,
+        &example,
         &["certs/gateway.pem", "certs/gateway.key"],
     );
     let config = load(&path).expect("the example validates");
@@ -51,6 +55,87 @@ fn the_exchange_online_example_is_valid() {
     );
     assert_eq!(config.store_path, path.parent().unwrap().join("mailtls.db"));
     assert_eq!(config.metrics_bind, Some("127.0.0.1:9109".parse().unwrap()));
+    let run_as = config.run_as.as_ref().expect("the example drops root");
+    assert_eq!(run_as.user, "nobody");
+    assert!(!run_as.group_readable);
+    assert_eq!(config.store_access().mode(), 0o600);
+}
+
+/// A minimal valid config with `gateway` as its `[gateway]` section.
+fn with_gateway_section(name: &str, gateway: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[gateway]
+{gateway}
+
+[[upstream]]
+name = "up"
+address = "127.0.0.1:993"
+protocol = "imap"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:143"
+tls = "none"
+upstream = "up"
+"#
+    );
+    write_config(name, &text, &[])
+}
+
+#[test]
+fn the_user_and_group_are_looked_up_and_the_group_may_read_the_store() {
+    let path = with_gateway_section("run-as", "user = \"nobody\"\ngroup = \"nogroup\"");
+    let config = load(&path).expect("nobody and nogroup exist on every Debian machine");
+    let run_as = config.run_as.clone().expect("a user");
+    assert_eq!(run_as.uid.as_raw(), 65534);
+    assert_eq!(run_as.gid.as_raw(), 65534);
+    assert!(run_as.group_readable);
+    assert_eq!(config.store_access().mode(), 0o640);
+    assert_eq!(config.store_access().owner, Some((65534, 65534)));
+
+    let alone = load(&with_gateway_section("no-user", "")).unwrap();
+    assert_eq!(alone.run_as, None);
+    assert_eq!(alone.store_access().owner, None);
+    assert_eq!(alone.store_access().mode(), 0o600);
+}
+
+#[test]
+fn a_missing_user_or_group_root_or_a_group_alone_is_a_problem() {
+    for (label, section, key, says) in [
+        (
+            "unknown-user",
+            "user = \"no-such-mailtls-user\"",
+            "gateway.user",
+            "no user is named",
+        ),
+        ("root", "user = \"root\"", "gateway.user", "is root"),
+        (
+            "unknown-group",
+            "user = \"nobody\"\ngroup = \"no-such-mailtls-group\"",
+            "gateway.group",
+            "no group is named",
+        ),
+        (
+            "root-group",
+            "user = \"nobody\"\ngroup = \"root\"",
+            "gateway.group",
+            "root's group",
+        ),
+        (
+            "group-alone",
+            "group = \"nogroup\"",
+            "gateway.group",
+            "gateway.user is not",
+        ),
+    ] {
+        let problems = load(&with_gateway_section(label, section)).expect_err(label);
+        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+        assert_eq!(problems[0].key, key, "{label}");
+        assert!(problems[0].problem.contains(says), "{label}: {problems:?}");
+        assert!(!problems[0].fix.is_empty(), "{label}");
+    }
 }
 
 #[test]
@@ -251,9 +336,8 @@ fn proxy_protocol_needs_its_load_balancers_named() {
     }
 }
 
-#[test]
-fn the_metrics_endpoint_needs_an_address_of_its_own() {
-    let listener = r#"
+/// A minimal valid config: one plaintext IMAP listener and its upstream.
+const ONE_LISTENER: &str = r#"
 [[upstream]]
 name = "up"
 address = "mail.example:993"
@@ -266,6 +350,10 @@ bind = "127.0.0.1:1143"
 tls = "none"
 upstream = "up"
 "#;
+
+#[test]
+fn the_metrics_endpoint_needs_an_address_of_its_own() {
+    let listener = ONE_LISTENER;
     for (name, section) in [
         ("metrics-missing", "[metrics]\n"),
         ("metrics-bad", "[metrics]\nbind = \"localhost\"\n"),
@@ -293,4 +381,199 @@ upstream = "up"
         load(&path).expect("valid").metrics_bind,
         Some("[::1]:9109".parse().unwrap())
     );
+}
+
+#[test]
+fn the_exchange_online_oauth_example_is_valid() {
+    let example = include_str!("../../../../examples/exchange-online-oauth.toml");
+    // The example's absolute /etc paths, made relative so the test's folder holds them.
+    let example = example.replace("/etc/mailtls/", "");
+    let path = write_config(
+        "oauth-example",
+        &example,
+        &[
+            "certs/gateway.pem",
+            "certs/gateway.key",
+            "token.key",
+            "contoso.secret",
+        ],
+    );
+    let config = load(&path).expect("the example validates");
+    use ::oauth::settings::{CacheKeySource, ClientAuth, Grant};
+    use gateway::settings::{OAuthMechanism, UpstreamLogin};
+    assert_eq!(config.oauth.apps.len(), 1);
+    let app = &config.oauth.apps[0];
+    assert_eq!(app.grant, Grant::ClientCredentials);
+    assert!(matches!(app.client_auth, ClientAuth::SecretFile(_)));
+    assert_eq!(config.oauth.accounts.len(), 2);
+    assert_eq!(config.oauth.accounts[0].max_connections, Some(10));
+    assert_eq!(config.oauth.accounts[1].max_connections, None);
+    let cache = config.oauth.token_cache.as_ref().expect("token cache");
+    assert_eq!(
+        cache.path,
+        path.parent().unwrap().join("mailtls-tokens.enc")
+    );
+    assert!(matches!(cache.key, CacheKeySource::File(_)));
+    assert!(config
+        .gateway
+        .upstreams
+        .iter()
+        .all(|u| u.login == UpstreamLogin::OAuth(OAuthMechanism::XOAuth2)));
+}
+
+#[test]
+fn oauth_problems_are_reported_with_their_keys() {
+    let text = r#"
+[[oauth]]
+name = "app"
+token_url = "http://login.example/token"
+client_id = "id"
+scope = "s"
+grant = "client_credentials"
+certificate = "missing.pem"
+
+[[oauth]]
+name = "device"
+token_url = "https://login.example/token"
+client_id = "id"
+scope = "s"
+grant = "device_code"
+
+[[account]]
+login = "scanner"
+password_hash = "secret"
+mailbox = "scanner@example.com"
+oauth = "nowhere"
+max_connections = 0
+
+[[account]]
+login = "scanner"
+password_hash = "secret"
+mailbox = "other@example.com"
+oauth = "app"
+
+[token_cache]
+key_env = ""
+
+[[upstream]]
+name = "up"
+address = "mail.example:993"
+protocol = "imap"
+auth = "passthrough"
+sasl = "xoauth2"
+
+[[upstream]]
+name = "up2"
+address = "mail.example:993"
+protocol = "imap"
+auth = "oauth"
+sasl = "plain"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:143"
+tls = "none"
+upstream = "up"
+"#;
+    let path = write_config("oauth-bad", text, &[]);
+    let found = keys(&path);
+    for expected in [
+        "oauth[app].token_url",
+        "oauth[app].certificate",
+        "oauth[device].device_url",
+        "account[scanner].password_hash",
+        "account[scanner].oauth",
+        "account[scanner].max_connections",
+        "account[scanner].login",
+        "token_cache.key_env",
+        "upstream[up].sasl",
+        "upstream[up2].sasl",
+    ] {
+        assert!(
+            found.iter().any(|k| k == expected),
+            "no problem for {expected} in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn oauth_apps_need_a_token_cache_and_the_cache_defaults_beside_the_store() {
+    let base = r#"
+[store]
+path = "data/mailtls.db"
+
+[[oauth]]
+name = "app"
+token_url = "https://login.example/token"
+client_id = "id"
+client_secret_file = "secret"
+scope = "s"
+grant = "client_credentials"
+
+[[upstream]]
+name = "up"
+address = "mail.example:993"
+protocol = "imap"
+
+[[listener]]
+name = "a"
+protocol = "imap"
+bind = "127.0.0.1:143"
+tls = "none"
+upstream = "up"
+"#;
+    let path = write_config("oauth-cache", base, &["secret"]);
+    assert_eq!(keys(&path), vec!["token_cache"]);
+    let with_cache = format!("{base}\n[token_cache]\nkey_env = \"MAILTLS_TOKEN_KEY\"\n");
+    let path = write_config("oauth-cache2", &with_cache, &["secret"]);
+    let config = load(&path).expect("valid");
+    assert_eq!(
+        config.oauth.token_cache.unwrap().path,
+        path.parent().unwrap().join("data/mailtls-tokens.enc")
+    );
+}
+
+#[test]
+fn client_limits_default_to_32_connections_and_10_failures_in_10_minutes() {
+    let path = write_config("limits-default", ONE_LISTENER, &[]);
+    let limits = load(&path).expect("valid").gateway.client_limits;
+    assert_eq!(limits.max_unauthenticated, 1_000);
+    assert_eq!(limits.max_unauthenticated_per_client, 32);
+    assert_eq!(limits.failed_logins_per_client, 10);
+    assert_eq!(limits.failed_login_window.as_secs(), 600);
+
+    // A small budget brings the default share down to half of it.
+    let text = format!("[gateway]\nmax_unauthenticated = 20\n{ONE_LISTENER}");
+    let path = write_config("limits-small", &text, &[]);
+    let limits = load(&path).expect("valid").gateway.client_limits;
+    assert_eq!(limits.max_unauthenticated_per_client, 10);
+}
+
+#[test]
+fn one_address_may_never_hold_more_than_half_the_unauthenticated_budget() {
+    let text = format!(
+        "[gateway]\nmax_unauthenticated = 100\nmax_unauthenticated_per_client = 51\n\
+         failed_logins_per_client = 0\nfailed_login_window_secs = 0\n{ONE_LISTENER}"
+    );
+    let path = write_config("limits-bad", &text, &[]);
+    let problems = load(&path).expect_err("over half");
+    let share = problems
+        .iter()
+        .find(|p| p.key == "gateway.max_unauthenticated_per_client")
+        .expect("the share is a problem");
+    assert!(share.fix.contains("at most 50"), "{share:?}");
+    let found: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        found.contains(&"gateway.failed_logins_per_client"),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"gateway.failed_login_window_secs"),
+        "{found:?}"
+    );
+
+    let text = format!("[gateway]\nmax_unauthenticated = 1\n{ONE_LISTENER}");
+    let path = write_config("limits-one", &text, &[]);
+    assert_eq!(keys(&path), ["gateway.max_unauthenticated"]);
 }

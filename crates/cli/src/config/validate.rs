@@ -7,14 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gateway::settings::{
-    ClientTlsMode, GatewaySettings, ListenerSettings, Protocol, ProxyProtocol, Timeouts,
-    UpstreamSettings, UpstreamTlsMode,
+    ClientLimitSettings, ClientTlsMode, GatewaySettings, ListenerSettings, OAuthMechanism,
+    Protocol, ProxyProtocol, Timeouts, UpstreamLogin, UpstreamSettings, UpstreamTlsMode,
 };
 use ipnet::IpNet;
 use wire::TlsVersion;
 
-use super::file::{ConfigFile, ListenerEntry, MetricsSection, UpstreamEntry};
+use nix::unistd::{Group, User};
+
+use super::file::{ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry};
 use super::Config;
+use crate::run_as::RunAs;
 
 /// One thing wrong with the config: where, what, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +44,17 @@ impl fmt::Display for ConfigProblem {
 }
 
 /// Collects problems while the config is read, so all of them are reported at once.
-struct Checker<'a> {
-    base: &'a Path,
+pub(super) struct Checker<'a> {
+    pub(super) base: &'a Path,
     problems: Vec<ConfigProblem>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(super) fn report(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.problems.push(ConfigProblem::new(key, problem, fix));
     }
 
-    fn required<'v>(
+    pub(super) fn required<'v>(
         &mut self,
         key: &str,
         value: &'v Option<String>,
@@ -66,7 +69,7 @@ impl Checker<'_> {
         }
     }
 
-    fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &mut self,
         key: &str,
         value: Option<&str>,
@@ -99,8 +102,13 @@ impl Checker<'_> {
         }
     }
 
-    /// A file the gateway will read: relative paths are taken from the config's folder.
-    fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+    /// A PEM file the gateway will read: relative paths are taken from the config's folder.
+    pub(super) fn existing_file(&mut self, key: &str, value: &str) -> Option<PathBuf> {
+        self.existing(key, value, "a PEM file")
+    }
+
+    /// A file of `kind` the gateway will read, relative to the config's folder.
+    pub(super) fn existing(&mut self, key: &str, value: &str, kind: &str) -> Option<PathBuf> {
         let path = self.base.join(value);
         if path.is_file() {
             Some(path)
@@ -108,7 +116,7 @@ impl Checker<'_> {
             self.report(
                 key,
                 format!("{} does not exist or is not a file", path.display()),
-                "give the path of a PEM file (relative paths start at the config's folder)",
+                format!("give the path of {kind} (relative paths start at the config's folder)"),
             );
             None
         }
@@ -167,22 +175,26 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             "use a positive number, e.g. 10000",
         );
     }
+    let client_limits = client_limits(&mut c, &raw.gateway);
     let log_json = c.choice(
         "gateway.log_format",
         raw.gateway.log_format.as_deref(),
         &[("text", false), ("json", true)],
         Some(false),
     );
+    let run_as = run_as(&mut c, &raw.gateway);
 
     // Names are checked on the raw entries, so an entry with other faults still counts.
     unique_names(
         &mut c,
         "upstream",
+        "name",
         raw.upstream.iter().filter_map(|u| u.name.as_deref()),
     );
     unique_names(
         &mut c,
         "listener",
+        "name",
         raw.listener.iter().filter_map(|l| l.name.as_deref()),
     );
     let upstreams: Vec<UpstreamSettings> = raw
@@ -211,6 +223,18 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .and_then(|m| metrics_bind(&mut c, m, &listeners));
 
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
+    let oauth = super::oauth::validate(&mut c, &raw, &store_path);
+    if upstreams
+        .iter()
+        .any(|u| matches!(u.login, UpstreamLogin::OAuth(_)))
+        && raw.account.is_empty()
+    {
+        c.report(
+            "account",
+            "an [[upstream]] has auth = \"oauth\" but no [[account]] is defined",
+            "add an [[account]] per device login (see examples/exchange-online-oauth.toml)",
+        );
+    }
     if c.problems.is_empty() {
         Ok(Config {
             gateway: GatewaySettings {
@@ -218,10 +242,13 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
                 upstreams,
                 timeouts,
                 max_sessions,
+                client_limits,
             },
             store_path,
+            oauth,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
+            run_as,
         })
     } else {
         Err(c.problems)
@@ -254,14 +281,173 @@ fn metrics_bind(
     Some(addr)
 }
 
-fn unique_names<'a>(c: &mut Checker, kind: &str, names: impl Iterator<Item = &'a str>) {
+/// `[gateway] user` and `group`, looked up in the system's user and group databases now, so
+/// `check-config` reports a missing account before the gateway has bound anything.
+fn run_as(c: &mut Checker, gateway: &GatewaySection) -> Option<RunAs> {
+    let create_user = |name: &str| {
+        format!(
+            "create it (useradd --system --no-create-home --shell /usr/sbin/nologin {name}) or \
+             name an existing unprivileged user"
+        )
+    };
+    let Some(name) = gateway.user.as_deref() else {
+        if gateway.group.is_some() {
+            c.report(
+                "gateway.group",
+                "is set but gateway.user is not",
+                "set gateway.user too: the group is the one the gateway switches to with it",
+            );
+        }
+        return None;
+    };
+    let user = match User::from_name(name) {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            c.report(
+                "gateway.user",
+                format!("no user is named \"{name}\""),
+                create_user(name),
+            );
+            return None;
+        }
+        Err(e) => {
+            c.report(
+                "gateway.user",
+                format!("cannot look up \"{name}\": {e}"),
+                "check the system's user database (getent passwd)",
+            );
+            return None;
+        }
+    };
+    if user.uid.is_root() {
+        c.report(
+            "gateway.user",
+            format!("\"{name}\" is root, so nothing would be given up"),
+            create_user("mailtls"),
+        );
+        return None;
+    }
+    let gid = match gateway.group.as_deref() {
+        None => user.gid,
+        Some(group) => match Group::from_name(group) {
+            Ok(Some(found)) if found.gid.as_raw() != 0 => found.gid,
+            Ok(Some(_)) => {
+                c.report(
+                    "gateway.group",
+                    format!("\"{group}\" is root's group"),
+                    "name a group that owns nothing of the system, or leave it out",
+                );
+                return None;
+            }
+            Ok(None) => {
+                c.report(
+                    "gateway.group",
+                    format!("no group is named \"{group}\""),
+                    format!("create it (groupadd --system {group}) or leave it out"),
+                );
+                return None;
+            }
+            Err(e) => {
+                c.report(
+                    "gateway.group",
+                    format!("cannot look up \"{group}\": {e}"),
+                    "check the system's group database (getent group)",
+                );
+                return None;
+            }
+        },
+    };
+    Some(RunAs {
+        user: name.to_string(),
+        uid: user.uid,
+        gid,
+        group_readable: gateway.group.is_some(),
+    })
+}
+
+/// The limits per client address: each positive, and one address's share of the
+/// unauthenticated budget at most half of it. Left unset, the share is 32 or half the budget,
+/// whichever is smaller.
+fn client_limits(c: &mut Checker, gateway: &GatewaySection) -> ClientLimitSettings {
+    let defaults = ClientLimitSettings::default();
+    let max_unauthenticated = gateway
+        .max_unauthenticated
+        .unwrap_or(defaults.max_unauthenticated);
+    if max_unauthenticated < 2 {
+        c.report(
+            "gateway.max_unauthenticated",
+            format!("is {max_unauthenticated}"),
+            "use at least 2 (one address may hold at most half), e.g. 1000",
+        );
+    }
+    let half = u32::try_from(max_unauthenticated / 2).unwrap_or(u32::MAX);
+    let per_client = match gateway.max_unauthenticated_per_client {
+        Some(0) => {
+            c.report(
+                "gateway.max_unauthenticated_per_client",
+                "is 0",
+                "use a positive number, e.g. 32",
+            );
+            0
+        }
+        Some(n) if n > half => {
+            c.report(
+                "gateway.max_unauthenticated_per_client",
+                format!(
+                    "is {n}, more than half of gateway.max_unauthenticated ({max_unauthenticated})"
+                ),
+                format!(
+                    "use at most {half}, so one address can never take every unauthenticated slot"
+                ),
+            );
+            n
+        }
+        Some(n) => n,
+        None => defaults.max_unauthenticated_per_client.min(half.max(1)),
+    };
+    let failed_logins = gateway
+        .failed_logins_per_client
+        .unwrap_or(defaults.failed_logins_per_client);
+    if failed_logins == 0 {
+        c.report(
+            "gateway.failed_logins_per_client",
+            "is 0",
+            "use a positive number, e.g. 10",
+        );
+    }
+    let window = gateway
+        .failed_login_window_secs
+        .map(Duration::from_secs)
+        .unwrap_or(defaults.failed_login_window);
+    if window.is_zero() || window > MAX_TIMEOUT {
+        c.report(
+            "gateway.failed_login_window_secs",
+            format!("is {} s", window.as_secs()),
+            "use a number of seconds from 1 to 86400, e.g. 600",
+        );
+    }
+    ClientLimitSettings {
+        max_unauthenticated,
+        max_unauthenticated_per_client: per_client,
+        failed_logins_per_client: failed_logins,
+        failed_login_window: window,
+    }
+}
+
+/// Reports every value of the naming field `field` of `[[kind]]` entries that is used twice.
+pub(super) fn unique_names<'a>(
+    c: &mut Checker,
+    kind: &str,
+    field: &str,
+    names: impl Iterator<Item = &'a str>,
+) {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
             c.report(
-                &format!("{kind}[{name}].name"),
+                &format!("{kind}[{name}].{field}"),
                 "is used twice",
-                format!("give each [[{kind}]] its own name"),
+                format!("give each [[{kind}]] its own {field}"),
             );
         }
     }
@@ -306,6 +492,32 @@ fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<Upstream
         .as_deref()
         .map(|f| c.existing_file(&key("ca_file"), f));
     let server_name = u.server_name.clone().or(host);
+    let oauth = c.choice(
+        &key("auth"),
+        u.auth.as_deref(),
+        &[("passthrough", false), ("oauth", true)],
+        Some(false),
+    );
+    let mechanism = c.choice(
+        &key("sasl"),
+        u.sasl.as_deref(),
+        &[
+            ("xoauth2", OAuthMechanism::XOAuth2),
+            ("oauthbearer", OAuthMechanism::OAuthBearer),
+        ],
+        Some(OAuthMechanism::XOAuth2),
+    );
+    if oauth == Some(false) && u.sasl.is_some() {
+        c.report(
+            &key("sasl"),
+            "is set but auth is \"passthrough\"",
+            "set auth = \"oauth\" or remove sasl",
+        );
+    }
+    let login = match oauth? {
+        true => UpstreamLogin::OAuth(mechanism?),
+        false => UpstreamLogin::Passthrough,
+    };
     Some(UpstreamSettings {
         name: name?.to_string(),
         address: address?.to_string(),
@@ -316,6 +528,7 @@ fn upstream(c: &mut Checker, index: usize, u: &UpstreamEntry) -> Option<Upstream
             None => None,
         },
         server_name: server_name?,
+        login,
     })
 }
 

@@ -1,35 +1,39 @@
 //! One client session, from accept to the session record. [`run_bridge`] shows its stages in
-//! order: client address (PROXY protocol header) ─► client TLS (OpenSSL) ─► pre-auth dialogue
-//! (proto) until credentials ─► admission ─► upstream login (rustls) ─► hand-over ─► byte
-//! splice. Each stage reports what it learned as a [`Fact`], merged into the one record the
-//! session writes when it ends.
+//! order: client address (PROXY protocol header) ─► the limits of that address (over them the
+//! connection is closed at once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
+//! pre-auth dialogue (proto) until credentials ─► checks (failed-login throttle, admission, a
+//! logged-in slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
+//! what it learned as a [`Fact`], merged into the one record the session writes when it ends.
 
 mod bridge;
 mod client_handshake;
 mod facts;
 mod pre_auth;
 mod splice;
+mod upstream_auth;
 mod upstream_login;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits, UpstreamAuth};
-use store::{Outcome, SessionRecord, SessionRecorder};
+use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
+use store::{Outcome, RefusalReason, RefusedConnection, SessionRecord, SessionRecorder};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use wire::TlsVersion;
 
 use crate::admission::{Decision, LoginAttempt};
+use crate::client_limits::UnauthenticatedSlot;
 use crate::listener::ListenerContext;
 use crate::proxy_header;
 use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
+use crate::token_logins::MailboxSlot;
 use facts::{Fact, Facts};
 use upstream_login::LoggedIn;
 
@@ -59,6 +63,11 @@ impl SessionEnd {
     }
 }
 
+/// A connection closed at once because its client address was over its limits: counted per
+/// address and minute, not recorded as a session, so a flood cannot fill the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OverLimits(RefusalReason);
+
 /// Serves one accepted connection to its end and records it.
 pub(crate) async fn serve(
     ctx: Arc<ListenerContext>,
@@ -74,10 +83,17 @@ pub(crate) async fn serve(
     let mut facts = Facts::new(&mut record);
     let session = AssertUnwindSafe(run(&ctx, tcp, peer, &mut facts, tally.clone())).catch_unwind();
     let end = tokio::select! {
-        end = session => end.unwrap_or_else(|_| {
-            tracing::error!(listener = %ctx.settings.name, client = %peer, "session task panicked");
-            SessionEnd::new(Outcome::ProtocolError, "internal error in the gateway (a bug: please report it)")
-        }),
+        end = session => match end {
+            Ok(Ok(end)) => end,
+            Ok(Err(OverLimits(reason))) => {
+                refused(&ctx, &record, reason, &recorder);
+                return;
+            }
+            Err(_) => {
+                tracing::error!(listener = %ctx.settings.name, client = %peer, "session task panicked");
+                SessionEnd::new(Outcome::ProtocolError, "internal error in the gateway (a bug: please report it)")
+            }
+        },
         // The outcome so far stands (ok once logged in); the detail says why it ended.
         _ = shutdown.wait_for(|stop| *stop) => SessionEnd {
             outcome: record.outcome,
@@ -104,6 +120,31 @@ pub(crate) async fn serve(
     );
     crate::metrics::session_ended(&ctx.settings, &record);
     recorder.record(record);
+}
+
+/// Counts a connection refused over the limits of its address (`record` holds no more than
+/// its address).
+fn refused(
+    ctx: &ListenerContext,
+    record: &SessionRecord,
+    reason: RefusalReason,
+    recorder: &SessionRecorder,
+) {
+    tracing::debug!(
+        listener = %ctx.settings.name,
+        client = %SocketAddr::new(record.client_addr, record.client_port),
+        %reason,
+        "connection refused"
+    );
+    if reason == RefusalReason::ClientLimit {
+        crate::metrics::refused_by_client_limit(&ctx.settings.name);
+    }
+    recorder.refused(RefusedConnection {
+        at: SystemTime::now(),
+        listener: ctx.settings.name.clone(),
+        client_addr: record.client_addr,
+        reason,
+    });
 }
 
 fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
@@ -139,36 +180,16 @@ async fn run(
     peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
-) -> SessionEnd {
+) -> Result<SessionEnd, OverLimits> {
     match ctx.settings.protocol {
         Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, peer, facts, tally).await,
         Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, peer, facts, tally).await,
     }
 }
 
-/// The stages of a session, in order.
-async fn run_bridge<B: Bridge>(
-    ctx: &ListenerContext,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    facts: &mut Facts<'_>,
-    tally: Arc<ByteTally>,
-) -> SessionEnd {
-    // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
-    let _ = tcp.set_nodelay(true);
-    enable_keepalive(&tcp);
-
-    // 0. The client's address: the socket's peer, or on a listener behind load balancers
-    //    what their PROXY protocol header names (read before anything else, never forwarded).
-    let accepted = proxy_header::accept_client(ctx.proxy.as_ref(), &ctx.settings.name, tcp, peer);
-    let (tcp, client_addr) = match accepted.await {
-        Ok(accepted) => accepted,
-        Err(end) => return end,
-    };
-    facts.note(Fact::ClientAddress(client_addr));
-
-    let deadline = Instant::now() + ctx.timeouts.pre_auth;
-    let mut dialogue = B::client(DialogueOptions {
+/// The settings of the listener's client-facing dialogue.
+fn dialogue_options(ctx: &ListenerContext) -> DialogueOptions {
+    DialogueOptions {
         tls: match ctx.settings.tls {
             ClientTlsMode::Implicit => ClientTls::Active,
             ClientTlsMode::StartTls => ClientTls::StartTlsRequired,
@@ -176,7 +197,44 @@ async fn run_bridge<B: Bridge>(
         },
         limits: Limits::default(),
         greeting: ctx.settings.greeting.clone(),
-    });
+    }
+}
+
+/// The stages of a session, in order. A connection over the limits of its address ends in
+/// `Err`, to be counted rather than recorded.
+async fn run_bridge<B: Bridge>(
+    ctx: &ListenerContext,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    facts: &mut Facts<'_>,
+    tally: Arc<ByteTally>,
+) -> Result<SessionEnd, OverLimits> {
+    // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
+    let _ = tcp.set_nodelay(true);
+    enable_keepalive(&tcp);
+
+    // 0. The client's address: the socket's peer, or on a listener behind load balancers
+    //    what their PROXY protocol header names (read before anything else, never forwarded).
+    let accepted = proxy_header::accept_client(ctx.proxy.as_ref(), &ctx.settings.name, tcp, peer);
+    let (mut tcp, client_addr) = match accepted.await {
+        Ok(accepted) => accepted,
+        Err(end) => return Ok(end),
+    };
+    facts.note(Fact::ClientAddress(client_addr));
+    let mut dialogue = B::client(dialogue_options(ctx));
+
+    // 0b. The limits of that address: a place among the unauthenticated connections, held
+    //     until the upstream accepts a login. Over them the connection is closed at once.
+    let unauthenticated: UnauthenticatedSlot =
+        match ctx.limits.admit_unauthenticated(client_addr.ip()) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                close_over_limits(ctx, &mut tcp, &mut dialogue, reason).await;
+                return Err(OverLimits(reason));
+            }
+        };
+
+    let deadline = Instant::now() + ctx.timeouts.pre_auth;
     let mut client: ClientStream = Counted::new(MaybeTls::Plain(tcp), tally);
 
     // 1. Client TLS at once on implicit-TLS listeners (STARTTLS comes inside the dialogue).
@@ -186,16 +244,19 @@ async fn run_bridge<B: Bridge>(
         let handshake = client_handshake::upgrade(client, ctx, facts, &mut dialogue, deadline);
         client = match Box::pin(handshake).await {
             Ok(tls) => tls,
-            Err(end) => return end,
+            Err(end) => return Ok(end),
         };
     }
 
-    // 2-4. Pre-auth dialogue, admission and upstream login, again after each refused login.
+    // 2-4. Pre-auth dialogue, checks and upstream login, again after each refused login.
     let login = log_in::<B>(client, &mut dialogue, ctx, facts, deadline);
-    let (mut client, logged_in) = match Box::pin(login).await {
+    let (mut client, logged_in, _held) = match Box::pin(login).await {
         Ok(done) => done,
-        Err(end) => return end,
+        Err(end) => return Ok(end),
     };
+    // Logged in: the unauthenticated place goes to the next client; the session holds its
+    // logged-in slot until it ends.
+    drop(unauthenticated);
     let LoggedIn {
         stream: mut upstream,
         text,
@@ -220,22 +281,51 @@ async fn run_bridge<B: Bridge>(
     drop((text, leftover, accepted));
 
     // 6. The byte splice, until either side closes.
-    match handed_over {
+    Ok(match handed_over {
         Ok(()) => splice::splice(&mut client, &mut upstream).await,
         Err(e) => SessionEnd::new(Outcome::Ok, format!("connection lost at hand-over: {e}")),
+    })
+}
+
+/// Closes a connection over the limits of its address, with a line in the client's protocol
+/// where it expects one. An implicit-TLS client expects a TLS handshake, which a refused
+/// connection does not get: it is closed without a word.
+async fn close_over_limits<D: ClientDialogue>(
+    ctx: &ListenerContext,
+    tcp: &mut Rewind<TcpStream>,
+    dialogue: &mut D,
+    reason: RefusalReason,
+) {
+    if ctx.settings.tls == ClientTlsMode::Implicit {
+        return;
     }
+    let text = match reason {
+        RefusalReason::ClientLimit => "Too many connections from your address; try again later",
+        RefusalReason::PreAuthBudget => "Too many connections; try again later",
+    };
+    let line = dialogue.farewell(&format!(
+        "{} {text}",
+        ctx.settings.protocol.try_later_code()
+    ));
+    // A fresh socket's send buffer is empty: this returns at once but for a broken peer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        tcp.write_all(&line).await?;
+        tcp.shutdown().await
+    })
+    .await;
 }
 
 /// Stages 2-4 of a session, repeated while the client retries after a refused login:
-/// the pre-auth dialogue until the client presents credentials, the admission decision, and
-/// the upstream login. Returns the client and the logged-in upstream, or how the session ended.
+/// the pre-auth dialogue until the client presents credentials, the checks (failed-login
+/// throttle, admission, a logged-in slot), and the upstream login. Returns the client, the
+/// logged-in upstream and the session's logged-in slot, or how the session ended.
 async fn log_in<B: Bridge>(
     mut client: ClientStream,
     dialogue: &mut B::Client,
     ctx: &ListenerContext,
     facts: &mut Facts<'_>,
     deadline: Instant,
-) -> Result<(ClientStream, LoggedIn), SessionEnd> {
+) -> Result<(ClientStream, LoggedIn, Held), SessionEnd> {
     let mut failed_logins = 0;
     let mut last_refusal: Option<SessionEnd> = None;
     loop {
@@ -252,38 +342,68 @@ async fn log_in<B: Bridge>(
             };
         facts.note(Fact::Login(credentials.user().to_owned()));
 
-        // 3. Admission: may this client log in at all?
-        let record = facts.record();
-        let attempt = LoginAttempt {
-            listener: &ctx.settings.name,
-            client_addr: record.client_addr,
-            tls_version: record.tls_version,
-            login: credentials.user(),
+        // 3. Checks: may this client log in now?
+        let session_slot = match check_login(ctx, facts.record(), credentials.user()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                dialogue.login_rejected(&refusal.client_text);
+                last_refusal = Some(refusal.end);
+                continue;
+            }
         };
-        if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
-            dialogue.login_rejected(&reason);
-            last_refusal = Some(SessionEnd::new(Outcome::RefusedByPolicy, reason));
-            continue;
-        }
+        let client_addr = facts.record().client_addr;
 
-        // 4. The upstream login.
-        let auth = UpstreamAuth::Password(credentials);
-        let refusal =
-            match upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline).await {
-                Ok(logged_in) => return Ok((client, logged_in)),
-                Err(failure) if failure.outcome == Outcome::AuthFailed => failure,
-                Err(failure) => {
-                    tracing::warn!(
-                        upstream = %ctx.upstream.settings.name,
-                        outcome = failure.outcome.as_str(),
-                        reason = failure.detail.as_deref().unwrap_or(""),
-                        "upstream login failed"
-                    );
-                    let line = dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
-                    say_goodbye(&mut client, &line).await;
-                    return Err(failure);
-                }
-            };
+        // 4. Who logs in upstream (the device's own password, or a local account's mailbox
+        //    with its token), then the upstream login itself.
+        let logged_in = match upstream_auth::authorise(&ctx.upstream, credentials).await {
+            Ok(authorised) => {
+                let auth = authorised.auth;
+                upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline)
+                    .await
+                    .map(|logged_in| (logged_in, authorised.mailbox))
+            }
+            Err(refusal) => Err(refusal),
+        };
+        let refusal = match logged_in {
+            Ok((logged_in, mailbox)) => {
+                let held = Held {
+                    _session: session_slot,
+                    _mailbox: mailbox,
+                };
+                return Ok((client, logged_in, held));
+            }
+            Err(failure) if failure.outcome == Outcome::AuthFailed => {
+                ctx.limits.login_failed(client_addr);
+                failure
+            }
+            // Not the device's fault (no token, token refused, mailbox full): it is told to
+            // try later and may, without that counting as a failed login.
+            Err(failure) if failure.refusal_text(ctx.settings.protocol).is_some() => {
+                tracing::warn!(
+                    upstream = %ctx.upstream.settings.name,
+                    outcome = failure.outcome.as_str(),
+                    reason = failure.detail.as_deref().unwrap_or(""),
+                    "upstream login not attempted or refused for the gateway's token"
+                );
+                let text = failure
+                    .refusal_text(ctx.settings.protocol)
+                    .unwrap_or_default();
+                dialogue.login_rejected(&text);
+                last_refusal = Some(failure);
+                continue;
+            }
+            Err(failure) => {
+                tracing::warn!(
+                    upstream = %ctx.upstream.settings.name,
+                    outcome = failure.outcome.as_str(),
+                    reason = failure.detail.as_deref().unwrap_or(""),
+                    "upstream login failed"
+                );
+                let line = dialogue.farewell(&failure.client_text(&ctx.upstream.settings.name));
+                say_goodbye(&mut client, &line).await;
+                return Err(failure);
+            }
+        };
         failed_logins += 1;
         if failed_logins >= MAX_FAILED_LOGINS {
             let line = dialogue.farewell("Too many failed logins");
@@ -293,6 +413,66 @@ async fn log_in<B: Bridge>(
         dialogue.login_rejected(refusal.detail.as_deref().unwrap_or_default());
         last_refusal = Some(refusal);
     }
+}
+
+/// What a logged-in session holds until it ends: its logged-in slot, and its place in its
+/// mailbox's cap when the account has one. Both give their place back when dropped.
+struct Held {
+    _session: OwnedSemaphorePermit,
+    _mailbox: Option<MailboxSlot>,
+}
+
+/// A login refused by the gateway itself: the text for the client's NO / -ERR and how the
+/// session ends if the client then leaves.
+struct LoginRefusal {
+    client_text: String,
+    end: SessionEnd,
+}
+
+/// Stage 3, between credentials and the upstream login. First the failed-login throttle: an
+/// address that failed too many logins lately is refused here, so the upstream (whose own
+/// lockout would hit everyone behind the gateway's address) never sees the attempt. Then
+/// admission, then a logged-in slot, taken before the upstream login so a full gateway never
+/// logs in only to hang up. Returns the slot the session holds once logged in.
+fn check_login(
+    ctx: &ListenerContext,
+    record: &SessionRecord,
+    user: &str,
+) -> Result<OwnedSemaphorePermit, LoginRefusal> {
+    let try_later = ctx.settings.protocol.try_later_code();
+    if ctx.limits.login_throttled(record.client_addr) {
+        crate::metrics::login_throttled(&ctx.settings.name);
+        return Err(LoginRefusal {
+            client_text: format!(
+                "{try_later} Too many failed logins from your address; try again later"
+            ),
+            end: SessionEnd::new(
+                Outcome::Throttled,
+                "the address failed too many logins lately; refused without asking the upstream",
+            ),
+        });
+    }
+    let attempt = LoginAttempt {
+        listener: &ctx.settings.name,
+        client_addr: record.client_addr,
+        tls_version: record.tls_version,
+        login: user,
+    };
+    if let Decision::Refuse { reason } = ctx.admission.decide(&attempt) {
+        return Err(LoginRefusal {
+            client_text: reason.clone(),
+            end: SessionEnd::new(Outcome::RefusedByPolicy, reason),
+        });
+    }
+    ctx.limits.take_session_slot().ok_or_else(|| LoginRefusal {
+        client_text: format!(
+            "{try_later} The gateway is serving all the sessions it may; try again later"
+        ),
+        end: SessionEnd::new(
+            Outcome::RefusedByPolicy,
+            "every logged-in session slot was taken (gateway.max_sessions)",
+        ),
+    })
 }
 
 /// Writes a last line to the client and closes, bounded so a stuck client cannot hold us.

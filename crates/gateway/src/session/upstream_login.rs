@@ -135,10 +135,14 @@ async fn dialogue<B: Bridge>(
             UpstreamStep::Rejected { text } => {
                 return Err(SessionEnd::new(Outcome::AuthFailed, text));
             }
-            // Only `UpstreamAuth::Password` logins are started so far, so no token is ever
-            // refused here yet; the OAuth integration gives this its own outcome.
-            UpstreamStep::TokenRefused { text, .. } => {
-                return Err(SessionEnd::new(Outcome::AuthFailed, text));
+            UpstreamStep::TokenRefused { text, oauth_error } => {
+                // The upstream's JSON status says why (a missing permission, a mailbox not
+                // granted); it carries no secret.
+                let status = oauth_error.map_or(String::new(), |json| format!(" (status {json})"));
+                return Err(SessionEnd::new(
+                    Outcome::TokenRefused,
+                    format!("{address} refused the access token: {text}{status}"),
+                ));
             }
             UpstreamStep::Failed { reason } => {
                 return Err(SessionEnd::new(

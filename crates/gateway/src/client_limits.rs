@@ -1,0 +1,168 @@
+//! Limits per client address that keep one host from starving the others: a budget of
+//! unauthenticated connections with a share per address, a separate budget of logged-in
+//! sessions, and failed logins counted across connections. Shared by every listener; each
+//! lookup takes one small mutex for a few map operations and never holds it across an await.
+
+mod failed_logins;
+mod unauthenticated;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use store::RefusalReason;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::settings::ClientLimitSettings;
+use failed_logins::FailedLogins;
+use unauthenticated::UnauthenticatedCounts;
+
+/// Client addresses whose failed logins are remembered at most; about 64 bytes each.
+const FAILED_LOGIN_ADDRESSES: usize = 65_536;
+
+/// The gateway's limits per client address, shared by all listeners.
+pub(crate) struct ClientLimits {
+    unauthenticated: Arc<Mutex<UnauthenticatedCounts>>,
+    failed_logins: Mutex<FailedLogins>,
+    logged_in: Arc<Semaphore>,
+}
+
+impl ClientLimits {
+    /// Limits as configured; `max_sessions` is the budget of logged-in sessions.
+    pub fn new(settings: &ClientLimitSettings, max_sessions: usize) -> ClientLimits {
+        ClientLimits {
+            unauthenticated: Arc::new(Mutex::new(UnauthenticatedCounts::new(
+                settings.max_unauthenticated,
+                settings.max_unauthenticated_per_client,
+            ))),
+            failed_logins: Mutex::new(FailedLogins::new(
+                settings.failed_logins_per_client,
+                settings.failed_login_window,
+                FAILED_LOGIN_ADDRESSES,
+            )),
+            logged_in: Arc::new(Semaphore::new(max_sessions)),
+        }
+    }
+
+    /// A place for a new connection of `client` until it logs in, or why there is none (the
+    /// connection is then closed at once and counted).
+    pub fn admit_unauthenticated(
+        &self,
+        client: IpAddr,
+    ) -> Result<UnauthenticatedSlot, RefusalReason> {
+        let client = client.to_canonical();
+        lock(&self.unauthenticated).claim(client)?;
+        Ok(UnauthenticatedSlot {
+            counts: self.unauthenticated.clone(),
+            client,
+        })
+    }
+
+    /// Whether logins from `client` are refused now because it failed too many recently.
+    pub fn login_throttled(&self, client: IpAddr) -> bool {
+        lock(&self.failed_logins)
+            .refused_until(client.to_canonical(), Instant::now())
+            .is_some()
+    }
+
+    /// The upstream refused a login of `client`.
+    pub fn login_failed(&self, client: IpAddr) {
+        lock(&self.failed_logins).failed(client.to_canonical(), Instant::now());
+    }
+
+    /// A logged-in session's place, taken before the upstream login; `None` when every one is
+    /// taken.
+    pub fn take_session_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.logged_in.clone().try_acquire_owned().ok()
+    }
+}
+
+/// One unauthenticated connection's place; given back when dropped (the session logged in or
+/// ended).
+pub(crate) struct UnauthenticatedSlot {
+    counts: Arc<Mutex<UnauthenticatedCounts>>,
+    client: IpAddr,
+}
+
+impl Drop for UnauthenticatedSlot {
+    fn drop(&mut self) {
+        lock(&self.counts).release(self.client);
+    }
+}
+
+/// The counts stay consistent even if a holder panicked: every update is a single step.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn limits() -> ClientLimits {
+        ClientLimits::new(
+            &ClientLimitSettings {
+                max_unauthenticated: 4,
+                max_unauthenticated_per_client: 2,
+                failed_logins_per_client: 2,
+                failed_login_window: Duration::from_secs(600),
+            },
+            1,
+        )
+    }
+
+    #[test]
+    fn a_slot_is_given_back_when_dropped() {
+        let limits = limits();
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = limits.admit_unauthenticated(client).unwrap();
+        let _second = limits.admit_unauthenticated(client).unwrap();
+        assert!(matches!(
+            limits.admit_unauthenticated(client),
+            Err(RefusalReason::ClientLimit)
+        ));
+        drop(first);
+        assert!(limits.admit_unauthenticated(client).is_ok());
+    }
+
+    #[test]
+    fn an_ipv4_client_on_a_dual_stack_socket_is_one_address() {
+        let limits = limits();
+        let _v4 = limits
+            .admit_unauthenticated("192.0.2.1".parse().unwrap())
+            .unwrap();
+        let _mapped = limits
+            .admit_unauthenticated("::ffff:192.0.2.1".parse().unwrap())
+            .unwrap();
+        assert!(matches!(
+            limits.admit_unauthenticated("192.0.2.1".parse().unwrap()),
+            Err(RefusalReason::ClientLimit)
+        ));
+    }
+
+    #[test]
+    fn failed_logins_throttle_that_address_only() {
+        let limits = limits();
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        limits.login_failed(client);
+        assert!(!limits.login_throttled(client));
+        limits.login_failed("::ffff:192.0.2.1".parse().unwrap());
+        assert!(limits.login_throttled(client));
+        assert!(!limits.login_throttled("192.0.2.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn logged_in_sessions_have_their_own_budget() {
+        let limits = limits();
+        let session = limits.take_session_slot().expect("one slot");
+        assert!(limits.take_session_slot().is_none());
+        // Unauthenticated connections are not held back by the logged-in budget.
+        assert!(limits
+            .admit_unauthenticated("192.0.2.9".parse().unwrap())
+            .is_ok());
+        drop(session);
+        assert!(limits.take_session_slot().is_some());
+    }
+}

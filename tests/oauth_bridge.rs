@@ -1,0 +1,394 @@
+//! The double upgrade end to end: a device that speaks only TLS 1.0 logs in to the gateway
+//! with a local password, and the gateway opens a mailbox that takes no password at all (the
+//! lab Dovecot's `oauthonly`, validated by its oauth2 passdb) with an access token from a
+//! real local token endpoint: XOAUTH2 over IMAP, OAUTHBEARER over POP3.
+//!
+//! Evidence comes from the real server and endpoint: Dovecot's log says which mechanism and
+//! TLS version each upstream login used (and shows none for a refused local password); the
+//! endpoint counts the token requests; the fetched mail is compared byte for byte with the
+//! maildir.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::clients::python_driver_fetch;
+use e2e::evidence::{assert_no_secret_in_gateway_files, assert_same_messages, stored_inbox};
+use e2e::legacy_client::Client;
+use e2e::{
+    mailtls_bin, oauth_dovecot, run_ok, Dovecot, Gateway, ListenerSpec, Scratch, TokenEndpoint,
+    TokenEndpointOptions,
+};
+use store::{Outcome, SessionRecord};
+
+const APP_SECRET: &str = "app-secret-Zq8-oauth-bridge";
+/// The device's local password: spaces, quotes and a backslash, as printers are set up.
+const DEVICE_PASSWORD: &str = "pr1nter \"pass\\ wörd";
+/// A second account whose app's tokens name another subject: Dovecot refuses them.
+const STRANGER_PASSWORD: &str = "str4nger-pw";
+
+/// The oauth Dovecot, a token endpoint, and a gateway whose IMAP upstream logs in with
+/// XOAUTH2 and POP3 upstream with OAUTHBEARER for two local accounts.
+struct Lab {
+    gateway: Gateway,
+    endpoint: TokenEndpoint,
+    dovecot: Dovecot,
+    mailbox: String,
+    scratch: Scratch,
+}
+
+/// The Argon2id hash `mailtls passwd` prints for `password` read from standard input.
+fn password_hash(password: &str) -> String {
+    let mut child = Command::new(mailtls_bin())
+        .arg("passwd")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailtls passwd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password to mailtls passwd");
+    let out = child.wait_with_output().expect("mailtls passwd ran");
+    assert!(out.status.success(), "{out:?}");
+    let hash = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
+
+impl Lab {
+    fn start(label: &str, max_connections: u32) -> Lab {
+        let scratch = Scratch::new(label);
+        let dovecot = oauth_dovecot(&scratch);
+        let mailbox = dovecot.var("OAUTH_ONLY_USER").to_string();
+        let mut options = TokenEndpointOptions::new(Path::new(dovecot.var("OAUTH2_KEY_FILE")));
+        options
+            .secret_clients
+            .push(("bridge-app".into(), APP_SECRET.into(), mailbox.clone()));
+        // Tokens for `alice` presented as `oauthonly`: Dovecot checks the subject.
+        options
+            .secret_clients
+            .push(("stranger-app".into(), APP_SECRET.into(), "alice".into()));
+        let endpoint = TokenEndpoint::start(&options);
+
+        let dir = scratch.path().join("gateway");
+        std::fs::create_dir_all(&dir).expect("gateway dir");
+        // The operator's files sit outside the gateway's folder, whose every file the secret
+        // search reads.
+        let secret_file = scratch.path().join("app.secret");
+        std::fs::write(&secret_file, format!("{APP_SECRET}\n")).expect("secret");
+        let key = run_ok(Command::new("openssl").args(["rand", "-base64", "32"])).stdout;
+        let key_file = scratch.path().join("token.key");
+        std::fs::write(&key_file, key).expect("token key");
+
+        let listeners = vec![
+            ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+            ListenerSpec::new("pop3s-legacy", "pop3", "implicit", Some("1.0")),
+        ];
+        let certs = dovecot.ca_file().parent().expect("certs").to_path_buf();
+        let app = |name: &str| {
+            format!(
+                "[[oauth]]\nname = \"{name}\"\ntoken_url = \"{url}\"\nclient_id = \"{name}\"\n\
+                 client_secret_file = \"{secret}\"\nscope = \"https://outlook.office365.com/.default\"\n\
+                 grant = \"client_credentials\"\n\n",
+                url = endpoint.token_url(),
+                secret = secret_file.display(),
+            )
+        };
+        let upstream = |name: &str, protocol: &str, port: &str, sasl: &str| {
+            format!(
+                "[[upstream]]\nname = \"{name}\"\naddress = \"localhost:{port}\"\nprotocol = \"{protocol}\"\n\
+                 tls = \"implicit\"\nca_file = \"{ca}\"\nauth = \"oauth\"\nsasl = \"{sasl}\"\n\n",
+                port = dovecot.port(port),
+                ca = dovecot.ca_file().display(),
+            )
+        };
+        let listener = |l: &ListenerSpec| {
+            format!(
+                "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\n\
+                 tls = \"implicit\"\nmin_tls = \"1.0\"\ncertificate = \"{certs}/server.pem\"\n\
+                 key = \"{certs}/server.key\"\nupstream = \"dovecot-{protocol}\"\n\n",
+                name = l.name,
+                protocol = l.protocol,
+                port = l.port,
+                certs = certs.display(),
+            )
+        };
+        let config = format!(
+            "[gateway]\npre_auth_timeout_secs = 30\n\n[store]\npath = \"sessions.db\"\n\n\
+             [token_cache]\npath = \"tokens.enc\"\nkey_file = \"{key}\"\n\n{apps}\
+             [[account]]\nlogin = \"scanner\"\npassword_hash = '{scanner}'\nmailbox = \"{mailbox}\"\n\
+             oauth = \"bridge-app\"\nmax_connections = {max_connections}\n\n\
+             [[account]]\nlogin = \"stranger\"\npassword_hash = '{stranger}'\nmailbox = \"{mailbox}\"\n\
+             oauth = \"stranger-app\"\n\n{imap}{pop3}{listeners}",
+            key = key_file.display(),
+            apps = app("bridge-app") + &app("stranger-app"),
+            scanner = password_hash(DEVICE_PASSWORD),
+            stranger = password_hash(STRANGER_PASSWORD),
+            imap = upstream("dovecot-imap", "imap", "IMAPS_PORT", "xoauth2"),
+            pop3 = upstream("dovecot-pop3", "pop3", "POP3S_PORT", "oauthbearer"),
+            listeners = listeners.iter().map(listener).collect::<String>(),
+        );
+        let gateway = Gateway::start_with_config_and_log(&dir, &config, listeners, "trace");
+        Lab {
+            gateway,
+            endpoint,
+            dovecot,
+            mailbox,
+            scratch,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dovecot.ca_file()
+    }
+
+    /// Dovecot's upstream login lines for the token-only mailbox.
+    fn upstream_logins(&self) -> Vec<String> {
+        let marker = format!("Login: user=<{}>", self.mailbox);
+        self.dovecot
+            .log()
+            .lines()
+            .filter(|l| l.contains(&marker))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A TLS 1.0 IMAP client that has read the gateway's greeting.
+    fn imap(&self) -> Client {
+        let mut client = Client::tls(self.gateway.port("imaps-legacy"), &self.ca());
+        client.expect_greeting_imap();
+        client
+    }
+
+    fn records(mut self) -> (Vec<SessionRecord>, Lab) {
+        let records = self.gateway.stop_and_read_sessions();
+        (records, self)
+    }
+}
+
+fn imap_quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Waits until `condition` holds, for at most 10 s.
+fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_tls10_device_reads_a_token_only_mailbox_with_its_local_password() {
+    let lab = Lab::start("oauth-bridge-read", 50);
+    let stored = stored_inbox(&lab.dovecot, &lab.mailbox);
+
+    // Python's imaplib and poplib pinned to TLS 1.0, as an old device would be.
+    for (driver, listener) in [
+        ("imap_fetch.py", "imaps-legacy"),
+        ("pop3_fetch.py", "pop3s-legacy"),
+    ] {
+        let args = [
+            format!("--port={}", lab.gateway.port(listener)),
+            "--mode=implicit".to_string(),
+            "--tls-version=1.0".to_string(),
+            format!("--cafile={}", lab.ca().display()),
+            "--user=scanner".to_string(),
+            format!("--password={DEVICE_PASSWORD}"),
+        ];
+        let out = lab.scratch.path().join(driver);
+        let fetched = python_driver_fetch(driver, &args, "TLSv1", out, stored.len());
+        assert_same_messages(driver, &fetched, &stored);
+    }
+
+    // 20 more IMAP logins on the same cached token: 22 logins, one token request.
+    for i in 0..20 {
+        let mut client = lab.imap();
+        client.send(format!("a{i} LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+        let reply = client.tagged(&format!("a{i}"));
+        assert!(reply.contains(&format!("a{i} OK")), "{reply}");
+        client.send(b"z LOGOUT\r\n");
+        client.tagged("z");
+    }
+    assert_eq!(
+        lab.endpoint.count("client_credentials"),
+        1,
+        "{}",
+        lab.endpoint.stats()
+    );
+
+    // Dovecot, not the test, accepted the tokens: XOAUTH2 for IMAP, OAUTHBEARER for POP3,
+    // each over TLS 1.2 or 1.3.
+    let logins = lab.upstream_logins();
+    assert_eq!(logins.len(), 22, "{logins:#?}");
+    let imap = logins.iter().filter(|l| l.contains("imap-login")).count();
+    assert_eq!(imap, 21, "{logins:#?}");
+    for line in &logins {
+        let mechanism = match line.contains("imap-login") {
+            true => "method=XOAUTH2",
+            false => "method=OAUTHBEARER",
+        };
+        assert!(line.contains(mechanism), "{line}");
+        assert!(
+            line.contains("TLSv1.2 with cipher") || line.contains("TLSv1.3 with cipher"),
+            "{line}"
+        );
+    }
+
+    let (records, lab) = lab.records();
+    assert_eq!(records.len(), 22);
+    for record in &records {
+        assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
+        assert_eq!(record.login.as_deref(), Some("scanner"));
+        assert_eq!(record.tls_version, Some(wire::TlsVersion::Tls10));
+    }
+    // No token, app secret or device password in the trace-level log or the store; the
+    // tokens are JWTs, whose every form starts "eyJ" (base64 of `{"`).
+    assert_no_secret_in_gateway_files(
+        &lab.gateway,
+        &[APP_SECRET.as_bytes(), DEVICE_PASSWORD.as_bytes(), b"eyJ"],
+    );
+}
+
+#[test]
+fn a_wrong_local_password_goes_nowhere_and_the_connection_stays_usable() {
+    let lab = Lab::start("oauth-bridge-wrong", 50);
+    let mut client = lab.imap();
+    client.send(b"a LOGIN scanner wrong-password\r\n");
+    let refused = client.tagged("a");
+    assert!(
+        refused.starts_with("a NO [AUTHENTICATIONFAILED] Authentication failed"),
+        "{refused}"
+    );
+    // An unknown login is answered the same way.
+    client.send(b"b LOGIN nobody-here wrong-password\r\n");
+    let unknown = client.tagged("b");
+    assert!(
+        unknown.starts_with("b NO [AUTHENTICATIONFAILED] Authentication failed"),
+        "{unknown}"
+    );
+    // Nothing went upstream: no token was asked for and Dovecot saw no attempt.
+    assert_eq!(lab.endpoint.count("client_credentials"), 0);
+    assert!(
+        !lab.dovecot
+            .log()
+            .contains(&format!("user=<{}>", lab.mailbox)),
+        "{}",
+        lab.dovecot.log()
+    );
+    // The same connection then logs in with the right password.
+    client.send(format!("c LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+    let accepted = client.tagged("c");
+    assert!(accepted.contains("c OK"), "{accepted}");
+    client.send(b"d LOGOUT\r\n");
+    client.tagged("d");
+    eventually("the upstream login", || lab.upstream_logins().len() == 1);
+
+    let (records, _lab) = lab.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Outcome::Ok, "{:#?}", records[0]);
+}
+
+#[test]
+fn token_trouble_is_told_to_try_later_recorded_apart_and_recovers() {
+    let lab = Lab::start("oauth-bridge-faults", 2);
+
+    // The token endpoint answers 503: the device is told to try later, the connection stays.
+    lab.endpoint.fail("unavailable");
+    let mut client = lab.imap();
+    client.send(format!("a LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+    let refused = client.tagged("a");
+    assert!(
+        refused.starts_with("a NO [UNAVAILABLE] The mail service cannot sign this account in"),
+        "{refused}"
+    );
+    // POP3 says the same with its own code.
+    let mut pop3 = Client::tls(lab.gateway.port("pop3s-legacy"), &lab.ca());
+    pop3.expect_line_starting("+OK");
+    pop3.send(b"USER scanner\r\n");
+    pop3.expect_line_starting("+OK");
+    pop3.send(format!("PASS {DEVICE_PASSWORD}\r\n").as_bytes());
+    pop3.expect_line_starting("-ERR [SYS/TEMP] The mail service cannot sign this account in");
+    pop3.send(b"QUIT\r\n");
+    drop(pop3);
+
+    // The endpoint comes back: the same connection logs in.
+    lab.endpoint.fail("none");
+    client.send(format!("b LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+    let accepted = client.tagged("b");
+    assert!(accepted.contains("b OK"), "{accepted}");
+
+    // max_connections = 2: a second session fits, a third is told the mailbox is full.
+    let mut second = lab.imap();
+    second.send(format!("a LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+    assert!(second.tagged("a").contains("a OK"));
+    let mut third = lab.imap();
+    third.send(format!("a LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+    let busy = third.tagged("a");
+    assert!(
+        busy.starts_with("a NO [LIMIT] This mailbox has as many sessions open as it may"),
+        "{busy}"
+    );
+    // One session ends: its place comes free.
+    second.send(b"z LOGOUT\r\n");
+    second.tagged("z");
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tag = 0;
+    loop {
+        tag += 1;
+        third.send(format!("b{tag} LOGIN scanner {}\r\n", imap_quoted(DEVICE_PASSWORD)).as_bytes());
+        let reply = third.tagged(&format!("b{tag}"));
+        if reply.contains(&format!("b{tag} OK")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mailbox stayed full: {reply}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The upstream refuses the token (it names another subject): the device hears "try
+    // later", the record keeps Dovecot's JSON status.
+    let mut stranger = lab.imap();
+    stranger.send(format!("a LOGIN stranger {STRANGER_PASSWORD}\r\n").as_bytes());
+    let refused_token = stranger.tagged("a");
+    assert!(
+        refused_token.starts_with("a NO [UNAVAILABLE]"),
+        "{refused_token}"
+    );
+    stranger.send(b"z LOGOUT\r\n");
+    drop(stranger);
+    for c in [&mut client, &mut third] {
+        c.send(b"z LOGOUT\r\n");
+        c.tagged("z");
+    }
+    drop((client, third));
+
+    let (records, _lab) = lab.records();
+    let with = |outcome: Outcome| -> Vec<&SessionRecord> {
+        records.iter().filter(|r| r.outcome == outcome).collect()
+    };
+    let unavailable = with(Outcome::TokenUnavailable);
+    assert_eq!(unavailable.len(), 1, "{records:#?}");
+    let detail = unavailable[0].detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("unreachable"), "{detail}");
+    let refused = with(Outcome::TokenRefused);
+    assert_eq!(refused.len(), 1, "{records:#?}");
+    let detail = refused[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("refused the access token") && detail.contains("status"),
+        "{detail}"
+    );
+    assert_eq!(with(Outcome::Ok).len(), 3, "{records:#?}");
+}
