@@ -40,6 +40,12 @@ enum Command {
     Scan(command::scan::ScanArgs),
     /// List the clients the gateway has seen, with their TLS verdicts and owners.
     Clients(command::clients::ClientsArgs),
+    /// The TLS floor policies: why a client is allowed, warned or refused.
+    #[command(subcommand)]
+    Policy(command::policy::PolicyCommand),
+    /// The exception register: who may stay below the floor, owned by whom, until when.
+    #[command(subcommand)]
+    Exceptions(command::exceptions::ExceptionsCommand),
     /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
     /// of standard input) for an [[account]]'s password_hash.
     Passwd,
@@ -77,5 +83,7 @@ fn main() -> ExitCode {
             command::oauth::login(&config, &account)
         }
         Command::Oauth(OAuthCommand::Status { config }) => command::oauth::status(&config),
+        Command::Policy(command) => command::policy::run(command),
+        Command::Exceptions(command) => command::exceptions::run(command),
     }
 }

@@ -13,9 +13,9 @@ use store::SqliteStore;
 use crate::config;
 
 pub fn run(path: &Path, verbose: bool) -> ExitCode {
-    let config = match config::load(path) {
+    let config = match load_or_report(path) {
         Ok(config) => config,
-        Err(problems) => return report(path, problems.iter().map(|p| p.to_string())),
+        Err(code) => return code,
     };
     // Loads the apps' secrets and certificates and opens the token cache with its key: a
     // missing or wrong key shows here, not at the first login.
@@ -32,10 +32,12 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         return report(path, std::iter::once(format!("store.path: {e}")));
     }
     println!(
-        "{}: OK ({} listener(s), {} upstream(s), {} oauth app(s), {} account(s), store {})",
+        "{}: OK ({} listener(s), {} with a policy, {} upstream(s), {} exception(s), {} oauth app(s), {} account(s), store {})",
         path.display(),
         config.gateway.listeners.len(),
+        config.policy.listeners_with_policy().len(),
         config.gateway.upstreams.len(),
+        config.policy.exceptions().len(),
         config.oauth.apps.len(),
         config.oauth.accounts.len(),
         config.store_path.display()
@@ -77,6 +79,11 @@ fn suites_text(listeners: &[ListenerSettings], suites: &[ListenerSuites]) -> Str
         }
     }
     text
+}
+
+/// The config at `path`, or its problems printed and the exit code to end with.
+pub(crate) fn load_or_report(path: &Path) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|problems| report(path, problems.iter().map(|p| p.to_string())))
 }
 
 fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {

@@ -8,12 +8,12 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use proto::starttls::quote;
 use scan::output::csv_field;
 use serde::Serialize;
 use store::{Annotation, AnnotationSubject, AttributeKind, ClientSummary, SqliteStore, Verdict};
 use wire::TlsVersion;
 
+use super::terminal::shown;
 use crate::config;
 
 /// Options of `mailtls clients`.
@@ -55,9 +55,6 @@ enum ClientsAction {
         note: Option<String>,
     },
 }
-
-/// Longest text a table cell shows, in characters; the JSON and CSV carry the whole value.
-const MAX_CELL_CHARS: usize = 40;
 
 /// Runs `mailtls clients` or `mailtls clients annotate`.
 pub fn run(args: ClientsArgs) -> ExitCode {
@@ -107,7 +104,7 @@ fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
             note,
         };
         store.annotate(&subject, &annotation, SystemTime::now())?;
-        println!("annotated {}", quote(&subject.to_string()));
+        println!("annotated {}", shown(&subject.to_string()));
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -257,17 +254,6 @@ fn csv(views: &[ClientView]) -> String {
     out
 }
 
-/// A value shown in a table cell: at most [`MAX_CELL_CHARS`] characters of it, control
-/// characters escaped so client text cannot drive the terminal.
-fn cell(value: &str) -> String {
-    let shown: String = value.chars().take(MAX_CELL_CHARS).collect();
-    let mut text = quote(&shown);
-    if value.chars().count() > MAX_CELL_CHARS {
-        text.push('…');
-    }
-    text
-}
-
 /// A fixed-width table, one client a line.
 fn table(views: &[ClientView]) -> String {
     const HEADERS: [&str; 11] = [
@@ -286,7 +272,7 @@ fn table(views: &[ClientView]) -> String {
     let rows: Vec<[String; 11]> = views
         .iter()
         .map(|v| {
-            let opt = |value: &Option<String>| value.as_deref().map_or("-".to_string(), cell);
+            let opt = |value: &Option<String>| value.as_deref().map_or("-".to_string(), shown);
             [
                 v.id.clone(),
                 v.verdict.to_string(),
@@ -361,7 +347,7 @@ mod tests {
             upstreams: vec!["dovecot".into()],
             source: "gateway".into(),
             owner: Some("-1+1".into()),
-            device: Some("x".repeat(100)),
+            device: Some("x".repeat(200)),
             note: None,
         }
     }
@@ -371,11 +357,8 @@ mod tests {
         let out = table(&[view()]);
         assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out}");
         assert!(out.contains("evil\\u{1b}]2;pwned\\u{7}\\u{1b}[2J"), "{out}");
-        assert!(
-            out.contains(&format!("{}…", "x".repeat(MAX_CELL_CHARS))),
-            "{out}"
-        );
-        assert!(!out.contains(&"x".repeat(MAX_CELL_CHARS + 1)), "{out}");
+        assert!(out.contains(&format!("{}…", "x".repeat(80))), "{out}");
+        assert!(!out.contains(&"x".repeat(81)), "{out}");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 pub mod check_config;
 pub mod clients;
+pub mod exceptions;
 pub mod gateway;
 pub mod oauth;
 pub mod passwd;
+pub mod policy;
 pub mod scan;
+mod terminal;

@@ -1,6 +1,8 @@
 //! The config file's shape, exactly as written in TOML. Unknown keys are errors: a typo must
 //! not silently fall back to a default.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -20,6 +22,12 @@ pub struct ConfigFile {
     #[serde(default)]
     pub account: Vec<AccountEntry>,
     pub token_cache: Option<TokenCacheSection>,
+    /// `[policy.NAME]` sections, by name.
+    #[serde(default)]
+    pub policy: BTreeMap<String, PolicyEntry>,
+    /// The exception register, `[[exception]]` in order (ids are 1-based positions).
+    #[serde(default)]
+    pub exception: Vec<ExceptionEntry>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +93,40 @@ pub struct ListenerEntry {
     pub proxy_protocol: Option<bool>,
     /// The load balancers' networks ("10.0.0.0/8") or addresses; required with proxy_protocol.
     pub proxy_from: Option<Vec<String>>,
+    /// The `[policy.NAME]` this listener applies.
+    pub policy: Option<String>,
+    /// The legacy opt-in endpoint: only clients with a live exception get through.
+    pub opt_in: Option<bool>,
+}
+
+/// `[policy.NAME]`: a TLS floor phased in between two dates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyEntry {
+    pub min_tls: Option<String>,
+    /// "monitor", "warn" or "enforce".
+    pub mode: Option<String>,
+    /// "2026-08-01" (midnight UTC) or an RFC 3339 instant.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub message: Option<String>,
+    /// A deployment secret that keys the rollout cohorts; default: derived from the name.
+    pub cohort_key: Option<String>,
+}
+
+/// `[[exception]]`: clients allowed below the floor, with an owner, a reason, an expiry and
+/// a plan.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionEntry {
+    pub client: Option<String>,
+    pub user: Option<String>,
+    pub ja4: Option<String>,
+    pub owner: Option<String>,
+    pub reason: Option<String>,
+    pub expires: Option<String>,
+    pub plan: Option<String>,
+    pub allow_broad: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

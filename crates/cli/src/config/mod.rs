@@ -1,6 +1,7 @@
 //! The TOML config file: read, then validated into the gateway's typed settings. Every problem
 //! is reported with its key and what to do, all at once.
 
+mod enforcement;
 mod file;
 mod oauth;
 mod validate;
@@ -14,7 +15,9 @@ use gateway::TokenLogins;
 use store::StoreAccess;
 
 use crate::run_as::RunAs;
+use policy::PolicySet;
 
+pub use enforcement::parse_instant;
 pub use validate::ConfigProblem;
 
 /// A config that passed validation.
@@ -28,6 +31,8 @@ pub struct Config {
     pub log_json: bool,
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
+    /// The TLS floor policies, which listener applies which, and the exception register.
+    pub policy: PolicySet,
     /// `[gateway] user`/`group`: whom to serve as when started as root.
     pub run_as: Option<RunAs>,
 }

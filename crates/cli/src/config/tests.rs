@@ -247,8 +247,9 @@ upstream = "up"
     assert!(problems.iter().any(|p| p.key == "listener[a].certificate"));
 }
 
-/// A minimal valid config with one listener whose extra lines are `listener_extra`.
-fn with_listener(name: &str, listener_extra: &str) -> PathBuf {
+/// A valid listener and upstream, followed by `extra` (policy sections, exceptions) and with
+/// `listener_extra` inside the listener.
+fn with_policy(name: &str, listener_extra: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"
 [[upstream]]
@@ -263,9 +264,16 @@ bind = "0.0.0.0:993"
 tls = "none"
 upstream = "up"
 {listener_extra}
+
+{extra}
 "#
     );
     write_config(name, &text, &[])
+}
+
+/// A minimal valid config with one listener whose extra lines are `listener_extra`.
+fn with_listener(name: &str, listener_extra: &str) -> PathBuf {
+    with_policy(name, listener_extra, "")
 }
 
 #[test]
@@ -576,4 +584,288 @@ fn one_address_may_never_hold_more_than_half_the_unauthenticated_budget() {
     let text = format!("[gateway]\nmax_unauthenticated = 1\n{ONE_LISTENER}");
     let path = write_config("limits-one", &text, &[]);
     assert_eq!(keys(&path), ["gateway.max_unauthenticated"]);
+}
+
+#[test]
+fn the_enforcement_example_is_valid() {
+    let example = include_str!("../../../../examples/enforcement.toml");
+    let path = write_config(
+        "enforcement",
+        example,
+        &[
+            "certs/gateway.pem",
+            "certs/gateway.key",
+            "certs/internal-ca.pem",
+        ],
+    );
+    let config = load(&path).expect("the example validates");
+    let sunset = config.policy.policy("sunset").expect("[policy.sunset]");
+    assert_eq!(sunset.mode(), policy::Mode::Enforce);
+    assert_eq!(sunset.min_tls(), wire::TlsVersion::Tls12);
+    assert_eq!(
+        sunset.window().start(),
+        time::macros::datetime!(2026-08-01 00:00 UTC)
+    );
+    assert_eq!(config.policy.exceptions().len(), 3);
+    let opt_in = config
+        .policy
+        .listener("legacy-optin-imaps")
+        .expect("opt-in");
+    assert!(opt_in.opt_in);
+    assert!(!config.policy.listener("legacy-imaps").unwrap().opt_in);
+    let third = config.policy.exceptions().iter().nth(2).unwrap();
+    assert_eq!(third.id, policy::ExceptionId(3));
+    assert_eq!(
+        third.expires,
+        time::macros::datetime!(2026-11-30 00:00 UTC),
+        "an exception expires at the first instant of its date, UTC"
+    );
+}
+
+const SUNSET: &str = r#"
+[policy.sunset]
+min_tls = "1.2"
+mode = "enforce"
+start = "2026-08-01"
+end = "2026-12-31"
+message = "TLS 1.0 and 1.1 are no longer accepted."
+"#;
+
+const EXCEPTION_FIELDS: &str = r#"owner = "it@contoso.com"
+reason = "old firmware"
+expires = "2027-03-31"
+plan = "replace it"
+"#;
+
+#[test]
+fn a_policy_with_listeners_and_exceptions_validates() {
+    let path = with_policy(
+        "policy-ok",
+        "policy = \"sunset\"",
+        &format!(
+            "{SUNSET}\n[[exception]]\nclient = \"10.20.0.5\"\n{EXCEPTION_FIELDS}\n[[exception]]\nclient = \"::/0\"\nallow_broad = true\n{EXCEPTION_FIELDS}"
+        ),
+    );
+    let config = load(&path).expect("valid");
+    let ids: Vec<String> = config
+        .policy
+        .exceptions()
+        .iter()
+        .map(|e| format!("{} {}", e.id, e.matches))
+        .collect();
+    assert_eq!(ids, ["1 client=10.20.0.5/32", "2 client=::/0"]);
+    assert_eq!(config.policy.listeners_with_policy(), ["lb"]);
+}
+
+/// The config at `path` has exactly one problem, at `key`, saying `problem`, with a fix.
+fn assert_one_problem(label: &str, path: &Path, key: &str, problem: &str) {
+    let problems = load(path).expect_err(label);
+    assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+    assert_eq!(problems[0].key, key, "{label}: {problems:?}");
+    assert!(
+        problems[0].problem.contains(problem),
+        "{label}: {:?}",
+        problems[0]
+    );
+    assert!(!problems[0].fix.is_empty(), "{label}");
+}
+
+#[test]
+fn every_bad_policy_input_names_its_key() {
+    let sunset_with = |line: &str| {
+        SUNSET.replace(
+            "mode = \"enforce\"\n",
+            &format!("mode = \"enforce\"\n{line}\n"),
+        )
+    };
+    let start = "start = \"2026-08-01\"\n";
+    // (label, [policy.sunset] as written, key, problem), on a listener with policy = "sunset".
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "unknown-key",
+            sunset_with("floor = \"1.2\""),
+            "(syntax)",
+            "floor",
+        ),
+        (
+            "bad-start",
+            SUNSET.replace("2026-08-01", "2026-08-32"),
+            "policy.sunset.start",
+            "is not a date",
+        ),
+        (
+            "bad-end",
+            SUNSET.replace("2026-12-31", "next year"),
+            "policy.sunset.end",
+            "is not a date",
+        ),
+        (
+            "end-before-start",
+            SUNSET.replace("2026-12-31", "2026-07-01"),
+            "policy.sunset.end",
+            "is not after start",
+        ),
+        (
+            "end-at-start",
+            SUNSET.replace("2026-12-31", "2026-08-01"),
+            "policy.sunset.end",
+            "is not after start",
+        ),
+        (
+            "no-start",
+            SUNSET.replace(start, ""),
+            "policy.sunset.start",
+            "is missing",
+        ),
+        (
+            "bad-mode",
+            SUNSET.replace("\"enforce\"", "\"strict\""),
+            "policy.sunset.mode",
+            "not a known value",
+        ),
+        (
+            "bad-floor",
+            SUNSET.replace("\"1.2\"", "\"1.4\""),
+            "policy.sunset.min_tls",
+            "not a known value",
+        ),
+        (
+            "two-line-message",
+            SUNSET.replace("accepted.", "accepted.\\r\\nA0 LOGOUT"),
+            "policy.sunset.message",
+            "control characters",
+        ),
+        (
+            "empty-cohort-key",
+            sunset_with("cohort_key = \"\""),
+            "policy.sunset.cohort_key",
+            "is empty",
+        ),
+    ];
+    for (label, section, key, problem) in cases {
+        let path = with_policy(&format!("policy-{label}"), "policy = \"sunset\"", &section);
+        assert_one_problem(label, &path, key, problem);
+    }
+    for (label, listener_extra, key, problem) in [
+        (
+            "missing-policy",
+            "policy = \"sunst\"",
+            "listener[lb].policy",
+            "no [policy.sunst] is defined",
+        ),
+        (
+            "opt-in-without-policy",
+            "opt_in = true",
+            "listener[lb].opt_in",
+            "names no policy",
+        ),
+    ] {
+        let path = with_policy(&format!("policy-{label}"), listener_extra, SUNSET);
+        assert_one_problem(label, &path, key, problem);
+    }
+}
+
+#[test]
+fn every_bad_exception_names_its_key() {
+    let without = |field: &str| {
+        EXCEPTION_FIELDS
+            .lines()
+            .filter(|l| !l.starts_with(field))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "no-owner",
+            format!("client = \"10.0.0.0/8\"\n{}", without("owner")),
+            "exception[1].owner",
+            "is missing",
+        ),
+        (
+            "no-reason",
+            format!("client = \"10.0.0.0/8\"\n{}", without("reason")),
+            "exception[1].reason",
+            "is missing",
+        ),
+        (
+            "no-expires",
+            format!("client = \"10.0.0.0/8\"\n{}", without("expires")),
+            "exception[1].expires",
+            "is missing",
+        ),
+        (
+            "no-plan",
+            format!("client = \"10.0.0.0/8\"\n{}", without("plan")),
+            "exception[1].plan",
+            "is missing",
+        ),
+        (
+            "bad-expires",
+            format!(
+                "client = \"10.0.0.0/8\"\n{}",
+                EXCEPTION_FIELDS.replace("2027-03-31", "31/03/2027")
+            ),
+            "exception[1].expires",
+            "is not a date",
+        ),
+        (
+            "bad-client",
+            format!("client = \"10.0.0.0/33\"\n{EXCEPTION_FIELDS}"),
+            "exception[1].client",
+            "is not an IP network",
+        ),
+        (
+            "broad-v4",
+            format!("client = \"0.0.0.0/0\"\n{EXCEPTION_FIELDS}"),
+            "exception[1].client",
+            "matches every address",
+        ),
+        (
+            "broad-v6",
+            format!("client = \"::/0\"\nuser = \"a@b\"\n{EXCEPTION_FIELDS}"),
+            "exception[1].client",
+            "matches every address",
+        ),
+        (
+            "no-key",
+            EXCEPTION_FIELDS.to_string(),
+            "exception[1]",
+            "names no client, user or ja4",
+        ),
+        (
+            "spaced-user",
+            format!("user = \"a b\"\n{EXCEPTION_FIELDS}"),
+            "exception[1].user",
+            "spaces",
+        ),
+        (
+            "unknown-key",
+            format!("client = \"10.0.0.0/8\"\nexpiry = \"2027-01-01\"\n{EXCEPTION_FIELDS}"),
+            "(syntax)",
+            "expiry",
+        ),
+    ];
+    for (label, fields, key, problem) in cases {
+        let path = with_policy(
+            &format!("exception-{label}"),
+            "",
+            &format!("[[exception]]\n{fields}"),
+        );
+        assert_one_problem(label, &path, key, problem);
+    }
+}
+
+#[test]
+fn instants_are_dates_at_midnight_utc_or_rfc3339() {
+    use super::parse_instant;
+    assert_eq!(
+        parse_instant("2027-03-31"),
+        Ok(time::macros::datetime!(2027-03-31 00:00 UTC))
+    );
+    assert_eq!(
+        parse_instant("2027-03-31T06:00:00+02:00"),
+        Ok(time::macros::datetime!(2027-03-31 04:00 UTC))
+    );
+    assert!(parse_instant("2027-02-30").is_err());
+    assert!(parse_instant("tomorrow").is_err());
 }

@@ -15,6 +15,7 @@ use wire::TlsVersion;
 
 use nix::unistd::{Group, User};
 
+use super::enforcement;
 use super::file::{ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry};
 use super::Config;
 use crate::run_as::RunAs;
@@ -123,8 +124,8 @@ impl Checker<'_> {
     }
 }
 
-/// The floors a listener may have: SSLv3 is never offered.
-const LISTENER_VERSIONS: [TlsVersion; 4] = [
+/// The floors a listener (or a policy) may have: SSLv3 is never offered.
+pub(super) const LISTENER_VERSIONS: [TlsVersion; 4] = [
     TlsVersion::Tls10,
     TlsVersion::Tls11,
     TlsVersion::Tls12,
@@ -222,6 +223,8 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .as_ref()
         .and_then(|m| metrics_bind(&mut c, m, &listeners));
 
+    let policy = enforcement::policy_set(&mut c, &raw);
+
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
     let oauth = super::oauth::validate(&mut c, &raw, &store_path);
     if upstreams
@@ -235,7 +238,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             "add an [[account]] per device login (see examples/exchange-online-oauth.toml)",
         );
     }
-    if c.problems.is_empty() {
+    if let (true, Some(policy)) = (c.problems.is_empty(), policy) {
         Ok(Config {
             gateway: GatewaySettings {
                 listeners,
@@ -249,6 +252,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             log_json: log_json.unwrap_or(false),
             metrics_bind,
             run_as,
+            policy,
         })
     } else {
         Err(c.problems)
@@ -688,14 +692,20 @@ fn proxy_protocol(
 /// One `proxy_from` entry: a network, or one address (a /32 or /128). A network that holds
 /// every address is refused: any host could then claim to be any client.
 fn trusted_network(entry: &str) -> Result<IpNet, String> {
-    let net = entry
-        .parse::<IpNet>()
-        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("\"{entry}\" is not an IP network or address"))?;
+    let net = network_or_address(entry)?;
     if net.prefix_len() == 0 {
         return Err(format!(
             "\"{entry}\" trusts every address, so any host could claim to be any client"
         ));
     }
-    Ok(net.trunc())
+    Ok(net)
+}
+
+/// A network ("10.0.0.0/8", host bits dropped) or one address (a /32 or /128).
+pub(super) fn network_or_address(entry: &str) -> Result<IpNet, String> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("\"{entry}\" is not an IP network or address"))
 }
