@@ -1,5 +1,6 @@
 //! Arbitrary bytes as the start of a client's TCP stream. Parsing must never panic, JA4 of any
-//! hello must have the fixed a_b_c shape, and reading more bytes may only turn `Incomplete`
+//! hello must have the fixed a_b_c shape, JA3 five comma-separated fields and a 32-digit MD5,
+//! and reading more bytes may only turn `Incomplete`
 //! into an answer, never change an answer already given (a `Malformed` reason may name
 //! another lie than the one a shorter read saw first).
 //!
@@ -8,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wire::{ja4, parse_client_hello, ClientHello, HelloError};
+use wire::{ja3, ja4, parse_client_hello, ClientHello, HelloError};
 
 fuzz_target!(|data: &[u8]| {
     let [high, low, ref stream @ ..] = *data else {
@@ -20,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
         let fingerprint = ja4(hello);
         assert_eq!(fingerprint.len(), 36, "{fingerprint}");
         assert_eq!(fingerprint.matches('_').count(), 2, "{fingerprint}");
+        let ja3 = ja3(hello);
+        assert_eq!(ja3.text.matches(',').count(), 4, "{}", ja3.text);
+        assert!(ja3.hash.len() == 32 && ja3.hash.bytes().all(|b| b.is_ascii_hexdigit()));
         let _ = hello.server_name();
         let _ = hello.highest_offered();
     }

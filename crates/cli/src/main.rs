@@ -38,6 +38,8 @@ enum Command {
     },
     /// Scan mail servers: TLS versions and suites accepted, certificate, STARTTLS, verdict.
     Scan(command::scan::ScanArgs),
+    /// List the clients the gateway has seen, with their TLS verdicts and owners.
+    Clients(command::clients::ClientsArgs),
     /// The TLS floor policies: why a client is allowed, warned or refused.
     #[command(subcommand)]
     Policy(command::policy::PolicyCommand),
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Gateway { config } => command::gateway::run(&config),
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
+        Command::Clients(args) => command::clients::run(args),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

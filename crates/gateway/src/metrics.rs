@@ -268,6 +268,7 @@ mod tests {
             offered_max_tls: None,
             sni: Some("attacker-chosen.example".into()),
             ja4: None,
+            offered: store::OfferedHello::default(),
             client_id: vec![("name".into(), Some("evil".into()))],
             login: Some("someone@example.com".into()),
             upstream: "exchange".into(),

@@ -4,7 +4,7 @@
 mod csv;
 mod table;
 
-pub use csv::csv;
+pub use csv::{csv, csv_field};
 pub use table::table;
 
 use crate::report::ScanReport;

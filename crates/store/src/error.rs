@@ -53,6 +53,9 @@ pub enum StoreError {
         /// What SQLite reported.
         source: rusqlite::Error,
     },
+    /// An annotation was refused: the reason says why and what to do.
+    #[error("cannot annotate: {0}")]
+    AnnotationRefused(String),
     /// Records could not be read.
     #[error("cannot read session records from {path}: {source}; check the file is a mailtls session store and not corrupt")]
     Read {

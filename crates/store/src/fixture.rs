@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use wire::TlsVersion;
 
-use crate::{Outcome, SessionRecord};
+use crate::{OfferedHello, Outcome, SessionRecord};
 
 /// A fresh directory under the system temp dir, removed with everything in it (the database and
 /// its `-wal`/`-shm` files) when dropped.
@@ -57,6 +57,14 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
         offered_max_tls: Some(TlsVersion::Tls10),
         sni: Some("mail.example.org".into()),
         ja4: Some("t10d1305h1_c866b44c5a26_e8a9a4eba7c6".into()),
+        offered: OfferedHello {
+            versions: vec![0x0301],
+            cipher_suites: vec![0xc013, 0xc014, 0x002f],
+            groups: vec![0x001d, 0x0017],
+            signature_algorithms: Vec::new(),
+            alpn: vec!["imap".into()],
+            ja3: Some("c6dbf3152a545382a95425e390e2d2e8".into()),
+        },
         client_id: vec![
             ("name".into(), Some("Outlook".into())),
             ("version".into(), Some("12.0".into())),

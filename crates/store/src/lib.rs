@@ -6,9 +6,13 @@
 
 #![warn(missing_docs)]
 
+mod annotation;
 mod error;
 #[cfg(test)]
 mod fixture;
+mod inventory;
+mod known_software;
+mod offered;
 mod outcome;
 mod record;
 mod recorder;
@@ -17,7 +21,14 @@ mod schema;
 mod sqlite;
 mod timestamp;
 
+pub use annotation::{Annotation, AnnotationSubject, MAX_ANNOTATION_BYTES};
 pub use error::StoreError;
+pub use inventory::{
+    AttributeKind, ClientIdentity, ClientSummary, UnknownVerdict, Verdict, MAX_VALUES_PER_KIND,
+    SOURCE_GATEWAY,
+};
+pub use known_software::software_for_ja4;
+pub use offered::{OfferedHello, MAX_OFFERED_ENTRIES};
 pub use outcome::{Outcome, UnknownOutcome};
 pub use record::{PolicyDecision, SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use wire::TlsVersion;
 
-use crate::Outcome;
+use crate::{OfferedHello, Outcome};
 
 /// Longest server name (SNI) a record keeps, in bytes, marker included: a DNS name has at
 /// most 253, but a ClientHello may carry up to 64 KiB.
@@ -44,6 +44,8 @@ pub struct SessionRecord {
     pub sni: Option<String>,
     /// JA4 fingerprint of the client's ClientHello.
     pub ja4: Option<String>,
+    /// The lists and JA3 of the client's ClientHello; empty when none was read.
+    pub offered: OfferedHello,
     /// IMAP ID fields in the order the client sent them (a field may repeat or have no value).
     pub client_id: Vec<(String, Option<String>)>,
     /// User name the client logged in as; never a password.
@@ -109,6 +111,7 @@ impl SessionRecord {
         size_of::<SessionRecord>()
             + texts.into_iter().flatten().map(String::len).sum::<usize>()
             + client_id
+            + self.offered.estimated_bytes()
     }
 }
 

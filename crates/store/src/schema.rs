@@ -52,7 +52,78 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN policy_verdict TEXT;
     ALTER TABLE sessions ADD COLUMN policy_rule TEXT;
     ALTER TABLE sessions ADD COLUMN policy_exception INTEGER;",
+    // 4: the client inventory.
+    INVENTORY,
 ];
+
+/// The client inventory (see `inventory` for the identity rule and the verdicts): what each
+/// session's ClientHello offered, and rollups the writer keeps up to date in the transaction
+/// that stores the sessions, so listing clients never reads `sessions`. Sessions stored before
+/// this step are rolled up when it runs.
+const INVENTORY: &str = "
+    -- JSON arrays of IANA codes (versions as wire codes, 769 is TLS 1.0) and of ALPN names.
+    ALTER TABLE sessions ADD COLUMN offered_versions TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN offered_suites TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN offered_groups TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN offered_signature_algorithms TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN offered_alpn TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN ja3 TEXT;
+
+    -- One row per client identity; '' stands for a part that was not known.
+    CREATE TABLE clients (
+        id                  INTEGER PRIMARY KEY,
+        client_addr         TEXT    NOT NULL,
+        login               TEXT    NOT NULL,
+        ja4                 TEXT    NOT NULL,
+        reported_software   TEXT    NOT NULL,
+        source              TEXT    NOT NULL,
+        first_seen          TEXT    NOT NULL,
+        last_seen           TEXT    NOT NULL,
+        sessions            INTEGER NOT NULL,
+        -- wire codes; NULL until a hello (offered) or a handshake (negotiated) was seen
+        highest_offered     INTEGER,
+        lowest_negotiated   INTEGER,
+        highest_negotiated  INTEGER,
+        -- sessions that offered TLS 1.2 or newer but negotiated older
+        downgraded_sessions INTEGER NOT NULL,
+        -- sessions that logged in without TLS (a plaintext listener)
+        plaintext_logins    INTEGER NOT NULL,
+        UNIQUE (client_addr, login, ja4, reported_software)
+    );
+
+    -- Per client and UTC day (YYYY-MM-DD): sessions by what they negotiated.
+    CREATE TABLE client_days (
+        client_id          INTEGER NOT NULL REFERENCES clients (id),
+        day                TEXT    NOT NULL,
+        sessions           INTEGER NOT NULL,
+        legacy_sessions    INTEGER NOT NULL,
+        plaintext_sessions INTEGER NOT NULL,
+        failed_sessions    INTEGER NOT NULL,
+        PRIMARY KEY (client_id, day)
+    ) WITHOUT ROWID;
+
+    -- The values a client was seen with, by kind (negotiated, suite, ja3, login, listener,
+    -- upstream, sni, alpn), at most 64 per kind and client. Written once per value, so a
+    -- client seen again with known values costs reads only.
+    CREATE TABLE client_attributes (
+        client_id  INTEGER NOT NULL REFERENCES clients (id),
+        kind       TEXT    NOT NULL,
+        value      TEXT    NOT NULL,
+        first_seen TEXT    NOT NULL,
+        PRIMARY KEY (client_id, kind, value)
+    ) WITHOUT ROWID;
+
+    -- Owner, device and note given by an admin for a client id, a login, an address or a
+    -- network (subject spelled as `mailtls clients annotate` takes it).
+    CREATE TABLE client_annotations (
+        subject_kind TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        owner        TEXT,
+        device       TEXT,
+        note         TEXT,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (subject_kind, subject)
+    );";
 
 /// The schema version a fully migrated database has.
 pub(crate) const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -93,9 +164,72 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
             continue;
         }
         tx.execute_batch(step).map_err(migrate_error)?;
+        if *step == INVENTORY {
+            crate::sqlite::rebuild_inventory(&tx, path)?;
+        }
         tx.pragma_update(None, "user_version", to)
             .map_err(migrate_error)?;
         tx.commit().map_err(migrate_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+    use crate::fixture::{sample_record, TempDir};
+    use crate::{OfferedHello, SessionStore, SqliteStore, Verdict};
+
+    #[test]
+    fn a_schema_1_database_is_upgraded_and_its_sessions_rolled_up() {
+        let dir = TempDir::new("migrate-1");
+        let path = dir.db_path();
+        {
+            // A database as the release before the inventory left it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for (port, tls) in [(1, "TLSv1.0"), (2, "TLSv1.0"), (3, "TLSv1.0")] {
+                conn.execute(
+                    "INSERT INTO sessions (started_at, ended_at, listener, protocol, client_addr,
+                        client_port, tls_version, tls_cipher, offered_max_tls, sni, ja4, client_id,
+                        login, upstream, upstream_tls_version, outcome, detail,
+                        bytes_from_client, bytes_to_client)
+                     VALUES (?1, ?1, 'imaps-legacy', 'imap', '192.0.2.17', ?2, ?3,
+                        'ECDHE-RSA-AES128-SHA', 'TLSv1.0', 'mail.example.org',
+                        't10d1305h1_c866b44c5a26_e8a9a4eba7c6',
+                        '[[\"name\",\"Outlook\"],[\"version\",\"12.0\"],[\"vendor\",null]]',
+                        'alice', 'imap.example.org:993', 'TLSv1.3', 'ok', NULL, 10, 20)",
+                    params![format!("2026-07-1{port}T08:00:00.000Z"), port, tls],
+                )
+                .unwrap();
+            }
+        }
+
+        let mut store = SqliteStore::open(&path).unwrap();
+        let version: u32 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, LATEST_VERSION);
+        let sessions = store.sessions().unwrap();
+        assert_eq!(sessions.len(), 3);
+        assert_eq!(sessions[0].offered, OfferedHello::default());
+        assert_eq!(sessions[0].login.as_deref(), Some("alice"));
+
+        let clients = store.clients().unwrap();
+        assert_eq!(clients.len(), 1, "{clients:?}");
+        assert_eq!(clients[0].sessions, 3);
+        assert_eq!(clients[0].verdict, Verdict::Breaks);
+        assert_eq!(
+            clients[0].identity.reported_software.as_deref(),
+            Some("Outlook 12.0")
+        );
+
+        // New sessions of the same client add to the migrated rollup.
+        store.insert_batch(&[sample_record(9)]).unwrap();
+        assert_eq!(store.clients().unwrap()[0].sessions, 4);
+    }
 }

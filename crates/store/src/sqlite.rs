@@ -12,9 +12,11 @@ use rusqlite::{params, CachedStatement, Connection, Row};
 use serde_json::Value;
 use wire::TlsVersion;
 
+use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
+use crate::inventory::{self, KnownValue, KnownValues, Rollup};
 use crate::{
-    schema, timestamp, Outcome, PolicyDecision, RefusalReason, RefusalSummary, SessionRecord,
-    SessionStore, StoreError,
+    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
+    PolicyDecision, RefusalReason, RefusalSummary, SessionRecord, SessionStore, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
@@ -24,16 +26,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const INSERT: &str = "INSERT INTO sessions (
         started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
-        outcome, detail, bytes_from_client, bytes_to_client, policy_verdict, policy_rule,
-        policy_exception
+        outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
+        offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
+        policy_rule, policy_exception
     ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22)";
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
 
 const SELECT_ALL: &str = "SELECT
         id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
-        outcome, detail, bytes_from_client, bytes_to_client, policy_verdict, policy_rule,
-        policy_exception
+        outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
+        offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
+        policy_rule, policy_exception
     FROM sessions ORDER BY id";
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
@@ -77,6 +81,7 @@ const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, cou
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    known_values: KnownValues,
 }
 
 impl SqliteStore {
@@ -139,6 +144,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_owned(),
+            known_values: KnownValues::default(),
         })
     }
 
@@ -151,9 +157,118 @@ impl SqliteStore {
         let mut rows = stmt.query([]).map_err(|e| self.read_error(e))?;
         let mut records = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.read_error(e))? {
-            records.push(self.record_from_row(row)?);
+            records.push(record_from_row(&self.path, row)?);
         }
         Ok(records)
+    }
+
+    /// Every client of the inventory with its annotation, read from the rollups (never from
+    /// the sessions), in id order.
+    pub fn clients(&self) -> Result<Vec<ClientSummary>, StoreError> {
+        let invalid = |reason: String| StoreError::InvalidRow {
+            path: self.path.clone(),
+            row_id: 0,
+            column: "clients",
+            reason,
+        };
+        let mut clients = inventory::read_clients(&self.conn).map_err(|e| match e {
+            inventory::InventoryRowError::Sql(e) => self.read_error(e),
+            inventory::InventoryRowError::Invalid(reason) => invalid(reason),
+        })?;
+        let annotations = self.annotations()?;
+        for client in &mut clients {
+            client.annotation = annotation_for(client, &annotations);
+        }
+        Ok(clients)
+    }
+
+    /// Every annotation, oldest first.
+    pub fn annotations(&self) -> Result<Vec<(AnnotationSubject, Annotation)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT subject_kind, subject, owner, device, note FROM client_annotations
+                 ORDER BY updated_at, subject_kind, subject",
+            )
+            .map_err(|e| self.read_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    Annotation {
+                        owner: row.get(2)?,
+                        device: row.get(3)?,
+                        note: row.get(4)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.read_error(e))?;
+        let mut annotations = Vec::new();
+        for row in rows {
+            let (kind, key, annotation) = row.map_err(|e| self.read_error(e))?;
+            // A subject this version cannot read is skipped rather than failing the listing.
+            if let Some(subject) = AnnotationSubject::from_stored(&kind, &key) {
+                annotations.push((subject, annotation));
+            }
+        }
+        Ok(annotations)
+    }
+
+    /// Sets the owner, device and note of `subject`; fields given as `None` keep their value.
+    /// A client id must exist; a field longer than 1024 bytes is refused.
+    pub fn annotate(
+        &mut self,
+        subject: &AnnotationSubject,
+        annotation: &Annotation,
+        now: std::time::SystemTime,
+    ) -> Result<(), StoreError> {
+        for (field, value) in [
+            ("owner", &annotation.owner),
+            ("device", &annotation.device),
+            ("note", &annotation.note),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.len() > MAX_ANNOTATION_BYTES)
+            {
+                return Err(StoreError::AnnotationRefused(format!(
+                    "the {field} is longer than {MAX_ANNOTATION_BYTES} bytes"
+                )));
+            }
+        }
+        if let AnnotationSubject::Client(id) = subject {
+            let exists =
+                inventory::client_exists(&self.conn, *id).map_err(|e| self.read_error(e))?;
+            if !exists {
+                return Err(StoreError::AnnotationRefused(format!(
+                    "no client c{id} in the inventory (see `mailtls clients`)"
+                )));
+            }
+        }
+        self.conn
+            .execute(
+                "INSERT INTO client_annotations (subject_kind, subject, owner, device, note, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (subject_kind, subject) DO UPDATE SET
+                     owner = coalesce(excluded.owner, owner),
+                     device = coalesce(excluded.device, device),
+                     note = coalesce(excluded.note, note),
+                     updated_at = excluded.updated_at",
+                params![
+                    subject.kind(),
+                    subject.key(),
+                    annotation.owner,
+                    annotation.device,
+                    annotation.note,
+                    timestamp::format(now),
+                ],
+            )
+            .map(drop)
+            .map_err(|source| StoreError::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Number of stored sessions.
@@ -164,6 +279,12 @@ impl SqliteStore {
             .map_err(|e| self.read_error(e))?;
         // count(*) is never negative.
         Ok(count.unsigned_abs())
+    }
+
+    /// The connection, for tests that look at tables directly.
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// Every stored count of refused connections, by minute, listener, address and reason.
@@ -216,116 +337,130 @@ impl SqliteStore {
             source,
         }
     }
+}
 
-    fn record_from_row(&self, row: &Row<'_>) -> Result<SessionRecord, StoreError> {
-        let row_id: i64 = row.get("id").map_err(|e| self.read_error(e))?;
-        let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
-            path: self.path.clone(),
-            row_id,
-            column,
-            reason,
-        };
-        // Any SQLite-level type mismatch in a column is a bad row, not an unreadable file.
-        let get = |column: &'static str| -> Result<SqlValue, StoreError> {
-            row.get(column).map_err(|e| invalid(column, e.to_string()))
-        };
-        let text = |column: &'static str| -> Result<String, StoreError> {
-            match get(column)? {
-                SqlValue::Text(text) => Ok(text),
-                other => Err(invalid(
-                    column,
-                    format!("expected text, found {:?}", other.data_type()),
-                )),
-            }
-        };
-        let optional_text = |column: &'static str| -> Result<Option<String>, StoreError> {
-            match get(column)? {
-                SqlValue::Null => Ok(None),
-                SqlValue::Text(text) => Ok(Some(text)),
-                other => Err(invalid(
-                    column,
-                    format!("expected text or NULL, found {:?}", other.data_type()),
-                )),
-            }
-        };
-        // Versions are stored in their display spelling ("TLSv1.0"), one spelling for all.
-        let optional_version = |column: &'static str| -> Result<Option<TlsVersion>, StoreError> {
-            optional_text(column)?
-                .map(|label| {
-                    TlsVersion::from_config_str(&label)
-                        .ok_or_else(|| invalid(column, format!("{label:?} is not a TLS version")))
-                })
-                .transpose()
-        };
-        let integer = |column: &'static str| -> Result<i64, StoreError> {
-            match get(column)? {
-                SqlValue::Integer(n) => Ok(n),
-                other => Err(invalid(
-                    column,
-                    format!("expected an integer, found {:?}", other.data_type()),
-                )),
-            }
-        };
-        let time = |column: &'static str| {
-            timestamp::parse(&text(column)?).map_err(|reason| invalid(column, reason))
-        };
-        let count = |column: &'static str| {
-            let n = integer(column)?;
-            u64::try_from(n).map_err(|_| invalid(column, format!("{n} is negative")))
-        };
+/// Reads one `sessions` row (columns as [`SELECT_ALL`] names them).
+fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreError> {
+    let row_id: i64 = row.get("id").map_err(|source| StoreError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
+        path: path.to_owned(),
+        row_id,
+        column,
+        reason,
+    };
+    // Any SQLite-level type mismatch in a column is a bad row, not an unreadable file.
+    let get = |column: &'static str| -> Result<SqlValue, StoreError> {
+        row.get(column).map_err(|e| invalid(column, e.to_string()))
+    };
+    let text = |column: &'static str| -> Result<String, StoreError> {
+        match get(column)? {
+            SqlValue::Text(text) => Ok(text),
+            other => Err(invalid(
+                column,
+                format!("expected text, found {:?}", other.data_type()),
+            )),
+        }
+    };
+    let optional_text = |column: &'static str| -> Result<Option<String>, StoreError> {
+        match get(column)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Text(text) => Ok(Some(text)),
+            other => Err(invalid(
+                column,
+                format!("expected text or NULL, found {:?}", other.data_type()),
+            )),
+        }
+    };
+    // Versions are stored in their display spelling ("TLSv1.0"), one spelling for all.
+    let optional_version = |column: &'static str| -> Result<Option<TlsVersion>, StoreError> {
+        optional_text(column)?
+            .map(|label| {
+                TlsVersion::from_config_str(&label)
+                    .ok_or_else(|| invalid(column, format!("{label:?} is not a TLS version")))
+            })
+            .transpose()
+    };
+    let integer = |column: &'static str| -> Result<i64, StoreError> {
+        match get(column)? {
+            SqlValue::Integer(n) => Ok(n),
+            other => Err(invalid(
+                column,
+                format!("expected an integer, found {:?}", other.data_type()),
+            )),
+        }
+    };
+    let time = |column: &'static str| {
+        timestamp::parse(&text(column)?).map_err(|reason| invalid(column, reason))
+    };
+    let count = |column: &'static str| {
+        let n = integer(column)?;
+        u64::try_from(n).map_err(|_| invalid(column, format!("{n} is negative")))
+    };
 
-        let client_port = integer("client_port")?;
-        Ok(SessionRecord {
-            started_at: time("started_at")?,
-            ended_at: time("ended_at")?,
-            listener: text("listener")?,
-            protocol: text("protocol")?,
-            client_addr: text("client_addr")?
-                .parse::<IpAddr>()
-                .map_err(|e| invalid("client_addr", e.to_string()))?,
-            client_port: u16::try_from(client_port).map_err(|_| {
-                invalid("client_port", format!("{client_port} is not a port number"))
-            })?,
-            tls_version: optional_version("tls_version")?,
-            tls_cipher: optional_text("tls_cipher")?,
-            offered_max_tls: optional_version("offered_max_tls")?,
-            sni: optional_text("sni")?,
-            ja4: optional_text("ja4")?,
-            client_id: decode_client_id(&text("client_id")?)
-                .map_err(|reason| invalid("client_id", reason))?,
-            login: optional_text("login")?,
-            upstream: text("upstream")?,
-            upstream_tls_version: optional_version("upstream_tls_version")?,
-            outcome: text("outcome")?
-                .parse::<Outcome>()
-                .map_err(|e| invalid("outcome", e.to_string()))?,
-            detail: optional_text("detail")?,
-            bytes_from_client: count("bytes_from_client")?,
-            bytes_to_client: count("bytes_to_client")?,
-            policy: match optional_text("policy_verdict")? {
-                None => None,
-                Some(verdict) => Some(PolicyDecision {
-                    verdict,
-                    rule: optional_text("policy_rule")?.unwrap_or_default(),
-                    exception: match get("policy_exception")? {
-                        SqlValue::Null => None,
-                        SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
-                            invalid("policy_exception", format!("{n} is not an exception id"))
-                        })?),
-                        other => {
-                            return Err(invalid(
-                                "policy_exception",
-                                format!(
-                                    "expected an integer or NULL, found {:?}",
-                                    other.data_type()
-                                ),
-                            ))
-                        }
-                    },
-                }),
-            },
-        })
-    }
+    let code_list = |column: &'static str| -> Result<Vec<u16>, StoreError> {
+        serde_json::from_str(&text(column)?)
+            .map_err(|e| invalid(column, format!("not a JSON array of 16-bit codes: {e}")))
+    };
+
+    let client_port = integer("client_port")?;
+    Ok(SessionRecord {
+        started_at: time("started_at")?,
+        ended_at: time("ended_at")?,
+        listener: text("listener")?,
+        protocol: text("protocol")?,
+        client_addr: text("client_addr")?
+            .parse::<IpAddr>()
+            .map_err(|e| invalid("client_addr", e.to_string()))?,
+        client_port: u16::try_from(client_port)
+            .map_err(|_| invalid("client_port", format!("{client_port} is not a port number")))?,
+        tls_version: optional_version("tls_version")?,
+        tls_cipher: optional_text("tls_cipher")?,
+        offered_max_tls: optional_version("offered_max_tls")?,
+        sni: optional_text("sni")?,
+        ja4: optional_text("ja4")?,
+        client_id: decode_client_id(&text("client_id")?)
+            .map_err(|reason| invalid("client_id", reason))?,
+        login: optional_text("login")?,
+        upstream: text("upstream")?,
+        upstream_tls_version: optional_version("upstream_tls_version")?,
+        outcome: text("outcome")?
+            .parse::<Outcome>()
+            .map_err(|e| invalid("outcome", e.to_string()))?,
+        detail: optional_text("detail")?,
+        bytes_from_client: count("bytes_from_client")?,
+        bytes_to_client: count("bytes_to_client")?,
+        offered: OfferedHello {
+            versions: code_list("offered_versions")?,
+            cipher_suites: code_list("offered_suites")?,
+            groups: code_list("offered_groups")?,
+            signature_algorithms: code_list("offered_signature_algorithms")?,
+            alpn: serde_json::from_str(&text("offered_alpn")?)
+                .map_err(|e| invalid("offered_alpn", format!("not a JSON array of text: {e}")))?,
+            ja3: optional_text("ja3")?,
+        },
+        policy: match optional_text("policy_verdict")? {
+            None => None,
+            Some(verdict) => Some(PolicyDecision {
+                verdict,
+                rule: optional_text("policy_rule")?.unwrap_or_default(),
+                exception: match get("policy_exception")? {
+                    SqlValue::Null => None,
+                    SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
+                        invalid("policy_exception", format!("{n} is not an exception id"))
+                    })?),
+                    other => {
+                        return Err(invalid(
+                            "policy_exception",
+                            format!("expected an integer or NULL, found {:?}", other.data_type()),
+                        ))
+                    }
+                },
+            }),
+        },
+    })
 }
 
 /// Creates the database file with `access`'s mode before SQLite opens it (SQLite would create
@@ -372,58 +507,85 @@ fn give_to(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
 impl SessionStore for SqliteStore {
     /// Writes the whole batch in one transaction: all records are stored, or none.
     fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
-        self.execute_each(INSERT, records, |insert, rec| {
-            insert.execute(params![
-                timestamp::format(rec.started_at),
-                timestamp::format(rec.ended_at),
-                rec.listener,
-                rec.protocol,
-                rec.client_addr.to_string(),
-                rec.client_port,
-                rec.tls_version.map(|v| v.to_string()),
-                rec.tls_cipher,
-                rec.offered_max_tls.map(|v| v.to_string()),
-                rec.sni,
-                rec.ja4,
-                encode_client_id(&rec.client_id),
-                rec.login,
-                rec.upstream,
-                rec.upstream_tls_version.map(|v| v.to_string()),
-                rec.outcome.as_str(),
-                rec.detail,
-                // A session cannot move 2^63 bytes; saturate rather than fail the batch.
-                i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
-                i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
-                rec.policy.as_ref().map(|p| p.verdict.as_str()),
-                rec.policy.as_ref().map(|p| p.rule.as_str()),
-                rec.policy.as_ref().and_then(|p| p.exception),
-            ])
-        })
+        let mut rollup = Rollup::default();
+        records.iter().for_each(|rec| rollup.add(rec));
+        // Taken out for the transaction's closures, which borrow the store; put back after.
+        let known = std::mem::take(&mut self.known_values);
+        let written = self.execute_each(
+            INSERT,
+            records,
+            |insert, rec| {
+                insert.execute(params![
+                    timestamp::format(rec.started_at),
+                    timestamp::format(rec.ended_at),
+                    rec.listener,
+                    rec.protocol,
+                    rec.client_addr.to_string(),
+                    rec.client_port,
+                    rec.tls_version.map(|v| v.to_string()),
+                    rec.tls_cipher,
+                    rec.offered_max_tls.map(|v| v.to_string()),
+                    rec.sni,
+                    rec.ja4,
+                    encode_client_id(&rec.client_id),
+                    rec.login,
+                    rec.upstream,
+                    rec.upstream_tls_version.map(|v| v.to_string()),
+                    rec.outcome.as_str(),
+                    rec.detail,
+                    // A session cannot move 2^63 bytes; saturate rather than fail the batch.
+                    i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
+                    i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+                    json_codes(&rec.offered.versions),
+                    json_codes(&rec.offered.cipher_suites),
+                    json_codes(&rec.offered.groups),
+                    json_codes(&rec.offered.signature_algorithms),
+                    Value::from(rec.offered.alpn.clone()).to_string(),
+                    rec.offered.ja3,
+                    rec.policy.as_ref().map(|p| p.verdict.as_str()),
+                    rec.policy.as_ref().map(|p| p.rule.as_str()),
+                    rec.policy.as_ref().and_then(|p| p.exception),
+                ])
+            },
+            |tx| rollup.write(tx, &known),
+        );
+        self.known_values = known;
+        let checked: Option<Vec<KnownValue>> = written?;
+        self.known_values.extend(checked.unwrap_or_default());
+        Ok(())
     }
 
     fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
-        self.execute_each(ADD_REFUSALS, summaries, |add, summary| {
-            add.execute(params![
-                timestamp::format(summary.minute),
-                summary.listener,
-                summary.client_addr.to_string(),
-                summary.reason.as_str(),
-                i64::try_from(summary.count).unwrap_or(i64::MAX),
-            ])
-        })
+        self.execute_each(
+            ADD_REFUSALS,
+            summaries,
+            |add, summary| {
+                add.execute(params![
+                    timestamp::format(summary.minute),
+                    summary.listener,
+                    summary.client_addr.to_string(),
+                    summary.reason.as_str(),
+                    i64::try_from(summary.count).unwrap_or(i64::MAX),
+                ])
+            },
+            |_| Ok(()),
+        )
+        .map(drop)
     }
 }
 
 impl SqliteStore {
-    /// Runs `statement` once per item, bound by `execute`, in one transaction: all or none.
-    fn execute_each<T>(
+    /// Runs `statement` once per item, bound by `execute`, then `then`, in one transaction:
+    /// all or none. `None` when there were no items (and nothing ran).
+    fn execute_each<T, R>(
         &mut self,
         statement: &str,
         items: &[T],
         execute: impl Fn(&mut CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
-    ) -> Result<(), StoreError> {
+        then: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Option<R>, StoreError> {
         if items.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let path = &self.path;
         let write_error = |source| StoreError::Write {
@@ -437,8 +599,40 @@ impl SqliteStore {
                 execute(&mut prepared, item).map_err(write_error)?;
             }
         }
-        tx.commit().map_err(write_error)
+        let also_written = then(&tx).map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        Ok(Some(also_written))
     }
+}
+
+/// Rolls up every stored session into the inventory tables, for a database that had sessions
+/// before the inventory existed. Runs inside the migration's transaction.
+pub(crate) fn rebuild_inventory(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+) -> Result<(), StoreError> {
+    let read_error = |source| StoreError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stmt = tx.prepare(SELECT_ALL).map_err(read_error)?;
+    let mut rows = stmt.query([]).map_err(read_error)?;
+    let mut rollup = Rollup::default();
+    while let Some(row) = rows.next().map_err(read_error)? {
+        rollup.add(&record_from_row(path, row)?);
+    }
+    rollup
+        .write(tx, &KnownValues::default())
+        .map(drop)
+        .map_err(|source| StoreError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A list of IANA codes as a JSON array of numbers.
+fn json_codes(codes: &[u16]) -> String {
+    Value::from(codes.to_vec()).to_string()
 }
 
 /// IMAP ID fields as a JSON array of `[name, value-or-null]` pairs: a pair list rather than an

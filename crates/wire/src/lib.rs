@@ -1,5 +1,5 @@
 //! TLS on the wire for mailtls, without I/O: versions, cipher suite names, ClientHello
-//! parsing and its JA4 fingerprint, the scanner's probe hellos and reply parsing, and the
+//! parsing and its JA3 and JA4 fingerprints, the scanner's probe hellos and reply parsing, and the
 //! PROXY protocol header a load balancer sends before all of these.
 //!
 //! Every function takes the bytes read so far and returns a value or a typed error;
@@ -21,6 +21,7 @@ mod extension;
 #[cfg(test)]
 mod fixtures;
 mod grease;
+mod ja3;
 mod ja4;
 mod probe;
 mod proxy_header;
@@ -35,6 +36,7 @@ pub use alert::Alert;
 pub use client_hello::{parse_client_hello, ClientHello, HelloError, MAX_CLIENT_HELLO_BYTES};
 pub use extension::Extension;
 pub use grease::is_grease;
+pub use ja3::{ja3, Ja3};
 pub use ja4::ja4;
 pub use probe::{build_probe_hello, ProbeSpec, MAX_PROBE_SUITES};
 pub use proxy_header::{

@@ -1,6 +1,7 @@
 //! One module per `mailtls` subcommand.
 
 pub mod check_config;
+pub mod clients;
 pub mod exceptions;
 pub mod gateway;
 pub mod oauth;

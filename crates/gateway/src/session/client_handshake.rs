@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use openssl::ssl::{Ssl, SslVersion};
 use proto::ClientDialogue;
-use store::Outcome;
+use store::{OfferedHello, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_openssl::SslStream;
@@ -52,6 +52,7 @@ pub(crate) async fn upgrade<D: ClientDialogue>(
                         offered_max_tls: parsed.highest_offered(),
                         sni: parsed.server_name(),
                         ja4: wire::ja4(&parsed),
+                        offered: OfferedHello::from_hello(&parsed),
                     });
                     break;
                 }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use store::{Outcome, PolicyDecision, SessionRecord};
+use store::{OfferedHello, Outcome, PolicyDecision, SessionRecord};
 use wire::TlsVersion;
 
 /// One thing a stage learned about the session.
@@ -19,6 +19,7 @@ pub(crate) enum Fact {
         offered_max_tls: Option<TlsVersion>,
         sni: Option<String>,
         ja4: String,
+        offered: OfferedHello,
     },
     /// The client's TLS handshake completed.
     ClientTls {
@@ -57,10 +58,12 @@ impl<'r> Facts<'r> {
                 offered_max_tls,
                 sni,
                 ja4,
+                offered,
             } => {
                 record.offered_max_tls = offered_max_tls;
                 record.set_sni(sni);
                 record.ja4 = Some(ja4);
+                record.offered = offered;
             }
             Fact::ClientTls { version, cipher } => {
                 record.tls_version = version;

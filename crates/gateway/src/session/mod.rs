@@ -164,6 +164,7 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
         offered_max_tls: None,
         sni: None,
         ja4: None,
+        offered: store::OfferedHello::default(),
         client_id: Vec::new(),
         login: None,
         upstream: ctx.upstream.settings.name.clone(),

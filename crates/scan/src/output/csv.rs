@@ -49,7 +49,7 @@ pub fn csv(reports: &[ScanReport]) -> String {
         row.push(r.verdict.pass.to_string());
         row.push(r.verdict.reasons.join("; "));
         row.push(r.error.clone().unwrap_or_default());
-        let cells: Vec<String> = row.iter().map(|c| field(c)).collect();
+        let cells: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
     }
@@ -58,7 +58,7 @@ pub fn csv(reports: &[ScanReport]) -> String {
 
 /// A CSV field, quoted when it holds a comma, quote or line break. A leading =, +, - or @
 /// is prefixed with ' so spreadsheets do not run a server's words as a formula.
-fn field(value: &str) -> String {
+pub fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {
