@@ -74,5 +74,6 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
             rule: "sunset/window".into(),
             exception: None,
         }),
+        envelope_sender: None,
     }
 }

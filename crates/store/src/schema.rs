@@ -52,6 +52,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN policy_verdict TEXT;
     ALTER TABLE sessions ADD COLUMN policy_rule TEXT;
     ALTER TABLE sessions ADD COLUMN policy_exception INTEGER;",
+    // 4: SMTP sessions name the envelope sender of their first transaction.
+    "ALTER TABLE sessions ADD COLUMN envelope_sender TEXT;",
 ];
 
 /// The schema version a fully migrated database has.

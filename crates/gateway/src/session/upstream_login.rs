@@ -125,6 +125,7 @@ async fn dialogue<B: Bridge>(
                     .1
                     .protocol_version()
                     .and_then(|v| TlsVersion::from_wire(u16::from(v)));
+                B::logged_in(&machine, upstream);
                 return Ok(LoggedIn {
                     stream,
                     text,
