@@ -914,3 +914,21 @@ upstream = "submission"
         assert_eq!(keys, expected, "{bind}");
     }
 }
+
+#[test]
+fn the_exchange_online_smtp_example_is_valid() {
+    let example = include_str!("../../../../examples/exchange-online-smtp.toml");
+    let path = write_config(
+        "smtp-example",
+        example,
+        &["certs/gateway.pem", "certs/gateway.key"],
+    );
+    let config = load(&path).expect("the example validates");
+    let upstream = &config.gateway.upstreams[0];
+    assert_eq!(upstream.protocol, gateway::settings::Protocol::Smtp);
+    assert_eq!(upstream.tls, gateway::settings::UpstreamTlsMode::StartTls);
+    assert_eq!(upstream.server_name, "smtp.office365.com");
+    assert_eq!(config.gateway.listeners.len(), 3);
+    // The cleartext listener is on a private network: no warning.
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
