@@ -161,41 +161,9 @@ upstream = "lab-imap"
 EOF
 "$BIN" check-config --config "$WORK/gw/mailtls.toml" >/dev/null
 
-# stunnel: two chained services, the way people put it in front of a TLS-only server: TLS
-# accept (front), then a verified TLS connect (back). Two processes rather than one: one
-# process would hold 4 descriptors per session, 20,000 at 5,000 idle sessions, which is this
-# machine's hard per-process limit. Memory is reported as the sum of both.
-# syslog = no: without /dev/log (containers) stunnel logs every line to /dev/console as well,
-# 2-7 ms a write, which cut its connection rate fivefold; the file log (as mailtls's) stays.
-cat >"$WORK/stunnel/front.conf" <<EOF
-foreground = yes
-pid =
-syslog = no
-output = $WORK/stunnel/front.log
-[imaps-front]
-accept = 127.0.0.1:$FRONT_PORT
-connect = 127.0.0.1:$BACK_PORT
-cert = $CERT_FILE
-key = $KEY_FILE
-sslVersionMin = TLSv1.2
-EOF
-cat >"$WORK/stunnel/back.conf" <<EOF
-foreground = yes
-pid =
-syslog = no
-output = $WORK/stunnel/back.log
-[imaps-back]
-client = yes
-accept = 127.0.0.1:$BACK_PORT
-connect = 127.0.0.1:$IMAPS_PORT
-sslVersionMin = TLSv1.2
-verifyChain = yes
-CAfile = $CA_FILE
-checkHost = localhost
 # Left alone, stunnel takes Dovecot's first TLS 1.3 choice, AES-256-GCM, while mailtls's rustls
 # asks for AES-128-GCM first. Pinned, both proxies do the same crypto per byte.
-ciphersuites = $UPSTREAM_SUITE
-EOF
+write_stunnel_pair imaps "$IMAPS_PORT" "$UPSTREAM_SUITE"
 
 start_gateway() { # [VAR=value...]: extra environment, e.g. MALLOC_ARENA_MAX=2
     env "$@" MAILTLS_LOG=info "$BIN" gateway --config "$WORK/gw/mailtls.toml" \

@@ -1,6 +1,7 @@
 # bench/processes.sh: what the benchmark scripts share, sourced by them: stopping the processes
 # they start, free ports, waiting for a listener without connecting to it, CPU time from /proc,
-# and the rotating order of alternating rounds. The sourcing script defines die() and WORK.
+# the rotating order of alternating rounds, and stunnel's configs. The sourcing script defines
+# die() and WORK.
 
 stop_pid() {
     local pid=$1 i
@@ -64,4 +65,47 @@ rotated() {
     local r=$1; shift
     local paths=("$@") n=$# i
     for ((i = 0; i < n; i++)); do echo "${paths[(i + r) % n]}"; done
+}
+
+# stunnel as two chained services, the way people put it in front of a TLS-only server: TLS
+# accept on FRONT_PORT (front), then a TLS connect to 127.0.0.1:UPSTREAM_PORT (back), verified
+# with CA_FILE for localhost, the upstream TLS 1.3 suite pinned to SUITE. Two processes rather
+# than one: one process would hold 4 descriptors per session, 20,000 at 5,000 idle sessions,
+# which is this machine's hard per-process limit. syslog = no: without /dev/log (containers)
+# stunnel logs every line to /dev/console as well, 2-7 ms a write; the file log stays. Each LINE
+# goes into both services (e.g. "protocol = smtp" for STARTTLS on both legs).
+write_stunnel_pair() { # NAME UPSTREAM_PORT SUITE [LINE...]: $WORK/stunnel/{front,back}.conf
+    local name=$1 upstream_port=$2 suite=$3
+    shift 3
+    local extra
+    extra=$(printf '%s\n' "$@")
+    cat >"$WORK/stunnel/front.conf" <<EOF
+foreground = yes
+pid =
+syslog = no
+output = $WORK/stunnel/front.log
+[$name-front]
+accept = 127.0.0.1:$FRONT_PORT
+connect = 127.0.0.1:$BACK_PORT
+cert = $CERT_FILE
+key = $KEY_FILE
+sslVersionMin = TLSv1.2
+$extra
+EOF
+    cat >"$WORK/stunnel/back.conf" <<EOF
+foreground = yes
+pid =
+syslog = no
+output = $WORK/stunnel/back.log
+[$name-back]
+client = yes
+accept = 127.0.0.1:$BACK_PORT
+connect = 127.0.0.1:$upstream_port
+sslVersionMin = TLSv1.2
+verifyChain = yes
+CAfile = $CA_FILE
+checkHost = localhost
+ciphersuites = $suite
+$extra
+EOF
 }

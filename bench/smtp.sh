@@ -108,39 +108,9 @@ upstream = "lab-submission"
 EOF
 "$BIN" check-config --config "$WORK/gw/mailtls.toml" >/dev/null
 
-cat >"$WORK/stunnel/front.conf" <<EOF
-foreground = yes
-pid =
-syslog = no
-output = $WORK/stunnel/front.log
-[smtp-front]
-accept = 127.0.0.1:$FRONT_PORT
-connect = 127.0.0.1:$BACK_PORT
-protocol = smtp
-socket = l:TCP_NODELAY=1
-socket = r:TCP_NODELAY=1
-cert = $CERT_FILE
-key = $KEY_FILE
-sslVersionMin = TLSv1.2
-EOF
-cat >"$WORK/stunnel/back.conf" <<EOF
-foreground = yes
-pid =
-syslog = no
-output = $WORK/stunnel/back.log
-[smtp-back]
-client = yes
-accept = 127.0.0.1:$BACK_PORT
-connect = 127.0.0.1:$SMTP_PORT
-protocol = smtp
-socket = l:TCP_NODELAY=1
-socket = r:TCP_NODELAY=1
-sslVersionMin = TLSv1.2
-verifyChain = yes
-CAfile = $CA_FILE
-checkHost = localhost
-ciphersuites = TLS_AES_128_GCM_SHA256
-EOF
+# STARTTLS on both legs; TCP_NODELAY on every socket, as mailtls sets it.
+write_stunnel_pair smtp "$SMTP_PORT" TLS_AES_128_GCM_SHA256 "protocol = smtp" \
+    "socket = l:TCP_NODELAY=1" "socket = r:TCP_NODELAY=1"
 
 MAILTLS_LOG=info "$BIN" gateway --config "$WORK/gw/mailtls.toml" \
     </dev/null >/dev/null 2>>"$WORK/gw/gateway.log" &
