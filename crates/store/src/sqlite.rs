@@ -507,15 +507,15 @@ mod tests {
     }
 
     #[test]
-    fn a_second_version_database_gains_the_envelope_sender() {
-        let dir = TempDir::new("migrate-v2");
+    fn a_third_version_database_gains_the_envelope_sender() {
+        let dir = TempDir::new("migrate-v3");
         let mut store = SqliteStore::open(&dir.db_path()).unwrap();
         store.insert_batch(&[sample_record(1)]).unwrap();
-        // Back to schema 2 as a deployed gateway wrote it.
+        // Back to schema 3 as a deployed gateway wrote it.
         store
             .conn
             .execute_batch(
-                "ALTER TABLE sessions DROP COLUMN envelope_sender; PRAGMA user_version = 2;",
+                "ALTER TABLE sessions DROP COLUMN envelope_sender; PRAGMA user_version = 3;",
             )
             .unwrap();
         drop(store);
