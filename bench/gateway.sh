@@ -45,6 +45,8 @@ UPSTREAM_SUITE=TLS_AES_128_GCM_SHA256
 
 die() { echo "gateway.sh: $*" >&2; exit 1; }
 log() { echo "== $(date +%H:%M:%S) $*" >&2; }
+# shellcheck source=bench/processes.sh
+source "$BENCH/processes.sh"
 
 for tool in cargo python3 stunnel4 dovecot openssl; do
     command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
@@ -57,18 +59,6 @@ chmod a+x "$WORK"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 GW_PID="" FRONT_PID="" BACK_PID="" IDLE_PID="" DOVECOT_STARTED=""
-
-stop_pid() {
-    local pid=$1 i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$?
@@ -89,42 +79,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Free ports below the ephemeral range (as lab/dovecot.sh does): thousands of outgoing
-# connections in this run must not take a port a listener is about to bind.
-pick_ports() {
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-ports = []
-while len(ports) < n:
-    p = random.randint(10000, low - 1)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in ports:
-            ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(" ".join(map(str, ports)))
-EOF
-}
-
-# Waits until 127.0.0.1:PORT is in LISTEN state, without connecting: a probe connection
-# would become a session record in the gateway and a log line in stunnel.
-wait_listening() {
-    local port=$1 pid=$2 what=$3 hex i
-    hex=$(printf '0100007F:%04X' "$port")
-    for ((i = 0; i < 300; i++)); do
-        awk -v a="$hex" '$2 == a && $4 == "0A" {found=1} END {exit !found}' /proc/net/tcp && return 0
-        kill -0 "$pid" 2>/dev/null || die "$what exited at start; see $WORK"
-        sleep 0.1
-    done
-    die "$what did not listen on port $port within 30 s"
-}
-
 rss_kib() { # sum of VmRSS (KiB) of the given pids
     local total=0 pid v
     for pid in "$@"; do
@@ -138,16 +92,6 @@ fd_count() { # open file descriptors of the given pids, summed
     local total=0 pid
     for pid in "$@"; do
         total=$((total + $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)))
-    done
-    echo "$total"
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # user + system CPU time of the given pids (all their threads, live and ended), in ticks
-    local total=0 pid
-    for pid in "$@"; do
-        # Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name.
-        total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
     done
     echo "$total"
 }
@@ -217,41 +161,9 @@ upstream = "lab-imap"
 EOF
 "$BIN" check-config --config "$WORK/gw/mailtls.toml" >/dev/null
 
-# stunnel: two chained services, the way people put it in front of a TLS-only server: TLS
-# accept (front), then a verified TLS connect (back). Two processes rather than one: one
-# process would hold 4 descriptors per session, 20,000 at 5,000 idle sessions, which is this
-# machine's hard per-process limit. Memory is reported as the sum of both.
-# syslog = no: without /dev/log (containers) stunnel logs every line to /dev/console as well,
-# 2-7 ms a write, which cut its connection rate fivefold; the file log (as mailtls's) stays.
-cat >"$WORK/stunnel/front.conf" <<EOF
-foreground = yes
-pid =
-syslog = no
-output = $WORK/stunnel/front.log
-[imaps-front]
-accept = 127.0.0.1:$FRONT_PORT
-connect = 127.0.0.1:$BACK_PORT
-cert = $CERT_FILE
-key = $KEY_FILE
-sslVersionMin = TLSv1.2
-EOF
-cat >"$WORK/stunnel/back.conf" <<EOF
-foreground = yes
-pid =
-syslog = no
-output = $WORK/stunnel/back.log
-[imaps-back]
-client = yes
-accept = 127.0.0.1:$BACK_PORT
-connect = 127.0.0.1:$IMAPS_PORT
-sslVersionMin = TLSv1.2
-verifyChain = yes
-CAfile = $CA_FILE
-checkHost = localhost
 # Left alone, stunnel takes Dovecot's first TLS 1.3 choice, AES-256-GCM, while mailtls's rustls
 # asks for AES-128-GCM first. Pinned, both proxies do the same crypto per byte.
-ciphersuites = $UPSTREAM_SUITE
-EOF
+write_stunnel_pair imaps "$IMAPS_PORT" "$UPSTREAM_SUITE"
 
 start_gateway() { # [VAR=value...]: extra environment, e.g. MALLOC_ARENA_MAX=2
     env "$@" MAILTLS_LOG=info "$BIN" gateway --config "$WORK/gw/mailtls.toml" \
@@ -288,12 +200,6 @@ port_of() {
 }
 
 # The paths in round r, rotated so no path always runs first (right after another's load).
-rotated() {
-    local r=$1; shift
-    local paths=("$@") n=$# i
-    for ((i = 0; i < n; i++)); do echo "${paths[(i + r) % n]}"; done
-}
-
 bench_client() { # MODE PATH [args...]: one imap_bench.py run, its JSON on stdout
     local mode=$1 path=$2; shift 2
     python3 "$BENCH/imap_bench.py" "$mode" --port "$(port_of "$path")" --cafile "$CA_FILE" \

@@ -10,83 +10,13 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use e2e::clients::smtp_submit;
+use e2e::submission::{
+    assert_delivered_exactly, scan_message, session_of, tls_line, wait_for_delivery,
+};
 use e2e::tls_socket::TlsSocket;
-use e2e::{run, submission_lab, Postfix, Scratch};
+use e2e::{run, submission_lab, Scratch};
 use proto::smtp::{SmtpExtensions, UpstreamLogin};
 use proto::{Credentials, Secret, UpstreamAuth, UpstreamDialogue, UpstreamStep};
-
-/// A scan-to-email message with what submission must carry unchanged: lines that start with
-/// dots (one alone, which would end DATA if not stuffed), 8-bit UTF-8 and a line longer than
-/// RFC 5322's 998 bytes. It has its own Date and Message-ID, so Postfix adds no header inside
-/// it, and CRLF line ends throughout.
-fn scan_message(subject: &str, from: &str, to: &str) -> Vec<u8> {
-    let long_line = "0123456789".repeat(150);
-    let lines = [
-        format!("From: {from}"),
-        format!("To: {to}"),
-        format!("Subject: {subject}"),
-        "Date: Thu, 03 Dec 2026 04:00:00 +0000".into(),
-        format!("Message-ID: <{subject}@printer.lab.mailtls.example>"),
-        "MIME-Version: 1.0".into(),
-        "Content-Type: text/plain; charset=utf-8".into(),
-        "Content-Transfer-Encoding: 8bit".into(),
-        String::new(),
-        "Scanned document attached.".into(),
-        ".".into(),
-        "..two dots".into(),
-        ".leading dot".into(),
-        "8-bit: grüße, naïve, 日本語".into(),
-        long_line,
-        " .".into(),
-        "end".into(),
-    ];
-    lines.map(|l| l + "\r\n").concat().into_bytes()
-}
-
-/// Checks that `delivered` is `sent` as Postfix stores it, and nothing else: Postfix's own
-/// trace headers on top (Return-Path, X-Original-To, Delivered-To, Received), then every byte
-/// of the message with dots unstuffed. Maildir files end lines with LF, so the one change
-/// allowed is CRLF to LF.
-fn assert_delivered_exactly(delivered: &[u8], sent: &[u8]) {
-    let sent_lf: Vec<u8> = String::from_utf8(sent.to_vec())
-        .unwrap()
-        .replace("\r\n", "\n")
-        .into_bytes();
-    assert!(
-        delivered.ends_with(&sent_lf),
-        "the delivered message differs from what was sent:\n{}",
-        String::from_utf8_lossy(delivered)
-    );
-    let trace = String::from_utf8_lossy(&delivered[..delivered.len() - sent_lf.len()]);
-    for line in trace.lines() {
-        let postfix_header = [
-            "Return-Path: ",
-            "X-Original-To: ",
-            "Delivered-To: ",
-            "Received: ",
-        ]
-        .iter()
-        .any(|name| line.starts_with(name));
-        assert!(
-            postfix_header || line.starts_with('\t'),
-            "unexpected line before the message: {line:?}"
-        );
-    }
-}
-
-/// The smtpd session in which `user` authenticated, from Postfix's log.
-fn session_of(postfix: &Postfix, user: &str) -> Vec<String> {
-    postfix
-        .ended_sessions_with(&format!("sasl_username={user}"), 1)
-        .remove(0)
-}
-
-fn tls_line(session: &[String]) -> &str {
-    session
-        .iter()
-        .find(|l| l.contains("TLS connection established"))
-        .unwrap_or_else(|| panic!("no TLS in session {session:#?}"))
-}
 
 /// swaks submitting as alice (AUTH PLAIN) to alice on `port`, with `args` for TLS and data.
 fn swaks(port: &str, alice: &str, args: &[&str]) -> Output {
@@ -304,25 +234,6 @@ fn tls10_and_plaintext_clients_are_refused() {
     let log = postfix.log_with("unsupported protocol");
     assert!(!log.contains("sasl_username"), "{log}");
     assert!(postfix.delivered("alice").is_empty());
-}
-
-/// Postfix hands a queued message to its delivery agent at once, but asynchronously.
-fn wait_for_delivery(postfix: &Postfix, user: &str, count: usize) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let delivered = postfix.delivered(user);
-        if delivered.len() >= count {
-            assert_eq!(delivered.len(), count, "more messages than were sent");
-            return delivered;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {count} messages delivered to {user} within 10 s; log:\n{}",
-            delivered.len(),
-            postfix.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Connects to Postfix's `port`, at once in TLS for an implicit-TLS port.

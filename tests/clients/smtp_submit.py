@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """A legacy SMTP device: submit one message over one pinned TLS version with AUTH.
 
-  smtp_submit.py --host 127.0.0.1 --port P --mode implicit|starttls|plain --tls-version 1.0
+  smtp_submit.py --host 127.0.0.1 --port P --mode implicit|starttls|cleartext|plain --tls-version 1.0
                  --cafile ca.pem --user alice (--password P | --password-env VAR | --password-file F)
                  [--auth plain|login] --from ADDR --to ADDR --message FILE
 
 The message file is sent as it is (it should use CRLF line ends and end with CRLF); smtplib
 dot-stuffs it. --auth plain sends AUTH PLAIN with an initial response, --auth login AUTH LOGIN
-answering both prompts. --mode plain sends no STARTTLS: the server's refusals are reported.
+answering both prompts. --mode plain sends no STARTTLS and no AUTH: the server's refusals are
+reported. --mode cleartext is a device without TLS: no STARTTLS, but AUTH and the message.
 
 stdout: key=value lines (tls_version/cipher, ehlo_auth, login, mail, queued).
 Exit status 0 when the message was accepted, 1 on any failure (message on stderr).
@@ -33,7 +34,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--mode", choices=("implicit", "starttls", "plain"), required=True)
+    ap.add_argument("--mode", choices=("implicit", "starttls", "cleartext", "plain"),
+                    required=True)
     add_tls_args(ap)
     ap.add_argument("--user", required=True)
     add_password_args(ap)
@@ -48,7 +50,7 @@ def main() -> int:
         message = f.read()
 
     try:
-        ctx = None if args.mode == "plain" else legacy_context(args)
+        ctx = None if args.mode in ("plain", "cleartext") else legacy_context(args)
         if args.mode == "implicit":
             smtp = smtplib.SMTP_SSL(args.host, args.port, context=ctx, timeout=args.timeout)
         else:

@@ -150,6 +150,30 @@ impl ListenerSpec {
         )
     }
 
+    /// The `[[listener]]` table of this listener, bridged to `upstream`, with the lab's
+    /// certificate and key from `certs`.
+    pub fn toml(&self, certs: &Path, upstream: &str) -> String {
+        let min_tls = self
+            .min_tls
+            .as_ref()
+            .map(|v| format!("min_tls = \"{v}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{min_tls}certificate = \"{certs}/server.pem\"\nkey = \"{certs}/server.key\"\nupstream = \"{upstream}\"\n{proxy}\n",
+            name = self.name,
+            protocol = self.protocol,
+            port = self.port,
+            tls = self.tls,
+            certs = certs.display(),
+            proxy = self.proxy_toml()
+                + &self
+                    .policy
+                    .as_ref()
+                    .map(|p| format!("policy = \"{p}\"\n"))
+                    .unwrap_or_default(),
+        )
+    }
+
     /// The two listeners open to TLS 1.0 that the bridging tests put legacy clients on:
     /// implicit TLS (`imaps-legacy`, `pop3s-legacy`) and STARTTLS (`imap-starttls-legacy`,
     /// `pop3-stls-legacy`).
@@ -228,23 +252,7 @@ ca_file = "{ca}"
             pop3 = dovecot.port(pop3_port),
             ca = dovecot.ca_file().display(),
         );
-        let listener_toml = |l: &ListenerSpec| {
-            let min_tls = l
-                .min_tls
-                .as_ref()
-                .map(|v| format!("min_tls = \"{v}\"\n"))
-                .unwrap_or_default();
-            format!(
-                "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{min_tls}certificate = \"{certs}/server.pem\"\nkey = \"{certs}/server.key\"\nupstream = \"dovecot-{protocol}\"\n{proxy}\n",
-                name = l.name,
-                protocol = l.protocol,
-                port = l.port,
-                tls = l.tls,
-                certs = certs.display(),
-                proxy = l.proxy_toml()
-                    + &l.policy.as_ref().map(|p| format!("policy = \"{p}\"\n")).unwrap_or_default(),
-            )
-        };
+        let listener_toml = |l: &ListenerSpec| l.toml(&certs, &format!("dovecot-{}", l.protocol));
         let config = format!(
             "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n{upstreams}\n{}",
             listeners.iter().map(listener_toml).collect::<String>()

@@ -16,6 +16,7 @@ pub mod scrape;
 mod scratch;
 pub mod secrets;
 pub mod silent_upstream;
+pub mod submission;
 pub mod tls_socket;
 mod token_endpoint;
 pub mod xorshift;

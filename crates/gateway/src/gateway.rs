@@ -56,6 +56,7 @@ impl Gateway {
                         settings: upstream.clone(),
                         tls,
                         tokens,
+                        smtp_extensions: Default::default(),
                     };
                     upstreams.insert(upstream.name.clone(), Arc::new(ctx));
                 }

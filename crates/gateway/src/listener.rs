@@ -1,10 +1,11 @@
 //! Listening sockets and their accept loops.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openssl::ssl::SslAcceptor;
 use policy::PolicySet;
+use proto::smtp::SmtpExtensions;
 use store::SessionRecorder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,6 +24,9 @@ pub(crate) struct UpstreamContext {
     pub tls: UpstreamTls,
     /// The local accounts and their tokens, on an upstream with `auth = "oauth"`.
     pub tokens: Option<Arc<TokenLogins>>,
+    /// What an SMTP upstream advertised after TLS at the latest login, shown to the next
+    /// clients in their EHLO reply; the plain-SMTP default until a login has succeeded.
+    pub smtp_extensions: Mutex<SmtpExtensions>,
 }
 
 /// Everything a session task needs to know about the listener that accepted it.

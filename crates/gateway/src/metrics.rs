@@ -278,6 +278,7 @@ mod tests {
             bytes_from_client: 10,
             bytes_to_client: 20,
             policy: None,
+            envelope_sender: None,
         }
     }
 

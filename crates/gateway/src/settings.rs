@@ -13,6 +13,8 @@ use wire::TlsVersion;
 pub enum Protocol {
     Imap,
     Pop3,
+    /// Message submission (RFC 6409): ports 587 (STARTTLS) and 465 (implicit TLS).
+    Smtp,
 }
 
 impl Protocol {
@@ -21,33 +23,40 @@ impl Protocol {
         match self {
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
+            Protocol::Smtp => "smtp",
         }
     }
 
     /// The response code that tells a client a refusal is temporary and worth a later retry:
-    /// `[UNAVAILABLE]` (RFC 5530) in IMAP, `[SYS/TEMP]` (RFC 3206) in POP3.
+    /// `[UNAVAILABLE]` (RFC 5530) in IMAP, `[SYS/TEMP]` (RFC 3206) in POP3, `4.7.0` in SMTP.
     pub fn try_later_code(self) -> &'static str {
         match self {
             Protocol::Imap => "[UNAVAILABLE]",
             Protocol::Pop3 => "[SYS/TEMP]",
+            // The SMTP farewell is `421 4.3.0`; an enhanced code in front of its text gives way.
+            Protocol::Smtp => "4.7.0",
         }
     }
 
     /// The response code of a login a TLS floor policy refuses: `[ALERT]` in IMAP (RFC 3501:
-    /// the client must show its text), `[SYS/PERM]` (RFC 3206) in POP3.
+    /// the client must show its text), `[SYS/PERM]` (RFC 3206) in POP3, `5.7.0` in SMTP.
     pub fn policy_refusal_code(self) -> &'static str {
         match self {
             Protocol::Imap => "[ALERT]",
             Protocol::Pop3 => "[SYS/PERM]",
+            // The SMTP refusal is `535 5.7.8`; an enhanced code in front of its text gives way.
+            Protocol::Smtp => "5.7.0",
         }
     }
 
     /// The response code that tells a client its mailbox has as many sessions as it may:
-    /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3.
+    /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3, `4.3.2` in SMTP.
     pub fn mailbox_busy_code(self) -> &'static str {
         match self {
             Protocol::Imap => "[LIMIT]",
             Protocol::Pop3 => "[IN-USE]",
+            // Exchange Online's own code for too many connections per mailbox.
+            Protocol::Smtp => "4.3.2",
         }
     }
 }

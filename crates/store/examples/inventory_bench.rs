@@ -67,6 +67,7 @@ fn record(i: u64, clients: u64) -> SessionRecord {
             ja3: Some("6c6901c12bdffa0feda1b4bbaa890a72".into()),
         },
         policy: None,
+        envelope_sender: None,
     }
 }
 

@@ -82,5 +82,6 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
             rule: "sunset/window".into(),
             exception: None,
         }),
+        envelope_sender: None,
     }
 }

@@ -27,7 +27,7 @@ pub struct SessionRecord {
     pub ended_at: SystemTime,
     /// Name of the listener that accepted the connection.
     pub listener: String,
-    /// Mail protocol of the listener: `"imap"` or `"pop3"`.
+    /// Mail protocol of the listener: `"imap"`, `"pop3"` or `"smtp"`.
     pub protocol: String,
     /// The client's address (after any PROXY protocol header).
     pub client_addr: IpAddr,
@@ -62,6 +62,10 @@ pub struct SessionRecord {
     pub bytes_from_client: u64,
     /// Bytes sent to the client over the whole session.
     pub bytes_to_client: u64,
+    /// SMTP: the envelope sender (MAIL FROM address, empty for `<>`) of the session's first
+    /// transaction, so the inventory can tell which device sends as whom; at most 254 bytes as
+    /// sent (bytes that are not UTF-8 shown as U+FFFD).
+    pub envelope_sender: Option<String>,
     /// The TLS floor policy's decision on the session's last login attempt; `None` when the
     /// session ended before one.
     pub policy: Option<PolicyDecision>,
@@ -98,6 +102,7 @@ impl SessionRecord {
             self.login.as_ref(),
             Some(&self.upstream),
             self.detail.as_ref(),
+            self.envelope_sender.as_ref(),
         ];
         let client_id: usize = self
             .client_id

@@ -52,7 +52,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN policy_verdict TEXT;
     ALTER TABLE sessions ADD COLUMN policy_rule TEXT;
     ALTER TABLE sessions ADD COLUMN policy_exception INTEGER;",
-    // 4: the client inventory.
+    // 4: SMTP sessions name the envelope sender of their first transaction.
+    "ALTER TABLE sessions ADD COLUMN envelope_sender TEXT;",
+    // 5: the client inventory. Its step also rolls up the sessions already stored, reading
+    // them with every column the record has, so a migration that adds a session column must
+    // come before it until the rebuild moves after the last step.
     INVENTORY,
 ];
 

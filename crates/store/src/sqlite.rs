@@ -28,16 +28,16 @@ const INSERT: &str = "INSERT INTO sessions (
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception
+        policy_rule, policy_exception, envelope_sender
     ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
 
 const SELECT_ALL: &str = "SELECT
         id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception
+        policy_rule, policy_exception, envelope_sender
     FROM sessions ORDER BY id";
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
@@ -460,6 +460,7 @@ fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreErr
                 },
             }),
         },
+        envelope_sender: optional_text("envelope_sender")?,
     })
 }
 
@@ -545,6 +546,7 @@ impl SessionStore for SqliteStore {
                     rec.policy.as_ref().map(|p| p.verdict.as_str()),
                     rec.policy.as_ref().map(|p| p.rule.as_str()),
                     rec.policy.as_ref().and_then(|p| p.exception),
+                    rec.envelope_sender,
                 ])
             },
             |tx| rollup.write(tx, &known),
@@ -685,12 +687,33 @@ mod tests {
         bare.outcome = Outcome::ClientTlsFailed;
         bare.detail = Some("no shared protocol version: client offered at most TLSv1.0".into());
         bare.bytes_from_client = u64::from(u32::MAX) * 4;
-        let records = vec![sample_record(1), bare];
+        let mut submission = sample_record(3);
+        submission.protocol = "smtp".into();
+        submission.envelope_sender = Some("scanner@example.org".into());
+        let mut null_sender = sample_record(4);
+        null_sender.envelope_sender = Some(String::new());
+        let records = vec![sample_record(1), bare, submission, null_sender];
 
         store.insert_batch(&records).unwrap();
 
         assert_eq!(store.sessions().unwrap(), records);
-        assert_eq!(store.count().unwrap(), 2);
+        assert_eq!(store.count().unwrap(), 4);
+    }
+
+    #[test]
+    fn the_envelope_sender_reads_back() {
+        // Migrating a database that predates the column is covered by schema's upgrade test.
+        let dir = TempDir::new("envelope-sender");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut submission = sample_record(2);
+        submission.envelope_sender = Some("printer@example.org".into());
+        store
+            .insert_batch(&[sample_record(1), submission.clone()])
+            .unwrap();
+        assert_eq!(
+            store.sessions().unwrap(),
+            vec![sample_record(1), submission]
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
     if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
         return report(path, std::iter::once(format!("store.path: {e}")));
     }
+    for warning in &config.warnings {
+        eprintln!("  warning: {warning}");
+    }
     println!(
         "{}: OK ({} listener(s), {} with a policy, {} upstream(s), {} exception(s), {} oauth app(s), {} account(s), store {})",
         path.display(),

@@ -33,6 +33,9 @@ fn serve(path: &Path) -> Result<()> {
              the gateway gives root up once its ports are bound and its files open"
         );
     }
+    for warning in &config.warnings {
+        tracing::warn!(key = %warning.key, fix = %warning.fix, "{}", warning.problem);
+    }
     // A missing or wrong token cache key stops the start here, before any client is accepted.
     let tokens = config
         .open_token_logins(password_checks())

@@ -33,6 +33,9 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// The TLS floor policies, which listener applies which, and the exception register.
     pub policy: Arc<PolicySet>,
+    /// What is allowed but probably a mistake, e.g. a cleartext listener on a public address;
+    /// `check-config` prints these and the gateway logs them at start.
+    pub warnings: Vec<ConfigProblem>,
     /// `[gateway] user`/`group`: whom to serve as when started as root.
     pub run_as: Option<RunAs>,
 }

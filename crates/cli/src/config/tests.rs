@@ -869,3 +869,66 @@ fn instants_are_dates_at_midnight_utc_or_rfc3339() {
     assert!(parse_instant("2027-02-30").is_err());
     assert!(parse_instant("tomorrow").is_err());
 }
+
+#[test]
+fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
+    let text = |bind: &str| {
+        format!(
+            r#"
+[[upstream]]
+name = "submission"
+address = "smtp.office365.com:587"
+protocol = "smtp"
+tls = "starttls"
+
+[[listener]]
+name = "printers"
+protocol = "smtp"
+bind = "{bind}"
+tls = "none"
+upstream = "submission"
+"#
+        )
+    };
+    for (bind, warned) in [
+        ("127.0.0.1:2525", false),
+        ("10.1.2.3:25", false),
+        ("192.168.7.1:25", false),
+        ("[fd00::1]:25", false),
+        ("0.0.0.0:25", true),
+        ("203.0.113.5:25", true),
+        ("[::]:25", true),
+    ] {
+        let path = write_config("smtp-cleartext", &text(bind), &[]);
+        let config = load(&path).expect("valid");
+        assert_eq!(
+            config.gateway.listeners[0].protocol,
+            gateway::settings::Protocol::Smtp
+        );
+        let keys: Vec<&str> = config.warnings.iter().map(|w| w.key.as_str()).collect();
+        let expected: &[&str] = if warned {
+            &["listener[printers].bind"]
+        } else {
+            &[]
+        };
+        assert_eq!(keys, expected, "{bind}");
+    }
+}
+
+#[test]
+fn the_exchange_online_smtp_example_is_valid() {
+    let example = include_str!("../../../../examples/exchange-online-smtp.toml");
+    let path = write_config(
+        "smtp-example",
+        example,
+        &["certs/gateway.pem", "certs/gateway.key"],
+    );
+    let config = load(&path).expect("the example validates");
+    let upstream = &config.gateway.upstreams[0];
+    assert_eq!(upstream.protocol, gateway::settings::Protocol::Smtp);
+    assert_eq!(upstream.tls, gateway::settings::UpstreamTlsMode::StartTls);
+    assert_eq!(upstream.server_name, "smtp.office365.com");
+    assert_eq!(config.gateway.listeners.len(), 3);
+    // The cleartext listener is on a private network: no warning.
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,7 +135,11 @@ pub(super) const LISTENER_VERSIONS: [TlsVersion; 4] = [
 
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
-const PROTOCOLS: &[(&str, Protocol)] = &[("imap", Protocol::Imap), ("pop3", Protocol::Pop3)];
+const PROTOCOLS: &[(&str, Protocol)] = &[
+    ("imap", Protocol::Imap),
+    ("pop3", Protocol::Pop3),
+    ("smtp", Protocol::Smtp),
+];
 
 pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<ConfigProblem>> {
     let mut c = Checker {
@@ -239,6 +243,10 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             "add an [[account]] per device login (see examples/exchange-online-oauth.toml)",
         );
     }
+    let warnings = listeners
+        .iter()
+        .filter_map(cleartext_beyond_trusted)
+        .collect();
     if let (true, Some(policy)) = (c.problems.is_empty(), policy) {
         Ok(Config {
             gateway: GatewaySettings {
@@ -254,10 +262,40 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             metrics_bind,
             run_as,
             policy: Arc::new(policy),
+            warnings,
         })
     } else {
         Err(c.problems)
     }
+}
+
+/// A `tls = "none"` listener that binds beyond loopback and private networks: its clients send
+/// passwords in the clear, which is only acceptable on a trusted segment. A warning, not an
+/// error: a device network may use public addresses behind a firewall.
+fn cleartext_beyond_trusted(listener: &ListenerSettings) -> Option<ConfigProblem> {
+    if listener.tls != ClientTlsMode::None {
+        return None;
+    }
+    let ip = listener.bind.ip().to_canonical();
+    let trusted = match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        // fc00::/7 (unique local) and fe80::/10 (link local) are the IPv6 private ranges.
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    (!trusted).then(|| {
+        ConfigProblem::new(
+            format!("listener[{}].bind", listener.name),
+            format!(
+                "{} is beyond loopback and private networks, and tls = \"none\" lets clients send passwords there in the clear",
+                listener.bind
+            ),
+            "bind it to an address on the devices' trusted segment (e.g. 10.0.0.1:25), or use tls = \"starttls\"",
+        )
+    })
 }
 
 /// `[metrics] bind`: required once the section is there, and not a listener's socket.

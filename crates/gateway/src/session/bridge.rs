@@ -1,14 +1,27 @@
 //! The pair of proto machines for each protocol, so the session code is written once.
 
-use proto::{imap, pop3, ClientDialogue, DialogueOptions, UpstreamAuth, UpstreamDialogue};
+use proto::smtp::FirstSender;
+use proto::{imap, pop3, smtp, ClientDialogue, DialogueOptions, UpstreamAuth, UpstreamDialogue};
+
+use crate::listener::UpstreamContext;
 
 /// A mail protocol the gateway bridges: its client-facing and upstream-facing machines.
 pub(crate) trait Bridge {
     type Client: ClientDialogue + Send;
     type Upstream: UpstreamDialogue + Send;
 
-    fn client(options: DialogueOptions) -> Self::Client;
+    /// The client-facing machine for a session bridged to `upstream`.
+    fn client(options: DialogueOptions, upstream: &UpstreamContext) -> Self::Client;
     fn upstream(auth: UpstreamAuth, starttls: bool) -> Self::Upstream;
+
+    /// Keeps what a successful upstream login learned for the next sessions' clients.
+    fn logged_in(_login: &Self::Upstream, _upstream: &UpstreamContext) {}
+
+    /// A watch over the client's first commands after login, for protocols whose record
+    /// names the envelope sender.
+    fn sender_watch() -> Option<FirstSender> {
+        None
+    }
 }
 
 pub(crate) struct ImapBridge;
@@ -17,7 +30,7 @@ impl Bridge for ImapBridge {
     type Client = imap::ClientSession;
     type Upstream = imap::UpstreamLogin;
 
-    fn client(options: DialogueOptions) -> Self::Client {
+    fn client(options: DialogueOptions, _upstream: &UpstreamContext) -> Self::Client {
         imap::ClientSession::new(options)
     }
 
@@ -32,11 +45,45 @@ impl Bridge for Pop3Bridge {
     type Client = pop3::ClientSession;
     type Upstream = pop3::UpstreamLogin;
 
-    fn client(options: DialogueOptions) -> Self::Client {
+    fn client(options: DialogueOptions, _upstream: &UpstreamContext) -> Self::Client {
         pop3::ClientSession::new(options)
     }
 
     fn upstream(auth: UpstreamAuth, starttls: bool) -> Self::Upstream {
         pop3::UpstreamLogin::new(auth, starttls)
+    }
+}
+
+pub(crate) struct SmtpBridge;
+
+impl Bridge for SmtpBridge {
+    type Client = smtp::ClientSession;
+    type Upstream = smtp::UpstreamLogin;
+
+    /// The client is shown the extensions the upstream advertised at the latest login: after
+    /// the hand-over it talks to the upstream, which must honour what the client uses.
+    fn client(options: DialogueOptions, upstream: &UpstreamContext) -> Self::Client {
+        let extensions = *upstream
+            .smtp_extensions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        smtp::ClientSession::new(options, extensions)
+    }
+
+    fn upstream(auth: UpstreamAuth, starttls: bool) -> Self::Upstream {
+        smtp::UpstreamLogin::new(auth, starttls)
+    }
+
+    fn logged_in(login: &Self::Upstream, upstream: &UpstreamContext) {
+        if let Some(extensions) = login.extensions() {
+            *upstream
+                .smtp_extensions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = extensions;
+        }
+    }
+
+    fn sender_watch() -> Option<FirstSender> {
+        Some(FirstSender::default())
     }
 }

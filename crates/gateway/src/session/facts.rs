@@ -34,6 +34,8 @@ pub(crate) enum Fact {
     Policy(PolicyDecision),
     /// The upstream accepted the login over this TLS version: the session is bridged.
     LoggedIn { upstream_tls: Option<TlsVersion> },
+    /// SMTP: the envelope sender (MAIL FROM) of the session's first transaction.
+    EnvelopeSender(String),
 }
 
 /// The session's record, open to the stages only through [`Facts::note`].
@@ -77,6 +79,7 @@ impl<'r> Facts<'r> {
                 // From here a close or a shutdown ends a session that succeeded.
                 record.outcome = Outcome::Ok;
             }
+            Fact::EnvelopeSender(sender) => record.envelope_sender = Some(sender),
         }
     }
 

@@ -9,6 +9,7 @@ mod bridge;
 mod client_handshake;
 mod facts;
 mod pre_auth;
+mod sender_watch;
 mod splice;
 mod upstream_auth;
 mod upstream_login;
@@ -38,9 +39,10 @@ use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
 use crate::token_logins::MailboxSlot;
 use facts::{Fact, Facts};
+use sender_watch::{watch_sender, WatchedClient};
 use upstream_login::LoggedIn;
 
-pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge};
+pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge, SmtpBridge};
 
 /// Rejected logins one connection may try before the gateway hangs up, so a device with a
 /// wrong password cannot hammer (and lock out) the upstream mailbox.
@@ -175,6 +177,7 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
         bytes_from_client: 0,
         bytes_to_client: 0,
         policy: None,
+        envelope_sender: None,
     }
 }
 
@@ -188,6 +191,7 @@ async fn run(
     match ctx.settings.protocol {
         Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, peer, facts, tally).await,
         Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, peer, facts, tally).await,
+        Protocol::Smtp => run_bridge::<SmtpBridge>(ctx, tcp, peer, facts, tally).await,
     }
 }
 
@@ -225,7 +229,7 @@ async fn run_bridge<B: Bridge>(
         Err(end) => return Ok(end),
     };
     facts.note(Fact::ClientAddress(client_addr));
-    let mut dialogue = B::client(dialogue_options(ctx));
+    let mut dialogue = B::client(dialogue_options(ctx), &ctx.upstream);
 
     // 0b. The limits of that address: a place among the unauthenticated connections, held
     //     until the upstream accepts a login. Over them the connection is closed at once.
@@ -282,11 +286,21 @@ async fn run_bridge<B: Bridge>(
         upstream.flush().await
     });
     let handed_over = handover.await;
+    // SMTP records the first envelope sender: pipelined commands may already hold it.
+    let mut sender_watch = B::sender_watch();
+    watch_sender(&mut sender_watch, facts, &accepted.to_upstream);
     drop((text, leftover, accepted));
 
     // 6. The byte splice, until either side closes.
     Ok(match handed_over {
-        Ok(()) => splice::splice(&mut client, &mut upstream).await,
+        Ok(()) => {
+            let mut client = WatchedClient {
+                client: &mut client,
+                watch: sender_watch,
+                facts,
+            };
+            splice::splice(&mut client, &mut upstream).await
+        }
         Err(e) => SessionEnd::new(Outcome::Ok, format!("connection lost at hand-over: {e}")),
     })
 }
