@@ -41,6 +41,17 @@ plan = "replace it"
     )
 }
 
+/// alice's POP3 login over TLS 1.0 on `port`, whose PASS reply must start with `reply`.
+fn pop3_login(port: u16, ca: &std::path::Path, reply: &str) {
+    let mut pop3 = Client::tls(port, ca);
+    pop3.expect_line_starting("+OK");
+    pop3.send(b"USER alice\r\n");
+    pop3.expect_line_starting("+OK");
+    pop3.send(b"PASS secret\r\n");
+    pop3.expect_line_starting(reply);
+    pop3.send(b"QUIT\r\n");
+}
+
 #[test]
 fn warned_refused_and_excepted_clients_each_hear_why_and_are_recorded() {
     let scratch = Scratch::new("policy-enforcement");
@@ -68,14 +79,11 @@ fn warned_refused_and_excepted_clients_each_hear_why_and_are_recorded() {
     imap.tagged("b");
 
     // warn: a POP3 client reads it in the +OK of PASS.
-    let mut pop3 = Client::tls(gateway.port("pop3s-warned"), &ca);
-    pop3.expect_line_starting("+OK");
-    pop3.send(b"USER alice\r\n");
-    pop3.expect_line_starting("+OK");
-    pop3.send(b"PASS secret\r\n");
-    pop3.expect_line_starting(&format!("+OK {WARNING} ("));
-    pop3.send(b"QUIT\r\n");
-    drop(pop3);
+    pop3_login(
+        gateway.port("pop3s-warned"),
+        &ca,
+        &format!("+OK {WARNING} ("),
+    );
     let logins_before_refusals = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while alice_logins() < 2 && std::time::Instant::now() < deadline {
@@ -92,14 +100,11 @@ fn warned_refused_and_excepted_clients_each_hear_why_and_are_recorded() {
     assert_eq!(imap.tagged("a"), format!("a NO [ALERT] {REFUSAL}\r\n"));
     imap.send(b"b LOGOUT\r\n");
     imap.tagged("b");
-    let mut pop3 = Client::tls(gateway.port("pop3s-ended"), &ca);
-    pop3.expect_line_starting("+OK");
-    pop3.send(b"USER alice\r\n");
-    pop3.expect_line_starting("+OK");
-    pop3.send(b"PASS secret\r\n");
-    pop3.expect_line_starting(&format!("-ERR [SYS/PERM] {REFUSAL}"));
-    pop3.send(b"QUIT\r\n");
-    drop(pop3);
+    pop3_login(
+        gateway.port("pop3s-ended"),
+        &ca,
+        &format!("-ERR [SYS/PERM] {REFUSAL}"),
+    );
 
     // The exception's address gets through the ended window.
     let mut excepted = Client::tls_from(EXCEPTED, gateway.port("imaps-ended"), &ca);
