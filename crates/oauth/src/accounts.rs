@@ -3,12 +3,14 @@
 //! a time, and a burst of logins never stalls the sessions already running.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2};
 use proto::Secret;
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::error::SetupError;
@@ -30,7 +32,19 @@ pub struct LocalAccount {
 struct Entry {
     account: Arc<LocalAccount>,
     hash: String,
+    /// The last password that checked out, as a keyed digest, and when it did.
+    recent: Mutex<Option<(Remembered, Instant)>>,
 }
+
+/// How long a password that checked out is remembered: a device that logs in every minute
+/// pays for Argon2 once in that time, not at every login (one check costs ~20 ms of CPU, which
+/// would cap OAuth logins near 50 a second per core). A wrong password is always checked in
+/// full, so guessing gains nothing from it.
+const REMEMBER_FOR: Duration = Duration::from_secs(600);
+
+/// SHA-256 of the process's random key and a password: comparable, not reversible, and
+/// worthless outside this process.
+type Remembered = [u8; 32];
 
 /// The password check failed to run (not: the password was wrong).
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +57,8 @@ pub struct LocalAccounts {
     /// Checked for unknown logins, so they cost what a known login costs and the timing of
     /// an answer does not tell which accounts exist.
     dummy_hash: String,
+    /// Keys the digests of remembered passwords; random per process.
+    remember_key: [u8; 32],
     checks: Arc<Semaphore>,
 }
 
@@ -101,6 +117,7 @@ impl LocalAccounts {
                         max_connections: account.max_connections,
                     }),
                     hash: account.password_hash.clone(),
+                    recent: Mutex::new(None),
                 },
             );
         }
@@ -109,9 +126,13 @@ impl LocalAccounts {
             .map_err(|e| SetupError::new("account", format!("no randomness: {e}")))?;
         let dummy_hash = hash_password(&Secret::new(random.to_vec()))
             .map_err(|e| SetupError::new("account", e))?;
+        let mut remember_key = [0u8; 32];
+        getrandom::fill(&mut remember_key)
+            .map_err(|e| SetupError::new("account", format!("no randomness: {e}")))?;
         Ok(LocalAccounts {
             by_login,
             dummy_hash,
+            remember_key,
             checks: Arc::new(Semaphore::new(parallel_checks.max(1))),
         })
     }
@@ -122,13 +143,23 @@ impl LocalAccounts {
     }
 
     /// The account if `password` is right for `login`, else `None`. An unknown login is
-    /// checked against a dummy hash so it takes as long as a wrong password.
+    /// checked against a dummy hash so it takes as long as a wrong password. The password that
+    /// last checked out for an account is remembered for [`REMEMBER_FOR`].
     pub async fn verify(
         &self,
         login: &str,
         password: &Secret,
     ) -> Result<Option<Arc<LocalAccount>>, VerifyError> {
         let entry = self.by_login.get(login);
+        let digest = self.remembered(password);
+        if let Some(entry) = entry {
+            let recent = entry.recent.lock().expect("recent password lock");
+            if let Some((known, at)) = recent.as_ref() {
+                if at.elapsed() < REMEMBER_FOR && same_digest(known, &digest) {
+                    return Ok(Some(entry.account.clone()));
+                }
+            }
+        }
         let hash = entry.map_or(&self.dummy_hash, |e| &e.hash).clone();
         let password = password.clone();
         let _permit = self
@@ -139,13 +170,51 @@ impl LocalAccounts {
         let matches = tokio::task::spawn_blocking(move || verify(&hash, password.expose()))
             .await
             .map_err(|e| VerifyError(e.to_string()))?;
-        Ok(entry.filter(|_| matches).map(|e| e.account.clone()))
+        let entry = entry.filter(|_| matches);
+        if let Some(entry) = entry {
+            *entry.recent.lock().expect("recent password lock") = Some((digest, Instant::now()));
+        }
+        Ok(entry.map(|e| e.account.clone()))
     }
+
+    fn remembered(&self, password: &Secret) -> Remembered {
+        let mut digest = Sha256::new();
+        digest.update(self.remember_key);
+        digest.update(password.expose());
+        digest.finalize().into()
+    }
+}
+
+/// Compares in time independent of where the digests differ.
+fn same_digest(a: &Remembered, b: &Remembered) -> bool {
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_password_that_checked_out_is_remembered_and_a_wrong_one_never() {
+        let accounts = LocalAccounts::new(&[settings("scanner", "right")], 1).unwrap();
+        let right = Secret::new("right");
+        let started = Instant::now();
+        assert!(accounts.verify("scanner", &right).await.unwrap().is_some());
+        let full_check = started.elapsed();
+        let started = Instant::now();
+        assert!(accounts.verify("scanner", &right).await.unwrap().is_some());
+        let remembered = started.elapsed();
+        assert!(
+            remembered * 10 < full_check,
+            "{remembered:?} against {full_check:?}"
+        );
+        assert!(accounts
+            .verify("scanner", &Secret::new("wrong"))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(accounts.verify("scanner", &right).await.unwrap().is_some());
+    }
 
     fn settings(login: &str, password: &str) -> AccountSettings {
         AccountSettings {
