@@ -20,6 +20,7 @@ PACKAGES=(
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts
+    iproute2                      # ss: the tests count the gateway's sockets
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
     systemd                       # systemd-analyze checks examples/systemd/mailtls.service
 )
