@@ -367,6 +367,13 @@ fn token_trouble_is_told_to_try_later_recorded_apart_and_recovers() {
         refused_token.starts_with("a NO [UNAVAILABLE]"),
         "{refused_token}"
     );
+    // The refused token was dropped: trying again fetches a new one rather than presenting
+    // the same token until it expires.
+    let requests = lab.endpoint.count("client_credentials");
+    stranger.send(format!("b LOGIN stranger {STRANGER_PASSWORD}\r\n").as_bytes());
+    let again = stranger.tagged("b");
+    assert!(again.starts_with("b NO [UNAVAILABLE]"), "{again}");
+    assert_eq!(lab.endpoint.count("client_credentials"), requests + 1);
     stranger.send(b"z LOGOUT\r\n");
     drop(stranger);
     for c in [&mut client, &mut third] {
@@ -383,6 +390,7 @@ fn token_trouble_is_told_to_try_later_recorded_apart_and_recovers() {
     assert_eq!(unavailable.len(), 1, "{records:#?}");
     let detail = unavailable[0].detail.as_deref().unwrap_or_default();
     assert!(detail.contains("unreachable"), "{detail}");
+    // The stranger's session: both its logins refused for the token, recorded once.
     let refused = with(Outcome::TokenRefused);
     assert_eq!(refused.len(), 1, "{records:#?}");
     let detail = refused[0].detail.as_deref().unwrap_or_default();

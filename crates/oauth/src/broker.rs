@@ -203,6 +203,31 @@ impl TokenBroker {
         }
     }
 
+    /// Drops the cached access token of `mailbox` through `app` if it is still `refused`, the
+    /// token the upstream just refused (revoked, or its permissions changed): the next login
+    /// fetches a new one instead of presenting it again until it expires. A refresh token is
+    /// kept, and a newer token that another login fetched meanwhile is left alone.
+    pub async fn forget_refused(&self, app: &str, mailbox: &str, refused: &Secret) {
+        let Ok(key) = self.key(app, mailbox) else {
+            return;
+        };
+        let mut tokens = self.tokens.lock().await;
+        if let Some(cached) = tokens.get_mut(&key) {
+            if cached
+                .access
+                .as_ref()
+                .is_some_and(|(token, _)| token == refused)
+            {
+                cached.access = None;
+                tracing::info!(
+                    app,
+                    mailbox,
+                    "the upstream refused the access token; dropped it"
+                );
+            }
+        }
+    }
+
     /// One request to the endpoint for `key`, its outcome stored in the cache.
     async fn fetch(&self, key: &TokenKey, now: SystemTime) -> Result<AccessToken, TokenError> {
         let endpoint = self.endpoint(&key.app)?.clone();

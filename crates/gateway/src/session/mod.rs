@@ -375,10 +375,16 @@ async fn log_in<B: Bridge>(
         //    with its token), then the upstream login itself.
         let logged_in = match upstream_auth::authorise(&ctx.upstream, credentials).await {
             Ok(authorised) => {
-                let auth = authorised.auth;
-                upstream_login::login::<B>(&ctx.upstream, auth, &ctx.timeouts, deadline)
-                    .await
-                    .map(|logged_in| (logged_in, authorised.mailbox))
+                let upstream = &ctx.upstream;
+                let login =
+                    upstream_login::login::<B>(upstream, authorised.auth, &ctx.timeouts, deadline)
+                        .await;
+                if let (Err(failure), Some(token)) = (&login, &authorised.token) {
+                    if failure.outcome == Outcome::TokenRefused {
+                        upstream_auth::token_refused(upstream, token).await;
+                    }
+                }
+                login.map(|logged_in| (logged_in, authorised.mailbox))
             }
             Err(refusal) => Err(refusal),
         };

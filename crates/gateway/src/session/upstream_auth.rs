@@ -2,7 +2,7 @@
 //! own user name and password (pass-through), or, on an upstream with `auth = "oauth"`, the
 //! mailbox of the local account the device logged in to, with an access token for it.
 
-use proto::{BearerMechanism, BearerToken, Credentials, UpstreamAuth};
+use proto::{BearerMechanism, BearerToken, Credentials, Secret, UpstreamAuth};
 use store::Outcome;
 
 use super::SessionEnd;
@@ -10,10 +10,31 @@ use crate::listener::UpstreamContext;
 use crate::settings::{OAuthMechanism, UpstreamLogin};
 use crate::token_logins::MailboxSlot;
 
-/// The upstream login to make, and the session's place in its mailbox's cap (if any).
+/// The upstream login to make, the session's place in its mailbox's cap (if any), and the
+/// token it presents (if any), to be dropped from the cache if the upstream refuses it.
 pub(crate) struct Authorised {
     pub auth: UpstreamAuth,
     pub mailbox: Option<MailboxSlot>,
+    pub token: Option<PresentedToken>,
+}
+
+/// An access token as presented upstream, and whose it is.
+pub(crate) struct PresentedToken {
+    app: String,
+    mailbox: String,
+    token: Secret,
+}
+
+/// The upstream refused `presented`: the broker drops it so the next login gets a new one.
+pub(crate) async fn token_refused(upstream: &UpstreamContext, presented: &PresentedToken) {
+    if let Some(tokens) = upstream.tokens.as_ref() {
+        let PresentedToken {
+            app,
+            mailbox,
+            token,
+        } = presented;
+        tokens.broker.forget_refused(app, mailbox, token).await;
+    }
 }
 
 /// Turns the device's credentials into the upstream login. A wrong local password ends as
@@ -28,6 +49,7 @@ pub(crate) async fn authorise(
             return Ok(Authorised {
                 auth: UpstreamAuth::Password(credentials),
                 mailbox: None,
+                token: None,
             })
         }
         UpstreamLogin::OAuth(mechanism) => mechanism,
@@ -76,11 +98,17 @@ pub(crate) async fn authorise(
         OAuthMechanism::XOAuth2 => BearerMechanism::XOAuth2,
         OAuthMechanism::OAuthBearer => BearerMechanism::OAuthBearer,
     };
+    let presented = PresentedToken {
+        app: account.oauth.clone(),
+        mailbox: account.mailbox.clone(),
+        token: token.token.clone(),
+    };
     let bearer = BearerToken::new(account.mailbox.clone(), token.token, mechanism)
         .map_err(|e| token_unavailable(&account.mailbox, &e))?;
     Ok(Authorised {
         auth: UpstreamAuth::Bearer(bearer),
         mailbox: Some(mailbox),
+        token: Some(presented),
     })
 }
 
