@@ -11,12 +11,12 @@
 #   MAILBOX=scanner@contoso.com DEVICE_PASSWORD=<what the printer will send> \
 #   bash lab/quickstart.sh
 #
-# It writes /var/lib/mailtls/mailtls.toml from that example (device login `scanner`), keeps
-# the client secret and the token cache key in /etc/mailtls (mode 0600), makes an RSA
-# certificate for the gateway, creates the `mailtls` system user, checks the config and runs
-# the gateway. The gateway starts as root only to bind ports 993 and 995 and read its keys,
-# then serves as `mailtls`, which owns /var/lib/mailtls (the session store and the encrypted
-# token cache). Not runuser: as `mailtls` from the start it could bind neither port and would
+# It writes /etc/mailtls/mailtls.toml from that example (device login `scanner`), keeps the
+# client secret, the token cache key and an RSA certificate for the gateway beside it in the
+# root-only /etc/mailtls, creates the `mailtls` system user, checks the config and runs the
+# gateway. The gateway starts as root only to bind ports 993 and 995 and read its config and
+# keys, then serves as `mailtls`, which owns only /var/lib/mailtls (the session store and the
+# encrypted token cache): nothing root reads at the next start is writable by it. Not runuser: as `mailtls` from the start it could bind neither port and would
 # need the keys made readable to it.
 #
 # Usage: bash lab/quickstart.sh [CONFIG]   (an existing config of your own skips the setup)
@@ -55,12 +55,14 @@ if [[ -z $config ]]; then
   printf '%s\n' "$CLIENT_SECRET" >/etc/mailtls/exchange.secret
   [[ -s /etc/mailtls/token.key ]] || openssl rand -base64 32 >/etc/mailtls/token.key
   hash=$(printf '%s\n' "$DEVICE_PASSWORD" | "$mailtls" passwd)
-  config=/var/lib/mailtls/mailtls.toml
+  config=/etc/mailtls/mailtls.toml
   # The example with this tenant, app, mailbox and device password; one account, the
   # gateway dropping root for `mailtls`.
   sed -e "s|TENANT-ID|$TENANT_ID|; s|APPLICATION-ID|$CLIENT_ID|" \
       -e "s|/etc/mailtls/contoso.secret|/etc/mailtls/exchange.secret|" \
       -e "s|^\[gateway\]|[gateway]\nuser = \"mailtls\"|" \
+      -e "s|^path = \"mailtls.db\"|path = \"/var/lib/mailtls/mailtls.db\"|" \
+      -e "s|^path = \"mailtls-tokens.enc\"|path = \"/var/lib/mailtls/mailtls-tokens.enc\"|" \
       examples/exchange-online-oauth.toml |
     awk -v mailbox="$MAILBOX" -v hash="$hash" '
       /^\[\[account\]\]/ { accounts++ }
@@ -69,7 +71,7 @@ if [[ -z $config ]]; then
       /^password_hash = / && accounts == 1 { print "password_hash = \x27" hash "\x27"; next }
       /^mailbox = / && accounts == 1 { print "mailbox = \"" mailbox "\""; next }
       { print }' >"$config"
-  chown root:mailtls "$config" && chmod 0640 "$config"
+  chmod 0600 "$config"
 fi
 
 bash lab/gateway-cert.sh "$(dirname "$config")/certs"

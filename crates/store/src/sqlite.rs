@@ -103,13 +103,15 @@ impl SqliteStore {
             path: file.to_owned(),
             source,
         };
+        // Opened as root before the gateway drops privileges: a link the unprivileged user
+        // left in its own folder must not make root write or chown whatever it points to.
+        for file in std::iter::once(path.to_path_buf()).chain(sidecars(path)) {
+            refuse_unless_regular(&file).map_err(|e| access_error(&file, e))?;
+        }
         prepare_file(path, access).map_err(|e| access_error(path, e))?;
         let store = SqliteStore::open_prepared(path)?;
         if let Some((uid, gid)) = access.owner {
-            for suffix in SIDECAR_SUFFIXES {
-                let mut sidecar = path.as_os_str().to_owned();
-                sidecar.push(suffix);
-                let sidecar = PathBuf::from(sidecar);
+            for sidecar in sidecars(path) {
                 match give_to(&sidecar, (uid, gid)) {
                     Err(e) if e.kind() != ErrorKind::NotFound => {
                         return Err(access_error(&sidecar, e))
@@ -477,7 +479,7 @@ fn prepare_file(path: &Path, access: StoreAccess) -> std::io::Result<()> {
         // Exactly this mode, whatever the umask took away.
         Ok(file) => file.set_permissions(Permissions::from_mode(mode))?,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            let found = std::fs::metadata(path)?.mode() & 0o777;
+            let found = std::fs::symlink_metadata(path)?.mode() & 0o777;
             if found & 0o007 != 0 {
                 tracing::warn!(
                     path = %path.display(),
@@ -497,12 +499,35 @@ fn prepare_file(path: &Path, access: StoreAccess) -> std::io::Result<()> {
 
 /// Gives `path` to `(uid, gid)` unless it already belongs to them: a process that is not root
 /// (e.g. under systemd's system call filter, which forbids chown) then has nothing to change.
+/// Never follows a link (`lchown`); `open_with_access` refuses links before this runs.
 fn give_to(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
-    let meta = std::fs::metadata(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
     if (meta.uid(), meta.gid()) == (uid, gid) {
         return Ok(());
     }
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+}
+
+/// The database's `-wal` and `-shm` files.
+fn sidecars(path: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    SIDECAR_SUFFIXES.iter().map(move |suffix| {
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(suffix);
+        PathBuf::from(sidecar)
+    })
+}
+
+/// Ok when `path` is missing or a regular file; an error for a symbolic link or anything else.
+fn refuse_unless_regular(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(()),
+        Ok(_) => Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "is not a regular file (a symbolic link?); the store will not open it: remove it",
+        )),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 impl SessionStore for SqliteStore {
@@ -818,6 +843,28 @@ mod tests {
             matches!(err, StoreError::SchemaTooNew { found, .. } if found == schema::LATEST_VERSION + 1)
         );
         assert!(err.to_string().contains("upgrade mailtls"), "{err}");
+    }
+
+    /// A link in the store's folder (which the gateway's unprivileged user owns) must not make
+    /// the next start, as root, write to or chown the file it points to.
+    #[test]
+    fn a_store_or_sidecar_that_is_a_link_is_refused_and_its_target_untouched() {
+        for name in ["sessions.db", "sessions.db-wal", "sessions.db-shm"] {
+            let dir = TempDir::new("link");
+            let target = dir.path().join("target.txt");
+            std::fs::write(&target, "not a database").unwrap();
+            std::os::unix::fs::symlink(&target, dir.path().join(name)).unwrap();
+            let access = StoreAccess {
+                owner: Some((65534, 65534)),
+                group_readable: false,
+            };
+            let Err(error) = SqliteStore::open_with_access(&dir.db_path(), access) else {
+                panic!("{name}: a link is refused");
+            };
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "not a database");
+            assert_ne!(std::fs::metadata(&target).unwrap().uid(), 65534, "{name}");
+        }
     }
 
     #[test]

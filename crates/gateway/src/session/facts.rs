@@ -53,7 +53,9 @@ impl<'r> Facts<'r> {
         let record = &mut *self.record;
         match fact {
             Fact::ClientAddress(client) => {
-                record.client_addr = client.ip();
+                // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d; policy
+                // exceptions, cohorts and the inventory must see the one address it is.
+                record.client_addr = client.ip().to_canonical();
                 record.client_port = client.port();
             }
             Fact::ClientHello {
