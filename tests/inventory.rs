@@ -163,7 +163,7 @@ fn real_clients_become_an_inventory_with_verdicts_software_and_owners() {
     assert_eq!(plaintext["ja4"], Value::Null);
     for client in &clients {
         assert_eq!(client["logins"], serde_json::json!(["alice"]), "{client}");
-        assert_eq!(client["source"], "gateway");
+        assert_eq!(client["sources"], serde_json::json!(["gateway"]));
     }
 
     // Owners: the address covers every client, the plaintext device gets its own.

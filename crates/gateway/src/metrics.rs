@@ -257,6 +257,7 @@ mod tests {
     fn record(outcome: Outcome) -> SessionRecord {
         let now = SystemTime::now();
         SessionRecord {
+            source: store::Source::Gateway,
             started_at: now,
             ended_at: now,
             listener: "legacy-imaps".into(),

@@ -39,6 +39,7 @@ fn record(i: u64, clients: u64) -> SessionRecord {
         (TlsVersion::Tls13, "t13i311000_e8f1e7e78f70_b26ce05bbdd6")
     };
     SessionRecord {
+        source: store::Source::Gateway,
         started_at: start,
         ended_at: start + Duration::from_secs(3),
         listener: "imaps-legacy".into(),

@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use wire::TlsVersion;
 
-use crate::{OfferedHello, Outcome, SessionRecord};
+use crate::{OfferedHello, Outcome, SessionRecord, Source};
 
 /// A fresh directory under the system temp dir, removed with everything in it (the database and
 /// its `-wal`/`-shm` files) when dropped.
@@ -46,6 +46,7 @@ impl Drop for TempDir {
 pub(crate) fn sample_record(n: u16) -> SessionRecord {
     let start = UNIX_EPOCH + Duration::from_millis(1_784_448_000_000 + u64::from(n) * 1_001);
     SessionRecord {
+        source: Source::Gateway,
         started_at: start,
         ended_at: start + Duration::from_millis(4_250),
         listener: "imaps-legacy".into(),

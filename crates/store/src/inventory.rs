@@ -30,7 +30,7 @@ use std::time::SystemTime;
 use rusqlite::{params, OptionalExtension, Transaction};
 use wire::TlsVersion;
 
-use crate::{timestamp, Outcome, SessionRecord};
+use crate::{timestamp, Outcome, SessionRecord, Source};
 
 /// Most values kept per kind of attribute and client: a client sending a new SNI each session
 /// must not grow its row without end.
@@ -38,9 +38,6 @@ pub const MAX_VALUES_PER_KIND: usize = 64;
 
 /// Longest reported software (`name version` from IMAP ID) kept, in bytes.
 const MAX_REPORTED_SOFTWARE_BYTES: usize = 128;
-
-/// Where the sessions of the inventory came from; only the gateway writes them today.
-pub const SOURCE_GATEWAY: &str = "gateway";
 
 /// One client under the identity rule of this module.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,10 +183,12 @@ pub enum AttributeKind {
     Sni,
     /// ALPN protocols offered.
     Alpn,
+    /// What saw its sessions ([`Source`] labels).
+    Source,
 }
 
 impl AttributeKind {
-    const ALL: [AttributeKind; 8] = [
+    const ALL: [AttributeKind; 9] = [
         AttributeKind::Negotiated,
         AttributeKind::Suite,
         AttributeKind::Ja3,
@@ -198,6 +197,7 @@ impl AttributeKind {
         AttributeKind::Upstream,
         AttributeKind::Sni,
         AttributeKind::Alpn,
+        AttributeKind::Source,
     ];
 
     fn as_str(self) -> &'static str {
@@ -210,6 +210,7 @@ impl AttributeKind {
             AttributeKind::Upstream => "upstream",
             AttributeKind::Sni => "sni",
             AttributeKind::Alpn => "alpn",
+            AttributeKind::Source => "source",
         }
     }
 
@@ -225,8 +226,8 @@ pub struct ClientSummary {
     pub id: i64,
     /// Who the client is.
     pub identity: ClientIdentity,
-    /// Where its sessions came from (`gateway`).
-    pub source: String,
+    /// What saw its earliest session; every source is in its [`AttributeKind::Source`] values.
+    pub source: Source,
     /// Start of its first session.
     pub first_seen: SystemTime,
     /// Start of its latest session.
@@ -286,6 +287,8 @@ struct DayCounts {
 /// One client's share of a batch.
 #[derive(Debug, Default)]
 struct ClientDelta {
+    /// The source of the batch's earliest session.
+    source: Option<Source>,
     first_seen: String,
     last_seen: String,
     sessions: u64,
@@ -333,6 +336,7 @@ impl Rollup {
         let delta = self.clients.entry(ClientIdentity::of(record)).or_default();
         if delta.sessions == 0 || started < delta.first_seen {
             delta.first_seen = started.clone();
+            delta.source = Some(record.source);
         }
         if started > delta.last_seen {
             delta.last_seen = started.clone();
@@ -372,6 +376,10 @@ impl Rollup {
             (AttributeKind::Listener, Some(record.listener.clone())),
             (AttributeKind::Upstream, Some(record.upstream.clone())),
             (AttributeKind::Sni, record.sni.clone()),
+            (
+                AttributeKind::Source,
+                Some(record.source.as_str().to_string()),
+            ),
         ];
         let alpn = record
             .offered
@@ -410,7 +418,7 @@ impl Rollup {
                     identity.login.unwrap_or_default(),
                     identity.ja4.unwrap_or_default(),
                     identity.reported_software.unwrap_or_default(),
-                    SOURCE_GATEWAY,
+                    delta.source.unwrap_or(Source::Gateway).as_str(),
                     delta.first_seen,
                     delta.last_seen,
                     count(delta.sessions),
@@ -468,6 +476,8 @@ const UPSERT_CLIENT: &str = "INSERT INTO clients (
         plaintext_logins
     ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
     ON CONFLICT (client_addr, login, ja4, reported_software) DO UPDATE SET
+        -- SET reads the row as it was, so this compares with the stored first_seen
+        source = CASE WHEN excluded.first_seen < first_seen THEN excluded.source ELSE source END,
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen),
         sessions = sessions + excluded.sessions,
@@ -572,7 +582,10 @@ pub(crate) fn read_clients(
                 ja4: nonempty(row.get(3)?),
                 reported_software: nonempty(row.get(4)?),
             },
-            source: row.get(5)?,
+            source: row
+                .get::<_, String>(5)?
+                .parse()
+                .map_err(|e: crate::UnknownSource| InventoryRowError::Invalid(e.to_string()))?,
             first_seen: time(6)?,
             last_seen: time(7)?,
             sessions: counter(8)?,

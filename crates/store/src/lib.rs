@@ -18,6 +18,7 @@ mod record;
 mod recorder;
 mod refusal;
 mod schema;
+mod source;
 mod sqlite;
 mod timestamp;
 
@@ -25,7 +26,6 @@ pub use annotation::{Annotation, AnnotationSubject, MAX_ANNOTATION_BYTES};
 pub use error::StoreError;
 pub use inventory::{
     AttributeKind, ClientIdentity, ClientSummary, UnknownVerdict, Verdict, MAX_VALUES_PER_KIND,
-    SOURCE_GATEWAY,
 };
 pub use known_software::software_for_ja4;
 pub use offered::{OfferedHello, MAX_OFFERED_ENTRIES};
@@ -35,6 +35,7 @@ pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
 };
 pub use refusal::{RefusalReason, RefusalSummary, RefusedConnection, UnknownRefusalReason};
+pub use source::{Source, UnknownSource};
 pub use sqlite::{SqliteStore, StoreAccess};
 
 /// Where session records are kept: the seam between the recorder and a database (SQLite today,

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use wire::TlsVersion;
 
-use crate::{OfferedHello, Outcome};
+use crate::{OfferedHello, Outcome, Source};
 
 /// Longest server name (SNI) a record keeps, in bytes, marker included: a DNS name has at
 /// most 253, but a ClientHello may carry up to 64 KiB.
@@ -21,6 +21,8 @@ pub const CUT_MARKER: &str = "[cut]";
 /// Holds no secret: `login` is the user name only, never a password or token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
+    /// What saw the session: the gateway, or a discovery source such as a capture.
+    pub source: Source,
     /// When the TCP connection was accepted. Stored to millisecond precision.
     pub started_at: SystemTime,
     /// When the session ended. Stored to millisecond precision.

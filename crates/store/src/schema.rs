@@ -54,10 +54,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN policy_exception INTEGER;",
     // 4: SMTP sessions name the envelope sender of their first transaction.
     "ALTER TABLE sessions ADD COLUMN envelope_sender TEXT;",
-    // 5: the client inventory. Its step also rolls up the sessions already stored, reading
-    // them with every column the record has, so a migration that adds a session column must
-    // come before it until the rebuild moves after the last step.
+    // 5: the client inventory. The sessions already stored are rolled up once every step has
+    // run (see `migrate`), since reading them takes every column of the latest schema.
     INVENTORY,
+    // 6: what saw the session; every row before this step came from the gateway.
+    "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway';",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each
@@ -148,33 +149,38 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
             supported: LATEST_VERSION,
         });
     }
-    for (from, step) in (found..).zip(&MIGRATIONS[found as usize..]) {
-        let to = from + 1;
-        let migrate_error = |source| StoreError::Migrate {
-            path: path.to_owned(),
-            from,
-            to,
-            source,
-        };
-        // IMMEDIATE takes the write lock up front, so two processes opening a new file at once
-        // cannot both run the same step.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(migrate_error)?;
-        let current: u32 = tx
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(migrate_error)?;
-        if current >= to {
-            continue;
-        }
-        tx.execute_batch(step).map_err(migrate_error)?;
-        if *step == INVENTORY {
-            crate::sqlite::rebuild_inventory(&tx, path)?;
-        }
-        tx.pragma_update(None, "user_version", to)
-            .map_err(migrate_error)?;
-        tx.commit().map_err(migrate_error)?;
+    if found == LATEST_VERSION {
+        return Ok(());
     }
+    let migrate_error = |source| StoreError::Migrate {
+        path: path.to_owned(),
+        from: found,
+        to: LATEST_VERSION,
+        source,
+    };
+    // Every pending step in one transaction, so the inventory's rebuild can read the sessions
+    // with the latest schema's columns and a crash leaves the database as it was. IMMEDIATE
+    // takes the write lock up front, so two processes opening a new file at once cannot both
+    // run the steps.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(migrate_error)?;
+    let current: u32 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(migrate_error)?;
+    if current >= LATEST_VERSION {
+        return Ok(());
+    }
+    let pending = &MIGRATIONS[current as usize..];
+    for step in pending {
+        tx.execute_batch(step).map_err(migrate_error)?;
+    }
+    if pending.contains(&INVENTORY) {
+        crate::sqlite::rebuild_inventory(&tx, path)?;
+    }
+    tx.pragma_update(None, "user_version", LATEST_VERSION)
+        .map_err(migrate_error)?;
+    tx.commit().map_err(migrate_error)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
 use crate::inventory::{self, KnownValue, KnownValues, Rollup};
 use crate::{
     schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
-    PolicyDecision, RefusalReason, RefusalSummary, SessionRecord, SessionStore, StoreError,
+    PolicyDecision, RefusalReason, RefusalSummary, SessionRecord, SessionStore, Source, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
@@ -28,16 +28,16 @@ const INSERT: &str = "INSERT INTO sessions (
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception, envelope_sender
+        policy_rule, policy_exception, envelope_sender, source
     ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
 
 const SELECT_ALL: &str = "SELECT
         id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception, envelope_sender
+        policy_rule, policy_exception, envelope_sender, source
     FROM sessions ORDER BY id";
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
@@ -409,6 +409,9 @@ fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreErr
 
     let client_port = integer("client_port")?;
     Ok(SessionRecord {
+        source: text("source")?
+            .parse::<Source>()
+            .map_err(|e| invalid("source", e.to_string()))?,
         started_at: time("started_at")?,
         ended_at: time("ended_at")?,
         listener: text("listener")?,
@@ -572,6 +575,7 @@ impl SessionStore for SqliteStore {
                     rec.policy.as_ref().map(|p| p.rule.as_str()),
                     rec.policy.as_ref().and_then(|p| p.exception),
                     rec.envelope_sender,
+                    rec.source.as_str(),
                 ])
             },
             |tx| rollup.write(tx, &known),
@@ -738,6 +742,30 @@ mod tests {
         assert_eq!(
             store.sessions().unwrap(),
             vec![sample_record(1), submission]
+        );
+    }
+
+    #[test]
+    fn a_client_seen_by_two_sources_is_one_client_with_both_listed() {
+        let dir = TempDir::new("sources");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut captured = sample_record(1);
+        captured.source = Source::Capture;
+        let mut bridged = captured.clone();
+        bridged.source = Source::Gateway;
+        bridged.started_at += Duration::from_secs(60);
+        store.insert_batch(&[bridged.clone()]).unwrap();
+        store.insert_batch(&[captured.clone()]).unwrap();
+
+        assert_eq!(store.sessions().unwrap(), vec![bridged, captured]);
+        let clients = store.clients().unwrap();
+        assert_eq!(clients.len(), 1, "one client: {clients:?}");
+        // The capture saw it first, though it was stored second; both are listed, earliest
+        // first.
+        assert_eq!(clients[0].source, Source::Capture);
+        assert_eq!(
+            clients[0].values(crate::AttributeKind::Source),
+            ["capture", "gateway"]
         );
     }
 

@@ -155,6 +155,7 @@ fn refused(
 fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
     let now = SystemTime::now();
     SessionRecord {
+        source: store::Source::Gateway,
         started_at: now,
         ended_at: now,
         listener: ctx.settings.name.clone(),
