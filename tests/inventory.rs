@@ -215,4 +215,33 @@ fn real_clients_become_an_inventory_with_verdicts_software_and_owners() {
     assert_eq!(rows.len(), 2, "{csv}");
     assert!(rows[1].contains(",'=cmd|' /C calc'!A0 "), "{csv}");
     assert!(rows[1].contains(",Print room,,replace by June"), "{csv}");
+
+    // The filters: one rule each, exit 1 only when a listed client breaks.
+    let ids = |args: &[&str]| -> (Option<i32>, Vec<String>) {
+        let mut all = vec!["clients", "--store", db, "--json"];
+        all.extend_from_slice(args);
+        let output = mailtls(&all);
+        let listed: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON");
+        let ids = listed
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        (output.status.code(), ids)
+    };
+    assert_eq!(
+        ids(&["--owner", "print ROOM"]),
+        (Some(0), vec![plaintext_id.to_string()])
+    );
+    assert_eq!(ids(&["--listener", "imap-plain"]).1, [plaintext_id]);
+    assert_eq!(ids(&["--listener", "imaps-legacy"]).1.len(), 4);
+    assert_eq!(ids(&["--unowned"]), (Some(0), vec![]));
+    assert_eq!(ids(&["--since", "1h"]).0, Some(1));
+    assert_eq!(ids(&["--since", "1h"]).1.len(), 5);
+    assert_eq!(ids(&["--since", "2999-01-01"]), (Some(0), vec![]));
+    assert_eq!(
+        ids(&["--verdict", "breaks", "--owner", "front desk"])
+            .1
+            .len(),
+        2
+    );
 }

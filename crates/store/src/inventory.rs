@@ -88,29 +88,31 @@ fn reported_software(fields: &[(String, Option<String>)]) -> Option<String> {
     Some(text)
 }
 
-/// How a client fares when its legacy TLS stops working, worst first.
+/// How a client fares when its legacy TLS stops working, in order of risk (the order lists
+/// are sorted in): one that breaks, one that works only until its settings are fixed, one
+/// without TLS at all, one never seen to finish a handshake, one that is fine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Verdict {
     /// It offers nothing above TLS 1.1: it cannot reach a server that requires TLS 1.2.
     Breaks,
-    /// It logs in without TLS (a plaintext listener).
-    NoTls,
     /// It offers TLS 1.2 or newer yet negotiated older: a configuration problem to fix.
     AtRisk,
-    /// It negotiated TLS 1.2 or newer and nothing older.
-    Ok,
+    /// It logs in without TLS (a plaintext listener).
+    NoTls,
     /// No handshake or login was ever seen, e.g. it spoke plaintext on a TLS port.
     Unknown,
+    /// It negotiated TLS 1.2 or newer and nothing older.
+    Ok,
 }
 
 impl Verdict {
-    /// Every verdict, worst first.
+    /// Every verdict, in order of risk.
     pub const ALL: [Verdict; 5] = [
         Verdict::Breaks,
-        Verdict::NoTls,
         Verdict::AtRisk,
-        Verdict::Ok,
+        Verdict::NoTls,
         Verdict::Unknown,
+        Verdict::Ok,
     ];
 
     /// The spelling used in output and on the command line: `breaks`, `no_tls`, `at_risk`,

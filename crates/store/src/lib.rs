@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+mod activity;
 mod annotation;
 mod error;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod source;
 mod sqlite;
 mod timestamp;
 
+pub use activity::{DayRange, SessionCounts};
 pub use annotation::{Annotation, AnnotationSubject, MAX_ANNOTATION_BYTES};
 pub use error::StoreError;
 pub use inventory::{

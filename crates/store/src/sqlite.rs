@@ -12,6 +12,7 @@ use rusqlite::{params, CachedStatement, Connection, Row};
 use serde_json::Value;
 use wire::TlsVersion;
 
+use crate::activity::{self, DayRange, SessionCounts};
 use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
 use crate::inventory::{self, KnownValue, KnownValues, Rollup};
 use crate::{
@@ -182,6 +183,32 @@ impl SqliteStore {
             client.annotation = annotation_for(client, &annotations);
         }
         Ok(clients)
+    }
+
+    /// Sessions per UTC day within `range`, summed over every client, oldest day first.
+    /// Reads the `client_days` rollup only.
+    pub fn daily_sessions(
+        &self,
+        range: DayRange,
+    ) -> Result<Vec<(time::Date, SessionCounts)>, StoreError> {
+        activity::daily(&self.conn, range).map_err(|e| match e {
+            activity::ActivityRowError::Sql(e) => self.read_error(e),
+            day @ activity::ActivityRowError::Day(_) => StoreError::InvalidRow {
+                path: self.path.clone(),
+                row_id: 0,
+                column: "day",
+                reason: day.to_string(),
+            },
+        })
+    }
+
+    /// Sessions per client id within `range`; clients without sessions in it are absent.
+    /// Reads the `client_days` rollup only.
+    pub fn client_sessions(
+        &self,
+        range: DayRange,
+    ) -> Result<std::collections::HashMap<i64, SessionCounts>, StoreError> {
+        activity::per_client(&self.conn, range).map_err(|e| self.read_error(e))
     }
 
     /// Every annotation, oldest first.

@@ -8,10 +8,8 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use scan::output::csv_field;
-use serde::Serialize;
-use store::{Annotation, AnnotationSubject, AttributeKind, ClientSummary, SqliteStore, Verdict};
-use wire::TlsVersion;
+use report::{clients_csv, parse_time, sort_by_risk, ClientFilter, ClientRow};
+use store::{Annotation, AnnotationSubject, SqliteStore, Verdict};
 
 use super::terminal::shown;
 use crate::config;
@@ -27,9 +25,21 @@ pub struct ClientsArgs {
     /// Read the store's path from this gateway config.
     #[arg(long, short, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Only clients with this verdict: breaks, no_tls, at_risk, ok, unknown.
+    /// Only clients with this verdict: breaks, at_risk, no_tls, unknown, ok.
     #[arg(long)]
     verdict: Option<Verdict>,
+    /// Only clients seen since then: a day (2026-07-01), an RFC 3339 time or an age (30d, 12h).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only clients that came through this listener (its name in the config).
+    #[arg(long, value_name = "NAME")]
+    listener: Option<String>,
+    /// Only clients whose owner contains this text (ignoring case).
+    #[arg(long, value_name = "TEXT", conflicts_with = "unowned")]
+    owner: Option<String>,
+    /// Only clients nobody has been named owner of.
+    #[arg(long)]
+    unowned: bool,
     /// Print one JSON document (an array of clients).
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -108,24 +118,29 @@ fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let filter = ClientFilter {
+        verdict: args.verdict,
+        since: args
+            .since
+            .as_deref()
+            .map(|text| parse_time(text, SystemTime::now()))
+            .transpose()?,
+        listener: args.listener,
+        owner: args.owner,
+        unowned: args.unowned,
+    };
     let mut clients = store
         .clients()
         .with_context(|| format!("reading the inventory in {}", path.display()))?;
-    clients.retain(|c| args.verdict.is_none_or(|v| c.verdict == v));
-    // Worst first, then the most recently seen.
-    clients.sort_by(|a, b| {
-        a.verdict
-            .cmp(&b.verdict)
-            .then(b.last_seen.cmp(&a.last_seen))
-            .then(a.id.cmp(&b.id))
-    });
-    let views: Vec<ClientView> = clients.iter().map(ClientView::of).collect();
+    clients.retain(|c| filter.admits(c));
+    sort_by_risk(&mut clients);
+    let rows: Vec<ClientRow> = clients.iter().map(ClientRow::of).collect();
     let text = if args.json {
-        serde_json::to_string_pretty(&views).context("rendering JSON")? + "\n"
+        serde_json::to_string_pretty(&rows).context("rendering JSON")? + "\n"
     } else if args.csv {
-        csv(&views)
+        clients_csv(&rows)
     } else {
-        table(&views)
+        table(&rows)
     };
     print!("{text}");
     let breaks = clients.iter().any(|c| c.verdict == Verdict::Breaks);
@@ -136,127 +151,8 @@ fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
     })
 }
 
-/// One client as printed: every field a string or list of strings, client text unescaped
-/// (each output escapes for its own reader).
-#[derive(Debug, Serialize)]
-struct ClientView {
-    id: String,
-    verdict: &'static str,
-    address: String,
-    login: Option<String>,
-    software: Option<String>,
-    first_seen: String,
-    last_seen: String,
-    sessions: u64,
-    highest_offered: Option<&'static str>,
-    negotiated: Vec<&'static str>,
-    suites: Vec<String>,
-    ja4: Option<String>,
-    ja3: Vec<String>,
-    sni: Vec<String>,
-    alpn: Vec<String>,
-    logins: Vec<String>,
-    listeners: Vec<String>,
-    upstreams: Vec<String>,
-    /// Every source that saw it, earliest first.
-    sources: Vec<String>,
-    owner: Option<String>,
-    device: Option<String>,
-    note: Option<String>,
-}
-
-impl ClientView {
-    fn of(client: &ClientSummary) -> ClientView {
-        let values = |kind| client.values(kind).to_vec();
-        let annotation = client.annotation.clone().unwrap_or_default();
-        ClientView {
-            id: format!("c{}", client.id),
-            verdict: client.verdict.as_str(),
-            address: client.identity.address.to_string(),
-            login: client.identity.login.clone(),
-            software: client.software(),
-            first_seen: rfc3339(client.first_seen),
-            last_seen: rfc3339(client.last_seen),
-            sessions: client.sessions,
-            highest_offered: client.highest_offered.map(TlsVersion::as_str),
-            negotiated: client.negotiated.iter().map(|v| v.as_str()).collect(),
-            suites: values(AttributeKind::Suite),
-            ja4: client.identity.ja4.clone(),
-            ja3: values(AttributeKind::Ja3),
-            sni: values(AttributeKind::Sni),
-            alpn: values(AttributeKind::Alpn),
-            logins: values(AttributeKind::Login),
-            listeners: values(AttributeKind::Listener),
-            upstreams: values(AttributeKind::Upstream),
-            sources: values(AttributeKind::Source),
-            owner: annotation.owner,
-            device: annotation.device,
-            note: annotation.note,
-        }
-    }
-
-    /// `(header, value)` pairs of the CSV, in column order.
-    fn csv_cells(&self) -> Vec<(&'static str, String)> {
-        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-        let list = |v: &[String]| v.join(" ");
-        vec![
-            ("id", self.id.clone()),
-            ("verdict", self.verdict.to_string()),
-            ("address", self.address.clone()),
-            ("login", opt(&self.login)),
-            ("software", opt(&self.software)),
-            ("first_seen", self.first_seen.clone()),
-            ("last_seen", self.last_seen.clone()),
-            ("sessions", self.sessions.to_string()),
-            (
-                "highest_offered",
-                self.highest_offered.unwrap_or("").to_string(),
-            ),
-            ("negotiated", self.negotiated.join(" ")),
-            ("suites", list(&self.suites)),
-            ("ja4", opt(&self.ja4)),
-            ("ja3", list(&self.ja3)),
-            ("sni", list(&self.sni)),
-            ("alpn", list(&self.alpn)),
-            ("listeners", list(&self.listeners)),
-            ("upstreams", list(&self.upstreams)),
-            ("sources", list(&self.sources)),
-            ("owner", opt(&self.owner)),
-            ("device", opt(&self.device)),
-            ("note", opt(&self.note)),
-        ]
-    }
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    time::OffsetDateTime::from(time)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// CSV with a header; cells quoted and defused against spreadsheet formulas.
-fn csv(views: &[ClientView]) -> String {
-    let mut out = String::new();
-    let Some(first) = views.first() else {
-        return out;
-    };
-    let headers: Vec<&str> = first.csv_cells().iter().map(|(h, _)| *h).collect();
-    out.push_str(&headers.join(","));
-    out.push_str("\r\n");
-    for view in views {
-        let cells: Vec<String> = view
-            .csv_cells()
-            .iter()
-            .map(|(_, value)| csv_field(value))
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
 /// A fixed-width table, one client a line.
-fn table(views: &[ClientView]) -> String {
+fn table(views: &[ClientRow]) -> String {
     const HEADERS: [&str; 11] = [
         "ID",
         "VERDICT",
@@ -276,10 +172,10 @@ fn table(views: &[ClientView]) -> String {
             let opt = |value: &Option<String>| value.as_deref().map_or("-".to_string(), shown);
             [
                 v.id.clone(),
-                v.verdict.to_string(),
+                v.verdict.clone(),
                 v.address.clone(),
                 opt(&v.login),
-                v.highest_offered.unwrap_or("-").to_string(),
+                v.highest_offered.clone().unwrap_or_else(|| "-".to_string()),
                 if v.negotiated.is_empty() {
                     "-".to_string()
                 } else {
@@ -326,49 +222,36 @@ fn table(views: &[ClientView]) -> String {
 mod tests {
     use super::*;
 
-    fn view() -> ClientView {
-        ClientView {
+    #[test]
+    fn client_text_cannot_drive_the_terminal_and_cells_are_bounded() {
+        let row = ClientRow {
             id: "c1".into(),
-            verdict: "breaks",
+            verdict: "breaks".into(),
             address: "192.0.2.17".into(),
-            login: Some("=HYPERLINK(\"http://evil\")".into()),
+            login: None,
             software: Some("evil\x1b]2;pwned\x07\x1b[2J".into()),
             first_seen: "2026-07-19T08:00:00Z".into(),
             last_seen: "2026-07-19T09:00:00Z".into(),
             sessions: 3,
-            highest_offered: Some("TLSv1.0"),
-            negotiated: vec!["TLSv1.0"],
-            suites: vec!["AES128-SHA".into()],
-            ja4: Some("t10i090500_c491f621fb4c_195413a0cc0f".into()),
+            highest_offered: Some("TLSv1.0".into()),
+            negotiated: vec!["TLSv1.0".into()],
+            suites: vec![],
+            ja4: None,
             ja3: vec![],
-            sni: vec!["+cmd".into(), "@sum".into()],
+            sni: vec![],
             alpn: vec![],
             logins: vec![],
-            listeners: vec!["imaps".into()],
-            upstreams: vec!["dovecot".into()],
-            sources: vec!["gateway".into()],
-            owner: Some("-1+1".into()),
+            listeners: vec![],
+            upstreams: vec![],
+            sources: vec![],
+            owner: None,
             device: Some("x".repeat(200)),
             note: None,
-        }
-    }
-
-    #[test]
-    fn client_text_cannot_drive_the_terminal_and_cells_are_bounded() {
-        let out = table(&[view()]);
+        };
+        let out = table(&[row]);
         assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out}");
         assert!(out.contains("evil\\u{1b}]2;pwned\\u{7}\\u{1b}[2J"), "{out}");
         assert!(out.contains(&format!("{}…", "x".repeat(80))), "{out}");
         assert!(!out.contains(&"x".repeat(81)), "{out}");
-    }
-
-    #[test]
-    fn csv_cells_starting_a_formula_are_defused() {
-        let out = csv(&[view()]);
-        let row = out.lines().nth(1).unwrap();
-        assert!(row.contains(r#""'=HYPERLINK(""http://evil"")""#), "{row}");
-        assert!(row.contains(",'+cmd @sum,"), "{row}");
-        assert!(row.contains(",'-1+1,"), "{row}");
-        assert!(out.starts_with("id,verdict,address,login,software,"));
     }
 }

@@ -56,10 +56,11 @@ pub fn csv(reports: &[ScanReport]) -> String {
     out
 }
 
-/// A CSV field, quoted when it holds a comma, quote or line break. A leading =, +, - or @
-/// is prefixed with ' so spreadsheets do not run a server's words as a formula.
+/// A CSV field, quoted when it holds a comma, quote or line break. A leading =, +, -, @, tab
+/// or carriage return is prefixed with ' so spreadsheets do not run a server's or client's
+/// words as a formula (OWASP's list).
 pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_string()

@@ -1,0 +1,11 @@
+//! The client inventory turned into what people read: the rows `mailtls clients` lists, the
+//! readiness and evidence report (`mailtls report`: self-contained HTML, JSON, CSV, with a
+//! digest over its data), and the live dashboard.
+
+#![warn(missing_docs)]
+
+mod client_row;
+mod filter;
+
+pub use client_row::{clients_csv, sort_by_risk, ClientRow};
+pub use filter::{parse_time, utc_day, ClientFilter, UnreadableTime};
