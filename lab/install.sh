@@ -23,6 +23,7 @@ PACKAGES=(
     iproute2                      # ss: the tests count the gateway's sockets
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
     systemd                       # systemd-analyze checks examples/systemd/mailtls.service
+    chromium                      # headless browser: the report and dashboard render, offline
 )
 MAIL_USER=mailtls-lab
 

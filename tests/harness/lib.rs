@@ -2,6 +2,7 @@
 //! with a config written for the test, and helpers to drive real clients against them.
 //! Nothing here imitates a mail server.
 
+pub mod chromium;
 pub mod clients;
 mod dovecot;
 pub mod evidence;

@@ -40,6 +40,8 @@ enum Command {
     Scan(command::scan::ScanArgs),
     /// List the clients the gateway has seen, with their TLS verdicts and owners.
     Clients(command::clients::ClientsArgs),
+    /// Write the readiness and evidence report (HTML, JSON, CSV), or verify a report file.
+    Report(command::report::ReportArgs),
     /// The TLS floor policies: why a client is allowed, warned or refused.
     #[command(subcommand)]
     Policy(command::policy::PolicyCommand),
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
+        Command::Report(args) => command::report::run(args),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

@@ -95,6 +95,14 @@ impl ClientRow {
         }
     }
 
+    /// The latest session's start to the minute, as a table shows it: `2026-07-19 09:00`.
+    pub fn last_seen_minute(&self) -> String {
+        self.last_seen
+            .get(..16)
+            .unwrap_or(&self.last_seen)
+            .replace('T', " ")
+    }
+
     /// `(header, value)` pairs of the CSV, in column order.
     fn csv_cells(&self) -> [(&'static str, String); 21] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();

@@ -9,3 +9,11 @@ mod filter;
 
 pub use client_row::{clients_csv, sort_by_risk, ClientRow};
 pub use filter::{parse_time, utc_day, ClientFilter, UnreadableTime};
+mod chart;
+mod evidence;
+mod guidance;
+mod page;
+
+pub use evidence::{Count, CoveredRange, DayRow, Ownership, ReportData, Totals};
+pub use guidance::RoleAdvice;
+pub use page::{render_html, verify, LiveView, PageError, VerifiedReport};

@@ -2,29 +2,24 @@
 //! `mailtls clients annotate` to record who owns one. Exit 1 when any listed client breaks,
 //! 2 on usage or store errors.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use report::{clients_csv, parse_time, sort_by_risk, ClientFilter, ClientRow};
-use store::{Annotation, AnnotationSubject, SqliteStore, Verdict};
+use store::{Annotation, AnnotationSubject, Verdict};
 
+use super::inventory_store::StoreArgs;
 use super::terminal::shown;
-use crate::config;
 
 /// Options of `mailtls clients`.
 #[derive(Debug, Args)]
 pub struct ClientsArgs {
     #[command(subcommand)]
     action: Option<ClientsAction>,
-    /// The session store (SQLite file) to read.
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "config")]
-    store: Option<PathBuf>,
-    /// Read the store's path from this gateway config.
-    #[arg(long, short, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    inventory: StoreArgs,
     /// Only clients with this verdict: breaks, at_risk, no_tls, unknown, ok.
     #[arg(long)]
     verdict: Option<Verdict>,
@@ -78,25 +73,7 @@ pub fn run(args: ClientsArgs) -> ExitCode {
 }
 
 fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
-    let path = match (&args.store, &args.config) {
-        (Some(path), None) => path.clone(),
-        (None, Some(config)) => {
-            config::load(config)
-                .map_err(|problems| {
-                    let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                    anyhow::anyhow!("{}: {}", config.display(), listed.join("; "))
-                })?
-                .store_path
-        }
-        _ => bail!("give the store with --store PATH or --config FILE"),
-    };
-    if !path.exists() {
-        bail!(
-            "no session store at {} (has the gateway run?)",
-            path.display()
-        );
-    }
-    let mut store = SqliteStore::open(&path)?;
+    let (path, mut store) = args.inventory.open()?;
     if let Some(ClientsAction::Annotate {
         client,
         owner,
@@ -182,10 +159,7 @@ fn table(views: &[ClientRow]) -> String {
                     v.negotiated.join(",")
                 },
                 v.sessions.to_string(),
-                v.last_seen
-                    .get(..16)
-                    .unwrap_or(&v.last_seen)
-                    .replace('T', " "),
+                v.last_seen_minute(),
                 opt(&v.software),
                 opt(&v.owner),
                 opt(&v.device),

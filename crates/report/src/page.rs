@@ -1,0 +1,332 @@
+//! The report as one self-contained HTML page (askama template `templates/report.html`,
+//! escaped for HTML), with its data embedded as JSON and a SHA-256 over that JSON, and the
+//! check of a copy (`mailtls report verify`).
+
+use askama::Template;
+use sha2::{Digest, Sha256};
+
+use crate::chart;
+use crate::client_row::ClientRow;
+use crate::evidence::ReportData;
+use crate::guidance::{self, RoleAdvice};
+
+/// The element the data is embedded in; `verify` finds it by this exact text.
+const DATA_OPEN: &str = r#"<script type="application/json" id="mailtls-report-data">"#;
+const DATA_CLOSE: &str = "</script>";
+const DIGEST_OPEN: &str = r#"<meta name="mailtls-data-sha256" content=""#;
+
+/// What the dashboard adds to the page: the filter form's values and the token its forms
+/// carry.
+#[derive(Debug, Clone, Default)]
+pub struct LiveView {
+    /// The token every form posts back, checked by the dashboard (cross-site request forgery).
+    pub csrf: String,
+    /// The verdict filtered on, or empty.
+    pub verdict: String,
+    /// The owner text filtered on, or empty.
+    pub owner: String,
+    /// The listener filtered on, or empty.
+    pub listener: String,
+    /// The `since` filter as typed, or empty.
+    pub since: String,
+    /// Only clients without an owner.
+    pub unowned: bool,
+    /// The filtered clients, listed instead of the report's groups.
+    pub clients: Vec<ClientRow>,
+    /// Every verdict's spelling, for the form.
+    pub verdicts: Vec<&'static str>,
+}
+
+impl LiveView {
+    /// Whether the form's verdict select has `verdict` chosen.
+    fn is_selected(&self, verdict: &str) -> bool {
+        self.verdict == verdict
+    }
+}
+
+/// A table of clients on the page.
+struct Group<'a> {
+    anchor: &'static str,
+    title: &'static str,
+    explanation: &'static str,
+    rows: Vec<&'a ClientRow>,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage<'a> {
+    data: &'a ReportData,
+    data_json: &'a str,
+    digest: &'a str,
+    covered: String,
+    summary: Vec<String>,
+    advice: Vec<RoleAdvice>,
+    groups: Vec<Group<'a>>,
+    timeline: String,
+    tls_chart: String,
+    days_chart: String,
+    owners_chart: String,
+    live: Option<&'a LiveView>,
+}
+
+/// Why a page could not be made or a copy did not check out.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The data could not be written or read as JSON.
+    #[error("the report's data: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The template failed.
+    #[error("rendering the report: {0}")]
+    Render(#[from] askama::Error),
+    /// The file has no embedded data or digest: not a mailtls report.
+    #[error("no mailtls report data in this file ({0} not found)")]
+    NotAReport(&'static str),
+    /// The data's digest is not the one the page states.
+    #[error("the embedded data was changed: its SHA-256 is {computed}, the page states {stated}")]
+    DataChanged {
+        /// What the page says.
+        stated: String,
+        /// What the data hashes to.
+        computed: String,
+    },
+    /// The data is intact but the page around it is not what that data renders to.
+    #[error("the page's text was changed: it is not what its (intact) data renders to")]
+    PageChanged,
+}
+
+/// The data as embedded: JSON with `<`, `>` and `&` written as `\u` escapes, so no value can
+/// close the script element, and the JSON parses to the same data.
+fn embedded_json(data: &ReportData) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(data)?;
+    Ok(json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The report page of `data`; with `live`, the dashboard's page.
+pub fn render_html(data: &ReportData, live: Option<&LiveView>) -> Result<String, PageError> {
+    let data_json = embedded_json(data)?;
+    let digest = sha256_hex(data_json.as_bytes());
+    let today = crate::filter::utc_day(
+        crate::filter::parse_time(&data.generated_at, std::time::SystemTime::now())
+            .unwrap_or_else(|_| std::time::SystemTime::now()),
+    );
+    let with = |verdict: &str| -> Vec<&ClientRow> {
+        data.clients
+            .iter()
+            .filter(|c| c.verdict == verdict)
+            .collect()
+    };
+    let groups = match live {
+        Some(live) => vec![Group {
+            anchor: "clients",
+            title: "Clients",
+            explanation: "The clients the filter admits, by risk. Save an owner, device or note \
+                          with the form under each.",
+            rows: live.clients.iter().collect(),
+        }],
+        None => vec![
+            Group {
+                anchor: "breaks",
+                title: "Clients that break",
+                explanation: "They offer nothing above TLS 1.1 and cannot reach a server that \
+                              requires TLS 1.2: keep them on the gateway or replace them.",
+                rows: with("breaks"),
+            },
+            Group {
+                anchor: "at-risk",
+                title: "Clients at risk",
+                explanation: "They offer TLS 1.2 or newer but used older: a settings problem.",
+                rows: with("at_risk"),
+            },
+            Group {
+                anchor: "no-tls",
+                title: "Clients without TLS",
+                explanation: "They logged in on a listener without encryption.",
+                rows: with("no_tls"),
+            },
+            Group {
+                anchor: "all",
+                title: "Every client",
+                explanation: "Everything seen in the period, by risk.",
+                rows: data.clients.iter().collect(),
+            },
+        ],
+    };
+    let covered = match (&data.range.first_day, &data.range.last_day) {
+        (Some(first), Some(last)) => format!("{first} to {last}"),
+        _ => "no sessions".to_string(),
+    };
+    let page = ReportPage {
+        data,
+        data_json: &data_json,
+        digest: &digest,
+        covered,
+        summary: guidance::summary(data),
+        advice: guidance::advice(data, &digest),
+        groups,
+        timeline: chart::timeline(today),
+        tls_chart: chart::client_bars(&data.by_tls_version, "Clients by oldest TLS version used"),
+        days_chart: chart::legacy_days(&data.days, "Legacy sessions per day"),
+        owners_chart: chart::ownership(&data.ownership, "Clients with and without an owner"),
+        live,
+    };
+    Ok(page.render()?)
+}
+
+/// What a copy that checked out holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedReport {
+    /// The SHA-256 of the embedded data (hex), to compare with the one recorded elsewhere.
+    pub digest: String,
+    /// The data.
+    pub data: ReportData,
+    /// Whether the whole page was also re-rendered from the data and matched (only when this
+    /// version of mailtls made it).
+    pub page_checked: bool,
+}
+
+/// Checks a report file's text: the embedded data must hash to the digest the page states,
+/// and when this version made it, the whole page must be what the data renders to.
+pub fn verify(html: &str) -> Result<VerifiedReport, PageError> {
+    let start = html
+        .find(DATA_OPEN)
+        .ok_or(PageError::NotAReport("the data element"))?
+        + DATA_OPEN.len();
+    let len = html[start..]
+        .find(DATA_CLOSE)
+        .ok_or(PageError::NotAReport("the end of the data element"))?;
+    let json = &html[start..start + len];
+    let digest_start = html
+        .find(DIGEST_OPEN)
+        .ok_or(PageError::NotAReport("the digest"))?
+        + DIGEST_OPEN.len();
+    let stated = html[digest_start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let computed = sha256_hex(json.as_bytes());
+    if computed != stated {
+        return Err(PageError::DataChanged { stated, computed });
+    }
+    let data: ReportData = serde_json::from_str(json)?;
+    let ours = format!("mailtls {}", env!("CARGO_PKG_VERSION"));
+    let page_checked = data.generator == ours;
+    if page_checked && render_html(&data, None)? != html {
+        return Err(PageError::PageChanged);
+    }
+    Ok(VerifiedReport {
+        digest: computed,
+        data,
+        page_checked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_row::tests::hostile_row;
+    use crate::evidence::{Count, CoveredRange, DayRow, Ownership, Totals};
+
+    fn data() -> ReportData {
+        let mut ok = hostile_row();
+        ok.id = "c2".into();
+        ok.verdict = "ok".into();
+        ok.software = Some("Thunderbird 115".into());
+        ok.owner = Some("Ana </td><b>Admin</b>".into());
+        ReportData {
+            generator: format!("mailtls {}", env!("CARGO_PKG_VERSION")),
+            generated_at: "2026-12-03T06:00:00Z".into(),
+            range: CoveredRange {
+                since: None,
+                until: None,
+                first_day: Some("2026-11-30".into()),
+                last_day: Some("2026-12-02".into()),
+            },
+            totals: Totals {
+                clients: 2,
+                sessions: 9,
+                legacy_sessions: 3,
+                breaks: 1,
+                ok: 1,
+                ..Totals::default()
+            },
+            by_tls_version: vec![Count {
+                label: "TLSv1.0".into(),
+                clients: 1,
+            }],
+            days: vec![DayRow {
+                day: "2026-12-02".into(),
+                sessions: 9,
+                legacy_sessions: 3,
+                plaintext_sessions: 0,
+            }],
+            sources: vec![Count {
+                label: "gateway".into(),
+                clients: 2,
+            }],
+            ownership: vec![Ownership {
+                verdict: "breaks".into(),
+                owned: 1,
+                unowned: 0,
+            }],
+            clients: vec![hostile_row(), ok],
+        }
+    }
+
+    #[test]
+    fn client_text_stays_text_and_the_data_round_trips() {
+        let html = render_html(&data(), None).unwrap();
+        assert!(!html.contains("<script>alert"), "software escaped");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+        );
+        assert!(!html.contains("<b>Admin</b>"));
+        assert_eq!(html.matches("<script").count(), 1, "only the data element");
+        assert!(html.contains("today 2026-12-03"));
+        assert!(html.contains("Security and compliance"));
+        let checked = verify(&html).unwrap();
+        assert_eq!(checked.data, data());
+        assert!(checked.page_checked);
+        assert_eq!(
+            html.matches(&checked.digest).count(),
+            3,
+            "meta, advice, footer"
+        );
+    }
+
+    #[test]
+    fn any_changed_byte_is_found() {
+        let html = render_html(&data(), None).unwrap();
+        let data_at = html.find(DATA_OPEN).unwrap() + DATA_OPEN.len();
+        // A session count in the data, a byte of the page, the digest itself.
+        let changed_data = html.replacen("\"sessions\":9", "\"sessions\":8", 1);
+        assert!(changed_data.find("\"sessions\":8").unwrap() > data_at);
+        assert!(matches!(
+            verify(&changed_data),
+            Err(PageError::DataChanged { .. })
+        ));
+        let changed_page = html.replacen("Clients that break", "Clients that brake", 1);
+        assert!(matches!(verify(&changed_page), Err(PageError::PageChanged)));
+        for at in [data_at, data_at + 40, html.len() - 200] {
+            let mut bytes = html.clone().into_bytes();
+            bytes[at] ^= 0x01;
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(verify(&text).is_err(), "byte {at}");
+        }
+        assert!(matches!(
+            verify("<html></html>"),
+            Err(PageError::NotAReport(_))
+        ));
+    }
+}

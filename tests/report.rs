@@ -1,0 +1,202 @@
+//! The readiness and evidence report end to end: real clients through the gateway (a TLS 1.0
+//! `openssl s_client`, a TLS 1.3 one whose IMAP ID carries markup, a plaintext one whose ID
+//! carries a spreadsheet formula), then `mailtls report --html` rendered in headless Chromium
+//! (no console errors, no request leaving the file, a screenshot and a PDF), `report verify`
+//! on the file and on a copy with one changed byte, and the JSON and CSV forms.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use e2e::chromium::Chromium;
+use e2e::clients::{last_line, Conversation, LEGACY_CIPHERS};
+use e2e::{mailtls_bin, post_cutoff_dovecot, start_gateway, Gateway, ListenerSpec, Scratch};
+use serde_json::Value;
+
+/// What the TLS 1.3 client reports as its software: markup that must stay text.
+const HOSTILE_NAME: &str = "<script>alert(1)</script>";
+const HOSTILE_VERSION: &str = "1</td><img src=http://192.0.2.1/x.png>";
+
+fn mailtls(args: &[&str]) -> Output {
+    Command::new(mailtls_bin())
+        .args(args)
+        .output()
+        .expect("run mailtls")
+}
+
+/// One IMAP login (and logout) through the gateway, with an IMAP ID when `id` is given.
+fn imap_session(mut client: Conversation, id: Option<&str>) {
+    client.read_line();
+    if let Some(id) = id {
+        client.send(format!("a ID {id}\r\n").as_bytes());
+        let reply = client.read_tagged("a");
+        assert!(
+            last_line(&reply).starts_with("a OK"),
+            "{}",
+            client.describe()
+        );
+    }
+    client.send(b"b LOGIN alice secret\r\n");
+    let reply = client.read_tagged("b");
+    assert!(
+        last_line(&reply).starts_with("b OK"),
+        "{}",
+        client.describe()
+    );
+    client.send(b"c LOGOUT\r\n");
+    client.read_tagged("c");
+}
+
+/// A gateway with a TLS listener (TLS 1.0 allowed) and a plaintext one, and three clients'
+/// sessions through it: one that breaks, one that is fine but names itself in markup, one
+/// without TLS naming itself as a formula.
+pub fn gateway_with_three_clients(scratch: &Scratch) -> Gateway {
+    let dovecot = post_cutoff_dovecot(scratch);
+    let listeners = vec![
+        ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+        ListenerSpec::new("imap-plain", "imap", "none", None),
+    ];
+    let gateway = start_gateway(scratch, &dovecot, listeners, "pre_auth_timeout_secs = 10");
+    let ca = dovecot.ca_file();
+    let tls_port = gateway.port("imaps-legacy");
+    imap_session(
+        Conversation::s_client(tls_port, &ca, &["-tls1", "-cipher", LEGACY_CIPHERS]),
+        None,
+    );
+    imap_session(
+        Conversation::s_client(tls_port, &ca, &[]),
+        Some(&format!(
+            "(\"name\" \"{}\" \"version\" \"{}\")",
+            HOSTILE_NAME, HOSTILE_VERSION
+        )),
+    );
+    imap_session(
+        Conversation::tcp(gateway.port("imap-plain")),
+        Some("(\"name\" \"=HYPERLINK(1)\" \"version\" \"\x1b[2J\")"),
+    );
+    gateway
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+#[test]
+fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_byte() {
+    let scratch = Scratch::new("report");
+    let mut gateway = gateway_with_three_clients(&scratch);
+    gateway.stop();
+    let db = gateway.db_path();
+    let db = db.to_str().unwrap();
+
+    // An owner for the client that breaks, so the report names it.
+    let listed: Vec<Value> =
+        serde_json::from_slice(&mailtls(&["clients", "--store", db, "--json"]).stdout).unwrap();
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    assert_eq!(listed[0]["verdict"], "breaks");
+    let breaking = listed[0]["id"].as_str().unwrap();
+    let annotated = mailtls(&[
+        "clients",
+        "annotate",
+        breaking,
+        "--owner",
+        "Facilities",
+        "--device",
+        "Lobby printer",
+        "--store",
+        db,
+    ]);
+    assert!(annotated.status.success(), "{annotated:?}");
+
+    let file = scratch.path().join("report.html");
+    let made = mailtls(&["report", "--store", db, "--html", file.to_str().unwrap()]);
+    assert!(made.status.success(), "{made:?}");
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !html.contains(HOSTILE_NAME) && !html.contains("<img"),
+        "markup escaped"
+    );
+    assert!(html.contains("Lobby printer") && html.contains("Facilities"));
+
+    // Verified as made; one changed byte in the data (a session count) or in the page fails.
+    let verified = mailtls(&["report", "verify", file.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
+    let stdout = String::from_utf8_lossy(&verified.stdout).to_string();
+    assert!(stdout.contains("data intact"), "{stdout}");
+    let data_at = html.find("id=\"mailtls-report-data\">").unwrap();
+    let count_at = data_at + html[data_at..].find("\"sessions\":").unwrap() + 11;
+    let mut bytes = html.clone().into_bytes();
+    bytes[count_at] = if bytes[count_at] == b'7' { b'8' } else { b'7' };
+    let copy = scratch.path().join("copy.html");
+    std::fs::write(&copy, &bytes).unwrap();
+    let changed = mailtls(&["report", "verify", copy.to_str().unwrap()]);
+    assert_eq!(changed.status.code(), Some(1), "{changed:?}");
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("embedded data was changed"));
+    std::fs::write(&copy, html.replacen("Lobby printer", "Lobby Printer", 1)).unwrap();
+    let changed = mailtls(&["report", "verify", copy.to_str().unwrap()]);
+    assert_eq!(changed.status.code(), Some(1), "{changed:?}");
+
+    // JSON and CSV carry the same clients; CSV defuses the formula; a range without sessions
+    // is empty.
+    let json: Value =
+        serde_json::from_slice(&mailtls(&["report", "--store", db, "--json"]).stdout).unwrap();
+    assert_eq!(json["totals"]["clients"], 3);
+    assert_eq!(json["totals"]["breaks"], 1);
+    assert_eq!(json["totals"]["no_tls"], 1);
+    assert_eq!(json["totals"]["unowned"], 2);
+    assert_eq!(json["sources"][0]["label"], "gateway");
+    let software: Vec<&str> = json["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["software"].as_str())
+        .collect();
+    assert!(
+        software.contains(&format!("{HOSTILE_NAME} {HOSTILE_VERSION}").as_str()),
+        "{software:?}"
+    );
+    let csv = String::from_utf8(mailtls(&["report", "--store", db, "--csv"]).stdout).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.contains(",'=HYPERLINK(1) \x1b[2J,"), "{csv}");
+    let empty: Value = serde_json::from_slice(
+        &mailtls(&["report", "--store", db, "--json", "--since", "2999-01-01"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(empty["totals"]["clients"], 0);
+
+    // In Chromium: it renders, the markup is text, nothing is fetched, nothing complains.
+    let mut browser = Chromium::launch(scratch.path());
+    browser.open(&file_url(&file));
+    let text = browser.evaluate("document.body.innerText");
+    let text = text.as_str().unwrap();
+    assert!(text.contains(HOSTILE_NAME), "shown as text");
+    assert!(text.contains("Clients that break (1)"), "{text}");
+    assert!(text.contains("Device owners"), "{text}");
+    assert_eq!(
+        browser.evaluate("document.scripts.length"),
+        1,
+        "only the data"
+    );
+    assert_eq!(browser.evaluate("document.images.length"), 0);
+    assert_eq!(
+        browser.evaluate("document.querySelectorAll('svg').length"),
+        4
+    );
+    let embedded = browser.evaluate(
+        "JSON.parse(document.getElementById('mailtls-report-data').textContent).totals.clients",
+    );
+    assert_eq!(embedded, 3);
+    let errors = browser.console_errors();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let requests = browser.requests();
+    assert!(!requests.is_empty());
+    for url in &requests {
+        assert!(
+            *url == file_url(&file) || url.starts_with("data:"),
+            "request left the page: {url}"
+        );
+    }
+    let png = browser.screenshot(&scratch.path().join("report.png"));
+    assert!(std::fs::metadata(&png).unwrap().len() > 50_000);
+    let pdf = browser.pdf(&scratch.path().join("report.pdf"));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"));
+}
