@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 
 use e2e::chromium::Chromium;
 use e2e::clients::{last_line, Conversation, LEGACY_CIPHERS};
-use e2e::{mailtls_bin, post_cutoff_dovecot, start_gateway, Gateway, ListenerSpec, Scratch};
+use e2e::{
+    free_port, mailtls_bin, post_cutoff_dovecot, start_gateway, Dovecot, Gateway, ListenerSpec,
+    Scratch,
+};
 use serde_json::Value;
 
 /// What the TLS 1.3 client reports as its software: markup that must stay text.
@@ -49,7 +52,8 @@ fn imap_session(mut client: Conversation, id: Option<&str>) {
 /// A gateway with a TLS listener (TLS 1.0 allowed) and a plaintext one, and three clients'
 /// sessions through it: one that breaks, one that is fine but names itself in markup, one
 /// without TLS naming itself as a formula.
-pub fn gateway_with_three_clients(scratch: &Scratch) -> Gateway {
+/// The Dovecot is returned too: it stops when dropped.
+fn gateway_with_three_clients(scratch: &Scratch) -> (Gateway, Dovecot) {
     let dovecot = post_cutoff_dovecot(scratch);
     let listeners = vec![
         ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
@@ -73,7 +77,7 @@ pub fn gateway_with_three_clients(scratch: &Scratch) -> Gateway {
         Conversation::tcp(gateway.port("imap-plain")),
         Some("(\"name\" \"=HYPERLINK(1)\" \"version\" \"\x1b[2J\")"),
     );
-    gateway
+    (gateway, dovecot)
 }
 
 fn file_url(path: &Path) -> String {
@@ -83,7 +87,7 @@ fn file_url(path: &Path) -> String {
 #[test]
 fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_byte() {
     let scratch = Scratch::new("report");
-    let mut gateway = gateway_with_three_clients(&scratch);
+    let (mut gateway, _dovecot) = gateway_with_three_clients(&scratch);
     gateway.stop();
     let db = gateway.db_path();
     let db = db.to_str().unwrap();
@@ -199,4 +203,221 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     assert!(std::fs::metadata(&png).unwrap().len() > 50_000);
     let pdf = browser.pdf(&scratch.path().join("report.pdf"));
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"));
+}
+
+/// A `mailtls dashboard` process, stopped when dropped.
+struct Dashboard {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Dashboard {
+    fn start(config: &Path, port: u16) -> Dashboard {
+        let child = Command::new(mailtls_bin())
+            .args(["dashboard", "--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mailtls dashboard");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dashboard never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Dashboard {
+            child,
+            base: format!("http://127.0.0.1:{port}/"),
+        }
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The HTTP status curl gets for `args` (its other arguments).
+fn curl_status(args: &[&str]) -> String {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// The clients `mailtls clients --json` lists.
+fn listed_clients(db: &str) -> Vec<Value> {
+    serde_json::from_slice(&mailtls(&["clients", "--store", db, "--json"]).stdout).unwrap()
+}
+
+/// Waits up to 20 s for `done` to hold of the listed clients.
+fn wait_for_clients(db: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let clients = listed_clients(db);
+        if done(&clients) {
+            return clients;
+        }
+        assert!(std::time::Instant::now() < deadline, "{clients:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_dashboard_follows_the_store_filters_and_annotates_in_chromium() {
+    let scratch = Scratch::new("dashboard");
+    let (gateway, dovecot) = gateway_with_three_clients(&scratch);
+    let db = gateway.db_path();
+    let db = db.to_str().unwrap();
+    let clients = wait_for_clients(db, |c| c.len() == 3);
+    let breaking = clients[0]["id"].as_str().unwrap().to_string();
+
+    // Beyond loopback without a token: refused before anything is served.
+    let exposed = format!("0.0.0.0:{}", free_port());
+    let refused = mailtls(&["dashboard", "--store", db, "--bind", &exposed]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("without a token"));
+    // The same in the config is a config problem.
+    // Configs beside the gateway's, so its relative store path names the same file.
+    let gateway_config = std::fs::read_to_string(gateway.config_path()).unwrap();
+    let beside = |name: &str| gateway.config_path().with_file_name(name);
+    let exposed_config = beside("exposed.toml");
+    std::fs::write(
+        &exposed_config,
+        format!("{gateway_config}\n[dashboard]\nbind = \"{exposed}\"\n"),
+    )
+    .unwrap();
+    let problem = mailtls(&["check-config", "--config", exposed_config.to_str().unwrap()]);
+    assert!(!problem.status.success());
+    assert!(
+        String::from_utf8_lossy(&problem.stdout).contains("dashboard.bind")
+            || String::from_utf8_lossy(&problem.stderr).contains("dashboard.bind"),
+        "{problem:?}"
+    );
+
+    let port = free_port();
+    let config = beside("dashboard.toml");
+    std::fs::write(
+        &config,
+        format!("{gateway_config}\n[dashboard]\nbind = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let dashboard = Dashboard::start(&config, port);
+    let base = dashboard.base.clone();
+
+    let mut browser = Chromium::launch(scratch.path());
+    browser.open(&base);
+    browser.wait_until("document.body.innerText.includes('Clients (3)')");
+    let text = browser.evaluate("document.body.innerText");
+    assert!(
+        text.as_str().unwrap().contains(HOSTILE_NAME),
+        "shown as text"
+    );
+    assert_eq!(browser.evaluate("document.images.length"), 0);
+
+    // Filtered by verdict, then by ownership.
+    browser.navigate(&format!("{base}?verdict=breaks"));
+    browser.wait_until("document.body.innerText.includes('Clients (1)')");
+    browser.navigate(&format!("{base}?unowned=1&listener=imap-plain"));
+    browser.wait_until("document.body.innerText.includes('Clients (1)')");
+
+    // A new client's session appears without reloading by hand.
+    browser.navigate(&base);
+    imap_session(
+        Conversation::s_client(
+            gateway.port("imaps-legacy"),
+            &dovecot.ca_file(),
+            &["-tls1_2"],
+        ),
+        Some("(\"name\" \"late scanner\" \"version\" \"2\")"),
+    );
+    browser.wait_until("document.body.innerText.includes('late scanner 2')");
+
+    // Annotated through the page's form: `mailtls clients` shows it.
+    browser.evaluate(&format!(
+        "(() => {{ const form = [...document.querySelectorAll('form.annotate')]
+              .find(f => f.client.value === '{breaking}');
+            form.owner.value = 'Facilities'; form.device.value = 'Lobby printer';
+            form.requestSubmit(); return true; }})()"
+    ));
+    let annotated = wait_for_clients(db, |clients| {
+        clients
+            .iter()
+            .any(|c| c["id"] == breaking.as_str() && c["owner"] == "Facilities")
+    });
+    let client = annotated
+        .iter()
+        .find(|c| c["id"] == breaking.as_str())
+        .unwrap();
+    assert_eq!(client["device"], "Lobby printer");
+    browser.wait_until("document.body.innerText.includes('Lobby printer')");
+
+    let errors = browser.console_errors();
+    assert!(errors.is_empty(), "{errors:#?}");
+    for url in browser.requests() {
+        assert!(url.starts_with(&base), "request left the dashboard: {url}");
+    }
+    browser.screenshot(&scratch.path().join("dashboard.png"));
+
+    // Forms posted from elsewhere are refused; so is another Host (DNS rebinding).
+    let csrf = browser.evaluate("document.querySelector('input[name=csrf]').value");
+    let csrf = csrf.as_str().unwrap();
+    let post = format!("{base}annotate");
+    let form = format!("client={breaking}&owner=Mallory");
+    assert_eq!(curl_status(&["-d", &form, &post]), "403", "no form token");
+    let with_token = format!("csrf={csrf}&{form}");
+    assert_eq!(
+        curl_status(&[
+            "-H",
+            "Origin: http://evil.example",
+            "-d",
+            &with_token,
+            &post
+        ]),
+        "403",
+        "cross-site origin"
+    );
+    assert_eq!(
+        curl_status(&["-H", "Host: evil.example", &base]),
+        "421",
+        "foreign Host"
+    );
+    assert_eq!(listed_clients(db)[0]["owner"], "Facilities");
+
+    // With a token: nothing without it or with a wrong one; the token as bearer or password.
+    let token = "7c1b9f0e2d4a6c8e0f1a3b5d7e9f1a2b3c4d5e6f";
+    std::fs::write(beside("dashboard.token"), format!("{token}\n")).unwrap();
+    let guarded_port = free_port();
+    let guarded_config = beside("guarded.toml");
+    std::fs::write(
+        &guarded_config,
+        format!(
+            "{gateway_config}\n[dashboard]\nbind = \"127.0.0.1:{guarded_port}\"\ntoken_file = \"dashboard.token\"\n"
+        ),
+    )
+    .unwrap();
+    let guarded = Dashboard::start(&guarded_config, guarded_port);
+    assert_eq!(curl_status(&[&guarded.base]), "401");
+    assert_eq!(
+        curl_status(&[
+            "-H",
+            "Authorization: Bearer wrong-token-of-some-length",
+            &guarded.base
+        ]),
+        "401"
+    );
+    assert_eq!(curl_status(&["-u", "admin:wrong", &guarded.base]), "401");
+    let bearer = format!("Authorization: Bearer {token}");
+    assert_eq!(curl_status(&["-H", &bearer, &guarded.base]), "200");
+    assert_eq!(
+        curl_status(&["-u", &format!("admin:{token}"), &guarded.base]),
+        "200"
+    );
+    drop(dashboard);
 }

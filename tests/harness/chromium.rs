@@ -123,6 +123,12 @@ impl Chromium {
 
     /// Sends a command (to the page once one is open) and returns its result.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
+    }
+
+    /// [`Chromium::call`], with the protocol's error returned rather than a panic.
+    pub fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.next_id;
         self.next_id += 1;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -139,12 +145,10 @@ impl Chromium {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .unwrap_or_else(|_| panic!("no reply to {method} from chromium"));
             if reply["id"] == json!(id) {
-                assert!(
-                    reply.get("error").is_none(),
-                    "{method} failed: {}",
-                    reply["error"]
-                );
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(reply["result"].clone()),
+                };
             }
             self.events.push(reply);
         }
@@ -202,6 +206,23 @@ impl Chromium {
             result["exceptionDetails"]
         );
         result["result"]["value"].clone()
+    }
+
+    /// Polls `expression` until it is `true`, for up to 30 s; a page reloading meanwhile is
+    /// tolerated.
+    pub fn wait_until(&mut self, expression: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            let result = self.try_call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            );
+            if result.is_ok_and(|r| r["result"]["value"] == json!(true)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("never true in the page: {expression}");
     }
 
     /// Errors the page logged: console errors, uncaught exceptions, and the browser's own

@@ -337,6 +337,11 @@ ca_file = "{ca}"
         std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
     }
 
+    /// The config the gateway runs with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("mailtls.toml")
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("sessions.db")
     }

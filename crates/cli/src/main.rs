@@ -42,6 +42,8 @@ enum Command {
     Clients(command::clients::ClientsArgs),
     /// Write the readiness and evidence report (HTML, JSON, CSV), or verify a report file.
     Report(command::report::ReportArgs),
+    /// Serve the report live from the store, with a filterable client list and annotations.
+    Dashboard(command::dashboard::DashboardArgs),
     /// The TLS floor policies: why a client is allowed, warned or refused.
     #[command(subcommand)]
     Policy(command::policy::PolicyCommand),
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
         Command::Report(args) => command::report::run(args),
+        Command::Dashboard(args) => command::dashboard::run(args),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

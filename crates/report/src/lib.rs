@@ -17,3 +17,6 @@ mod page;
 pub use evidence::{Count, CoveredRange, DayRow, Ownership, ReportData, Totals};
 pub use guidance::RoleAdvice;
 pub use page::{render_html, verify, LiveView, PageError, VerifiedReport};
+mod dashboard;
+
+pub use dashboard::{check_exposure, serve, DashboardError, DashboardToken};

@@ -35,6 +35,8 @@ pub struct LiveView {
     pub clients: Vec<ClientRow>,
     /// Every verdict's spelling, for the form.
     pub verdicts: Vec<&'static str>,
+    /// The inventory's state when the page was made; the page reloads when it changes.
+    pub state: String,
 }
 
 impl LiveView {
@@ -104,7 +106,7 @@ fn embedded_json(data: &ReportData) -> Result<String, serde_json::Error> {
         .replace('&', "\\u0026"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

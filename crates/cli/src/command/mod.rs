@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod clients;
+pub mod dashboard;
 pub mod exceptions;
 pub mod gateway;
 mod inventory_store;

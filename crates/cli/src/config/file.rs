@@ -14,6 +14,8 @@ pub struct ConfigFile {
     pub store: StoreSection,
     pub metrics: Option<MetricsSection>,
     #[serde(default)]
+    pub dashboard: DashboardSection,
+    #[serde(default)]
     pub upstream: Vec<UpstreamEntry>,
     #[serde(default)]
     pub listener: Vec<ListenerEntry>,
@@ -60,6 +62,14 @@ pub struct StoreSection {
 #[serde(deny_unknown_fields)]
 pub struct MetricsSection {
     pub bind: Option<String>,
+}
+
+/// `[dashboard]`: where `mailtls dashboard` listens and the token it asks for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSection {
+    pub bind: Option<String>,
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

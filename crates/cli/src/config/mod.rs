@@ -1,6 +1,7 @@
 //! The TOML config file: read, then validated into the gateway's typed settings. Every problem
 //! is reported with its key and what to do, all at once.
 
+mod dashboard;
 mod enforcement;
 mod file;
 mod oauth;
@@ -17,6 +18,7 @@ use store::StoreAccess;
 use crate::run_as::RunAs;
 use policy::PolicySet;
 
+pub use dashboard::{DashboardSettings, DEFAULT_BIND as DEFAULT_DASHBOARD_BIND};
 pub use enforcement::parse_instant;
 pub use validate::ConfigProblem;
 
@@ -31,6 +33,8 @@ pub struct Config {
     pub log_json: bool,
     /// Where `/metrics` is served; `None` without a `[metrics]` section.
     pub metrics_bind: Option<SocketAddr>,
+    /// `[dashboard]`: where `mailtls dashboard` listens and its token.
+    pub dashboard: DashboardSettings,
     /// The TLS floor policies, which listener applies which, and the exception register.
     pub policy: Arc<PolicySet>,
     /// What is allowed but probably a mistake, e.g. a cleartext listener on a public address;

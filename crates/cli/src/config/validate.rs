@@ -229,6 +229,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .and_then(|m| metrics_bind(&mut c, m, &listeners));
 
     let policy = enforcement::policy_set(&mut c, &raw);
+    let dashboard = super::dashboard::validate(&mut c, &raw.dashboard, &listeners, metrics_bind);
 
     let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
     let oauth = super::oauth::validate(&mut c, &raw, &store_path);
@@ -260,6 +261,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             oauth,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
+            dashboard,
             run_as,
             policy: Arc::new(policy),
             warnings,
