@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::load;
+use super::{load, DashboardSettings};
 
 /// A config file in its own temporary folder, with empty stand-in PEM files where asked:
 /// validation only checks that the files exist; loading them is the gateway's job.
@@ -931,4 +931,62 @@ fn the_exchange_online_smtp_example_is_valid() {
     assert_eq!(config.gateway.listeners.len(), 3);
     // The cleartext listener is on a private network: no warning.
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn the_dashboard_binds_beyond_loopback_only_with_a_long_enough_token() {
+    let dashboard = |name: &str, section: &str| {
+        with_gateway_section(name, &format!("\n[dashboard]\n{section}"))
+    };
+    let loopback = load(&dashboard("dash-loopback", "bind = \"127.0.0.1:8081\"")).unwrap();
+    assert_eq!(
+        loopback.dashboard.bind,
+        Some("127.0.0.1:8081".parse().unwrap())
+    );
+    assert_eq!(loopback.dashboard.token_file, None);
+    assert_eq!(
+        load(&with_gateway_section("dash-none", ""))
+            .unwrap()
+            .dashboard,
+        DashboardSettings::default()
+    );
+
+    assert_eq!(
+        keys(&dashboard("dash-exposed", "bind = \"0.0.0.0:8080\"")),
+        ["dashboard.bind"]
+    );
+    assert_eq!(
+        keys(&dashboard("dash-listener", "bind = \"127.0.0.1:143\"")),
+        ["dashboard.bind"]
+    );
+    assert_eq!(
+        keys(&dashboard("dash-garbled", "bind = \"localhost\"")),
+        ["dashboard.bind"]
+    );
+    assert_eq!(
+        keys(&dashboard("dash-missing", "token_file = \"nowhere.token\"")),
+        ["dashboard.token_file"]
+    );
+    assert_eq!(
+        keys(&dashboard("dash-typo", "tokenfile = \"x\"")),
+        ["(syntax)"]
+    );
+
+    let path = dashboard(
+        "dash-token",
+        "bind = \"0.0.0.0:8080\"\ntoken_file = \"dashboard.token\"",
+    );
+    let token = path.with_file_name("dashboard.token");
+    std::fs::write(&token, "tiny-secret\n").unwrap();
+    let problems = load(&path).unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| !p.to_string().contains("tiny-secret")),
+        "the token is not repeated"
+    );
+    std::fs::write(&token, format!("{}\n", "a1".repeat(16))).unwrap();
+    let exposed = load(&path).expect("a long token protects it");
+    assert_eq!(exposed.dashboard.token_file, Some(token));
 }
