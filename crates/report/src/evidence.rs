@@ -126,8 +126,32 @@ impl ReportData {
         range: DayRange,
         now: SystemTime,
     ) -> Result<ReportData, store::StoreError> {
-        let clients = store.clients()?;
-        let per_client = store.client_sessions(range)?;
+        ReportData::from_store_clients(store, store.clients()?, range, now)
+    }
+
+    /// [`ReportData::from_store`] with the store's clients already read.
+    pub fn from_store_clients(
+        store: &store::SqliteStore,
+        clients: Vec<ClientSummary>,
+        range: DayRange,
+        now: SystemTime,
+    ) -> Result<ReportData, store::StoreError> {
+        // Over the whole history the clients' own totals are the counts: no need to sum
+        // every client's days.
+        let per_client = if range == DayRange::default() {
+            clients
+                .iter()
+                .map(|c| {
+                    let counts = SessionCounts {
+                        sessions: c.sessions,
+                        ..SessionCounts::default()
+                    };
+                    (c.id, counts)
+                })
+                .collect()
+        } else {
+            store.client_sessions(range)?
+        };
         let days = store.daily_sessions(range)?;
         Ok(ReportData::build(clients, &per_client, &days, range, now))
     }

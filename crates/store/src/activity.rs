@@ -1,5 +1,6 @@
-//! Session counts over a range of UTC days, summed from the `client_days` rollup (never from
-//! `sessions`), per day or per client: what the report's charts and its time range need.
+//! Session counts over a range of UTC days, from the rollups (never from `sessions`): per day
+//! from `daily_sessions`, per client from `client_days`. What the report's charts and its time
+//! range need.
 
 use std::collections::HashMap;
 
@@ -75,10 +76,10 @@ pub(crate) fn daily(
     range: DayRange,
 ) -> Result<Vec<(Date, SessionCounts)>, ActivityRowError> {
     let (since, until) = range.bounds();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT day, {SUMS} FROM client_days WHERE day >= ?1 AND day <= ?2
-         GROUP BY day ORDER BY day"
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, sessions, legacy_sessions, plaintext_sessions, failed_sessions
+         FROM daily_sessions WHERE day >= ?1 AND day <= ?2 ORDER BY day",
+    )?;
     let mut rows = stmt.query([since, until])?;
     let mut days = Vec::new();
     while let Some(row) = rows.next()? {
@@ -163,5 +164,26 @@ mod tests {
         };
         assert!(store.client_sessions(none).unwrap().is_empty());
         assert_eq!(parse_day("2026-02-30"), None);
+    }
+
+    #[test]
+    fn a_store_from_before_the_daily_rollup_gets_it_filled_from_client_days() {
+        let dir = TempDir::new("activity-migrate");
+        let mut records: Vec<_> = (0..5).map(sample_record).collect();
+        records[4].started_at += Duration::from_secs(86_400);
+        let before = {
+            let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+            store.insert_batch(&records).unwrap();
+            let before = store.daily_sessions(DayRange::default()).unwrap();
+            // As the schema before this rollup left it.
+            store
+                .conn()
+                .execute_batch("DROP TABLE daily_sessions; PRAGMA user_version = 6;")
+                .unwrap();
+            before
+        };
+        assert_eq!(before.len(), 2);
+        let store = SqliteStore::open(&dir.db_path()).unwrap();
+        assert_eq!(store.daily_sessions(DayRange::default()).unwrap(), before);
     }
 }

@@ -1,5 +1,6 @@
 //! Owners, devices and notes an admin attaches to clients, kept beside the inventory.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -71,22 +72,6 @@ impl AnnotationSubject {
             _ => return None,
         })
     }
-
-    /// How well this subject names `client`: `None` when it does not, else a rank where
-    /// higher is more specific.
-    fn specificity(&self, client: &ClientSummary) -> Option<u16> {
-        let identity = &client.identity;
-        match self {
-            AnnotationSubject::Client(id) => (*id == client.id).then_some(1000),
-            AnnotationSubject::Login(login) => {
-                (identity.login.as_ref() == Some(login)).then_some(900)
-            }
-            AnnotationSubject::Address(address) => (*address == identity.address).then_some(800),
-            AnnotationSubject::Network(network) => network
-                .contains(&identity.address)
-                .then_some(u16::from(network.prefix_len())),
-        }
-    }
 }
 
 impl fmt::Display for AnnotationSubject {
@@ -111,16 +96,55 @@ pub struct Annotation {
     pub note: Option<String>,
 }
 
-/// The annotation of the most specific subject in `annotations` that names `client`.
-pub(crate) fn annotation_for(
-    client: &ClientSummary,
-    annotations: &[(AnnotationSubject, Annotation)],
-) -> Option<Annotation> {
-    annotations
-        .iter()
-        .filter_map(|(subject, annotation)| Some((subject.specificity(client)?, annotation)))
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, annotation)| annotation.clone())
+/// Annotations looked up by subject, so giving each of N clients its annotation costs N
+/// lookups rather than N times the number of annotations (networks, usually few, are scanned).
+pub(crate) struct AnnotationIndex<'a> {
+    exact: HashMap<(&'static str, String), &'a Annotation>,
+    networks: Vec<(IpNet, &'a Annotation)>,
+}
+
+impl<'a> AnnotationIndex<'a> {
+    /// Indexes `annotations`, oldest first: of two on one subject the later wins, as it was
+    /// written later.
+    pub(crate) fn new(annotations: &'a [(AnnotationSubject, Annotation)]) -> AnnotationIndex<'a> {
+        let mut index = AnnotationIndex {
+            exact: HashMap::new(),
+            networks: Vec::new(),
+        };
+        for (subject, annotation) in annotations {
+            match subject {
+                AnnotationSubject::Network(network) => index.networks.push((*network, annotation)),
+                other => {
+                    index.exact.insert((other.kind(), other.key()), annotation);
+                }
+            }
+        }
+        index
+    }
+
+    /// The annotation of the most specific subject that names `client`: its id, else its
+    /// login, else its address, else the narrowest network holding the address (the latest
+    /// written among equally narrow ones).
+    pub(crate) fn annotation_for(&self, client: &ClientSummary) -> Option<Annotation> {
+        let identity = &client.identity;
+        let exact = |kind: &'static str, key: String| self.exact.get(&(kind, key)).copied();
+        exact("client", client.id.to_string())
+            .or_else(|| {
+                identity
+                    .login
+                    .as_ref()
+                    .and_then(|login| exact("login", login.clone()))
+            })
+            .or_else(|| exact("address", identity.address.to_string()))
+            .or_else(|| {
+                self.networks
+                    .iter()
+                    .filter(|(network, _)| network.contains(&identity.address))
+                    .max_by_key(|(network, _)| network.prefix_len())
+                    .map(|(_, annotation)| *annotation)
+            })
+            .cloned()
+    }
 }
 
 #[cfg(test)]

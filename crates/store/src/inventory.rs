@@ -286,6 +286,15 @@ struct DayCounts {
     failed: u64,
 }
 
+impl DayCounts {
+    fn add(&mut self, other: &DayCounts) {
+        self.sessions += other.sessions;
+        self.legacy += other.legacy;
+        self.plaintext += other.plaintext;
+        self.failed += other.failed;
+    }
+}
+
 /// One client's share of a batch.
 #[derive(Debug, Default)]
 struct ClientDelta {
@@ -409,6 +418,22 @@ impl Rollup {
         known: &KnownValues,
     ) -> rusqlite::Result<Vec<KnownValue>> {
         let mut checked = Vec::new();
+        let mut all_clients: BTreeMap<&str, DayCounts> = BTreeMap::new();
+        for delta in self.clients.values() {
+            for (day, counts) in &delta.days {
+                all_clients.entry(day.as_str()).or_default().add(counts);
+            }
+        }
+        let mut upsert_daily = tx.prepare_cached(UPSERT_DAILY)?;
+        for (day, counts) in all_clients {
+            upsert_daily.execute(params![
+                day,
+                count(counts.sessions),
+                count(counts.legacy),
+                count(counts.plaintext),
+                count(counts.failed),
+            ])?;
+        }
         let mut upsert_client = tx.prepare_cached(UPSERT_CLIENT)?;
         let mut upsert_day = tx.prepare_cached(UPSERT_DAY)?;
         let mut insert_attribute = tx.prepare_cached(INSERT_ATTRIBUTE)?;
@@ -497,6 +522,15 @@ const UPSERT_DAY: &str = "INSERT INTO client_days (
         client_id, day, sessions, legacy_sessions, plaintext_sessions, failed_sessions
     ) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
     ON CONFLICT (client_id, day) DO UPDATE SET
+        sessions = sessions + excluded.sessions,
+        legacy_sessions = legacy_sessions + excluded.legacy_sessions,
+        plaintext_sessions = plaintext_sessions + excluded.plaintext_sessions,
+        failed_sessions = failed_sessions + excluded.failed_sessions";
+
+const UPSERT_DAILY: &str = "INSERT INTO daily_sessions (
+        day, sessions, legacy_sessions, plaintext_sessions, failed_sessions
+    ) VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (day) DO UPDATE SET
         sessions = sessions + excluded.sessions,
         legacy_sessions = legacy_sessions + excluded.legacy_sessions,
         plaintext_sessions = plaintext_sessions + excluded.plaintext_sessions,

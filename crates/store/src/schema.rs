@@ -59,6 +59,21 @@ const MIGRATIONS: &[&str] = &[
     INVENTORY,
     // 6: what saw the session; every row before this step came from the gateway.
     "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway';",
+    // 7: sessions per UTC day over every client, kept by the writer beside `client_days`, so
+    // a report's sessions-per-day chart reads one row a day instead of one per client and day.
+    // Filled from `client_days` here (empty when the inventory's rebuild, which fills it too,
+    // is still to run).
+    "CREATE TABLE daily_sessions (
+        day                TEXT    PRIMARY KEY,
+        sessions           INTEGER NOT NULL,
+        legacy_sessions    INTEGER NOT NULL,
+        plaintext_sessions INTEGER NOT NULL,
+        failed_sessions    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO daily_sessions
+        SELECT day, sum(sessions), sum(legacy_sessions), sum(plaintext_sessions),
+               sum(failed_sessions)
+        FROM client_days GROUP BY day;",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

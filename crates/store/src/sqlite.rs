@@ -13,7 +13,7 @@ use serde_json::Value;
 use wire::TlsVersion;
 
 use crate::activity::{self, DayRange, SessionCounts};
-use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
+use crate::annotation::{AnnotationIndex, MAX_ANNOTATION_BYTES};
 use crate::inventory::{self, KnownValue, KnownValues, Rollup};
 use crate::{
     schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
@@ -179,14 +179,15 @@ impl SqliteStore {
             inventory::InventoryRowError::Invalid(reason) => invalid(reason),
         })?;
         let annotations = self.annotations()?;
+        let index = AnnotationIndex::new(&annotations);
         for client in &mut clients {
-            client.annotation = annotation_for(client, &annotations);
+            client.annotation = index.annotation_for(client);
         }
         Ok(clients)
     }
 
     /// Sessions per UTC day within `range`, summed over every client, oldest day first.
-    /// Reads the `client_days` rollup only.
+    /// Reads the `daily_sessions` rollup only (one row a day).
     pub fn daily_sessions(
         &self,
         range: DayRange,
