@@ -2,7 +2,9 @@
 //! `openssl s_client`, a TLS 1.3 one whose IMAP ID carries markup, a plaintext one whose ID
 //! carries a spreadsheet formula), then `mailtls report --html` rendered in headless Chromium
 //! (no console errors, no request leaving the file, a screenshot and a PDF), `report verify`
-//! on the file and on a copy with one changed byte, and the JSON and CSV forms.
+//! on the file and on a copy with one changed byte, and the JSON and CSV forms; then the live
+//! dashboard in Chromium. With `MAILTLS_KEEP_SCREENSHOTS=DIR` the screenshots and the PDF are
+//! copied there to be looked at.
 
 use std::path::Path;
 use std::process::{Command, Output};

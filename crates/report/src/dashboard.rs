@@ -25,7 +25,7 @@ use store::{Annotation, AnnotationSubject, DayRange, SqliteStore, Verdict};
 use crate::client_row::{sort_by_risk, ClientRow};
 use crate::evidence::ReportData;
 use crate::filter::{parse_time, ClientFilter};
-use crate::page::{render_html, sha256_hex, LiveView};
+use crate::page::{render_html, sha256_hex, LiveView, MAX_LIVE_ROWS};
 
 const SCRIPT: &str = include_str!("../templates/dashboard.js");
 
@@ -257,6 +257,8 @@ async fn page(State(app): State<Arc<Dashboard>>, Query(query): Query<FilterQuery
     };
     clients.retain(|c| filter.admits(c));
     sort_by_risk(&mut clients);
+    let not_listed = clients.len().saturating_sub(MAX_LIVE_ROWS);
+    clients.truncate(MAX_LIVE_ROWS);
     let live = LiveView {
         csrf: app.csrf.clone(),
         verdict: query.verdict.unwrap_or_default(),
@@ -265,6 +267,7 @@ async fn page(State(app): State<Arc<Dashboard>>, Query(query): Query<FilterQuery
         since: query.since.unwrap_or_default(),
         unowned,
         clients: clients.iter().map(ClientRow::of).collect(),
+        not_listed,
         verdicts: Verdict::ALL.iter().map(|v| v.as_str()).collect(),
         state,
     };

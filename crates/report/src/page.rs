@@ -31,8 +31,11 @@ pub struct LiveView {
     pub since: String,
     /// Only clients without an owner.
     pub unowned: bool,
-    /// The filtered clients, listed instead of the report's groups.
+    /// The filtered clients, listed instead of the report's groups (at most
+    /// [`MAX_LIVE_ROWS`]).
     pub clients: Vec<ClientRow>,
+    /// Clients the filter admits beyond those listed.
+    pub not_listed: usize,
     /// Every verdict's spelling, for the form.
     pub verdicts: Vec<&'static str>,
     /// The inventory's state when the page was made; the page reloads when it changes.
@@ -45,6 +48,9 @@ impl LiveView {
         self.verdict == verdict
     }
 }
+
+/// Most clients the dashboard lists on one page; a filter narrows a longer list.
+pub const MAX_LIVE_ROWS: usize = 500;
 
 /// A table of clients on the page.
 struct Group<'a> {
