@@ -205,6 +205,16 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     assert!(std::fs::metadata(&png).unwrap().len() > 50_000);
     let pdf = browser.pdf(&scratch.path().join("report.pdf"));
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"));
+    // As printed: A4's width at 96 dpi, print styles on.
+    browser.call(
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"media": "print"}),
+    );
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 794, "height": 1123, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    browser.screenshot(&scratch.path().join("report-print.png"));
 }
 
 /// A `mailtls dashboard` process, stopped when dropped.

@@ -136,8 +136,9 @@ pub fn summary(data: &ReportData) -> Vec<String> {
     out
 }
 
-/// What email admins, the helpdesk, security and compliance, and device owners should do.
-pub fn advice(data: &ReportData, digest: &str) -> Vec<RoleAdvice> {
+/// What email admins, the helpdesk, security and compliance, and device owners should do;
+/// `digest` is that of a report file's data (none on the live dashboard).
+pub fn advice(data: &ReportData, digest: Option<&str>) -> Vec<RoleAdvice> {
     let t = &data.totals;
     let breaks = with_verdict(data, "breaks");
     let at_risk = with_verdict(data, "at_risk");
@@ -203,17 +204,20 @@ pub fn advice(data: &ReportData, digest: &str) -> Vec<RoleAdvice> {
         ));
     }
 
-    let mut security = vec![
-        format!(
-            "{} used TLS 1.0 or 1.1 and {} used no TLS in the period covered.",
-            plural(t.legacy_sessions, "session", "sessions"),
-            plural(t.plaintext_sessions, "session", "sessions")
-        ),
-        format!(
+    let mut security = vec![format!(
+        "{} used TLS 1.0 or 1.1 and {} used no TLS in the period covered.",
+        plural(t.legacy_sessions, "session", "sessions"),
+        plural(t.plaintext_sessions, "session", "sessions")
+    )];
+    security.push(match digest {
+        Some(digest) => format!(
             "Keep this file as evidence: its data's SHA-256 is {digest}; \
              `mailtls report verify FILE` checks a copy."
         ),
-    ];
+        None => "For evidence, file a report made with `mailtls report --html FILE`: its data \
+                 carries a SHA-256 that `mailtls report verify` checks."
+            .to_string(),
+    });
     if t.unowned_needing_action > 0 {
         security.push(format!(
             "{} that need action have no owner: an open finding until each has one.",
