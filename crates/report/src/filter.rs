@@ -42,9 +42,13 @@ impl ClientFilter {
     }
 }
 
+/// Longest age accepted (`36500d`): beyond it a day could fall outside the years the
+/// calendar arithmetic handles.
+const MAX_AGE_SECS: u64 = 100 * 365 * 86_400;
+
 /// A time given on the command line or in the dashboard's form could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read {0:?} as a time: give a day (2026-07-01), an RFC 3339 time (2026-07-01T08:00:00Z) or an age (30d, 12h)")]
+#[error("cannot read {0:?} as a time: give a day (2026-07-01), an RFC 3339 time (2026-07-01T08:00:00Z) or an age up to 100 years (30d, 12h)")]
 pub struct UnreadableTime(pub String);
 
 /// Reads a time: a UTC day (its start), an RFC 3339 instant, or an age before `now` in days
@@ -58,7 +62,10 @@ pub fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, UnreadableT
         .or_else(|| text.strip_suffix('h').map(|n| (n, 3_600)))
     {
         let count: u64 = number.parse().map_err(|_| unreadable())?;
-        let age = count.checked_mul(unit).ok_or_else(unreadable)?;
+        let age = count
+            .checked_mul(unit)
+            .filter(|&age| age <= MAX_AGE_SECS)
+            .ok_or_else(unreadable)?;
         return now
             .checked_sub(Duration::from_secs(age))
             .ok_or_else(unreadable);
@@ -71,9 +78,18 @@ pub fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, UnreadableT
         .map_err(|_| unreadable())
 }
 
-/// The UTC day of an instant.
+/// The UTC day of an instant; one beyond the calendar's years ±9999 is its first or last day
+/// (time's own conversion would panic there).
 pub fn utc_day(time: SystemTime) -> Date {
-    OffsetDateTime::from(time).date()
+    let since_epoch = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => time::Duration::try_from(after).ok(),
+        Err(before) => time::Duration::try_from(before.duration()).ok().map(|d| -d),
+    };
+    match since_epoch.and_then(|d| OffsetDateTime::UNIX_EPOCH.checked_add(d)) {
+        Some(instant) => instant.date(),
+        None if time < SystemTime::UNIX_EPOCH => Date::MIN,
+        None => Date::MAX,
+    }
 }
 
 #[cfg(test)]
@@ -178,8 +194,23 @@ mod tests {
             parse_time("24h", now).unwrap(),
             UNIX_EPOCH + Duration::from_secs(9 * 86_400)
         );
-        for bad in ["yesterday", "2026-13-01", "-3d", "99999999999999999d", ""] {
+        // The last found by the report_file fuzz target: 608,000 years back.
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "-3d",
+            "99999999999999999d",
+            "",
+            "222222222d",
+        ] {
             assert!(parse_time(bad, now).is_err(), "{bad}");
         }
+        assert!(parse_time("36500d", now).is_ok());
+        let far = UNIX_EPOCH - Duration::from_secs(1_000_000 * 365 * 86_400);
+        assert_eq!(utc_day(far), Date::MIN);
+        assert_eq!(
+            utc_day(UNIX_EPOCH + Duration::from_secs(86_400)).to_string(),
+            "1970-01-02"
+        );
     }
 }
