@@ -16,17 +16,25 @@ pub enum RefusalReason {
     ClientLimit,
     /// Every unauthenticated slot of the gateway was taken (`max_unauthenticated`).
     PreAuthBudget,
+    /// A PROXY protocol listener was reached from an address not in its `proxy_from`: nothing
+    /// is read from such a sender, so it is counted like a flood rather than recorded.
+    UntrustedProxy,
 }
 
 impl RefusalReason {
     /// Every reason, in declaration order.
-    pub const ALL: [RefusalReason; 2] = [RefusalReason::ClientLimit, RefusalReason::PreAuthBudget];
+    pub const ALL: [RefusalReason; 3] = [
+        RefusalReason::ClientLimit,
+        RefusalReason::PreAuthBudget,
+        RefusalReason::UntrustedProxy,
+    ];
 
     /// The stable snake_case label stored in the database, e.g. `"client_limit"`.
     pub fn as_str(self) -> &'static str {
         match self {
             RefusalReason::ClientLimit => "client_limit",
             RefusalReason::PreAuthBudget => "pre_auth_budget",
+            RefusalReason::UntrustedProxy => "untrusted_proxy",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One client session, from accept to the session record. [`run_bridge`] shows its stages in
-//! order: client address (PROXY protocol header) ─► the limits of that address (over them the
-//! connection is closed at once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
+//! order: client address (PROXY protocol header; a sender that may not send one is closed at
+//! once and only counted) ─► the limits of that address (over them the connection is closed at
+//! once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
 //! pre-auth dialogue (proto) until credentials ─► checks (failed-login throttle, TLS policy, a
 //! logged-in slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
 //! what it learned as a [`Fact`], merged into the one record the session writes when it ends.
@@ -34,7 +35,7 @@ use wire::TlsVersion;
 
 use crate::client_limits::UnauthenticatedSlot;
 use crate::listener::ListenerContext;
-use crate::proxy_header;
+use crate::proxy_header::{self, NoClient};
 use crate::settings::{ClientTlsMode, Protocol};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
 use crate::token_logins::MailboxSlot;
@@ -68,10 +69,11 @@ impl SessionEnd {
     }
 }
 
-/// A connection closed at once because its client address was over its limits: counted per
-/// address and minute, not recorded as a session, so a flood cannot fill the disk.
+/// A connection closed at once, before any dialogue (its address over its limits, or not
+/// allowed to send a PROXY header): counted per address and minute, not recorded as a
+/// session, so a flood cannot fill the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct OverLimits(RefusalReason);
+pub(crate) struct Refused(pub(crate) RefusalReason);
 
 /// Serves one accepted connection to its end and records it.
 pub(crate) async fn serve(
@@ -90,7 +92,7 @@ pub(crate) async fn serve(
     let end = tokio::select! {
         end = session => match end {
             Ok(Ok(end)) => end,
-            Ok(Err(OverLimits(reason))) => {
+            Ok(Err(Refused(reason))) => {
                 refused(&ctx, &record, reason, &recorder);
                 return;
             }
@@ -127,8 +129,8 @@ pub(crate) async fn serve(
     recorder.record(record);
 }
 
-/// Counts a connection refused over the limits of its address (`record` holds no more than
-/// its address).
+/// Counts a connection refused before its dialogue (`record` holds no more than its
+/// address).
 fn refused(
     ctx: &ListenerContext,
     record: &SessionRecord,
@@ -188,7 +190,7 @@ async fn run(
     peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
-) -> Result<SessionEnd, OverLimits> {
+) -> Result<SessionEnd, Refused> {
     match ctx.settings.protocol {
         Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, peer, facts, tally).await,
         Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, peer, facts, tally).await,
@@ -209,7 +211,7 @@ fn dialogue_options(ctx: &ListenerContext) -> DialogueOptions {
     }
 }
 
-/// The stages of a session, in order. A connection over the limits of its address ends in
+/// The stages of a session, in order. A connection refused before its dialogue ends in
 /// `Err`, to be counted rather than recorded.
 async fn run_bridge<B: Bridge>(
     ctx: &ListenerContext,
@@ -217,7 +219,7 @@ async fn run_bridge<B: Bridge>(
     peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
-) -> Result<SessionEnd, OverLimits> {
+) -> Result<SessionEnd, Refused> {
     // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
     let _ = tcp.set_nodelay(true);
     enable_keepalive(&tcp);
@@ -227,7 +229,8 @@ async fn run_bridge<B: Bridge>(
     let accepted = proxy_header::accept_client(ctx.proxy.as_ref(), &ctx.settings.name, tcp, peer);
     let (mut tcp, client_addr) = match accepted.await {
         Ok(accepted) => accepted,
-        Err(end) => return Ok(end),
+        Err(NoClient::Untrusted) => return Err(Refused(RefusalReason::UntrustedProxy)),
+        Err(NoClient::Ended(end)) => return Ok(end),
     };
     facts.note(Fact::ClientAddress(client_addr));
     let mut dialogue = B::client(dialogue_options(ctx), &ctx.upstream);
@@ -239,7 +242,7 @@ async fn run_bridge<B: Bridge>(
             Ok(slot) => slot,
             Err(reason) => {
                 close_over_limits(ctx, &mut tcp, &mut dialogue, reason).await;
-                return Err(OverLimits(reason));
+                return Err(Refused(reason));
             }
         };
 
@@ -321,6 +324,8 @@ async fn close_over_limits<D: ClientDialogue>(
     let text = match reason {
         RefusalReason::ClientLimit => "Too many connections from your address; try again later",
         RefusalReason::PreAuthBudget => "Too many connections; try again later",
+        // Refused before the limits are checked, without a word.
+        RefusalReason::UntrustedProxy => return,
     };
     let line = dialogue.farewell(&format!(
         "{} {text}",
