@@ -192,6 +192,18 @@ impl From<&StoredToken> for CachedToken {
     }
 }
 
+/// The lock file of the cache at `path`, `<file>.lock`, created empty when missing.
+fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path.with_file_name(name))
+}
+
 /// `ours` with each entry of `theirs` that is newer or that `ours` lacks, in key order.
 fn merge(ours: &[CachedToken], theirs: Vec<CachedToken>) -> Vec<CachedToken> {
     let mut merged: std::collections::BTreeMap<TokenKey, CachedToken> =
@@ -317,6 +329,30 @@ impl TokenCacheFile {
         &self.path
     }
 
+    /// Fails unless whoever runs can write the cache at `path`: open its lock file and
+    /// create a file in its folder (what every write does). A gateway that dropped root
+    /// checks this at start, rather than losing every token it fetches to a failed write.
+    pub fn check_writable(path: &Path) -> Result<(), CacheError> {
+        let io = |what: &str, e: std::io::Error| CacheError::Io {
+            path: path.display().to_string(),
+            reason: format!("{what}: {e}"),
+        };
+        let mut probe_name = path.file_name().unwrap_or_default().to_os_string();
+        probe_name.push(format!(".probe{}", std::process::id()));
+        let probe = path.with_file_name(probe_name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&probe)
+            .map_err(|e| io("cannot create a file beside it", e))?;
+        let _ = std::fs::remove_file(&probe);
+        lock_file(path)
+            .map(drop)
+            .map_err(|e| io("cannot open the lock file beside it", e))
+    }
+
     /// Writes `ours` merged with what the file holds now, and returns the merged tokens.
     ///
     /// The running gateway and `mailtls oauth login` both write the file: each entry is kept
@@ -328,15 +364,8 @@ impl TokenCacheFile {
             path: self.path.display().to_string(),
             reason: format!("{what}: {e}"),
         };
-        let mut lock_name = self.path.file_name().unwrap_or_default().to_os_string();
-        lock_name.push(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.path.with_file_name(lock_name))
-            .map_err(|e| io("cannot open the lock file beside it", e))?;
+        let lock =
+            lock_file(&self.path).map_err(|e| io("cannot open the lock file beside it", e))?;
         lock.lock().map_err(|e| io("cannot lock", e))?;
         let theirs = match std::fs::read(&self.path) {
             Ok(bytes) => self.decode(&bytes)?,

@@ -78,6 +78,12 @@ fn serve(path: &Path) -> Result<()> {
                 "serving as an unprivileged user"
             );
         }
+        // Every token fetched is written to the cache as whoever serves now.
+        if let Some(cache) = &config.oauth.token_cache {
+            oauth::TokenCacheFile::check_writable(&cache.path).map_err(|e| {
+                anyhow!("cannot start: the token cache is not writable by the serving user: {e}")
+            })?;
+        }
         bound.serve(recorder.clone(), shutdown_signal()).await;
         if let Some(task) = metrics {
             task.abort();
