@@ -3,6 +3,7 @@
 
 mod command;
 mod config;
+mod pid_file;
 mod run_as;
 
 use std::path::PathBuf;
@@ -25,6 +26,12 @@ struct Cli {
 enum Command {
     /// Run the gateway: accept legacy IMAP/POP3 clients, log them in upstream over TLS 1.2+.
     Gateway {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a config file like check-config, then ask the running gateway (found by
+    /// `[gateway] pid_file`) to reload it with SIGHUP; nothing is signalled if the file has a problem.
+    Reload {
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
+        Command::Reload { config } => command::reload::run(&config),
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
