@@ -212,11 +212,16 @@ impl Reloads<'_> {
             return Ok(()); // config::load reports it
         }
         let fix = match &self.started.run_as {
-            Some(run_as) => format!(
-                "the gateway serves as {} since it started and reloads as that user: let its group read the config and the files it names (chgrp {gid} FILE; chmod 0640 FILE), or restart the gateway to apply the change",
-                run_as.user,
-                gid = run_as.gid,
-            ),
+            Some(run_as) => {
+                let group = nix::unistd::Group::from_gid(run_as.gid)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| run_as.gid.to_string(), |g| g.name);
+                format!(
+                    "the gateway serves as {} since it started and reloads as that user: let its group read the config and the files it names (chgrp {group} FILE; chmod 0640 FILE), or restart the gateway to apply the change",
+                    run_as.user,
+                )
+            }
             None => "let the gateway's user read the config and the files it names, or restart the gateway to apply the change".to_string(),
         };
         Err(vec![ConfigProblem::new(
@@ -231,7 +236,13 @@ impl Reloads<'_> {
 fn setup_problems(errors: Vec<SetupError>) -> Vec<ConfigProblem> {
     errors
         .into_iter()
-        .map(|e| ConfigProblem::new(e.key, e.message, "fix it in the config and reload again"))
+        .map(|e| {
+            ConfigProblem::new(
+                e.key,
+                e.message,
+                "correct it (or do what the problem says) and reload again",
+            )
+        })
         .collect()
 }
 
