@@ -275,11 +275,14 @@ fn after_giving_root_up_a_reload_needs_a_config_its_group_may_read_and_no_new_po
 fn the_systemd_unit_verifies_and_its_sandbox_is_rated_ok() {
     let unit = repo_root().join("examples/systemd/mailtls.service");
     let text = std::fs::read_to_string(&unit).expect("the shipped unit");
-    // systemd-analyze verify checks that ExecStart's binary exists: point it at the one this
-    // checkout builds, and change nothing else.
-    let installed = "ExecStart=/usr/local/bin/mailtls ";
-    assert_eq!(text.matches(installed).count(), 1, "{text}");
-    let built = format!("ExecStart={} ", mailtls_bin().display());
+    // systemd-analyze verify checks that ExecStart's and ExecReload's binary exists: point
+    // them at the one this checkout builds, and change nothing else.
+    let installed = "=/usr/local/bin/mailtls ";
+    for key in ["ExecStart", "ExecReload"] {
+        let line = format!("{key}{installed}");
+        assert_eq!(text.matches(&line).count(), 1, "{key} in {text}");
+    }
+    let built = format!("={} ", mailtls_bin().display());
     let scratch = Scratch::new("systemd-unit");
     let copy = scratch.path().join("mailtls.service");
     std::fs::write(&copy, text.replace(installed, &built)).expect("write the unit");
@@ -325,6 +328,7 @@ fn the_systemd_unit_verifies_and_its_sandbox_is_rated_ok() {
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
         "User=mailtls",
         "ReadWritePaths=/var/lib/mailtls",
+        "ExecReload=/usr/local/bin/mailtls reload --config /etc/mailtls/mailtls.toml --pid $MAINPID",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line} in the unit");
     }

@@ -4,7 +4,8 @@
 //! LOGOUT; new sessions get the new config (the exception lets a TLS 1.0 client in that the
 //! policy refused before, the new listener accepts, the removed one refuses connections). A
 //! config with a problem is refused with its key in the log and the old one keeps serving;
-//! `mailtls reload` checks the file first and signals only when it is valid.
+//! `mailtls reload` checks the file first and signals only a valid one, and only the gateway
+//! that serves it (found by its pid file or `--pid`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -409,6 +410,22 @@ fn mailtls_reload_checks_the_file_first_and_signals_only_a_valid_one() {
     assert!(output.status.success(), "{output:?}");
     gateway.wait_for_log("config reloaded", 1);
     assert!(tls10_login(added.port, &ca).starts_with("a OK "));
+
+    // With --pid (systemd's $MAINPID) the pid file is not needed; a process that is not the
+    // gateway is not signalled.
+    let with_pid = |pid: u32| {
+        Command::new(mailtls_bin())
+            .args(["reload", "--pid", &pid.to_string(), "--config"])
+            .arg(gateway.config_path())
+            .output()
+            .expect("run mailtls reload --pid")
+    };
+    let output = with_pid(std::process::id());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a running mailtls gateway"), "{stderr}");
+    assert!(with_pid(gateway.pid()).status.success());
+    gateway.wait_for_log("config reloaded", 2);
 
     // The pid file goes with the gateway.
     gateway.stop_and_read_sessions();

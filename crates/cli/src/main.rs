@@ -34,6 +34,9 @@ enum Command {
     Reload {
         #[arg(long, short)]
         config: PathBuf,
+        /// The gateway's process id (e.g. systemd's $MAINPID) instead of the pid file's.
+        #[arg(long)]
+        pid: Option<i32>,
     },
     /// Check a config file and list every problem with its key and what to do.
     CheckConfig {
@@ -82,7 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
-        Command::Reload { config } => command::reload::run(&config),
+        Command::Reload { config, pid } => command::reload::run(&config, pid),
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),

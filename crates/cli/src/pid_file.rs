@@ -1,6 +1,6 @@
 //! `[gateway] pid_file`: the serving gateway's process id, written once it serves (as the user
 //! it serves as, so the same user removes it at exit), read by `mailtls reload` to find whom to
-//! signal. A pid file can outlive its process (a crash, a kill -9) and its number be reused,
+//! signal (`--pid`, e.g. systemd's $MAINPID, skips the file). A pid file can outlive its process (a crash, a kill -9) and its number be reused,
 //! so the reader checks that the process is a `mailtls gateway` serving the same config.
 
 use std::path::{Path, PathBuf};
@@ -41,25 +41,27 @@ impl Drop for PidFile {
     }
 }
 
-/// The gateway that serves `config` according to the pid file at `path`: its id once its
-/// command line shows `mailtls gateway` with that config, else what is wrong.
-pub fn serving_gateway(path: &Path, config: &Path) -> Result<Pid> {
+/// The process id in the pid file at `path`.
+pub fn read(path: &Path) -> Result<i32> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read the pid file {} (gateway.pid_file): is the gateway running?",
             path.display()
         )
     })?;
-    let pid: i32 = text
-        .trim()
+    text.trim()
         .parse()
         .ok()
         .filter(|&pid| pid > 0)
-        .ok_or_else(|| anyhow!("{} does not hold a process id", path.display()))?;
+        .ok_or_else(|| anyhow!("{} does not hold a process id", path.display()))
+}
+
+/// `pid` once its command line shows `mailtls gateway` serving `config`, else what is wrong
+/// (`named_by` says where the id came from).
+pub fn serving_gateway(pid: i32, named_by: &str, config: &Path) -> Result<Pid> {
     let stale = || {
         format!(
-            "process {pid} named by {} is not a running mailtls gateway (a stale pid file: start the gateway)",
-            path.display()
+            "process {pid} ({named_by}) is not a running mailtls gateway (a stale pid file? start the gateway)"
         )
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).with_context(stale)?;
