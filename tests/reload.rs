@@ -2,7 +2,8 @@
 //! the lab Dovecot: 100 logged-in IMAP sessions (Python's ssl, TLS 1.2) live through a reload
 //! that adds an exception and a listener and removes another, each still answering NOOP and
 //! LOGOUT; new sessions get the new config (the exception lets a TLS 1.0 client in that the
-//! policy refused before, the new listener accepts, the removed one refuses connections). A
+//! policy refused before, the new listener accepts, the removed one refuses connections); a
+//! listener whose settings change applies them to new sessions, on a new socket if it moved. A
 //! config with a problem is refused with its key in the log and the old one keeps serving;
 //! `mailtls reload` checks the file first and signals only a valid one, and only the gateway
 //! that serves it (found by its pid file or `--pid`).
@@ -14,7 +15,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use e2e::legacy_client::Client;
+use e2e::legacy_client::{legacy_connector, Client};
 use e2e::scrape::{scrape, value};
 use e2e::{
     free_port, mailtls_bin, repo_root, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch,
@@ -436,4 +437,78 @@ fn mailtls_reload_checks_the_file_first_and_signals_only_a_valid_one() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not a running mailtls gateway"), "{stderr}");
+}
+
+#[test]
+fn a_changed_listener_applies_to_new_sessions_and_a_moved_one_is_bound_anew() {
+    let scratch = Scratch::new("reload-changed");
+    let dovecot = many_sessions_dovecot(&scratch);
+    let ca = dovecot.ca_file();
+    let floor = ListenerSpec::new("imaps", "imap", "implicit", Some("1.0"));
+    let moving = ListenerSpec::new("imaps-moving", "imap", "implicit", Some("1.0"));
+    let section = "pre_auth_timeout_secs = 10\n";
+    let dir = scratch.path().join("gateway");
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    let listeners = vec![floor.clone(), moving.clone()];
+    let config = Gateway::config_text(&dovecot, &listeners, section, UpstreamTls::Implicit);
+    let mut gateway = Gateway::start_with_config(&dir, &config, listeners);
+
+    // A TLS 1.0 session logged in on each before the reload.
+    let live: Vec<Client> = [floor.port, moving.port]
+        .into_iter()
+        .map(|port| {
+            let mut client = Client::tls(port, &ca);
+            client.expect_greeting_imap();
+            client.send(b"a LOGIN alice secret\r\n");
+            assert!(client.tagged("a").starts_with("a OK "));
+            client
+        })
+        .collect();
+
+    // The floor of one raised to TLS 1.2, the other moved to another port.
+    let raised = ListenerSpec {
+        min_tls: Some("1.2".into()),
+        ..floor.clone()
+    };
+    let moved = ListenerSpec {
+        port: free_port(),
+        ..moving.clone()
+    };
+    let next = Gateway::config_text(
+        &dovecot,
+        &[raised, moved.clone()],
+        section,
+        UpstreamTls::Implicit,
+    );
+    std::fs::write(gateway.config_path(), next).expect("write the new config");
+    gateway.hang_up();
+    let log = gateway.wait_for_log("config reloaded", 1);
+    assert!(
+        log.contains(r#"changed=["imaps", "imaps-moving"]"#),
+        "{log}"
+    );
+
+    // New sessions: TLS 1.0 no longer completes a handshake on the raised listener; the moved
+    // one listens on its new port only.
+    let tcp = TcpStream::connect(("127.0.0.1", floor.port)).expect("connect");
+    assert!(legacy_connector(&ca).connect("localhost", tcp).is_err());
+    assert!(tls10_login(moved.port, &ca).starts_with("a OK "));
+    assert!(connection_refused(moving.port));
+
+    // The sessions of before go on with the config they started with.
+    for mut client in live {
+        client.send(b"n NOOP\r\nz LOGOUT\r\n");
+        assert!(client.tagged("n").starts_with("n OK"));
+        assert!(client.tagged("z").contains("\r\nz OK"));
+    }
+    let records = gateway.stop_and_read_sessions();
+    let ended = |listener: &str, outcome: Outcome| {
+        records
+            .iter()
+            .filter(|r| r.listener == listener && r.outcome == outcome)
+            .count()
+    };
+    assert_eq!(ended("imaps", Outcome::Ok), 1, "{records:#?}");
+    assert_eq!(ended("imaps", Outcome::ClientTlsFailed), 1, "{records:#?}");
+    assert_eq!(ended("imaps-moving", Outcome::Ok), 2, "{records:#?}");
 }
