@@ -18,8 +18,7 @@ use std::process::Command;
 use e2e::clients::{s_client_imap_login, LEGACY_CIPHERS};
 use e2e::evidence::bridged_records;
 use e2e::{
-    mailtls_bin, post_cutoff_dovecot, repo_root, run_ok, start_gateway, Gateway, ListenerSpec,
-    Scratch, UpstreamTls,
+    mailtls_bin, post_cutoff_dovecot, repo_root, run_ok, start_gateway, ListenerSpec, Scratch,
 };
 
 /// The system user that owns the lab's mail (lab/install.sh and lab/dovecot.sh create it).
@@ -216,22 +215,13 @@ fn after_giving_root_up_a_reload_needs_a_config_its_group_may_read_and_no_new_po
     let mut gateway = start_gateway(&scratch, &dovecot, vec![listener.clone()], &section);
     let config = gateway.config_path();
     let legacy = ["-tls1", "-cipher", LEGACY_CIPHERS];
-    let write_config = |listeners: &[ListenerSpec]| {
-        let text = Gateway::config_text(&dovecot, listeners, &section, UpstreamTls::Implicit);
-        // Rewritten in place, so owner and mode stay as set.
-        std::fs::write(&config, text).expect("write the config");
-    };
 
     // Root's alone, as lab/quickstart.sh installs it: the serving user cannot read it.
     set_owner_and_mode(&config, 0, 0o600);
     let added = ListenerSpec::new("imaps-added", "imap", "implicit", Some("1.0"));
-    write_config(&[listener.clone(), added.clone()]);
+    gateway.rewrite_config(&dovecot, &[listener.clone(), added.clone()], &section);
     gateway.hang_up();
-    let log = gateway.wait_for_log("reload refused: the running config stays", 1);
-    let refusal = log
-        .lines()
-        .find(|l| l.contains("ERROR") && l.contains("cannot read"))
-        .unwrap_or_else(|| panic!("no refusal naming the file in:\n{log}"));
+    let refusal = gateway.reload_refusal(1, "cannot read");
     assert!(refusal.contains("Permission denied"), "{refusal}");
     assert!(
         refusal.contains(&format!("serves as {LAB_USER}")),
@@ -254,13 +244,13 @@ fn after_giving_root_up_a_reload_needs_a_config_its_group_may_read_and_no_new_po
     // A new port below 1024 needs root, given up for good: refused, with the key.
     let mut low = ListenerSpec::new("imaps-low", "imap", "implicit", Some("1.0"));
     low.port = privileged_port();
-    write_config(&[listener.clone(), added.clone(), low.clone()]);
+    gateway.rewrite_config(
+        &dovecot,
+        &[listener.clone(), added.clone(), low.clone()],
+        &section,
+    );
     gateway.hang_up();
-    let log = gateway.wait_for_log("reload refused: the running config stays", 2);
-    let refusal = log
-        .lines()
-        .find(|l| l.contains("ERROR") && l.contains("listener[imaps-low].bind"))
-        .unwrap_or_else(|| panic!("no refusal naming the bind in:\n{log}"));
+    let refusal = gateway.reload_refusal(2, "listener[imaps-low].bind");
     assert!(refusal.contains("below 1024"), "{refusal}");
     assert!(refusal.contains("restart the gateway"), "{refusal}");
     s_client_imap_login(added.port, &ca, &legacy);

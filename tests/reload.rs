@@ -18,8 +18,8 @@ use std::time::Duration;
 use e2e::legacy_client::{legacy_connector, Client};
 use e2e::scrape::{scrape, value};
 use e2e::{
-    free_port, mailtls_bin, repo_root, Dovecot, DovecotOptions, Gateway, ListenerSpec, Scratch,
-    UpstreamTls,
+    free_port, mailtls_bin, repo_root, start_gateway, Dovecot, DovecotOptions, Gateway,
+    ListenerSpec, Scratch, UpstreamTls,
 };
 use store::Outcome;
 
@@ -70,6 +70,15 @@ fn tls10_login(port: u16, ca: &Path) -> String {
     imap.send(b"b LOGOUT\r\n");
     imap.tagged("b");
     reply
+}
+
+/// alice logged in over TLS 1.0 on `port`, the session left open.
+fn logged_in(port: u16, ca: &Path) -> Client {
+    let mut imap = Client::tls(port, ca);
+    imap.expect_greeting_imap();
+    imap.send(b"a LOGIN alice secret\r\n");
+    assert!(imap.tagged("a").starts_with("a OK "));
+    imap
 }
 
 fn connection_refused(port: u16) -> bool {
@@ -154,16 +163,8 @@ fn reload_with_a_new_exception_under_100_live_sessions_drops_none_of_them() {
     let retired =
         ListenerSpec::new("imaps-retired", "imap", "implicit", Some("1.0")).with_policy("ended");
     let gateway_section = format!("{ROOM_FOR_100}{}", ended_policy());
-    let dir = scratch.path().join("gateway");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
     let listeners = vec![imaps.clone(), retired.clone()];
-    let config = Gateway::config_text(
-        &dovecot,
-        &listeners,
-        &gateway_section,
-        UpstreamTls::Implicit,
-    );
-    let mut gateway = Gateway::start_with_config(&dir, &config, listeners);
+    let mut gateway = start_gateway(&scratch, &dovecot, listeners, &gateway_section);
 
     // Before: the ended policy refuses a TLS 1.0 client.
     assert_eq!(
@@ -176,13 +177,11 @@ fn reload_with_a_new_exception_under_100_live_sessions_drops_none_of_them() {
 
     // The new config: an exception for the tests' address, a new listener, one removed.
     let added = ListenerSpec::new("imaps-added", "imap", "implicit", Some("1.0"));
-    let next = Gateway::config_text(
+    gateway.rewrite_config(
         &dovecot,
         &[imaps.clone(), added.clone()],
         &format!("{gateway_section}{LOOPBACK_EXCEPTION}"),
-        UpstreamTls::Implicit,
     );
-    std::fs::write(gateway.config_path(), next).expect("write the new config");
     gateway.hang_up();
     let log = gateway.wait_for_log("config reloaded", 1);
     assert!(log.contains("listener=imaps-added"), "{log}");
@@ -244,21 +243,10 @@ fn a_broken_config_on_reload_keeps_the_old_one_and_the_log_names_the_key() {
     let metrics_port = free_port();
     let gateway_section =
         format!("pre_auth_timeout_secs = 10\n\n[metrics]\nbind = \"127.0.0.1:{metrics_port}\"\n");
-    let dir = scratch.path().join("gateway");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
-    let config = Gateway::config_text(
-        &dovecot,
-        std::slice::from_ref(&imaps),
-        &gateway_section,
-        UpstreamTls::Implicit,
-    );
-    let gateway = Gateway::start_with_config(&dir, &config, vec![imaps.clone()]);
+    let gateway = start_gateway(&scratch, &dovecot, vec![imaps.clone()], &gateway_section);
 
     // A session logged in before the broken reloads.
-    let mut live = Client::tls(imaps.port, &ca);
-    live.expect_greeting_imap();
-    live.send(b"a LOGIN alice secret\r\n");
-    assert!(live.tagged("a").starts_with("a OK "));
+    let mut live = logged_in(imaps.port, &ca);
 
     let added = ListenerSpec::new("imaps-added", "imap", "implicit", Some("1.0"));
     let with_added = |gateway_lines: &str| {
@@ -291,18 +279,10 @@ fn a_broken_config_on_reload_keeps_the_old_one_and_the_log_names_the_key() {
     {
         std::fs::write(gateway.config_path(), broken).expect("write the broken config");
         gateway.hang_up();
-        let log = gateway.wait_for_log("reload refused: the running config stays", n + 1);
-        let refused: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("ERROR") && l.contains("reload refused"))
-            .collect();
-        assert!(
-            refused.iter().any(|l| l.contains(key)),
-            "no {key} in:\n{log}"
-        );
+        gateway.reload_refusal(n + 1, key);
         // The old config serves on: the added listener was never opened, the old one accepts,
         // the live session answers.
-        assert!(connection_refused(added.port), "{log}");
+        assert!(connection_refused(added.port));
         assert!(tls10_login(imaps.port, &ca).starts_with("a OK "));
         live.send(format!("n{n} NOOP\r\n").as_bytes());
         assert!(live
@@ -350,16 +330,8 @@ fn mailtls_reload_checks_the_file_first_and_signals_only_a_valid_one() {
     let ca = dovecot.ca_file();
     let imaps = ListenerSpec::new("imaps", "imap", "implicit", Some("1.0"));
     let gateway_section = "pre_auth_timeout_secs = 10\npid_file = \"gateway.pid\"\n";
-    let dir = scratch.path().join("gateway");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
-    let config = Gateway::config_text(
-        &dovecot,
-        std::slice::from_ref(&imaps),
-        gateway_section,
-        UpstreamTls::Implicit,
-    );
-    let mut gateway = Gateway::start_with_config(&dir, &config, vec![imaps.clone()]);
-    let pid_file = dir.join("gateway.pid");
+    let mut gateway = start_gateway(&scratch, &dovecot, vec![imaps.clone()], gateway_section);
+    let pid_file = gateway.config_path().with_file_name("gateway.pid");
     assert_eq!(
         std::fs::read_to_string(&pid_file).expect("the pid file"),
         format!("{}\n", gateway.pid())
@@ -447,22 +419,13 @@ fn a_changed_listener_applies_to_new_sessions_and_a_moved_one_is_bound_anew() {
     let floor = ListenerSpec::new("imaps", "imap", "implicit", Some("1.0"));
     let moving = ListenerSpec::new("imaps-moving", "imap", "implicit", Some("1.0"));
     let section = "pre_auth_timeout_secs = 10\n";
-    let dir = scratch.path().join("gateway");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
     let listeners = vec![floor.clone(), moving.clone()];
-    let config = Gateway::config_text(&dovecot, &listeners, section, UpstreamTls::Implicit);
-    let mut gateway = Gateway::start_with_config(&dir, &config, listeners);
+    let mut gateway = start_gateway(&scratch, &dovecot, listeners, section);
 
     // A TLS 1.0 session logged in on each before the reload.
     let live: Vec<Client> = [floor.port, moving.port]
         .into_iter()
-        .map(|port| {
-            let mut client = Client::tls(port, &ca);
-            client.expect_greeting_imap();
-            client.send(b"a LOGIN alice secret\r\n");
-            assert!(client.tagged("a").starts_with("a OK "));
-            client
-        })
+        .map(|port| logged_in(port, &ca))
         .collect();
 
     // The floor of one raised to TLS 1.2, the other moved to another port.
@@ -474,13 +437,7 @@ fn a_changed_listener_applies_to_new_sessions_and_a_moved_one_is_bound_anew() {
         port: free_port(),
         ..moving.clone()
     };
-    let next = Gateway::config_text(
-        &dovecot,
-        &[raised, moved.clone()],
-        section,
-        UpstreamTls::Implicit,
-    );
-    std::fs::write(gateway.config_path(), next).expect("write the new config");
+    gateway.rewrite_config(&dovecot, &[raised, moved.clone()], section);
     gateway.hang_up();
     let log = gateway.wait_for_log("config reloaded", 1);
     assert!(

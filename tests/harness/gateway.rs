@@ -349,6 +349,18 @@ ca_file = "{ca}"
         self.dir.join("mailtls.toml")
     }
 
+    /// Writes [`Gateway::config_text`] (implicit TLS upstream) over the config file in place,
+    /// so its owner and mode stay, for a reload.
+    pub fn rewrite_config(
+        &self,
+        dovecot: &Dovecot,
+        listeners: &[ListenerSpec],
+        gateway_section: &str,
+    ) {
+        let text = Gateway::config_text(dovecot, listeners, gateway_section, UpstreamTls::Implicit);
+        std::fs::write(self.config_path(), text).expect("write the config");
+    }
+
     /// Sends the gateway SIGHUP: reload the config.
     pub fn hang_up(&self) {
         let status = Command::new("kill")
@@ -374,6 +386,16 @@ ca_file = "{ca}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits for the gateway's `count`-th refused reload and returns its ERROR line that holds
+    /// `naming` (a key, or the words of the problem).
+    pub fn reload_refusal(&self, count: usize, naming: &str) -> String {
+        let log = self.wait_for_log("reload refused: the running config stays", count);
+        log.lines()
+            .find(|l| l.contains("ERROR") && l.contains("reload refused") && l.contains(naming))
+            .unwrap_or_else(|| panic!("no refused reload naming {naming:?} in:\n{log}"))
+            .to_string()
     }
 
     /// Everything the gateway has logged so far.
