@@ -230,6 +230,19 @@ impl Gateway {
         gateway_section: &str,
         upstream_tls: UpstreamTls,
     ) -> Gateway {
+        let config = Gateway::config_text(dovecot, &listeners, gateway_section, upstream_tls);
+        Gateway::start_with_config(dir, &config, listeners)
+    }
+
+    /// The config [`Gateway::start_upstream`] writes: `listeners` bridged to the lab Dovecot
+    /// (verified with the lab CA) as `upstream_tls` says, after a `[gateway]` section of
+    /// `gateway_section` (which may go on with tables of its own). For a reload, too.
+    pub fn config_text(
+        dovecot: &Dovecot,
+        listeners: &[ListenerSpec],
+        gateway_section: &str,
+        upstream_tls: UpstreamTls,
+    ) -> String {
         let (tls, imap_port, pop3_port) = upstream_tls.config();
         let certs = dovecot.ca_file().parent().expect("certs dir").to_path_buf();
         let upstreams = format!(
@@ -253,11 +266,10 @@ ca_file = "{ca}"
             ca = dovecot.ca_file().display(),
         );
         let listener_toml = |l: &ListenerSpec| l.toml(&certs, &format!("dovecot-{}", l.protocol));
-        let config = format!(
+        format!(
             "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n{upstreams}\n{}",
             listeners.iter().map(listener_toml).collect::<String>()
-        );
-        Gateway::start_with_config(dir, &config, listeners)
+        )
     }
 
     /// Starts the gateway with a config written out in full.
@@ -330,6 +342,60 @@ ca_file = "{ca}"
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
+    }
+
+    /// The config file the gateway was started with, which it reads again on SIGHUP.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("mailtls.toml")
+    }
+
+    /// Writes [`Gateway::config_text`] (implicit TLS upstream) over the config file in place,
+    /// so its owner and mode stay, for a reload.
+    pub fn rewrite_config(
+        &self,
+        dovecot: &Dovecot,
+        listeners: &[ListenerSpec],
+        gateway_section: &str,
+    ) {
+        let text = Gateway::config_text(dovecot, listeners, gateway_section, UpstreamTls::Implicit);
+        std::fs::write(self.config_path(), text).expect("write the config");
+    }
+
+    /// Sends the gateway SIGHUP: reload the config.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP {}", self.pid());
+    }
+
+    /// Waits until the log holds `needle` `count` times (e.g. the second "config reloaded"),
+    /// and returns the log.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {count} x {needle:?} in the gateway's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the gateway's `count`-th refused reload and returns its ERROR line that holds
+    /// `naming` (a key, or the words of the problem).
+    pub fn reload_refusal(&self, count: usize, naming: &str) -> String {
+        let log = self.wait_for_log("reload refused: the running config stays", count);
+        log.lines()
+            .find(|l| l.contains("ERROR") && l.contains("reload refused") && l.contains(naming))
+            .unwrap_or_else(|| panic!("no refused reload naming {naming:?} in:\n{log}"))
+            .to_string()
     }
 
     /// Everything the gateway has logged so far.

@@ -3,6 +3,7 @@
 
 mod command;
 mod config;
+mod pid_file;
 mod run_as;
 
 use std::path::PathBuf;
@@ -27,6 +28,15 @@ enum Command {
     Gateway {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Check a config file like check-config, then ask the running gateway (found by
+    /// `[gateway] pid_file`) to reload it with SIGHUP; nothing is signalled if the file has a problem.
+    Reload {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The gateway's process id (e.g. systemd's $MAINPID) instead of the pid file's.
+        #[arg(long)]
+        pid: Option<i32>,
     },
     /// Check a config file and list every problem with its key and what to do.
     CheckConfig {
@@ -75,6 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Gateway { config } => command::gateway::run(&config),
+        Command::Reload { config, pid } => command::reload::run(&config, pid),
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),

@@ -46,6 +46,10 @@ pub const BYTES_FROM_CLIENTS: &str = "mailtls_client_received_bytes_total";
 /// Counter: application bytes sent to clients, by `listener`, counted when a session ends.
 pub const BYTES_TO_CLIENTS: &str = "mailtls_client_sent_bytes_total";
 
+/// Counter: config reloads (SIGHUP, `mailtls reload`), by `result`: `applied`, or `refused`
+/// when the new config had a problem and the running one stayed.
+pub const CONFIG_RELOADS: &str = "mailtls_config_reloads_total";
+
 /// Upper bounds of the login latency buckets: a LAN Dovecot answers in milliseconds, Exchange
 /// Online in a few hundred; the upstream time limit defaults to 20 s.
 const LOGIN_SECONDS_BUCKETS: [f64; 12] = [
@@ -97,6 +101,12 @@ pub fn refused_by_client_limit(listener: &str) {
 /// Counts a login on `listener` that the failed-login throttle refused.
 pub fn login_throttled(listener: &str) {
     counter!(LOGINS_THROTTLED, "listener" => listener.to_string()).increment(1);
+}
+
+/// Counts a config reload, applied or refused.
+pub fn config_reloaded(applied: bool) {
+    let result = if applied { "applied" } else { "refused" };
+    counter!(CONFIG_RELOADS, "result" => result).increment(1);
 }
 
 /// A session in progress on one listener: counted in [`ACTIVE_SESSIONS`] until dropped, so a
@@ -158,6 +168,14 @@ fn describe() {
         ::metrics::Unit::Bytes,
         "Application bytes sent to clients, counted when each session ends"
     );
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Config reloads, by result: applied, or refused with the running config kept"
+    );
+    // Both results from the start, so an alert on refused reloads sees the series.
+    for result in ["applied", "refused"] {
+        counter!(CONFIG_RELOADS, "result" => result).increment(0);
+    }
     store::describe_metrics();
 }
 

@@ -11,19 +11,9 @@ use store::SqliteStore;
 use crate::config;
 
 pub fn run(path: &Path, verbose: bool) -> ExitCode {
-    let config = match load_or_report(path) {
-        Ok(config) => config,
+    let (config, gateway) = match prepare_or_report(path) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
-    };
-    // Loads the apps' secrets and certificates and opens the token cache with its key: a
-    // missing or wrong key shows here, not at the first login.
-    let tokens = match config.open_token_logins(1) {
-        Ok(tokens) => tokens,
-        Err(e) => return report(path, std::iter::once(e)),
-    };
-    let gateway = match Gateway::prepare(&config.gateway, config.policy.clone(), tokens) {
-        Ok(gateway) => gateway,
-        Err(errors) => return report(path, errors.iter().map(|e| e.to_string())),
     };
     // Opening creates the file and schema if missing: the same thing the gateway does first.
     if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
@@ -80,6 +70,20 @@ fn suites_text(listeners: &[ListenerSettings], suites: &[ListenerSuites]) -> Str
         }
     }
     text
+}
+
+/// The config at `path` and every TLS context and secret it names put to use (as the gateway
+/// does at start and at a reload), or its problems printed and the exit code to end with.
+pub(crate) fn prepare_or_report(path: &Path) -> Result<(config::Config, Gateway), ExitCode> {
+    let config = load_or_report(path)?;
+    // Loads the apps' secrets and certificates and opens the token cache with its key: a
+    // missing or wrong key shows here, not at the first login.
+    let tokens = config
+        .open_token_logins(1)
+        .map_err(|e| report(path, std::iter::once(e)))?;
+    let gateway = Gateway::prepare(&config.gateway, config.policy.clone(), tokens)
+        .map_err(|errors| report(path, errors.iter().map(|e| e.to_string())))?;
+    Ok((config, gateway))
 }
 
 /// The config at `path`, or its problems printed and the exit code to end with.

@@ -7,5 +7,6 @@ pub mod gateway;
 pub mod oauth;
 pub mod passwd;
 pub mod policy;
+pub mod reload;
 pub mod scan;
 mod terminal;

@@ -47,6 +47,8 @@ pub struct GatewaySection {
     pub user: Option<String>,
     /// The group to serve as instead of the user's primary group; it may read the store.
     pub group: Option<String>,
+    /// Where the gateway writes its process id while it serves, for `mailtls reload`.
+    pub pid_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

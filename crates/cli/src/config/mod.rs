@@ -4,6 +4,7 @@
 mod enforcement;
 mod file;
 mod oauth;
+mod restart;
 mod validate;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct Config {
     pub warnings: Vec<ConfigProblem>,
     /// `[gateway] user`/`group`: whom to serve as when started as root.
     pub run_as: Option<RunAs>,
+    /// `[gateway] pid_file`: written while the gateway serves, so `mailtls reload` finds it.
+    pub pid_file: Option<PathBuf>,
 }
 
 impl Config {

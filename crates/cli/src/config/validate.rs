@@ -189,6 +189,11 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         Some(false),
     );
     let run_as = run_as(&mut c, &raw.gateway);
+    let pid_file = raw
+        .gateway
+        .pid_file
+        .as_deref()
+        .and_then(|path| pid_file(&mut c, path));
 
     // Names are checked on the raw entries, so an entry with other faults still counts.
     unique_names(
@@ -261,6 +266,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
             log_json: log_json.unwrap_or(false),
             metrics_bind,
             run_as,
+            pid_file,
             policy: Arc::new(policy),
             warnings,
         })
@@ -322,6 +328,31 @@ fn metrics_bind(
         return None;
     }
     Some(addr)
+}
+
+/// `[gateway] pid_file`: relative to the config's folder, in a folder that exists.
+fn pid_file(c: &mut Checker, path: &str) -> Option<PathBuf> {
+    let fix = "give a file in a folder the gateway's user may write, e.g. \"/run/mailtls/mailtls.pid\" (systemd: RuntimeDirectory=mailtls)";
+    if path.trim().is_empty() || path.ends_with('/') {
+        c.report(
+            "gateway.pid_file",
+            format!("\"{path}\" is not a file name"),
+            fix,
+        );
+        return None;
+    }
+    let file = c.base.join(path);
+    match file.parent() {
+        Some(folder) if folder.is_dir() => Some(file),
+        _ => {
+            c.report(
+                "gateway.pid_file",
+                format!("the folder of {} does not exist", file.display()),
+                fix,
+            );
+            None
+        }
+    }
 }
 
 /// `[gateway] user` and `group`, looked up in the system's user and group databases now, so
