@@ -11,6 +11,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context, Result};
 use gateway::metrics::MetricsEndpoint;
 use gateway::{Gateway, RunningGateway, SetupError, TokenLogins};
+use oauth::settings::AccountSettings;
+use oauth::LocalAccounts;
 use store::{SessionRecorder, SqliteStore};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -97,6 +99,7 @@ fn serve(path: &Path) -> Result<()> {
             path,
             started: &config,
             tokens,
+            accounts: config.oauth.accounts.clone(),
         };
         while signals.next().await == Wanted::Reload {
             reloads.reload(&mut running);
@@ -156,11 +159,13 @@ impl Signals {
 
 /// Config reloads of a running gateway: the file it was started with, read again at each
 /// SIGHUP, and what was opened at start for good (the config of the settings a reload cannot
-/// change, and the OAuth token logins).
+/// change, and the OAuth token logins, whose local accounts a reload may replace).
 struct Reloads<'a> {
     path: &'a Path,
     started: &'a Config,
     tokens: Option<Arc<TokenLogins>>,
+    /// The `[[account]]` entries in force.
+    accounts: Vec<AccountSettings>,
 }
 
 impl Reloads<'_> {
@@ -191,7 +196,13 @@ impl Reloads<'_> {
         }
         let prepared = Gateway::prepare(&next.gateway, next.policy.clone(), self.tokens.clone())
             .map_err(setup_problems)?;
+        let accounts = self.changed_accounts(&next)?;
         let changes = running.reload(prepared).map_err(setup_problems)?;
+        if let (Some(accounts), Some(tokens)) = (accounts, &self.tokens) {
+            tokens.replace_accounts(accounts);
+            self.accounts = next.oauth.accounts.clone();
+            tracing::info!(accounts = self.accounts.len(), "local accounts reloaded");
+        }
         for key in self.started.restart_only_changes(&next) {
             tracing::warn!(
                 key,
@@ -206,6 +217,27 @@ impl Reloads<'_> {
             "config reloaded: new sessions use it, running sessions keep theirs"
         );
         Ok(())
+    }
+
+    /// The local accounts of `next` when they differ from those in force and can be put in
+    /// place: with the same `[[oauth]]` apps and `[token_cache]` as at start (the broker and
+    /// its cache are opened once; other apps need a restart, which the log says).
+    fn changed_accounts(&self, next: &Config) -> Result<Option<LocalAccounts>, Vec<ConfigProblem>> {
+        let started = &self.started.oauth;
+        let same_broker =
+            next.oauth.apps == started.apps && next.oauth.token_cache == started.token_cache;
+        if self.tokens.is_none() || !same_broker || next.oauth.accounts == self.accounts {
+            return Ok(None);
+        }
+        LocalAccounts::new(&next.oauth.accounts, password_checks())
+            .map(Some)
+            .map_err(|e| {
+                vec![ConfigProblem::new(
+                    e.field,
+                    e.problem,
+                    "correct the account and reload again",
+                )]
+            })
     }
 
     /// A gateway that gave root up may no longer read a root-only config: said plainly, with

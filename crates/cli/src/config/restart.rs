@@ -1,6 +1,7 @@
 //! The settings a running gateway cannot take on at a reload: they were put to use once, at
 //! start (the store opened, the metrics port bound, root given up, logging set up, the token
-//! cache and the counts of the limits in use). A reload reports each changed one in the log as
+//! cache and the counts of the limits in use; local accounts change only with the apps and
+//! cache they started with). A reload reports each changed one in the log as
 //! needing a restart rather than ignoring it without a word.
 
 use super::Config;
@@ -41,8 +42,14 @@ impl Config {
                 limits.failed_login_window != next_limits.failed_login_window,
             ),
             ("oauth", oauth.apps != next_oauth.apps),
-            ("account", oauth.accounts != next_oauth.accounts),
             ("token_cache", oauth.token_cache != next_oauth.token_cache),
+            // Accounts are reloaded, but only with the apps and cache they started with.
+            (
+                "account",
+                oauth.accounts != next_oauth.accounts
+                    && (oauth.apps != next_oauth.apps
+                        || oauth.token_cache != next_oauth.token_cache),
+            ),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))

@@ -64,7 +64,7 @@ pub(crate) async fn authorise(
 
     // The local check: Argon2 off the reactor, a few at a time.
     let account = tokens
-        .accounts
+        .accounts()
         .verify(credentials.user(), credentials.password())
         .await
         // The pool of password checks is gone: a gateway fault the device cannot fix.
