@@ -39,6 +39,7 @@ fn exception(
         reason: "old firmware".into(),
         expires,
         plan: "replace it".into(),
+        added: None,
     }
 }
 
