@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use policy::Exception;
+use store::SqliteStore;
 use time::{Duration, OffsetDateTime};
 
 use super::check_config;
@@ -25,6 +26,16 @@ pub enum ExceptionsCommand {
         /// How many days ahead to look.
         #[arg(long)]
         days: u32,
+    },
+    /// What needs someone's attention: exceptions expiring within 30 days, exceptions that
+    /// matched no client for 30 days, and legacy clients no exception covers (from the
+    /// session store). Exits 1 when there is any.
+    Warnings {
+        #[command(flatten)]
+        register: RegisterArgs,
+        /// The session store; default: the config's `[store] path`.
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// Add an exception (with a new id) to the register; owner, reason, expires and plan are
     /// required, and at least one of client, user and ja4.
@@ -103,6 +114,7 @@ pub fn run(command: ExceptionsCommand) -> ExitCode {
         ExceptionsCommand::List(args) => (args, None),
         ExceptionsCommand::Expiring { register, days } => (register, Some(days)),
         ExceptionsCommand::Add(args) => return add(&args),
+        ExceptionsCommand::Warnings { register, store } => return warnings(&register, store),
         ExceptionsCommand::Remove { config, id } => {
             return edit(&config, "removed", |register| {
                 register.remove(id).map(|()| id).map_err(|e| e.to_string())
@@ -142,6 +154,45 @@ pub fn run(command: ExceptionsCommand) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
+    let config = match check_config::load_or_report(&args.config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
+    let store_path = store.unwrap_or_else(|| config.store_path.clone());
+    // Opening would create a missing store; without one only expiries can be judged.
+    let warnings = if store_path.exists() {
+        let judged = SqliteStore::open(&store_path)
+            .and_then(|store| gateway::register_warnings(&store, &config.policy, at));
+        match judged {
+            Ok(warnings) => warnings,
+            Err(e) => {
+                eprintln!("mailtls exceptions warnings: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        eprintln!(
+            "mailtls exceptions warnings: no session store at {}: only expiries are judged",
+            store_path.display()
+        );
+        config
+            .policy
+            .register_warnings(&policy::RegisterUse::default(), at)
+    };
+    for warning in &warnings {
+        // Whole: the warning quotes logins and register texts escaped (and logins cut).
+        println!("{}: {warning}", warning.kind());
+    }
+    println!("{} warning(s) at {}", warnings.len(), at.date());
+    if warnings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn add(args: &AddArgs) -> ExitCode {

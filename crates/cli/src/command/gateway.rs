@@ -78,7 +78,16 @@ fn serve(path: &Path) -> Result<()> {
                 "serving as an unprivileged user"
             );
         }
+        // Stale and missing exceptions are logged now and hourly; with SIGHUP reload, the
+        // closure should hand out the set in force.
+        let policy = config.policy.clone();
+        let register_watch = tokio::spawn(gateway::watch_register(
+            move || policy.clone(),
+            config.store_path.clone(),
+            gateway::WATCH_INTERVAL,
+        ));
         bound.serve(recorder.clone(), shutdown_signal()).await;
+        register_watch.abort();
         if let Some(task) = metrics {
             task.abort();
         }
