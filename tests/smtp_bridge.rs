@@ -86,6 +86,42 @@ impl SmtpLab {
     }
 
     /// Writes `message` to a file in `scratch` for a client that reads it from one.
+    /// Python smtplib, STARTTLS pinned to TLS 1.0 on `listener`, AUTH PLAIN as alice, submits
+    /// a scan from alice to alice with `subject`: whether it was queued, the script's report,
+    /// and the message sent.
+    fn alice_submits_over_starttls_tls10(
+        &self,
+        scratch: &Scratch,
+        listener: &str,
+        subject: &str,
+    ) -> (bool, String, Vec<u8>) {
+        let alice = self.alice();
+        let message = scan_message(subject, &alice, &alice);
+        let file = SmtpLab::message_file(scratch, &format!("{subject}.eml"), &message);
+        let (ok, report) = smtp_submit(
+            &file,
+            &[
+                "--port",
+                &self.port(listener),
+                "--mode",
+                "starttls",
+                "--tls-version",
+                "1.0",
+                "--cafile",
+                &self.ca.display().to_string(),
+                "--user",
+                "alice",
+                "--password",
+                ALICE_PASSWORD,
+                "--from",
+                &alice,
+                "--to",
+                &alice,
+            ],
+        );
+        (ok, report, message)
+    }
+
     fn message_file(scratch: &Scratch, name: &str, message: &[u8]) -> PathBuf {
         let path = scratch.path().join(name);
         std::fs::write(&path, message).expect("write message");
@@ -204,29 +240,8 @@ fn legacy_clients_submit_byte_exact_through_the_gateway() {
     let mut sent = Vec::new();
 
     // Python smtplib, STARTTLS at TLS 1.0, AUTH PLAIN.
-    let message = scan_message("smtplib-starttls", &alice, &alice);
-    let file = SmtpLab::message_file(&scratch, "smtplib-starttls.eml", &message);
-    let (ok, report) = smtp_submit(
-        &file,
-        &[
-            "--port",
-            &starttls_port,
-            "--mode",
-            "starttls",
-            "--tls-version",
-            "1.0",
-            "--cafile",
-            &ca,
-            "--user",
-            "alice",
-            "--password",
-            ALICE_PASSWORD,
-            "--from",
-            &alice,
-            "--to",
-            &alice,
-        ],
-    );
+    let (ok, report, message) =
+        lab.alice_submits_over_starttls_tls10(&scratch, "submission-legacy", "smtplib-starttls");
     assert!(ok, "{report}");
     assert!(report.contains("tls_version=TLSv1 "), "{report}");
     sent.push(message);
@@ -650,34 +665,8 @@ fn a_policy_warns_in_the_235_text_and_refuses_with_530() {
         ],
         &policies,
     );
-    let alice = lab.alice();
-    let ca = lab.ca.display().to_string();
     let submit = |listener: &str, subject: &str| {
-        let message = scan_message(subject, &alice, &alice);
-        let file = SmtpLab::message_file(&scratch, &format!("{subject}.eml"), &message);
-        let port = lab.port(listener);
-        let (ok, report) = smtp_submit(
-            &file,
-            &[
-                "--port",
-                &port,
-                "--mode",
-                "starttls",
-                "--tls-version",
-                "1.0",
-                "--cafile",
-                &ca,
-                "--user",
-                "alice",
-                "--password",
-                ALICE_PASSWORD,
-                "--from",
-                &alice,
-                "--to",
-                &alice,
-            ],
-        );
-        (ok, report, message)
+        lab.alice_submits_over_starttls_tls10(&scratch, listener, subject)
     };
 
     let (ok, report, sent) = submit("submission-warned", "policy-warned");
