@@ -80,6 +80,8 @@ fn warned_refused_and_excepted_clients_each_hear_why_and_are_recorded() {
         reply.starts_with(&format!("* OK [ALERT] {WARNING}\r\na OK ")),
         "{reply:?}"
     );
+    // Its mail is still served.
+    imap.select_lab_inbox("s");
     imap.send(b"b LOGOUT\r\n");
     imap.tagged("b");
 
@@ -470,5 +472,72 @@ plan = "remove it"
     assert!(
         out.ends_with(" 3 warning(s) at ".trim_start()) || out.contains("3 warning(s) at "),
         "{out}"
+    );
+}
+
+/// The legacy opt-in endpoint (issue 15, item 5): a TLS 1.0 listener whose policy would only
+/// warn (its window has not started) still lets through only the clients a live exception
+/// covers; everyone else is refused with the message, over TLS 1.0 or TLS 1.2.
+#[test]
+fn the_opt_in_endpoint_admits_only_excepted_clients() {
+    let scratch = Scratch::new("policy-opt-in");
+    let dovecot = Dovecot::start(&scratch.path().join("dovecot"), &DovecotOptions::default());
+    let config = format!(
+        "\n[policy.later]\nmode = \"enforce\"\nstart = \"2098-01-01\"\nend = \"2099-01-01\"\nmessage = \"{REFUSAL}\"\n{}",
+        printer_exception("2099-01-01")
+    );
+    let listeners =
+        vec![ListenerSpec::new("imaps-opt-in", "imap", "implicit", Some("1.0")).opt_in_to("later")];
+    let mut gateway = start_gateway(&scratch, &dovecot, listeners, &config);
+    let ca = dovecot.ca_file();
+    let port = gateway.port("imaps-opt-in");
+
+    let excepted = imap_login_from(EXCEPTED, port, &ca);
+    assert!(excepted.starts_with("a OK "), "{excepted:?}");
+    let refused = imap_login_from(Ipv4Addr::LOCALHOST, port, &ca);
+    assert_eq!(refused, format!("a NO [ALERT] {REFUSAL}\r\n"));
+    // A TLS 1.2 client (openssl s_client) is refused too: the endpoint is for exceptions only.
+    let modern = e2e::run(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "(sleep 1; printf 'a LOGIN alice secret\\r\\n'; sleep 1; printf 'b LOGOUT\\r\\n'; sleep 1) | openssl s_client -quiet -tls1_2 -CAfile {} -connect 127.0.0.1:{port} -servername localhost 2>/dev/null",
+                ca.display()
+            )),
+    );
+    let out = String::from_utf8_lossy(&modern.stdout);
+    assert!(
+        out.contains(&format!("a NO [ALERT] {REFUSAL}\r\n")),
+        "{out:?}"
+    );
+
+    let records = gateway.stop_and_read_sessions();
+    assert_eq!(
+        decisions_from(&records, EXCEPTED),
+        [("allow".into(), "exception:1".into(), Some(1))]
+    );
+    let mut local: Vec<(Option<wire::TlsVersion>, String, String)> = records
+        .iter()
+        .filter(|r| r.client_addr == std::net::IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .map(|r| {
+            let p = r.policy.as_ref().expect("a decision");
+            (r.tls_version, p.verdict.clone(), p.rule.clone())
+        })
+        .collect();
+    local.sort();
+    assert_eq!(
+        local,
+        [
+            (
+                Some(wire::TlsVersion::Tls10),
+                "refuse".into(),
+                "later/opt-in".into()
+            ),
+            (
+                Some(wire::TlsVersion::Tls12),
+                "refuse".into(),
+                "later/opt-in".into()
+            ),
+        ]
     );
 }
