@@ -58,15 +58,27 @@ pub struct NewException<'a> {
 pub struct RegisterEdit {
     path: PathBuf,
     doc: DocumentMut,
+    /// The file does not exist yet (an `[exception_register] file` before its first entry).
+    new_file: bool,
 }
 
+/// The mode of a register file `add` creates: like the config, readable by its owner only.
+const NEW_FILE_MODE: u32 = 0o600;
+
 impl RegisterEdit {
-    /// Reads the register's file at `path`.
+    /// Reads the register's file at `path`; a missing one is an empty register, created when
+    /// written.
     pub fn open(path: &Path) -> Result<RegisterEdit, RegisterError> {
-        let text = fs::read_to_string(path).map_err(|source| RegisterError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let (text, new_file) = match fs::read_to_string(path) {
+            Ok(text) => (text, false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+            Err(source) => {
+                return Err(RegisterError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
         let doc = text
             .parse::<DocumentMut>()
             .map_err(|e| RegisterError::Syntax {
@@ -76,6 +88,7 @@ impl RegisterEdit {
         let mut edit = RegisterEdit {
             path: path.to_owned(),
             doc,
+            new_file,
         };
         edit.pin_ids()?;
         Ok(edit)
@@ -188,7 +201,13 @@ impl RegisterEdit {
             path: self.path.clone(),
             source,
         };
-        let old = fs::metadata(&self.path).map_err(io)?;
+        // A new file gets its mode and whoever writes it as owner.
+        let (mode, owner) = if self.new_file {
+            (NEW_FILE_MODE, None)
+        } else {
+            let old = fs::metadata(&self.path).map_err(io)?;
+            (old.mode() & 0o7777, Some((old.uid(), old.gid())))
+        };
         let name = self.path.file_name().unwrap_or_default().to_string_lossy();
         let temporary = self
             .path
@@ -199,9 +218,10 @@ impl RegisterEdit {
                 .create_new(true)
                 .open(&temporary)?;
             // Mode first, so the register is never readable by more than the old file was.
-            file.set_permissions(Permissions::from_mode(old.mode() & 0o7777))?;
-            if (file.metadata()?.uid(), file.metadata()?.gid()) != (old.uid(), old.gid()) {
-                std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))?;
+            file.set_permissions(Permissions::from_mode(mode))?;
+            let made = file.metadata()?;
+            if let Some((uid, gid)) = owner.filter(|&o| o != (made.uid(), made.gid())) {
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
             }
             file.write_all(self.text().as_bytes())?;
             file.sync_all()?;
@@ -377,6 +397,7 @@ mode = "warn"
         RegisterEdit {
             path: PathBuf::from("test.toml"),
             doc: text.parse().unwrap(),
+            new_file: false,
         }
     }
 
