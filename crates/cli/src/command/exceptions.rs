@@ -165,7 +165,8 @@ fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
     let store_path = store.unwrap_or_else(|| config.store_path.clone());
     // Opening would create a missing store; without one only expiries can be judged.
     let warnings = if store_path.exists() {
-        let judged = SqliteStore::open(&store_path)
+        // As the gateway opens it: run as root, the -wal/-shm files stay the gateway user's.
+        let judged = SqliteStore::open_with_access(&store_path, config.store_access())
             .and_then(|store| gateway::register_warnings(&store, &config.policy, at));
         match judged {
             Ok(warnings) => warnings,
