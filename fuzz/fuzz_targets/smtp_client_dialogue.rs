@@ -4,7 +4,8 @@
 //!
 //! Input layout: one settings byte (TLS mode, whether the upstream's extensions are shown, a
 //! small or the default line cap), then chunks, each a header byte (length, and whether a
-//! login that follows is accepted) and its bytes.
+//! login that follows is accepted; a refused one is refused by policy when the length is odd)
+//! and its bytes.
 
 #![no_main]
 
@@ -50,6 +51,9 @@ fuzz_target!(|data: &[u8]| {
                     let done = session.login_accepted("2.7.0 Authentication successful", None);
                     assert_replies(&done.to_client);
                     return;
+                }
+                ClientStep::Login(_) if header & 1 != 0 => {
+                    session.policy_refused("TLS 1.0 is no longer accepted.\r\n250 injected")
                 }
                 ClientStep::Login(_) => session.login_rejected("5.7.8 no"),
                 ClientStep::Close(_) => {

@@ -10,7 +10,8 @@ dot-stuffs it. --auth plain sends AUTH PLAIN with an initial response, --auth lo
 answering both prompts. --mode plain sends no STARTTLS and no AUTH: the server's refusals are
 reported. --mode cleartext is a device without TLS: no STARTTLS, but AUTH and the message.
 
-stdout: key=value lines (tls_version/cipher, ehlo_auth, login, mail, queued).
+stdout: key=value lines (tls_version/cipher, ehlo_auth, login (the code and text of the
+reply to AUTH), mail, queued).
 Exit status 0 when the message was accepted, 1 on any failure (message on stderr).
 """
 import argparse
@@ -75,7 +76,7 @@ def main() -> int:
                 if code != 334 or text != prompt:
                     break
                 code, text = smtp.docmd(b64(answer))
-        print(f"login={code}", flush=True)
+        print(f"login={code} {text.decode(errors='replace')}", flush=True)
         if code != 235:
             fail(f"AUTH {args.auth.upper()} refused: {code} {text.decode(errors='replace')}")
         refused = smtp.sendmail(args.sender, [args.to], message)

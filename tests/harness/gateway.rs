@@ -111,6 +111,8 @@ pub struct ListenerSpec {
     pub proxy_from: Vec<String>,
     /// The `[policy.NAME]` the listener applies, if any.
     pub policy: Option<String>,
+    /// The legacy opt-in endpoint: only clients with a live exception get through.
+    pub opt_in: bool,
 }
 
 impl ListenerSpec {
@@ -123,6 +125,7 @@ impl ListenerSpec {
             port: free_port(),
             proxy_from: Vec::new(),
             policy: None,
+            opt_in: false,
         }
     }
 
@@ -130,6 +133,13 @@ impl ListenerSpec {
     /// extra tables).
     pub fn with_policy(mut self, name: &str) -> ListenerSpec {
         self.policy = Some(name.to_string());
+        self
+    }
+
+    /// This listener as the legacy opt-in endpoint of the policy `[policy.NAME]`.
+    pub fn opt_in_to(mut self, name: &str) -> ListenerSpec {
+        self.policy = Some(name.to_string());
+        self.opt_in = true;
         self
     }
 
@@ -169,7 +179,7 @@ impl ListenerSpec {
                 + &self
                     .policy
                     .as_ref()
-                    .map(|p| format!("policy = \"{p}\"\n"))
+                    .map(|p| format!("policy = \"{p}\"\nopt_in = {}\n", self.opt_in))
                     .unwrap_or_default(),
         )
     }

@@ -49,6 +49,14 @@ pub const BYTES_TO_CLIENTS: &str = "mailtls_client_sent_bytes_total";
 /// Counter: config reloads (SIGHUP, `mailtls reload`), by `result`: `applied`, or `refused`
 /// when the new config had a problem and the running one stayed.
 pub const CONFIG_RELOADS: &str = "mailtls_config_reloads_total";
+/// Gauge: the exception register's warnings, by `kind`: `expiring` (live exceptions that
+/// expire within 30 days), `unused` (live exceptions that matched no client for 30 days) and
+/// `unexcepted` (clients below a policy's floor that no exception covers, seen in 30 days).
+/// Judged at start and hourly.
+pub const REGISTER_WARNINGS: &str = "mailtls_exception_register_warnings";
+
+/// The kinds of [`REGISTER_WARNINGS`], each set (to 0 when there is none) at every judgement.
+const REGISTER_WARNING_KINDS: [&str; 3] = ["expiring", "unused", "unexcepted"];
 
 /// Upper bounds of the login latency buckets: a LAN Dovecot answers in milliseconds, Exchange
 /// Online in a few hundred; the upstream time limit defaults to 20 s.
@@ -135,6 +143,19 @@ pub(crate) fn listener_started(listener: &str) {
     counter!(LOGINS_THROTTLED, "listener" => listener.to_string()).increment(0);
 }
 
+/// Sets [`REGISTER_WARNINGS`] from the kinds of the warnings just judged.
+pub(crate) fn register_warnings<'k>(kinds: impl Iterator<Item = &'k str>) {
+    let mut counts = [0_u32; REGISTER_WARNING_KINDS.len()];
+    for kind in kinds {
+        if let Some(slot) = REGISTER_WARNING_KINDS.iter().position(|k| *k == kind) {
+            counts[slot] += 1;
+        }
+    }
+    for (kind, count) in REGISTER_WARNING_KINDS.iter().zip(counts) {
+        gauge!(REGISTER_WARNINGS, "kind" => *kind).set(f64::from(count));
+    }
+}
+
 fn describe() {
     describe_counter!(
         SESSIONS,
@@ -176,6 +197,10 @@ fn describe() {
     for result in ["applied", "refused"] {
         counter!(CONFIG_RELOADS, "result" => result).increment(0);
     }
+    describe_gauge!(
+        REGISTER_WARNINGS,
+        "Exception register warnings by kind: expiring within 30 days, unused for 30 days, legacy clients no exception covers"
+    );
     store::describe_metrics();
 }
 

@@ -38,17 +38,6 @@ impl Protocol {
         }
     }
 
-    /// The response code of a login a TLS floor policy refuses: `[ALERT]` in IMAP (RFC 3501:
-    /// the client must show its text), `[SYS/PERM]` (RFC 3206) in POP3, `5.7.0` in SMTP.
-    pub fn policy_refusal_code(self) -> &'static str {
-        match self {
-            Protocol::Imap => "[ALERT]",
-            Protocol::Pop3 => "[SYS/PERM]",
-            // The SMTP refusal is `535 5.7.8`; an enhanced code in front of its text gives way.
-            Protocol::Smtp => "5.7.0",
-        }
-    }
-
     /// The response code that tells a client its mailbox has as many sessions as it may:
     /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3, `4.3.2` in SMTP.
     pub fn mailbox_busy_code(self) -> &'static str {

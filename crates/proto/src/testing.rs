@@ -80,6 +80,8 @@ pub(crate) enum Verdict {
     Accept(&'static str),
     /// `login_rejected` with this reason.
     Reject(&'static str),
+    /// `policy_refused` with this message.
+    RefusedByPolicy(&'static str),
 }
 
 /// What a client-facing dialogue did in one run.
@@ -118,6 +120,7 @@ pub(crate) fn run_client<D: ClientDialogue>(
                         over = true;
                     }
                     Verdict::Reject(reason) => session.login_rejected(reason),
+                    Verdict::RefusedByPolicy(message) => session.policy_refused(message),
                 },
                 ClientStep::Close(ending) => {
                     assert_eq!(session.next(), ClientStep::Close(ending.clone()));

@@ -14,6 +14,7 @@ mod inventory;
 mod known_software;
 mod offered;
 mod outcome;
+mod policy_use;
 mod record;
 mod recorder;
 mod refusal;
@@ -30,6 +31,7 @@ pub use inventory::{
 pub use known_software::software_for_ja4;
 pub use offered::{OfferedHello, MAX_OFFERED_ENTRIES};
 pub use outcome::{Outcome, UnknownOutcome};
+pub use policy_use::{PolicyUse, UnexceptedClient};
 pub use record::{PolicyDecision, SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,

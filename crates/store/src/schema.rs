@@ -59,6 +59,10 @@ const MIGRATIONS: &[&str] = &[
     INVENTORY,
     // 6: what saw the session; every row before this step came from the gateway.
     "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway';",
+    // 7: when each exception last let a client through, read hourly by the gateway's register
+    // warnings without scanning every session.
+    "CREATE INDEX sessions_by_exception ON sessions (policy_exception, started_at)
+        WHERE policy_exception IS NOT NULL;",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

@@ -79,8 +79,8 @@ const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, cou
 /// so records read back are truncated to the millisecond.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
     known_values: KnownValues,
 }
 
@@ -333,7 +333,7 @@ impl SqliteStore {
         Ok(summaries)
     }
 
-    fn read_error(&self, source: rusqlite::Error) -> StoreError {
+    pub(crate) fn read_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Read {
             path: self.path.clone(),
             source,

@@ -91,7 +91,7 @@ pub(crate) fn load_or_report(path: &Path) -> Result<config::Config, ExitCode> {
     config::load(path).map_err(|problems| report(path, problems.iter().map(|p| p.to_string())))
 }
 
-fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
+pub(crate) fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
     let problems: Vec<String> = problems.collect();
     eprintln!("{}: {} problem(s)", path.display(), problems.len());
     for problem in problems {

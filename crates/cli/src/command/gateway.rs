@@ -13,8 +13,10 @@ use gateway::metrics::MetricsEndpoint;
 use gateway::{Gateway, RunningGateway, SetupError, TokenLogins};
 use oauth::settings::AccountSettings;
 use oauth::LocalAccounts;
+use policy::PolicySet;
 use store::{SessionRecorder, SqliteStore};
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
 
 use crate::config::{self, Config, ConfigProblem};
 use crate::pid_file::PidFile;
@@ -95,15 +97,25 @@ fn serve(path: &Path) -> Result<()> {
         // Before the first "listening": SIGHUP's default action would end the process.
         let mut signals = Signals::new()?;
         let mut running = bound.start(recorder.clone());
+        // Stale and missing exceptions are logged now and hourly, judged against the policy
+        // set in force, which a reload replaces.
+        let (policy_in_force, policy_watched) = watch::channel(config.policy.clone());
+        let register_watch = tokio::spawn(gateway::watch_register(
+            move || policy_watched.borrow().clone(),
+            config.store_path.clone(),
+            gateway::WATCH_INTERVAL,
+        ));
         let mut reloads = Reloads {
             path,
             started: &config,
             tokens,
             accounts: config.oauth.accounts.clone(),
+            policy_in_force,
         };
         while signals.next().await == Wanted::Reload {
             reloads.reload(&mut running);
         }
+        register_watch.abort();
         running.shutdown().await;
         if let Some(task) = metrics {
             task.abort();
@@ -166,6 +178,8 @@ struct Reloads<'a> {
     tokens: Option<Arc<TokenLogins>>,
     /// The `[[account]]` entries in force.
     accounts: Vec<AccountSettings>,
+    /// The policy set in force, for the exception register's watch.
+    policy_in_force: watch::Sender<Arc<PolicySet>>,
 }
 
 impl Reloads<'_> {
@@ -209,6 +223,7 @@ impl Reloads<'_> {
                 "changed in the config but needs a restart: the gateway keeps the value it started with"
             );
         }
+        self.policy_in_force.send_replace(next.policy.clone());
         tracing::info!(
             added = ?changes.added,
             removed = ?changes.removed,

@@ -25,7 +25,26 @@ pub struct ConfigFile {
     /// `[policy.NAME]` sections, by name.
     #[serde(default)]
     pub policy: BTreeMap<String, PolicyEntry>,
-    /// The exception register, `[[exception]]` in order (ids are 1-based positions).
+    /// The exception register, `[[exception]]` in order, when it lives in the config itself.
+    #[serde(default)]
+    pub exception: Vec<ExceptionEntry>,
+    /// `[exception_register]`: the register in a file of its own instead.
+    pub exception_register: Option<ExceptionRegisterSection>,
+}
+
+/// `[exception_register] file = "exceptions.toml"`: the `[[exception]]` entries live in that
+/// file (relative to the config's folder), so `mailtls exceptions add|remove|renew` and the
+/// people who approve exceptions edit it without touching listeners or upstreams.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionRegisterSection {
+    pub file: Option<String>,
+}
+
+/// The file `[exception_register] file` names: nothing but `[[exception]]` entries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionFile {
     #[serde(default)]
     pub exception: Vec<ExceptionEntry>,
 }
@@ -121,6 +140,8 @@ pub struct PolicyEntry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionEntry {
+    /// Its stable id, written by `mailtls exceptions add`; without one, its 1-based position.
+    pub id: Option<i64>,
     pub client: Option<String>,
     pub user: Option<String>,
     pub ja4: Option<String>,
@@ -129,6 +150,9 @@ pub struct ExceptionEntry {
     pub expires: Option<String>,
     pub plan: Option<String>,
     pub allow_broad: Option<bool>,
+    /// When it was added ("2026-12-03"), written by `mailtls exceptions add`: an exception is
+    /// only called unused once it has had 30 days to match.
+    pub added: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 mod enforcement;
 mod file;
 mod oauth;
+mod register;
 mod restart;
 mod validate;
 
@@ -19,6 +20,7 @@ use crate::run_as::RunAs;
 use policy::PolicySet;
 
 pub use enforcement::parse_instant;
+pub use register::{NewException, RegisterEdit};
 pub use validate::ConfigProblem;
 
 /// A config that passed validation.
@@ -72,25 +74,108 @@ impl Config {
 
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    load_edited(path, None)
+}
+
+/// [`load`], with `edited` = `(file, text)` read as the text of `file` (the config or its
+/// exception register file) instead of what is on disk: an edit is validated exactly as
+/// `check-config` would validate it once written.
+pub fn load_edited(
+    path: &Path,
+    edited: Option<(&Path, &str)>,
+) -> Result<Config, Vec<ConfigProblem>> {
+    let read = |file: &Path| match edited {
+        Some((edited, text)) if edited == file => Ok(text.to_owned()),
+        _ => std::fs::read_to_string(file),
+    };
+    let mut raw = config_file(path, read(path))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    if let Some(register) = register_file(&raw, base)? {
+        let text = read(&register).map_err(|e| {
+            vec![ConfigProblem::new(
+                "exception_register.file",
+                format!("cannot read {}: {e}", register.display()),
+                "give the path of the exception register (relative paths start at the config's folder)",
+            )]
+        })?;
+        let included: file::ExceptionFile = parse_toml(
+            &text,
+            "exception_register.file",
+            "the file holds only [[exception]] entries; fix its TOML",
+        )?;
+        raw.exception = included.exception;
+    }
+    validate::validate(raw, base)
+}
+
+/// The file holding the exception register: `[exception_register] file`, else the config.
+pub fn register_path(config: &Path) -> Result<PathBuf, Vec<ConfigProblem>> {
+    let raw = config_file(config, std::fs::read_to_string(config))?;
+    let base = config.parent().unwrap_or(Path::new("."));
+    Ok(register_file(&raw, base)?.unwrap_or_else(|| config.to_owned()))
+}
+
+/// `[exception_register] file`, resolved against the config's folder. The register lives in
+/// one place: a config with both the section and `[[exception]]` entries is refused.
+fn register_file(
+    raw: &file::ConfigFile,
+    base: &Path,
+) -> Result<Option<PathBuf>, Vec<ConfigProblem>> {
+    let Some(section) = &raw.exception_register else {
+        return Ok(None);
+    };
+    let Some(file) = section.file.as_deref().filter(|f| !f.trim().is_empty()) else {
+        return Err(vec![ConfigProblem::new(
+            "exception_register.file",
+            "is missing",
+            "set it, e.g. exception_register.file = \"exceptions.toml\", or remove [exception_register] to keep [[exception]] entries in the config",
+        )]);
+    };
+    if !raw.exception.is_empty() {
+        return Err(vec![ConfigProblem::new(
+            "exception",
+            format!("the config has [[exception]] entries and [exception_register] names {file}"),
+            "keep the register in one place: move the entries into that file, or remove [exception_register]",
+        )]);
+    }
+    Ok(Some(base.join(file)))
+}
+
+/// The config at `path`, read as `text`, parsed (not yet validated).
+fn config_file(
+    path: &Path,
+    text: std::io::Result<String>,
+) -> Result<file::ConfigFile, Vec<ConfigProblem>> {
+    let text = text.map_err(|e| {
         vec![ConfigProblem::new(
             "(file)",
             format!("cannot read {}: {e}", path.display()),
             "check the path given to --config",
         )]
     })?;
-    let raw: file::ConfigFile = toml::from_str(&text).map_err(|e| {
+    parse_toml(
+        &text,
+        "(syntax)",
+        "fix the TOML; examples/ has complete configs",
+    )
+}
+
+/// `text` parsed as TOML into `T`, a syntax or shape error reported under `key`.
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    key: &str,
+    fix: &str,
+) -> Result<T, Vec<ConfigProblem>> {
+    toml::from_str(text).map_err(|e| {
         vec![ConfigProblem::new(
-            "(syntax)",
+            key,
             e.message().to_string()
                 + &e.span()
-                    .map(|s| format!(" (at line {})", line_of(&text, s.start)))
+                    .map(|s| format!(" (at line {})", line_of(text, s.start)))
                     .unwrap_or_default(),
-            "fix the TOML; examples/ has complete configs",
+            fix,
         )]
-    })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    validate::validate(raw, base)
+    })
 }
 
 /// [`load`], its problems made into one error that lists them, for commands that stop on them.

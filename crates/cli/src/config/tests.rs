@@ -932,3 +932,113 @@ fn the_exchange_online_smtp_example_is_valid() {
     // The cleartext listener is on a private network: no warning.
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
+
+#[test]
+fn exception_ids_are_their_id_keys_else_their_positions_and_unique() {
+    let path = with_policy(
+        "exception-ids",
+        "",
+        &format!(
+            "[[exception]]\nid = 7\nclient = \"10.0.0.1\"\n{EXCEPTION_FIELDS}\n[[exception]]\nclient = \"10.0.0.2\"\n{EXCEPTION_FIELDS}\n[[exception]]\nid = 3\nclient = \"10.0.0.3\"\nadded = \"2026-12-01\"\n{EXCEPTION_FIELDS}"
+        ),
+    );
+    let config = load(&path).expect("valid");
+    let ids: Vec<(u32, bool)> = config
+        .policy
+        .exceptions()
+        .iter()
+        .map(|e| (e.id.0, e.added.is_some()))
+        .collect();
+    assert_eq!(ids, [(7, false), (2, false), (3, true)]);
+
+    for (label, entries, key, problem) in [
+        (
+            "id-twice",
+            "[[exception]]\nid = 2\nclient = \"10.0.0.1\"\n{F}\n[[exception]]\nclient = \"10.0.0.2\"\n{F}",
+            "exception[2].id",
+            "entries 1 and 2",
+        ),
+        (
+            "id-zero",
+            "[[exception]]\nid = 0\nclient = \"10.0.0.1\"\n{F}",
+            "exception[1].id",
+            "not a positive whole number",
+        ),
+        (
+            "bad-added",
+            "[[exception]]\nclient = \"10.0.0.1\"\nadded = \"yesterday\"\n{F}",
+            "exception[1].added",
+            "is not a date",
+        ),
+    ] {
+        let path = with_policy(
+            &format!("exception-{label}"),
+            "",
+            &entries.replace("{F}", EXCEPTION_FIELDS),
+        );
+        assert_one_problem(label, &path, key, problem);
+    }
+}
+
+#[test]
+fn the_register_may_live_in_a_file_the_config_names() {
+    let path = with_policy(
+        "register-file",
+        "policy = \"sunset\"",
+        &format!("{SUNSET}\n[exception_register]\nfile = \"exceptions.toml\"\n"),
+    );
+    let register = path.with_file_name("exceptions.toml");
+    std::fs::write(
+        &register,
+        format!("# approved by the CAB\n[[exception]]\nid = 4\nuser = \"scanner@contoso.com\"\n{EXCEPTION_FIELDS}"),
+    )
+    .unwrap();
+    let config = load(&path).expect("valid");
+    let ids: Vec<String> = config
+        .policy
+        .exceptions()
+        .iter()
+        .map(|e| format!("{} {}", e.id, e.matches))
+        .collect();
+    assert_eq!(ids, ["4 user=scanner@contoso.com"]);
+    assert_eq!(super::register_path(&path).unwrap(), register);
+
+    // Problems in the file are reported with the file's key or the exception's.
+    std::fs::write(&register, "[[exception]]\nuser = \"a\"\nowner = \"b\"\n").unwrap();
+    let keys = keys(&path);
+    assert!(keys.contains(&"exception[1].plan".to_string()), "{keys:?}");
+    std::fs::write(&register, "[listener]\nname = \"x\"\n").unwrap();
+    assert_one_problem("other-keys", &path, "exception_register.file", "listener");
+    std::fs::remove_file(&register).unwrap();
+    assert_one_problem(
+        "missing-file",
+        &path,
+        "exception_register.file",
+        "cannot read",
+    );
+
+    // One place only, and the section needs its file.
+    for (label, extra, key, problem) in [
+        (
+            "both",
+            format!("[exception_register]\nfile = \"exceptions.toml\"\n\n[[exception]]\nclient = \"10.0.0.1\"\n{EXCEPTION_FIELDS}"),
+            "exception",
+            "keep the register in one place",
+        ),
+        (
+            "no-file",
+            "[exception_register]\n".to_string(),
+            "exception_register.file",
+            "is missing",
+        ),
+    ] {
+        let path = with_policy(&format!("register-{label}"), "", &extra);
+        let problems = load(&path).expect_err(label);
+        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+        assert_eq!(problems[0].key, key);
+        assert!(
+            problems[0].problem.contains(problem) || problems[0].fix.contains(problem),
+            "{label}: {problems:?}"
+        );
+    }
+}

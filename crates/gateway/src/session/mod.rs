@@ -370,7 +370,10 @@ async fn log_in<B: Bridge>(
         let (session_slot, warning) = match check_login(ctx, facts, credentials.user()) {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                dialogue.login_rejected(&refusal.client_text);
+                match &refusal.client_text {
+                    RefusalText::Rejected(text) => dialogue.login_rejected(text),
+                    RefusalText::ByPolicy(message) => dialogue.policy_refused(message),
+                }
                 last_refusal = Some(refusal.end);
                 continue;
             }
@@ -455,11 +458,20 @@ struct Held {
     warning: Option<String>,
 }
 
-/// A login refused by the gateway itself: the text for the client's NO / -ERR and how the
-/// session ends if the client then leaves.
+/// A login refused by the gateway itself: what the client is told and how the session ends
+/// if the client then leaves.
 struct LoginRefusal {
-    client_text: String,
+    client_text: RefusalText,
     end: SessionEnd,
+}
+
+/// What a client whose login the gateway refused is told.
+enum RefusalText {
+    /// The text of a failed login's NO / -ERR / 535 (with its response code).
+    Rejected(String),
+    /// A TLS floor policy's message, said in the protocol's policy terms (see
+    /// [`ClientDialogue::policy_refused`]).
+    ByPolicy(String),
 }
 
 /// Stage 3, between credentials and the upstream login. First the failed-login throttle: an
@@ -478,9 +490,9 @@ fn check_login(
     if ctx.limits.login_throttled(record.client_addr) {
         crate::metrics::login_throttled(&ctx.settings.name);
         return Err(LoginRefusal {
-            client_text: format!(
+            client_text: RefusalText::Rejected(format!(
                 "{try_later} Too many failed logins from your address; try again later"
-            ),
+            )),
             end: SessionEnd::new(
                 Outcome::Throttled,
                 "the address failed too many logins lately; refused without asking the upstream",
@@ -514,15 +526,15 @@ fn check_login(
         }
         Verdict::Refuse => {
             return Err(LoginRefusal {
-                client_text: format!("{} {message}", ctx.settings.protocol.policy_refusal_code()),
+                client_text: RefusalText::ByPolicy(message.to_string()),
                 end: SessionEnd::new(Outcome::RefusedByPolicy, why),
             })
         }
     };
     let slot = ctx.limits.take_session_slot().ok_or_else(|| LoginRefusal {
-        client_text: format!(
+        client_text: RefusalText::Rejected(format!(
             "{try_later} The gateway is serving all the sessions it may; try again later"
-        ),
+        )),
         end: SessionEnd::new(
             Outcome::RefusedByPolicy,
             "every logged-in session slot was taken (gateway.max_sessions)",

@@ -302,6 +302,16 @@ impl ClientDialogue for ClientSession {
         self.say(535, &format!("5.7.8 {reason}"));
     }
 
+    /// Not `535`: the credentials were not judged. An enhanced code the message starts with
+    /// gives way to `5.7.0`, so the reply carries one code.
+    fn policy_refused(&mut self, message: &str) {
+        if !matches!(self.state, State::AwaitingVerdict) {
+            return;
+        }
+        self.state = State::Commands;
+        self.say(530, &format!("5.7.0 {}", without_enhanced_code(message)));
+    }
+
     fn farewell(&mut self, reason: &str) -> Vec<u8> {
         reply_line(421, &format!("4.3.0 {}", without_enhanced_code(reason)))
     }

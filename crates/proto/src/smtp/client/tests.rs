@@ -666,3 +666,30 @@ fn debug_output_never_shows_a_password() {
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+#[test]
+fn a_policy_refusal_is_530_5_7_0_and_the_client_may_try_again() {
+    let seen = dialogue(
+        ClientTls::Active,
+        &[
+            b"EHLO a\r\n",
+            &auth_plain_line("bob", b"pw"),
+            &auth_plain_line("bob", b"pw"),
+        ],
+        &[
+            Verdict::RefusedByPolicy("4.7.0 TLS 1.0 is no longer accepted.\r\n250 fake"),
+            Verdict::Accept("ok"),
+        ],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w(EHLO_AUTH),
+            login("bob", b"pw"),
+            w("530 5.7.0 TLS 1.0 is no longer accepted.  250 fake\r\n"),
+            login("bob", b"pw"),
+            accepted(b""),
+        ]
+    );
+}
