@@ -45,17 +45,26 @@ pub fn register_warnings<'s>(
     Ok(set.register_warnings(&usage, at))
 }
 
-/// Judges the warnings of the set `current` returns (the one in force, which a reload may
-/// replace) against the store at `store_path`, now and every `every`, until dropped.
+/// Judges the warnings of the set in force (`in_force`, which a reload replaces) against the
+/// store at `store_path`: now, every `every`, and at once when a reload puts a new register
+/// in force; until dropped.
 pub async fn watch_register(
-    current: impl Fn() -> Arc<PolicySet>,
+    mut in_force: tokio::sync::watch::Receiver<Arc<PolicySet>>,
     store_path: PathBuf,
     every: Duration,
 ) {
     let mut ticks = tokio::time::interval(every);
     loop {
-        ticks.tick().await;
-        let set = current();
+        tokio::select! {
+            _ = ticks.tick() => {}
+            changed = in_force.changed() => {
+                if changed.is_err() {
+                    // The sender is gone: the gateway is stopping.
+                    return;
+                }
+            }
+        }
+        let set = in_force.borrow_and_update().clone();
         let path = store_path.clone();
         let judged = tokio::task::spawn_blocking(move || {
             let store = SqliteStore::open(&path)?;

@@ -101,7 +101,7 @@ fn serve(path: &Path) -> Result<()> {
         // set in force, which a reload replaces.
         let (policy_in_force, policy_watched) = watch::channel(config.policy.clone());
         let register_watch = tokio::spawn(gateway::watch_register(
-            move || policy_watched.borrow().clone(),
+            policy_watched,
             config.store_path.clone(),
             gateway::WATCH_INTERVAL,
         ));
