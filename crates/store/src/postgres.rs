@@ -1,0 +1,628 @@
+//! The fleet store: one PostgreSQL database several gateways write to, holding one inventory.
+//!
+//! The rollups are maintained in the transaction that stores the sessions, as in SQLite, with
+//! `INSERT ... ON CONFLICT DO UPDATE`: PostgreSQL locks the client's row for the upsert, so two
+//! gateways adding to one client wait for each other instead of losing an update. Every batch
+//! upserts its clients in identity order, so two batches never wait on each other in a
+//! circle; a serialization failure or deadlock (e.g. under a stricter default isolation level)
+//! is retried all the same.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use openssl::ssl::{SslConnector, SslMethod, SslVersion};
+use postgres::error::SqlState;
+use postgres::{Client, Statement, Transaction};
+use postgres_openssl::MakeTlsConnector;
+use zeroize::Zeroizing;
+
+use crate::annotation::annotation_for;
+use crate::inventory::{
+    ClientUpsert, ClientsReader, KnownValue, KnownValues, Rollup, RollupTables,
+};
+use crate::postgres_schema::{self, MigrateError};
+use crate::refusal::{refusal_from_row, SELECT_REFUSALS};
+use crate::session_row::{record_from_row, SessionColumns, INSERT_COLUMNS, SELECT_COLUMNS};
+use crate::{
+    timestamp, Annotation, AnnotationSubject, ClientSummary, RefusalSummary, SessionRecord,
+    SessionStore, StoreError,
+};
+
+/// Attempts at a transaction that failed on a serialization failure or deadlock.
+const CONFLICT_ATTEMPTS: u32 = 5;
+/// How long a connection attempt may take: the writer retries later, the CLI reports it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a PostgreSQL store is and how to log in: a `postgres://user@host:port/db?sslmode=require`
+/// URL without password, the password kept apart (from a file or the environment), and the CA
+/// to verify the server's certificate against. Debug output never shows the password.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    url: String,
+    config: postgres::Config,
+    password: Option<Zeroizing<String>>,
+    ca_file: Option<PathBuf>,
+}
+
+impl PostgresTarget {
+    /// Reads `url`; refused when it holds a password (it belongs in a file or the environment,
+    /// never in a config or a log), names no user, or asks for anything but `sslmode=require`.
+    /// The server's certificate and name are always verified, whatever libpq would do.
+    pub fn parse(url: &str) -> Result<PostgresTarget, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("not a postgres:// URL".into());
+        }
+        let mut config =
+            postgres::Config::from_str(url).map_err(|e| format!("not a valid URL: {e}"))?;
+        if config.get_password().is_some() {
+            return Err("the URL holds a password; give it in password_file or MAILTLS_STORE_PASSWORD instead, so it stays out of the config and the logs".into());
+        }
+        if config.get_user().is_none() {
+            return Err("the URL names no user (postgres://USER@host/db)".into());
+        }
+        if config.get_ssl_mode() != postgres::config::SslMode::Require {
+            return Err("the URL must end in ?sslmode=require: the store holds logins and addresses, and mailtls speaks to it over verified TLS only".into());
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("mailtls");
+        Ok(PostgresTarget {
+            url: url.to_string(),
+            config,
+            password: None,
+            ca_file: None,
+        })
+    }
+
+    /// The password to log in with.
+    pub fn with_password(mut self, password: Zeroizing<String>) -> PostgresTarget {
+        self.password = Some(password);
+        self
+    }
+
+    /// The PEM file of the CA(s) the server's certificate must chain to, besides the system's.
+    pub fn with_ca_file(mut self, ca_file: PathBuf) -> PostgresTarget {
+        self.ca_file = Some(ca_file);
+        self
+    }
+
+    /// The URL, which holds no password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        let tls_error = |e: openssl::error::ErrorStack| StoreError::PostgresTls {
+            target: self.url.clone(),
+            reason: e.to_string(),
+        };
+        // Verifies the chain and (in postgres-openssl) the host name, like sslmode=verify-full.
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(tls_error)?;
+        if let Some(ca_file) = &self.ca_file {
+            builder
+                .set_ca_file(ca_file)
+                .map_err(|e| StoreError::PostgresTls {
+                    target: self.url.clone(),
+                    reason: format!("{}: {e}", ca_file.display()),
+                })?;
+        }
+        let mut config = self.config.clone();
+        if let Some(password) = &self.password {
+            config.password(password.as_bytes());
+        }
+        config
+            .connect(MakeTlsConnector::new(builder.build()))
+            .map_err(|source| StoreError::Postgres {
+                target: self.url.clone(),
+                doing: "connect",
+                source,
+            })
+    }
+}
+
+impl fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresTarget")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// A live connection with the statements the writer uses prepared on it.
+struct Connection {
+    client: Client,
+    statements: Statements,
+}
+
+/// The writer's statements, prepared once per connection.
+struct Statements {
+    insert: Statement,
+    upsert_client: Statement,
+    upsert_day: Statement,
+    insert_attribute: Statement,
+    add_refusal: Statement,
+}
+
+/// Session records and the inventory in a PostgreSQL database.
+///
+/// A lost connection (the server restarted) fails the call that noticed it; the next call
+/// connects again, so the recorder's retries carry the writes over an outage.
+pub struct PostgresStore {
+    target: PostgresTarget,
+    connection: Option<Connection>,
+    known_values: KnownValues,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database and creates or upgrades its tables.
+    pub fn open(target: &PostgresTarget) -> Result<PostgresStore, StoreError> {
+        let mut store = PostgresStore {
+            target: target.clone(),
+            connection: None,
+            known_values: KnownValues::default(),
+        };
+        store.connection()?;
+        Ok(store)
+    }
+
+    fn error(&self, doing: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        move |source| StoreError::Postgres {
+            target: self.target.url.clone(),
+            doing,
+            source,
+        }
+    }
+
+    /// The connection, made (and the schema brought up to date) when there is none or the
+    /// last one was lost.
+    fn connection(&mut self) -> Result<&mut Connection, StoreError> {
+        if self
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.client.is_closed())
+        {
+            self.connection = None;
+        }
+        if self.connection.is_none() {
+            let mut client = self.target.connect()?;
+            postgres_schema::migrate(&mut client).map_err(|e| match e {
+                MigrateError::Postgres(source) => StoreError::Postgres {
+                    target: self.target.url.clone(),
+                    doing: "create or upgrade the tables",
+                    source,
+                },
+                MigrateError::TooNew(found) => StoreError::SchemaTooNew {
+                    path: PathBuf::from(&self.target.url),
+                    found,
+                    supported: postgres_schema::LATEST_VERSION,
+                },
+            })?;
+            let prepared = prepare(client).map_err(self.error("prepare statements"))?;
+            self.connection = Some(prepared);
+        }
+        Ok(self.connection.as_mut().expect("connected above"))
+    }
+
+    /// Runs `work` in a transaction, again after a serialization failure or deadlock.
+    fn in_transaction<R>(
+        &mut self,
+        doing: &'static str,
+        mut work: impl FnMut(&mut Transaction<'_>, &Statements) -> Result<R, postgres::Error>,
+    ) -> Result<R, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let Connection { client, statements } = self.connection()?;
+            let outcome = client.transaction().and_then(|mut tx| {
+                let value = work(&mut tx, statements)?;
+                tx.commit()?;
+                Ok(value)
+            });
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(e)
+                    if attempt < CONFLICT_ATTEMPTS
+                        && matches!(
+                            e.code(),
+                            Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                                | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                        ) =>
+                {
+                    attempt += 1;
+                }
+                Err(source) => return Err(self.error(doing)(source)),
+            }
+        }
+    }
+
+    /// Every stored session, oldest insert first.
+    pub fn sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = self.query(
+            "read session records",
+            &format!("SELECT {SELECT_COLUMNS} FROM sessions ORDER BY id"),
+        )?;
+        let location = PathBuf::from(&self.target.url);
+        rows.iter()
+            .map(|row| record_from_row(&location, row))
+            .collect()
+    }
+
+    /// Every client of the inventory with its annotation, read from the rollups, in id order.
+    pub fn clients(&mut self) -> Result<Vec<ClientSummary>, StoreError> {
+        let (attributes, clients) = self.in_transaction("read the inventory", |tx, _| {
+            // One snapshot for both reads, so no client lacks attributes a writer just added.
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            Ok((
+                tx.query(crate::inventory::SELECT_ATTRIBUTES, &[])?,
+                tx.query(crate::inventory::SELECT_CLIENTS, &[])?,
+            ))
+        })?;
+        let mut reader = ClientsReader::default();
+        let invalid = |reason| StoreError::InvalidRow {
+            path: PathBuf::from(&self.target.url),
+            row_id: 0,
+            column: "clients",
+            reason,
+        };
+        for row in &attributes {
+            reader.attribute(row).map_err(invalid)?;
+        }
+        for row in &clients {
+            reader.client(row).map_err(invalid)?;
+        }
+        let mut clients = reader.finish();
+        let annotations = self.annotations()?;
+        for client in &mut clients {
+            client.annotation = annotation_for(client, &annotations);
+        }
+        Ok(clients)
+    }
+
+    /// Every annotation, oldest first.
+    pub fn annotations(&mut self) -> Result<Vec<(AnnotationSubject, Annotation)>, StoreError> {
+        let rows = self.query(
+            "read annotations",
+            "SELECT subject_kind, subject, owner, device, note FROM client_annotations
+             ORDER BY updated_at, subject_kind, subject",
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                // A subject this version cannot read is skipped rather than failing the listing.
+                let subject = AnnotationSubject::from_stored(row.get(0), row.get(1))?;
+                Some((
+                    subject,
+                    Annotation {
+                        owner: row.get(2),
+                        device: row.get(3),
+                        note: row.get(4),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Sets the owner, device and note of `subject`, as [`SqliteStore::annotate`] does.
+    ///
+    /// [`SqliteStore::annotate`]: crate::SqliteStore::annotate
+    pub fn annotate(
+        &mut self,
+        subject: &AnnotationSubject,
+        annotation: &Annotation,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        crate::annotation::check_lengths(annotation)?;
+        let exists = self.in_transaction("annotate", |tx, _| {
+            if let AnnotationSubject::Client(id) = subject {
+                if tx
+                    .query_opt("SELECT 1 FROM clients WHERE id = $1", &[id])?
+                    .is_none()
+                {
+                    return Ok(false);
+                }
+            }
+            tx.execute(
+                "INSERT INTO client_annotations
+                     (subject_kind, subject, owner, device, note, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz)
+                 ON CONFLICT (subject_kind, subject) DO UPDATE SET
+                     owner = coalesce(excluded.owner, client_annotations.owner),
+                     device = coalesce(excluded.device, client_annotations.device),
+                     note = coalesce(excluded.note, client_annotations.note),
+                     updated_at = excluded.updated_at",
+                &[
+                    &subject.kind(),
+                    &subject.key(),
+                    &annotation.owner,
+                    &annotation.device,
+                    &annotation.note,
+                    &timestamp::format(now),
+                ],
+            )?;
+            Ok(true)
+        })?;
+        match (exists, subject) {
+            (false, AnnotationSubject::Client(id)) => Err(StoreError::AnnotationRefused(format!(
+                "no client c{id} in the inventory (see `mailtls clients`)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Number of stored sessions.
+    pub fn count(&mut self) -> Result<u64, StoreError> {
+        let rows = self.query("count sessions", "SELECT count(*) FROM sessions")?;
+        let count: i64 = rows.first().map_or(0, |row| row.get(0));
+        Ok(count.unsigned_abs())
+    }
+
+    /// Every stored count of refused connections, by minute, listener, address and reason.
+    pub fn refusals(&mut self) -> Result<Vec<RefusalSummary>, StoreError> {
+        let rows = self.query("read refusal counts", SELECT_REFUSALS)?;
+        rows.iter()
+            .map(|row| {
+                refusal_from_row(row).map_err(|(column, reason)| StoreError::InvalidRow {
+                    path: PathBuf::from(&self.target.url),
+                    row_id: 0,
+                    column,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes at most `limit` sessions that started before `cutoff`, oldest first, in one
+    /// transaction; returns how many went. The rollups keep them counted.
+    pub fn prune_sessions(&mut self, cutoff: SystemTime, limit: u32) -> Result<u64, StoreError> {
+        let cutoff = timestamp::format(cutoff);
+        self.in_transaction("prune sessions", |tx, _| {
+            tx.execute(
+                "DELETE FROM sessions WHERE id IN (
+                     SELECT id FROM sessions WHERE started_at < $1::text::timestamptz
+                     ORDER BY started_at LIMIT $2)",
+                &[&cutoff, &i64::from(limit)],
+            )
+        })
+    }
+
+    fn query(&mut self, doing: &'static str, sql: &str) -> Result<Vec<postgres::Row>, StoreError> {
+        self.in_transaction(doing, |tx, _| tx.query(sql, &[]))
+    }
+}
+
+/// Prepares the writer's statements on a new connection.
+fn prepare(mut client: Client) -> Result<Connection, postgres::Error> {
+    let placeholders: Vec<String> = (3..=30).map(|i| format!("${i}")).collect();
+    let statements = Statements {
+        insert: client.prepare(&format!(
+            "INSERT INTO sessions ({INSERT_COLUMNS})
+             VALUES ($1::text::timestamptz, $2::text::timestamptz, {})",
+            placeholders.join(", ")
+        ))?,
+        upsert_client: client.prepare(UPSERT_CLIENT)?,
+        upsert_day: client.prepare(UPSERT_DAY)?,
+        insert_attribute: client.prepare(INSERT_ATTRIBUTE)?,
+        add_refusal: client.prepare(ADD_REFUSAL)?,
+    };
+    Ok(Connection { client, statements })
+}
+
+/// The rollup tables as one transaction writes them.
+struct PostgresRollup<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    statements: &'a Statements,
+}
+
+impl RollupTables for PostgresRollup<'_, '_> {
+    type Error = postgres::Error;
+
+    fn upsert_client(&mut self, c: &ClientUpsert) -> Result<i64, postgres::Error> {
+        let row = self.tx.query_one(
+            &self.statements.upsert_client,
+            &[
+                &c.client_addr,
+                &c.login,
+                &c.ja4,
+                &c.reported_software,
+                &c.source,
+                &c.first_seen,
+                &c.last_seen,
+                &c.sessions,
+                &c.highest_offered,
+                &c.lowest_negotiated,
+                &c.highest_negotiated,
+                &c.downgraded_sessions,
+                &c.plaintext_logins,
+            ],
+        )?;
+        Ok(row.get(0))
+    }
+
+    fn upsert_day(
+        &mut self,
+        client_id: i64,
+        day: &str,
+        counts: [i64; 4],
+    ) -> Result<(), postgres::Error> {
+        let [sessions, legacy, plaintext, failed] = counts;
+        self.tx
+            .execute(
+                &self.statements.upsert_day,
+                &[&client_id, &day, &sessions, &legacy, &plaintext, &failed],
+            )
+            .map(drop)
+    }
+
+    fn insert_attribute(
+        &mut self,
+        client_id: i64,
+        kind: &str,
+        value: &str,
+        first_seen: &str,
+    ) -> Result<(), postgres::Error> {
+        self.tx
+            .execute(
+                &self.statements.insert_attribute,
+                &[
+                    &client_id,
+                    &kind,
+                    &value,
+                    &first_seen,
+                    &(crate::MAX_VALUES_PER_KIND as i64),
+                ],
+            )
+            .map(drop)
+    }
+}
+
+impl SessionStore for PostgresStore {
+    /// Writes the whole batch and its rollups in one transaction: all records are stored, or
+    /// none.
+    fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<SessionColumns> = records.iter().map(SessionColumns::of).collect();
+        // Taken out for the transaction's closure, which borrows the store; put back after.
+        let known = std::mem::take(&mut self.known_values);
+        let written = self.in_transaction("write session records", |tx, statements| {
+            for row in &columns {
+                tx.execute(&statements.insert, &row.postgres_params())?;
+            }
+            let mut rollup = Rollup::default();
+            records.iter().for_each(|rec| rollup.add(rec));
+            rollup.write(&mut PostgresRollup { tx, statements }, &known)
+        });
+        self.known_values = known;
+        let checked: Vec<KnownValue> = written?;
+        self.known_values.extend(checked);
+        Ok(())
+    }
+
+    fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
+        if summaries.is_empty() {
+            return Ok(());
+        }
+        self.in_transaction("write refusal counts", |tx, statements| {
+            for summary in summaries {
+                tx.execute(
+                    &statements.add_refusal,
+                    &[
+                        &timestamp::format(summary.minute),
+                        &summary.listener,
+                        &summary.client_addr.to_string(),
+                        &summary.reason.as_str(),
+                        &i64::try_from(summary.count).unwrap_or(i64::MAX),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+}
+
+const ADD_REFUSAL: &str = "INSERT INTO refused_connections
+        (minute, listener, client_addr, reason, count)
+    VALUES ($1::text::timestamptz, $2, $3, $4, $5)
+    ON CONFLICT (minute, listener, client_addr, reason)
+    DO UPDATE SET count = refused_connections.count + excluded.count";
+
+// greatest() and least() skip NULLs, which SQLite's max() and min() do not.
+const UPSERT_CLIENT: &str = "INSERT INTO clients (
+        client_addr, login, ja4, reported_software, source, first_seen, last_seen, sessions,
+        highest_offered, lowest_negotiated, highest_negotiated, downgraded_sessions,
+        plaintext_logins
+    ) VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7::text::timestamptz, $8, $9, $10,
+        $11, $12, $13)
+    ON CONFLICT (client_addr, login, ja4, reported_software) DO UPDATE SET
+        source = CASE WHEN excluded.first_seen < clients.first_seen
+                      THEN excluded.source ELSE clients.source END,
+        first_seen = least(clients.first_seen, excluded.first_seen),
+        last_seen = greatest(clients.last_seen, excluded.last_seen),
+        sessions = clients.sessions + excluded.sessions,
+        highest_offered = greatest(clients.highest_offered, excluded.highest_offered),
+        lowest_negotiated = least(clients.lowest_negotiated, excluded.lowest_negotiated),
+        highest_negotiated = greatest(clients.highest_negotiated, excluded.highest_negotiated),
+        downgraded_sessions = clients.downgraded_sessions + excluded.downgraded_sessions,
+        plaintext_logins = clients.plaintext_logins + excluded.plaintext_logins
+    RETURNING id";
+
+const UPSERT_DAY: &str = "INSERT INTO client_days (
+        client_id, day, sessions, legacy_sessions, plaintext_sessions, failed_sessions
+    ) VALUES ($1, $2::text::date, $3, $4, $5, $6)
+    ON CONFLICT (client_id, day) DO UPDATE SET
+        sessions = client_days.sessions + excluded.sessions,
+        legacy_sessions = client_days.legacy_sessions + excluded.legacy_sessions,
+        plaintext_sessions = client_days.plaintext_sessions + excluded.plaintext_sessions,
+        failed_sessions = client_days.failed_sessions + excluded.failed_sessions";
+
+/// As SQLite's: a new value while the client has fewer than `$5` of its kind. The client's row,
+/// locked by the upsert earlier in the transaction, keeps two writers from racing past the cap.
+const INSERT_ATTRIBUTE: &str = "INSERT INTO client_attributes (client_id, kind, value, first_seen)
+    SELECT $1::bigint, $2::text, $3::text, $4::text::timestamptz
+    WHERE (SELECT count(*) FROM client_attributes
+           WHERE client_id = $1::bigint AND kind = $2::text) < $5::bigint
+    ON CONFLICT (client_id, kind, value) DO NOTHING";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dialects_have_the_same_schema_steps() {
+        assert_eq!(
+            postgres_schema::LATEST_VERSION,
+            crate::schema::LATEST_VERSION,
+            "append the new schema step to both schema.rs and postgres_schema.rs"
+        );
+    }
+
+    #[test]
+    fn a_url_with_a_password_or_without_tls_is_refused() {
+        let with_password =
+            PostgresTarget::parse("postgres://gw:s3cret@db.example.org/mailtls?sslmode=require")
+                .unwrap_err();
+        assert!(with_password.contains("password_file"), "{with_password}");
+        assert!(!with_password.contains("s3cret"), "{with_password}");
+        for url in [
+            "postgres://gw@db.example.org/mailtls",
+            "postgres://gw@db.example.org/mailtls?sslmode=disable",
+            "postgres://gw@db.example.org/mailtls?sslmode=prefer",
+        ] {
+            let error = PostgresTarget::parse(url).unwrap_err();
+            assert!(error.contains("sslmode=require"), "{url}: {error}");
+        }
+        assert!(
+            PostgresTarget::parse("postgres://db.example.org/mailtls?sslmode=require")
+                .unwrap_err()
+                .contains("no user")
+        );
+        assert!(PostgresTarget::parse("/var/lib/mailtls/mailtls.db").is_err());
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let target =
+            PostgresTarget::parse("postgres://gw@db.example.org:5433/mailtls?sslmode=require")
+                .unwrap()
+                .with_password(Zeroizing::new("s3cret-pw".to_string()));
+        let shown = format!("{target:?} {}", target.url());
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(shown.contains("(hidden)"), "{shown}");
+    }
+}
