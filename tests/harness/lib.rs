@@ -11,6 +11,7 @@ pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
 mod postfix;
+mod postgres;
 pub mod process;
 pub mod scrape;
 mod scratch;
@@ -27,6 +28,7 @@ pub use gateway::{
     ListenerSpec, UpstreamTls,
 };
 pub use postfix::{submission_lab, Postfix, SubmissionLab};
+pub use postgres::Postgres;
 pub use scratch::Scratch;
 pub use token_endpoint::{app_certificate, AppCertificate, TokenEndpoint, TokenEndpointOptions};
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context, Result};
 use gateway::metrics::MetricsEndpoint;
 use gateway::Gateway;
-use store::{SessionRecorder, SqliteStore};
+use store::{SessionPruner, SessionRecorder, Store};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config;
@@ -51,8 +51,13 @@ fn serve(path: &Path) -> Result<()> {
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let store = SqliteStore::open_with_access(&config.store_path, config.store_access())?;
+    let store = Store::open(&config.store)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
+    // Its own connection, opened here like the writer's (before root is given up).
+    let pruner = config
+        .keep_sessions
+        .map(|keep| Store::open(&config.store).map(|store| SessionPruner::spawn(store, keep)))
+        .transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,6 +89,9 @@ fn serve(path: &Path) -> Result<()> {
         }
         anyhow::Ok(())
     })?;
+    if let Some(pruner) = pruner {
+        pruner.stop();
+    }
     match recorder.shutdown() {
         Ok(unstored) if unstored.is_empty() => tracing::info!("stopped; every session recorded"),
         Ok(unstored) => tracing::error!(

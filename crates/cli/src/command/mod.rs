@@ -8,4 +8,5 @@ pub mod oauth;
 pub mod passwd;
 pub mod policy;
 pub mod scan;
+pub mod store;
 mod terminal;
