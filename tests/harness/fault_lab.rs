@@ -149,7 +149,8 @@ impl Lab {
             upstreams.push(upstream);
         }
         let mut config = format!(
-            "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n\n{}",
+            "[gateway]\n{gateway_section}\n\n{}\n{}",
+            crate::default_store_table(gateway_section),
             upstreams.iter().map(UpstreamSpec::toml).collect::<String>()
         );
         for l in &listeners {

@@ -62,3 +62,13 @@ pub fn run_ok(command: &mut Command) -> Output {
     );
     output
 }
+
+/// The `[store]` table a test gateway gets (`sessions.db` in its folder), unless the test's
+/// `[gateway]` text goes on with a `[store]` table of its own (e.g. a PostgreSQL `url`).
+pub(crate) fn default_store_table(gateway_section: &str) -> &'static str {
+    if gateway_section.lines().any(|line| line.trim() == "[store]") {
+        ""
+    } else {
+        "[store]\npath = \"sessions.db\"\n"
+    }
+}

@@ -63,6 +63,29 @@ impl Postgres {
         )
     }
 
+    /// The `[store]` table of a gateway config writing to the `mailtls` database.
+    pub fn store_toml(&self) -> String {
+        format!(
+            "[store]\nurl = \"{}\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+            self.url(),
+            self.password_file().display(),
+            self.ca_file().display()
+        )
+    }
+
+    /// A new empty database `name` (lower case, digits, `_`) owned by `mailtls`, and where
+    /// it is as a store.
+    pub fn database(&self, name: &str) -> StoreLocation {
+        self.run(&["createdb", name]);
+        let url = self.url().replace("/mailtls?", &format!("/{name}?"));
+        StoreLocation::Postgres(
+            PostgresTarget::parse(&url)
+                .expect("a valid store URL")
+                .with_password(Zeroizing::new(self.password()))
+                .with_ca_file(self.ca_file()),
+        )
+    }
+
     /// The server's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.value("POSTGRES_LOG")).unwrap_or_default()
@@ -70,20 +93,22 @@ impl Postgres {
 
     /// Stops the server (an outage); its data and port stay for [`resume`](Postgres::resume).
     pub fn pause(&self) {
-        self.run("pause");
+        self.run(&["pause"]);
     }
 
     /// Starts the paused server again on the same port.
     pub fn resume(&self) {
-        self.run("resume");
+        self.run(&["resume"]);
     }
 
-    fn run(&self, command: &str) {
+    fn run(&self, args: &[&str]) {
+        let (command, rest) = args.split_first().expect("a command");
         let output = crate::run(
             std::process::Command::new("bash")
                 .arg(crate::repo_root().join("lab/postgres.sh"))
                 .arg(command)
-                .arg(&self.dir),
+                .arg(&self.dir)
+                .args(rest),
         );
         assert!(
             output.status.success(),
