@@ -175,21 +175,7 @@ fn postgres_stopped_mid_run_delays_records_and_loses_none() {
     lab.imap_login_works("imap-tls");
     lab.pop3_login_works("pop3-plain");
     lab.imap_login_works("imap-plain");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lab
-        .gateway
-        .log()
-        .matches("they stay queued and the write is retried")
-        .count()
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "failed writes were not reported:\n{}",
-            lab.gateway.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lab.wait_for_failed_writes(2);
     let text = scrape(metrics);
     assert!(
         value(&text, "mailtls_store_write_failures_total", &[]).is_some_and(|n| n >= 2.0),

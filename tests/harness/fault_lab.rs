@@ -281,6 +281,26 @@ impl Lab {
         self.normal_logins.lock().expect("lock").push(c.port);
     }
 
+    /// Waits until the gateway's writer has reported `n` failed writes in its log (one line
+    /// each: the error it quotes may say "cannot write session records" too).
+    pub fn wait_for_failed_writes(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .gateway
+            .log()
+            .matches("they stay queued and the write is retried")
+            .count()
+            < n
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{n} failed writes were not reported:\n{}",
+                self.gateway.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until the gateway has written `n` records (it writes them off the session path).
     pub fn wait_for_records(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -468,6 +468,29 @@ pub(crate) struct ClientUpsert {
     pub(crate) plaintext_logins: i64,
 }
 
+/// References to a [`ClientUpsert`]'s values in the order both databases' upserts bind them,
+/// as an array of whichever parameter type the caller declares.
+macro_rules! client_upsert_values {
+    ($c:expr) => {
+        [
+            &$c.client_addr,
+            &$c.login,
+            &$c.ja4,
+            &$c.reported_software,
+            &$c.source,
+            &$c.first_seen,
+            &$c.last_seen,
+            &$c.sessions,
+            &$c.highest_offered,
+            &$c.lowest_negotiated,
+            &$c.highest_negotiated,
+            &$c.downgraded_sessions,
+            &$c.plaintext_logins,
+        ]
+    };
+}
+pub(crate) use client_upsert_values;
+
 /// The rollup tables of one database, written within the transaction that stores the sessions.
 pub(crate) trait RollupTables {
     type Error;
@@ -515,24 +538,8 @@ impl RollupTables for SqliteRollup<'_> {
     type Error = rusqlite::Error;
 
     fn upsert_client(&mut self, c: &ClientUpsert) -> rusqlite::Result<i64> {
-        self.upsert_client.query_row(
-            params![
-                c.client_addr,
-                c.login,
-                c.ja4,
-                c.reported_software,
-                c.source,
-                c.first_seen,
-                c.last_seen,
-                c.sessions,
-                c.highest_offered,
-                c.lowest_negotiated,
-                c.highest_negotiated,
-                c.downgraded_sessions,
-                c.plaintext_logins,
-            ],
-            |row| row.get(0),
-        )
+        let values: [&dyn rusqlite::ToSql; 13] = client_upsert_values!(c);
+        self.upsert_client.query_row(&values[..], |row| row.get(0))
     }
 
     fn upsert_day(&mut self, client_id: i64, day: &str, counts: [i64; 4]) -> rusqlite::Result<()> {

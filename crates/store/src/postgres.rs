@@ -20,7 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::annotation::annotation_for;
 use crate::inventory::{
-    ClientUpsert, ClientsReader, KnownValue, KnownValues, Rollup, RollupTables,
+    client_upsert_values, ClientUpsert, ClientsReader, KnownValue, KnownValues, Rollup,
+    RollupTables,
 };
 use crate::postgres_schema::{self, MigrateError};
 use crate::refusal::{refusal_from_row, SELECT_REFUSALS};
@@ -41,7 +42,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct PostgresTarget {
     url: String,
-    config: postgres::Config,
+    // Boxed: a location is passed around by value, and the config is most of its size.
+    config: Box<postgres::Config>,
     password: Option<Zeroizing<String>>,
     ca_file: Option<PathBuf>,
 }
@@ -71,7 +73,7 @@ impl PostgresTarget {
         config.application_name("mailtls");
         Ok(PostgresTarget {
             url: url.to_string(),
-            config,
+            config: Box::new(config),
             password: None,
             ca_file: None,
         })
@@ -112,7 +114,7 @@ impl PostgresTarget {
                     reason: format!("{}: {e}", ca_file.display()),
                 })?;
         }
-        let mut config = self.config.clone();
+        let mut config = (*self.config).clone();
         if let Some(password) = &self.password {
             config.password(password.as_bytes());
         }
@@ -157,7 +159,8 @@ struct Statements {
 /// connects again, so the recorder's retries carry the writes over an outage.
 pub struct PostgresStore {
     target: PostgresTarget,
-    connection: Option<Connection>,
+    // Boxed: the prepared statements make a connection large beside a SQLite store.
+    connection: Option<Box<Connection>>,
     known_values: KnownValues,
 }
 
@@ -191,7 +194,7 @@ impl PostgresStore {
 
     /// The connection, made (and the schema brought up to date) when there is none or the
     /// last one was lost.
-    fn connection(&mut self) -> Result<&mut Connection, StoreError> {
+    fn connection(&mut self) -> Result<&mut Box<Connection>, StoreError> {
         if self
             .connection
             .as_ref()
@@ -214,7 +217,7 @@ impl PostgresStore {
                 },
             })?;
             let prepared = prepare(client).map_err(self.error("prepare statements"))?;
-            self.connection = Some(prepared);
+            self.connection = Some(Box::new(prepared));
         }
         Ok(self.connection.as_mut().expect("connected above"))
     }
@@ -227,7 +230,7 @@ impl PostgresStore {
     ) -> Result<R, StoreError> {
         let mut attempt = 1;
         loop {
-            let Connection { client, statements } = self.connection()?;
+            let Connection { client, statements } = &mut **self.connection()?;
             let outcome = client.transaction().and_then(|mut tx| {
                 let value = work(&mut tx, statements)?;
                 tx.commit()?;
@@ -432,24 +435,8 @@ impl RollupTables for PostgresRollup<'_, '_> {
     type Error = postgres::Error;
 
     fn upsert_client(&mut self, c: &ClientUpsert) -> Result<i64, postgres::Error> {
-        let row = self.tx.query_one(
-            &self.statements.upsert_client,
-            &[
-                &c.client_addr,
-                &c.login,
-                &c.ja4,
-                &c.reported_software,
-                &c.source,
-                &c.first_seen,
-                &c.last_seen,
-                &c.sessions,
-                &c.highest_offered,
-                &c.lowest_negotiated,
-                &c.highest_negotiated,
-                &c.downgraded_sessions,
-                &c.plaintext_logins,
-            ],
-        )?;
+        let values: [&(dyn postgres::types::ToSql + Sync); 13] = client_upsert_values!(c);
+        let row = self.tx.query_one(&self.statements.upsert_client, &values)?;
         Ok(row.get(0))
     }
 

@@ -61,6 +61,45 @@ pub(crate) struct SessionColumns {
     source: &'static str,
 }
 
+/// References to a [`SessionColumns`]' values in [`INSERT_COLUMNS`] order, as an array of
+/// whichever database's parameter type the caller returns.
+macro_rules! in_insert_order {
+    ($columns:expr) => {
+        [
+            &$columns.started_at,
+            &$columns.ended_at,
+            &$columns.listener,
+            &$columns.protocol,
+            &$columns.client_addr,
+            &$columns.client_port,
+            &$columns.tls_version,
+            &$columns.tls_cipher,
+            &$columns.offered_max_tls,
+            &$columns.sni,
+            &$columns.ja4,
+            &$columns.client_id,
+            &$columns.login,
+            &$columns.upstream,
+            &$columns.upstream_tls_version,
+            &$columns.outcome,
+            &$columns.detail,
+            &$columns.bytes_from_client,
+            &$columns.bytes_to_client,
+            &$columns.offered_versions,
+            &$columns.offered_suites,
+            &$columns.offered_groups,
+            &$columns.offered_signature_algorithms,
+            &$columns.offered_alpn,
+            &$columns.ja3,
+            &$columns.policy_verdict,
+            &$columns.policy_rule,
+            &$columns.policy_exception,
+            &$columns.envelope_sender,
+            &$columns.source,
+        ]
+    };
+}
+
 impl SessionColumns {
     pub(crate) fn of(rec: &SessionRecord) -> SessionColumns {
         SessionColumns {
@@ -100,74 +139,12 @@ impl SessionColumns {
 
     /// The values as SQLite binds them, `?1` to `?30`.
     pub(crate) fn sqlite_params(&self) -> [&dyn rusqlite::ToSql; 30] {
-        [
-            &self.started_at,
-            &self.ended_at,
-            &self.listener,
-            &self.protocol,
-            &self.client_addr,
-            &self.client_port,
-            &self.tls_version,
-            &self.tls_cipher,
-            &self.offered_max_tls,
-            &self.sni,
-            &self.ja4,
-            &self.client_id,
-            &self.login,
-            &self.upstream,
-            &self.upstream_tls_version,
-            &self.outcome,
-            &self.detail,
-            &self.bytes_from_client,
-            &self.bytes_to_client,
-            &self.offered_versions,
-            &self.offered_suites,
-            &self.offered_groups,
-            &self.offered_signature_algorithms,
-            &self.offered_alpn,
-            &self.ja3,
-            &self.policy_verdict,
-            &self.policy_rule,
-            &self.policy_exception,
-            &self.envelope_sender,
-            &self.source,
-        ]
+        in_insert_order!(self)
     }
 
     /// The values as PostgreSQL binds them, `$1` to `$30`.
     pub(crate) fn postgres_params(&self) -> [&(dyn postgres::types::ToSql + Sync); 30] {
-        [
-            &self.started_at,
-            &self.ended_at,
-            &self.listener,
-            &self.protocol,
-            &self.client_addr,
-            &self.client_port,
-            &self.tls_version,
-            &self.tls_cipher,
-            &self.offered_max_tls,
-            &self.sni,
-            &self.ja4,
-            &self.client_id,
-            &self.login,
-            &self.upstream,
-            &self.upstream_tls_version,
-            &self.outcome,
-            &self.detail,
-            &self.bytes_from_client,
-            &self.bytes_to_client,
-            &self.offered_versions,
-            &self.offered_suites,
-            &self.offered_groups,
-            &self.offered_signature_algorithms,
-            &self.offered_alpn,
-            &self.ja3,
-            &self.policy_verdict,
-            &self.policy_rule,
-            &self.policy_exception,
-            &self.envelope_sender,
-            &self.source,
-        ]
+        in_insert_order!(self)
     }
 }
 
