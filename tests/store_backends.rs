@@ -3,7 +3,8 @@
 //! Each behaviour gets a fresh database. PostgreSQL is not optional here: without the Debian
 //! package the lab script fails and so does the test, it never skips.
 //!
-//! Behaviours: records read back equal; the inventory's rollups and verdicts; annotations;
+//! Behaviours: records read back equal; the inventory's rollups and verdicts; the cap on
+//! values kept per client; annotations;
 //! refusal counts; an empty database migrated and reopened; retention (pruning in batches
 //! while the rollups stay, also through `mailtls store prune`); and two writers at once
 //! adding to the same clients without losing an update.
@@ -201,6 +202,30 @@ fn rollups_give_each_client_its_totals_and_verdict(fresh: FreshStore<'_>) {
         modern.values(AttributeKind::Listener),
         ["imaps-modern", "imaps-legacy"]
     );
+}
+
+/// A client naming a new server each session keeps at most 64 of them, the same 64 in both
+/// databases (the first by value), whether they came in one batch or several.
+fn attribute_values_are_capped_per_kind(fresh: FreshStore<'_>) {
+    let mut store = open(&fresh("attribute_cap"));
+    let with_sni = |n: u64| {
+        let mut r = legacy(n);
+        r.sni = Some(format!("host{n:03}.example.org"));
+        r
+    };
+    store
+        .insert_batch(&(0..70).rev().map(with_sni).collect::<Vec<_>>())
+        .unwrap();
+    store
+        .insert_batch(&(70..75).map(with_sni).collect::<Vec<_>>())
+        .unwrap();
+    let clients = store.clients().unwrap();
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0].sessions, 75);
+    let mut sni = clients[0].values(AttributeKind::Sni).to_vec();
+    sni.sort();
+    let expected: Vec<String> = (0..64).map(|n| format!("host{n:03}.example.org")).collect();
+    assert_eq!(sni, expected);
 }
 
 fn annotations_show_with_their_clients(fresh: FreshStore<'_>) {
@@ -414,6 +439,7 @@ fn two_writers_at_once_make_one_inventory(fresh: FreshStore<'_>) {
 fn the_store_suite(fresh: FreshStore<'_>) {
     records_read_back_equal(fresh);
     rollups_give_each_client_its_totals_and_verdict(fresh);
+    attribute_values_are_capped_per_kind(fresh);
     annotations_show_with_their_clients(fresh);
     refusal_counts_add_up(fresh);
     an_empty_database_is_migrated_and_reopened(fresh);

@@ -407,47 +407,80 @@ impl Rollup {
         tables: &mut T,
         known: &KnownValues,
     ) -> Result<Vec<KnownValue>, T::Error> {
+        let (upserts, seen): (Vec<ClientUpsert>, Vec<_>) = self
+            .clients
+            .into_iter()
+            .map(|(identity, delta)| {
+                let totals = &delta.totals;
+                let upsert = ClientUpsert {
+                    client_addr: identity.address.to_string(),
+                    login: identity.login.unwrap_or_default(),
+                    ja4: identity.ja4.unwrap_or_default(),
+                    reported_software: identity.reported_software.unwrap_or_default(),
+                    source: delta.source.unwrap_or(Source::Gateway).as_str(),
+                    first_seen: delta.first_seen,
+                    last_seen: delta.last_seen,
+                    sessions: count(delta.sessions),
+                    highest_offered: totals.highest_offered.map(i64::from),
+                    lowest_negotiated: totals.lowest_negotiated.map(i64::from),
+                    highest_negotiated: totals.highest_negotiated.map(i64::from),
+                    downgraded_sessions: count(totals.downgraded_sessions),
+                    plaintext_logins: count(totals.plaintext_logins),
+                };
+                (upsert, (delta.days, delta.attributes))
+            })
+            .unzip();
+        // Clients first, in identity order: concurrent writers lock client rows in one order.
+        let ids = tables.upsert_clients(&upserts)?;
+        let mut days = Vec::new();
+        let mut attributes = Vec::new();
         let mut checked = Vec::new();
-        for (identity, delta) in self.clients {
-            let totals = &delta.totals;
-            let id = tables.upsert_client(&ClientUpsert {
-                client_addr: identity.address.to_string(),
-                login: identity.login.unwrap_or_default(),
-                ja4: identity.ja4.unwrap_or_default(),
-                reported_software: identity.reported_software.unwrap_or_default(),
-                source: delta.source.unwrap_or(Source::Gateway).as_str(),
-                first_seen: delta.first_seen,
-                last_seen: delta.last_seen,
-                sessions: count(delta.sessions),
-                highest_offered: totals.highest_offered.map(i64::from),
-                lowest_negotiated: totals.lowest_negotiated.map(i64::from),
-                highest_negotiated: totals.highest_negotiated.map(i64::from),
-                downgraded_sessions: count(totals.downgraded_sessions),
-                plaintext_logins: count(totals.plaintext_logins),
-            })?;
-            for (day, counts) in delta.days {
-                tables.upsert_day(
-                    id,
-                    &day,
-                    [
+        for (id, (client_days, client_attributes)) in ids.into_iter().zip(seen) {
+            for (day, counts) in client_days {
+                days.push(DayRow {
+                    client_id: id,
+                    day,
+                    counts: [
                         count(counts.sessions),
                         count(counts.legacy),
                         count(counts.plaintext),
                         count(counts.failed),
                     ],
-                )?;
+                });
             }
-            for ((kind, value), first_seen) in delta.attributes {
+            for ((kind, value), first_seen) in client_attributes {
                 let key = (id, kind, value);
                 if known.values.contains(&key) {
                     continue;
                 }
-                tables.insert_attribute(id, kind.as_str(), &key.2, &first_seen)?;
+                attributes.push(AttributeRow {
+                    client_id: id,
+                    kind: kind.as_str(),
+                    value: key.2.clone(),
+                    first_seen,
+                });
                 checked.push(key);
             }
         }
+        tables.upsert_days(&days)?;
+        tables.insert_attributes(&attributes)?;
         Ok(checked)
     }
+}
+
+/// A client's counts of one UTC day (`YYYY-MM-DD`): sessions, legacy, plaintext, failed.
+pub(crate) struct DayRow {
+    pub(crate) client_id: i64,
+    pub(crate) day: String,
+    pub(crate) counts: [i64; 4],
+}
+
+/// A value a client was seen with, and the start of its first session with it.
+pub(crate) struct AttributeRow {
+    pub(crate) client_id: i64,
+    pub(crate) kind: &'static str,
+    pub(crate) value: String,
+    pub(crate) first_seen: String,
 }
 
 /// One client's share of a batch as its `clients` row takes it (times as RFC 3339 text, wire
@@ -468,53 +501,20 @@ pub(crate) struct ClientUpsert {
     pub(crate) plaintext_logins: i64,
 }
 
-/// References to a [`ClientUpsert`]'s values in the order both databases' upserts bind them,
-/// as an array of whichever parameter type the caller declares.
-macro_rules! client_upsert_values {
-    ($c:expr) => {
-        [
-            &$c.client_addr,
-            &$c.login,
-            &$c.ja4,
-            &$c.reported_software,
-            &$c.source,
-            &$c.first_seen,
-            &$c.last_seen,
-            &$c.sessions,
-            &$c.highest_offered,
-            &$c.lowest_negotiated,
-            &$c.highest_negotiated,
-            &$c.downgraded_sessions,
-            &$c.plaintext_logins,
-        ]
-    };
-}
-pub(crate) use client_upsert_values;
-
 /// The rollup tables of one database, written within the transaction that stores the sessions.
 pub(crate) trait RollupTables {
     type Error;
 
-    /// Adds a client's share of a batch to its row, creating it; returns the client's id.
-    fn upsert_client(&mut self, client: &ClientUpsert) -> Result<i64, Self::Error>;
+    /// Adds each client's share of a batch to its row, creating missing ones; returns their
+    /// ids in the order given.
+    fn upsert_clients(&mut self, clients: &[ClientUpsert]) -> Result<Vec<i64>, Self::Error>;
 
-    /// Adds sessions, legacy, plaintext and failed sessions to the client's row of `day`.
-    fn upsert_day(
-        &mut self,
-        client_id: i64,
-        day: &str,
-        counts: [i64; 4],
-    ) -> Result<(), Self::Error>;
+    /// Adds each row's counts to its client's day.
+    fn upsert_days(&mut self, days: &[DayRow]) -> Result<(), Self::Error>;
 
-    /// Adds a value the client was seen with, unless it is stored already or the client has
-    /// [`MAX_VALUES_PER_KIND`] of that kind.
-    fn insert_attribute(
-        &mut self,
-        client_id: i64,
-        kind: &str,
-        value: &str,
-        first_seen: &str,
-    ) -> Result<(), Self::Error>;
+    /// Adds values the clients were seen with, skipping those stored already and, per client
+    /// and kind, those beyond [`MAX_VALUES_PER_KIND`] (the first by value are kept).
+    fn insert_attributes(&mut self, attributes: &[AttributeRow]) -> Result<(), Self::Error>;
 }
 
 /// SQLite's rollup statements, cached on the transaction's connection.
@@ -537,34 +537,58 @@ impl<'t> SqliteRollup<'t> {
 impl RollupTables for SqliteRollup<'_> {
     type Error = rusqlite::Error;
 
-    fn upsert_client(&mut self, c: &ClientUpsert) -> rusqlite::Result<i64> {
-        let values: [&dyn rusqlite::ToSql; 13] = client_upsert_values!(c);
-        self.upsert_client.query_row(&values[..], |row| row.get(0))
+    fn upsert_clients(&mut self, clients: &[ClientUpsert]) -> rusqlite::Result<Vec<i64>> {
+        clients
+            .iter()
+            .map(|c| {
+                self.upsert_client.query_row(
+                    params![
+                        c.client_addr,
+                        c.login,
+                        c.ja4,
+                        c.reported_software,
+                        c.source,
+                        c.first_seen,
+                        c.last_seen,
+                        c.sessions,
+                        c.highest_offered,
+                        c.lowest_negotiated,
+                        c.highest_negotiated,
+                        c.downgraded_sessions,
+                        c.plaintext_logins,
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .collect()
     }
 
-    fn upsert_day(&mut self, client_id: i64, day: &str, counts: [i64; 4]) -> rusqlite::Result<()> {
-        let [sessions, legacy, plaintext, failed] = counts;
-        self.upsert_day
-            .execute(params![client_id, day, sessions, legacy, plaintext, failed])
-            .map(drop)
+    fn upsert_days(&mut self, days: &[DayRow]) -> rusqlite::Result<()> {
+        for row in days {
+            let [sessions, legacy, plaintext, failed] = row.counts;
+            self.upsert_day.execute(params![
+                row.client_id,
+                row.day,
+                sessions,
+                legacy,
+                plaintext,
+                failed
+            ])?;
+        }
+        Ok(())
     }
 
-    fn insert_attribute(
-        &mut self,
-        client_id: i64,
-        kind: &str,
-        value: &str,
-        first_seen: &str,
-    ) -> rusqlite::Result<()> {
-        self.insert_attribute
-            .execute(params![
-                client_id,
-                kind,
-                value,
-                first_seen,
+    fn insert_attributes(&mut self, attributes: &[AttributeRow]) -> rusqlite::Result<()> {
+        for row in attributes {
+            self.insert_attribute.execute(params![
+                row.client_id,
+                row.kind,
+                row.value,
+                row.first_seen,
                 MAX_VALUES_PER_KIND as i64
-            ])
-            .map(drop)
+            ])?;
+        }
+        Ok(())
     }
 }
 

@@ -7,9 +7,11 @@
 //! circle; a serialization failure or deadlock (e.g. under a stricter default isolation level)
 //! is retried all the same.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use openssl::ssl::{SslConnector, SslMethod, SslVersion};
@@ -20,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::annotation::annotation_for;
 use crate::inventory::{
-    client_upsert_values, ClientUpsert, ClientsReader, KnownValue, KnownValues, Rollup,
+    AttributeRow, ClientUpsert, ClientsReader, DayRow, KnownValue, KnownValues, Rollup,
     RollupTables,
 };
 use crate::postgres_schema::{self, MigrateError};
@@ -147,9 +149,9 @@ struct Connection {
 /// The writer's statements, prepared once per connection.
 struct Statements {
     insert: Statement,
-    upsert_client: Statement,
-    upsert_day: Statement,
-    insert_attribute: Statement,
+    upsert_clients: Statement,
+    upsert_days: Statement,
+    insert_attributes: Statement,
     add_refusal: Statement,
 }
 
@@ -410,20 +412,37 @@ impl PostgresStore {
 
 /// Prepares the writer's statements on a new connection.
 fn prepare(mut client: Client) -> Result<Connection, postgres::Error> {
-    let placeholders: Vec<String> = (3..=30).map(|i| format!("${i}")).collect();
     let statements = Statements {
-        insert: client.prepare(&format!(
-            "INSERT INTO sessions ({INSERT_COLUMNS})
-             VALUES ($1::text::timestamptz, $2::text::timestamptz, {})",
-            placeholders.join(", ")
-        ))?,
-        upsert_client: client.prepare(UPSERT_CLIENT)?,
-        upsert_day: client.prepare(UPSERT_DAY)?,
-        insert_attribute: client.prepare(INSERT_ATTRIBUTE)?,
+        insert: client.prepare(&INSERT_SESSIONS)?,
+        upsert_clients: client.prepare(UPSERT_CLIENTS)?,
+        upsert_days: client.prepare(UPSERT_DAYS)?,
+        insert_attributes: client.prepare(INSERT_ATTRIBUTES)?,
         add_refusal: client.prepare(ADD_REFUSAL)?,
     };
     Ok(Connection { client, statements })
 }
+
+/// A batch of sessions in one statement: each column as a text array, cast to its type. One
+/// round trip per batch rather than per session.
+static INSERT_SESSIONS: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<String> = (1..=30).map(|i| format!("c{i}")).collect();
+    let selected: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| match i + 1 {
+            1 | 2 => format!("{name}::timestamptz"),
+            6 | 18 | 19 | 28 => format!("{name}::bigint"),
+            _ => name.clone(),
+        })
+        .collect();
+    let arrays: Vec<String> = (1..=30).map(|i| format!("${i}::text[]")).collect();
+    format!(
+        "INSERT INTO sessions ({INSERT_COLUMNS}) SELECT {} FROM unnest({}) AS t({})",
+        selected.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    )
+});
 
 /// The rollup tables as one transaction writes them.
 struct PostgresRollup<'a, 't> {
@@ -434,42 +453,87 @@ struct PostgresRollup<'a, 't> {
 impl RollupTables for PostgresRollup<'_, '_> {
     type Error = postgres::Error;
 
-    fn upsert_client(&mut self, c: &ClientUpsert) -> Result<i64, postgres::Error> {
-        let values: [&(dyn postgres::types::ToSql + Sync); 13] = client_upsert_values!(c);
-        let row = self.tx.query_one(&self.statements.upsert_client, &values)?;
-        Ok(row.get(0))
+    fn upsert_clients(&mut self, clients: &[ClientUpsert]) -> Result<Vec<i64>, postgres::Error> {
+        let text = |f: fn(&ClientUpsert) -> &str| clients.iter().map(f).collect::<Vec<_>>();
+        let number = |f: fn(&ClientUpsert) -> i64| clients.iter().map(f).collect::<Vec<_>>();
+        let version =
+            |f: fn(&ClientUpsert) -> Option<i64>| clients.iter().map(f).collect::<Vec<_>>();
+        let rows = self.tx.query(
+            &self.statements.upsert_clients,
+            &[
+                &text(|c| &c.client_addr),
+                &text(|c| &c.login),
+                &text(|c| &c.ja4),
+                &text(|c| &c.reported_software),
+                &text(|c| c.source),
+                &text(|c| &c.first_seen),
+                &text(|c| &c.last_seen),
+                &number(|c| c.sessions),
+                &version(|c| c.highest_offered),
+                &version(|c| c.lowest_negotiated),
+                &version(|c| c.highest_negotiated),
+                &number(|c| c.downgraded_sessions),
+                &number(|c| c.plaintext_logins),
+            ],
+        )?;
+        let ids: HashMap<(String, String, String, String), i64> = rows
+            .iter()
+            .map(|row| ((row.get(1), row.get(2), row.get(3), row.get(4)), row.get(0)))
+            .collect();
+        Ok(clients
+            .iter()
+            .map(|c| {
+                // Every client given was inserted or updated, so each has its id here.
+                ids.get(&(
+                    c.client_addr.clone(),
+                    c.login.clone(),
+                    c.ja4.clone(),
+                    c.reported_software.clone(),
+                ))
+                .copied()
+                .unwrap_or_default()
+            })
+            .collect())
     }
 
-    fn upsert_day(
-        &mut self,
-        client_id: i64,
-        day: &str,
-        counts: [i64; 4],
-    ) -> Result<(), postgres::Error> {
-        let [sessions, legacy, plaintext, failed] = counts;
+    fn upsert_days(&mut self, days: &[DayRow]) -> Result<(), postgres::Error> {
+        if days.is_empty() {
+            return Ok(());
+        }
+        let count = |i: usize| days.iter().map(|d| d.counts[i]).collect::<Vec<_>>();
         self.tx
             .execute(
-                &self.statements.upsert_day,
-                &[&client_id, &day, &sessions, &legacy, &plaintext, &failed],
+                &self.statements.upsert_days,
+                &[
+                    &days.iter().map(|d| d.client_id).collect::<Vec<_>>(),
+                    &days.iter().map(|d| d.day.as_str()).collect::<Vec<_>>(),
+                    &count(0),
+                    &count(1),
+                    &count(2),
+                    &count(3),
+                ],
             )
             .map(drop)
     }
 
-    fn insert_attribute(
-        &mut self,
-        client_id: i64,
-        kind: &str,
-        value: &str,
-        first_seen: &str,
-    ) -> Result<(), postgres::Error> {
+    fn insert_attributes(&mut self, attributes: &[AttributeRow]) -> Result<(), postgres::Error> {
+        if attributes.is_empty() {
+            return Ok(());
+        }
         self.tx
             .execute(
-                &self.statements.insert_attribute,
+                &self.statements.insert_attributes,
                 &[
-                    &client_id,
-                    &kind,
-                    &value,
-                    &first_seen,
+                    &attributes.iter().map(|a| a.client_id).collect::<Vec<_>>(),
+                    &attributes.iter().map(|a| a.kind).collect::<Vec<_>>(),
+                    &attributes
+                        .iter()
+                        .map(|a| a.value.as_str())
+                        .collect::<Vec<_>>(),
+                    &attributes
+                        .iter()
+                        .map(|a| a.first_seen.as_str())
+                        .collect::<Vec<_>>(),
                     &(crate::MAX_VALUES_PER_KIND as i64),
                 ],
             )
@@ -485,12 +549,15 @@ impl SessionStore for PostgresStore {
             return Ok(());
         }
         let columns: Vec<SessionColumns> = records.iter().map(SessionColumns::of).collect();
+        let arrays = crate::session_row::text_columns(&columns);
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = arrays
+            .iter()
+            .map(|column| column as &(dyn postgres::types::ToSql + Sync))
+            .collect();
         // Taken out for the transaction's closure, which borrows the store; put back after.
         let known = std::mem::take(&mut self.known_values);
         let written = self.in_transaction("write session records", |tx, statements| {
-            for row in &columns {
-                tx.execute(&statements.insert, &row.postgres_params())?;
-            }
+            tx.execute(&statements.insert, &params)?;
             let mut rollup = Rollup::default();
             records.iter().for_each(|rec| rollup.add(rec));
             rollup.write(&mut PostgresRollup { tx, statements }, &known)
@@ -529,13 +596,19 @@ const ADD_REFUSAL: &str = "INSERT INTO refused_connections
     ON CONFLICT (minute, listener, client_addr, reason)
     DO UPDATE SET count = refused_connections.count + excluded.count";
 
-// greatest() and least() skip NULLs, which SQLite's max() and min() do not.
-const UPSERT_CLIENT: &str = "INSERT INTO clients (
+// greatest() and least() skip NULLs, which SQLite's max() and min() do not. Rows go in the
+// order given (identity order), so concurrent writers lock client rows in one order.
+const UPSERT_CLIENTS: &str = "INSERT INTO clients (
         client_addr, login, ja4, reported_software, source, first_seen, last_seen, sessions,
         highest_offered, lowest_negotiated, highest_negotiated, downgraded_sessions,
         plaintext_logins
-    ) VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7::text::timestamptz, $8, $9, $10,
-        $11, $12, $13)
+    )
+    SELECT a, l, j, r, s, f::timestamptz, ls::timestamptz, n, ho, lo, hn, d, p
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                $12::bigint[], $13::bigint[])
+         WITH ORDINALITY AS t(a, l, j, r, s, f, ls, n, ho, lo, hn, d, p, i)
+    ORDER BY i
     ON CONFLICT (client_addr, login, ja4, reported_software) DO UPDATE SET
         source = CASE WHEN excluded.first_seen < clients.first_seen
                       THEN excluded.source ELSE clients.source END,
@@ -547,23 +620,33 @@ const UPSERT_CLIENT: &str = "INSERT INTO clients (
         highest_negotiated = greatest(clients.highest_negotiated, excluded.highest_negotiated),
         downgraded_sessions = clients.downgraded_sessions + excluded.downgraded_sessions,
         plaintext_logins = clients.plaintext_logins + excluded.plaintext_logins
-    RETURNING id";
+    RETURNING id, client_addr, login, ja4, reported_software";
 
-const UPSERT_DAY: &str = "INSERT INTO client_days (
+const UPSERT_DAYS: &str = "INSERT INTO client_days (
         client_id, day, sessions, legacy_sessions, plaintext_sessions, failed_sessions
-    ) VALUES ($1, $2::text::date, $3, $4, $5, $6)
+    )
+    SELECT c, d::date, s, l, p, f
+    FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                $6::bigint[]) AS t(c, d, s, l, p, f)
     ON CONFLICT (client_id, day) DO UPDATE SET
         sessions = client_days.sessions + excluded.sessions,
         legacy_sessions = client_days.legacy_sessions + excluded.legacy_sessions,
         plaintext_sessions = client_days.plaintext_sessions + excluded.plaintext_sessions,
         failed_sessions = client_days.failed_sessions + excluded.failed_sessions";
 
-/// As SQLite's: a new value while the client has fewer than `$5` of its kind. The client's row,
-/// locked by the upsert earlier in the transaction, keeps two writers from racing past the cap.
-const INSERT_ATTRIBUTE: &str = "INSERT INTO client_attributes (client_id, kind, value, first_seen)
-    SELECT $1::bigint, $2::text, $3::text, $4::text::timestamptz
-    WHERE (SELECT count(*) FROM client_attributes
-           WHERE client_id = $1::bigint AND kind = $2::text) < $5::bigint
+/// New values only, and per client and kind no more than `$5` in all: the values not yet
+/// stored are ranked by value (the order SQLite's writer inserts them in) and those past the
+/// cap left out. The client's row, locked by the upsert earlier in the transaction, keeps two
+/// writers from racing past the cap.
+const INSERT_ATTRIBUTES: &str = "INSERT INTO client_attributes (client_id, kind, value, first_seen)
+    SELECT c, k, v, f::timestamptz FROM (
+        SELECT c, k, v, f, row_number() OVER (PARTITION BY c, k ORDER BY v) AS rank
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(c, k, v, f)
+        WHERE NOT EXISTS (SELECT 1 FROM client_attributes a
+                          WHERE a.client_id = t.c AND a.kind = t.k AND a.value = t.v)
+    ) AS fresh
+    WHERE rank + (SELECT count(*) FROM client_attributes a
+                  WHERE a.client_id = fresh.c AND a.kind = fresh.k) <= $5::bigint
     ON CONFLICT (client_id, kind, value) DO NOTHING";
 
 #[cfg(test)]

@@ -141,10 +141,47 @@ impl SessionColumns {
     pub(crate) fn sqlite_params(&self) -> [&dyn rusqlite::ToSql; 30] {
         in_insert_order!(self)
     }
+}
 
-    /// The values as PostgreSQL binds them, `$1` to `$30`.
-    pub(crate) fn postgres_params(&self) -> [&(dyn postgres::types::ToSql + Sync); 30] {
-        in_insert_order!(self)
+/// The rows' values column by column, as text (NULL as `None`), for PostgreSQL to insert a
+/// batch in one statement with `unnest`.
+pub(crate) fn text_columns(rows: &[SessionColumns]) -> Vec<Vec<Option<String>>> {
+    let mut columns = vec![Vec::with_capacity(rows.len()); 30];
+    for row in rows {
+        let values: [&dyn AsSqlText; 30] = in_insert_order!(row);
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(value.as_sql_text());
+        }
+    }
+    columns
+}
+
+/// A stored value in PostgreSQL's text input form.
+trait AsSqlText {
+    fn as_sql_text(&self) -> Option<String>;
+}
+
+impl AsSqlText for String {
+    fn as_sql_text(&self) -> Option<String> {
+        Some(self.clone())
+    }
+}
+
+impl AsSqlText for &'static str {
+    fn as_sql_text(&self) -> Option<String> {
+        Some((*self).to_string())
+    }
+}
+
+impl AsSqlText for i64 {
+    fn as_sql_text(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl<T: AsSqlText> AsSqlText for Option<T> {
+    fn as_sql_text(&self) -> Option<String> {
+        self.as_ref().and_then(AsSqlText::as_sql_text)
     }
 }
 
