@@ -146,7 +146,8 @@ impl SessionColumns {
 /// The rows' values column by column, as text (NULL as `None`), for PostgreSQL to insert a
 /// batch in one statement with `unnest`.
 pub(crate) fn text_columns(rows: &[SessionColumns]) -> Vec<Vec<Option<String>>> {
-    let mut columns = vec![Vec::with_capacity(rows.len()); 30];
+    let mut columns: Vec<Vec<Option<String>>> =
+        (0..30).map(|_| Vec::with_capacity(rows.len())).collect();
     for row in rows {
         let values: [&dyn AsSqlText; 30] = in_insert_order!(row);
         for (column, value) in columns.iter_mut().zip(values) {
