@@ -143,13 +143,15 @@ fn two_gateways_writing_to_one_postgres_make_one_inventory() {
     );
 }
 
-/// PostgreSQL stops while the gateway serves (`pg_ctl stop -m fast`, as a restart or crash
-/// does): sessions go on, their records wait with a counted warning (log and metrics), and
-/// once the server is back a retry stores every one of them while the gateway still runs.
+/// PostgreSQL is down when the gateway starts, then stops again while it serves (`pg_ctl stop
+/// -m fast`, as a restart or crash does): the gateway starts and serves all the same, records
+/// wait with a counted warning (log and metrics), and once the server is back a retry stores
+/// every one of them while the gateway still runs.
 #[test]
 fn postgres_stopped_mid_run_delays_records_and_loses_none() {
     let scratch = Scratch::new("fleet-outage");
     let postgres = Postgres::start(&scratch.path().join("postgres"));
+    postgres.pause();
     let metrics = free_port();
     let mut lab = Lab::start(
         "postgres-outage",
@@ -160,8 +162,15 @@ fn postgres_stopped_mid_run_delays_records_and_loses_none() {
         Vec::new(),
         standard_listeners(),
     );
+    assert!(
+        lab.gateway.log().contains("serving anyway"),
+        "{}",
+        lab.gateway.log()
+    );
     lab.imap_login_works("imap-tls");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    lab.wait_for_failed_writes(1);
+    postgres.resume();
+    let deadline = Instant::now() + Duration::from_secs(30);
     while stored_sessions(&postgres) < 1 {
         assert!(
             Instant::now() < deadline,
@@ -170,15 +179,21 @@ fn postgres_stopped_mid_run_delays_records_and_loses_none() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let failed_before = lab
+        .gateway
+        .log()
+        .matches("they stay queued and the write is retried")
+        .count();
 
     postgres.pause();
     lab.imap_login_works("imap-tls");
     lab.pop3_login_works("pop3-plain");
     lab.imap_login_works("imap-plain");
-    lab.wait_for_failed_writes(2);
+    lab.wait_for_failed_writes(failed_before + 2);
     let text = scrape(metrics);
     assert!(
-        value(&text, "mailtls_store_write_failures_total", &[]).is_some_and(|n| n >= 2.0),
+        value(&text, "mailtls_store_write_failures_total", &[])
+            .is_some_and(|n| n >= (failed_before + 2) as f64),
         "{text}"
     );
     assert_eq!(

@@ -66,6 +66,25 @@ impl Store {
         })
     }
 
+    /// [`Store::open`] for a writer that must not wait for the database: a PostgreSQL store
+    /// that cannot be reached now (or refuses the login) is returned unconnected, with a
+    /// warning, and connects at a later write; the recorder keeps records queued meanwhile.
+    /// A SQLite file must open now.
+    pub fn open_for_writing(location: &StoreLocation) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Postgres(target) => Ok(Store::Postgres(
+                PostgresStore::open(target).unwrap_or_else(|error| {
+                    tracing::warn!(
+                        %error,
+                        "the PostgreSQL session store cannot be reached; serving anyway, session records wait in memory until it answers"
+                    );
+                    PostgresStore::unconnected(target)
+                }),
+            )),
+            StoreLocation::Sqlite { .. } => Store::open(location),
+        }
+    }
+
     /// Every stored session, oldest insert first.
     pub fn sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError> {
         on_either!(self, s => s.sessions())

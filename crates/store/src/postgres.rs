@@ -177,13 +177,19 @@ impl fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to the database and creates or upgrades its tables.
     pub fn open(target: &PostgresTarget) -> Result<PostgresStore, StoreError> {
-        let mut store = PostgresStore {
+        let mut store = PostgresStore::unconnected(target);
+        store.connection()?;
+        Ok(store)
+    }
+
+    /// A store that connects at its first use: for a gateway starting while the database is
+    /// unreachable, whose records then wait in the recorder's queue until it answers.
+    pub fn unconnected(target: &PostgresTarget) -> PostgresStore {
+        PostgresStore {
             target: target.clone(),
             connection: None,
             known_values: KnownValues::default(),
-        };
-        store.connection()?;
-        Ok(store)
+        }
     }
 
     fn error(&self, doing: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {

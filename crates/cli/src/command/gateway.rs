@@ -51,12 +51,15 @@ fn serve(path: &Path) -> Result<()> {
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let store = Store::open(&config.store)?;
+    // A PostgreSQL store that cannot be reached does not stop the start: records wait for it.
+    let store = Store::open_for_writing(&config.store)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
     // Its own connection, opened here like the writer's (before root is given up).
     let pruner = config
         .keep_sessions
-        .map(|keep| Store::open(&config.store).map(|store| SessionPruner::spawn(store, keep)))
+        .map(|keep| {
+            Store::open_for_writing(&config.store).map(|store| SessionPruner::spawn(store, keep))
+        })
         .transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
