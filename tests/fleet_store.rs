@@ -22,6 +22,19 @@ fn stored_sessions(postgres: &Postgres) -> u64 {
         .unwrap_or_else(|e| panic!("count the sessions: {e}"))
 }
 
+/// Waits until `n` sessions are stored while the gateway of `lab` runs.
+fn wait_until_stored(postgres: &Postgres, n: u64, lab: &Lab) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_sessions(postgres) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} records were not written:\n{}",
+            lab.gateway.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Two gateways (listeners `imaps-east` and `imaps-west`) write to one PostgreSQL while
 /// `openssl s_client` fetches mail through both at once, once at TLS 1.0 and once at its
 /// default TLS 1.3 naming itself in IMAP ID, twice per gateway. `mailtls clients --store URL`
@@ -170,15 +183,7 @@ fn postgres_stopped_mid_run_delays_records_and_loses_none() {
     lab.imap_login_works("imap-tls");
     lab.wait_for_failed_writes(1);
     postgres.resume();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stored_sessions(&postgres) < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the first record was not written:\n{}",
-            lab.gateway.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_stored(&postgres, 1, &lab);
     let failed_before = lab
         .gateway
         .log()
@@ -213,15 +218,7 @@ fn postgres_stopped_mid_run_delays_records_and_loses_none() {
 
     postgres.resume();
     // Stored by a retry while the gateway runs (pauses grow to 5 s), not at shutdown.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stored_sessions(&postgres) < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "the queued records were not written:\n{}",
-            lab.gateway.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_stored(&postgres, 4, &lab);
     scrape_until(metrics, "an empty store queue", |text| {
         value(text, "mailtls_store_queued_records", &[]) == Some(0.0)
     });
