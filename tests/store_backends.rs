@@ -472,7 +472,8 @@ fn the_store_suite_passes_on_postgres() {
 }
 
 /// `mailtls store prune` on both databases, the PostgreSQL one named by URL with its password
-/// in the environment and its CA on the command line.
+/// in the environment and its CA on the command line; an unverified server or a wrong
+/// password is a clear error.
 #[test]
 fn mailtls_store_prune_prints_how_many_sessions_went() {
     let scratch = Scratch::new("store-prune");
@@ -519,6 +520,25 @@ fn mailtls_store_prune_prints_how_many_sessions_went() {
         assert_eq!(store.count().unwrap(), 1, "{location}");
         assert_eq!(store.clients().unwrap()[0].sessions, 3, "{location}");
     }
+
+    // A server whose certificate does not chain to the CA given (here only the system's
+    // roots) is refused before any password is sent.
+    let output = Command::new(mailtls_bin())
+        .args([
+            "store",
+            "prune",
+            "--older-than",
+            "400d",
+            "--store",
+            postgres.url(),
+        ])
+        .args(["--store-ca", "/etc/ssl/certs/ca-certificates.crt"])
+        .env("MAILTLS_STORE_PASSWORD", postgres.password())
+        .output()
+        .expect("run mailtls");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
 
     // A wrong password is a clear error that never shows the password.
     let output = Command::new(mailtls_bin())

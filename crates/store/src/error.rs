@@ -55,14 +55,14 @@ pub enum StoreError {
     },
     /// The PostgreSQL store could not be reached, set up, written or read. For writes nothing
     /// of the batch was stored.
-    #[error("PostgreSQL session store {target}: cannot {doing}: {source}; check that the server runs and is reachable, and the user, password, database and TLS certificate (ca_file)")]
+    #[error("PostgreSQL session store {target}: cannot {doing}: {reason}; check that the server runs and is reachable, and the user, password, database and TLS certificate (ca_file)")]
     Postgres {
         /// The store's URL (which never holds the password).
         target: String,
         /// What was being done: "connect", "write session records", ...
         doing: &'static str,
-        /// What the PostgreSQL client reported.
-        source: postgres::Error,
+        /// What the server or the client library reported, with its cause.
+        reason: String,
     },
     /// The TLS setup for PostgreSQL failed, e.g. an unreadable CA file.
     #[error("PostgreSQL session store {target}: cannot set up TLS: {reason}; check ca_file is a readable PEM file")]

@@ -122,10 +122,10 @@ impl PostgresTarget {
         }
         config
             .connect(MakeTlsConnector::new(builder.build()))
-            .map_err(|source| StoreError::Postgres {
+            .map_err(|error| StoreError::Postgres {
                 target: self.url.clone(),
                 doing: "connect",
-                source,
+                reason: describe(&error),
             })
     }
 }
@@ -193,10 +193,10 @@ impl PostgresStore {
     }
 
     fn error(&self, doing: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {
-        move |source| StoreError::Postgres {
+        move |error| StoreError::Postgres {
             target: self.target.url.clone(),
             doing,
-            source,
+            reason: describe(&error),
         }
     }
 
@@ -213,10 +213,10 @@ impl PostgresStore {
         if self.connection.is_none() {
             let mut client = self.target.connect()?;
             postgres_schema::migrate(&mut client).map_err(|e| match e {
-                MigrateError::Postgres(source) => StoreError::Postgres {
+                MigrateError::Postgres(error) => StoreError::Postgres {
                     target: self.target.url.clone(),
                     doing: "create or upgrade the tables",
-                    source,
+                    reason: describe(&error),
                 },
                 MigrateError::TooNew(found) => StoreError::SchemaTooNew {
                     path: PathBuf::from(&self.target.url),
@@ -413,6 +413,26 @@ impl PostgresStore {
 
     fn query(&mut self, doing: &'static str, sql: &str) -> Result<Vec<postgres::Row>, StoreError> {
         self.in_transaction(doing, |tx, _| tx.query(sql, &[]))
+    }
+}
+
+/// What went wrong, for the operator: the server's own message and SQLSTATE when it answered
+/// (the client's Display says only "db error"), else the client's error and its root cause.
+fn describe(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let top = error.to_string();
+    let root = cause.to_string();
+    if top.contains(&root) {
+        top
+    } else {
+        // The library's text repeats its cause's; keep one copy.
+        format!("{}: {root}", top.split(": ").next().unwrap_or(&top))
     }
 }
 
