@@ -202,32 +202,30 @@ impl PostgresStore {
 
     /// The connection, made (and the schema brought up to date) when there is none or the
     /// last one was lost.
-    fn connection(&mut self) -> Result<&mut Box<Connection>, StoreError> {
-        if self
-            .connection
-            .as_ref()
-            .is_some_and(|c| c.client.is_closed())
-        {
-            self.connection = None;
-        }
-        if self.connection.is_none() {
-            let mut client = self.target.connect()?;
-            postgres_schema::migrate(&mut client).map_err(|e| match e {
-                MigrateError::Postgres(error) => StoreError::Postgres {
-                    target: self.target.url.clone(),
-                    doing: "create or upgrade the tables",
-                    reason: describe(&error),
-                },
-                MigrateError::TooNew(found) => StoreError::SchemaTooNew {
-                    path: PathBuf::from(&self.target.url),
-                    found,
-                    supported: postgres_schema::LATEST_VERSION,
-                },
-            })?;
-            let prepared = prepare(client).map_err(self.error("prepare statements"))?;
-            self.connection = Some(Box::new(prepared));
-        }
-        Ok(self.connection.as_mut().expect("connected above"))
+    fn connection(&mut self) -> Result<&mut Connection, StoreError> {
+        let connection = match self.connection.take() {
+            Some(live) if !live.client.is_closed() => live,
+            _ => Box::new(self.connect()?),
+        };
+        Ok(self.connection.insert(connection))
+    }
+
+    /// A new connection, with the schema brought up to date and the statements prepared.
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let mut client = self.target.connect()?;
+        postgres_schema::migrate(&mut client).map_err(|e| match e {
+            MigrateError::Postgres(error) => StoreError::Postgres {
+                target: self.target.url.clone(),
+                doing: "create or upgrade the tables",
+                reason: describe(&error),
+            },
+            MigrateError::TooNew(found) => StoreError::SchemaTooNew {
+                path: PathBuf::from(&self.target.url),
+                found,
+                supported: postgres_schema::LATEST_VERSION,
+            },
+        })?;
+        prepare(client).map_err(self.error("prepare statements"))
     }
 
     /// Runs `work` in a transaction, again after a serialization failure or deadlock.
@@ -238,7 +236,7 @@ impl PostgresStore {
     ) -> Result<R, StoreError> {
         let mut attempt = 1;
         loop {
-            let Connection { client, statements } = &mut **self.connection()?;
+            let Connection { client, statements } = self.connection()?;
             let outcome = client.transaction().and_then(|mut tx| {
                 let value = work(&mut tx, statements)?;
                 tx.commit()?;
