@@ -6,18 +6,18 @@
 //! Behaviours: records read back equal; the inventory's rollups and verdicts; the cap on
 //! values kept per client; annotations;
 //! refusal counts; an empty database migrated and reopened; retention (pruning in batches
-//! while the rollups stay, also through `mailtls store prune`); and two writers at once
+//! while the rollups stay, by the background pruner and through `mailtls store prune`); and two writers at once
 //! adding to the same clients without losing an update.
 
 use std::net::IpAddr;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::{mailtls_bin, Postgres, Scratch};
 use store::{
     Annotation, AnnotationSubject, AttributeKind, OfferedHello, Outcome, RefusalReason,
-    RefusalSummary, SessionRecord, SessionStore, Source, Store, StoreAccess, StoreLocation,
-    Verdict,
+    RefusalSummary, SessionPruner, SessionRecord, SessionStore, Source, Store, StoreAccess,
+    StoreLocation, Verdict,
 };
 use wire::TlsVersion;
 
@@ -400,6 +400,28 @@ fn pruning_deletes_old_sessions_in_batches_and_keeps_the_rollups(fresh: FreshSto
     );
 }
 
+/// The gateway's background pruner (`[store] keep_sessions`) runs at once when started, on a
+/// connection of its own beside the writer's.
+fn the_background_pruner_runs_at_start(fresh: FreshStore<'_>) {
+    let location = fresh("pruner");
+    let mut store = open(&location);
+    let now = SystemTime::now();
+    let mut old = legacy(1);
+    old.started_at = now - 401 * DAY;
+    let mut recent = legacy(2);
+    recent.started_at = now - DAY;
+    store.insert_batch(&[old, recent]).unwrap();
+
+    let pruner = SessionPruner::spawn(open(&location), 400 * DAY);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.count().unwrap() > 1 {
+        assert!(Instant::now() < deadline, "the pruner did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pruner.stop();
+    assert_eq!(store.clients().unwrap()[0].sessions, 2);
+}
+
 /// Two writers, each with its own connection, add to the same clients at once: every session
 /// is counted once, every client is one row.
 fn two_writers_at_once_make_one_inventory(fresh: FreshStore<'_>) {
@@ -444,6 +466,7 @@ fn the_store_suite(fresh: FreshStore<'_>) {
     refusal_counts_add_up(fresh);
     an_empty_database_is_migrated_and_reopened(fresh);
     pruning_deletes_old_sessions_in_batches_and_keeps_the_rollups(fresh);
+    the_background_pruner_runs_at_start(fresh);
     two_writers_at_once_make_one_inventory(fresh);
 }
 
