@@ -2,9 +2,9 @@
 # lab/install.sh: install what the tests and benchmarks need (Debian 12). Idempotent: when every
 # package is already installed it touches nothing and takes well under a second.
 #
-# On a machine running systemd, installing Dovecot, HAProxy or Prometheus (for promtool) also
-# starts the system service; the lab never uses or changes it (lab/dovecot.sh and lab/haproxy.sh
-# run private instances, and promtool only checks text).
+# On a machine running systemd, installing Dovecot, HAProxy, PostgreSQL or Prometheus (for promtool) also
+# starts the system service; the lab never uses or changes it (lab/dovecot.sh, lab/haproxy.sh and
+# lab/postgres.sh run private instances, and promtool only checks text).
 set -euo pipefail
 
 PACKAGES=(
@@ -17,6 +17,7 @@ PACKAGES=(
     ca-certificates               # system roots for the upstream verifier
     curl fetchmail stunnel4       # real clients, and the bridge we measure against
     haproxy                       # a real load balancer sending the PROXY protocol header
+    postgresql                    # the fleet store (lab/postgres.sh runs private clusters)
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts

@@ -277,7 +277,8 @@ ca_file = "{ca}"
         );
         let listener_toml = |l: &ListenerSpec| l.toml(&certs, &format!("dovecot-{}", l.protocol));
         format!(
-            "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n{upstreams}\n{}",
+            "[gateway]\n{gateway_section}\n\n{}{upstreams}\n{}",
+            crate::default_store_table(gateway_section),
             listeners.iter().map(listener_toml).collect::<String>()
         )
     }

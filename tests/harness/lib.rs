@@ -11,6 +11,7 @@ pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
 mod postfix;
+mod postgres;
 pub mod process;
 pub mod scrape;
 mod scratch;
@@ -27,6 +28,7 @@ pub use gateway::{
     ListenerSpec, UpstreamTls,
 };
 pub use postfix::{submission_lab, Postfix, SubmissionLab};
+pub use postgres::Postgres;
 pub use scratch::Scratch;
 pub use token_endpoint::{app_certificate, AppCertificate, TokenEndpoint, TokenEndpointOptions};
 
@@ -59,4 +61,14 @@ pub fn run_ok(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The `[store]` table a test gateway gets (`sessions.db` in its folder), unless the test's
+/// `[gateway]` text goes on with a `[store]` table of its own (e.g. a PostgreSQL `url`).
+pub(crate) fn default_store_table(gateway_section: &str) -> &'static str {
+    if gateway_section.lines().any(|line| line.trim() == "[store]") {
+        ""
+    } else {
+        "[store]\npath = \"sessions.db\"\n"
+    }
 }

@@ -50,6 +50,9 @@ enum Command {
     Scan(command::scan::ScanArgs),
     /// List the clients the gateway has seen, with their TLS verdicts and owners.
     Clients(command::clients::ClientsArgs),
+    /// The session store: prune old raw sessions.
+    #[command(subcommand)]
+    Store(command::store::StoreCommand),
     /// The TLS floor policies: why a client is allowed, warned or refused.
     #[command(subcommand)]
     Policy(command::policy::PolicyCommand),
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
+        Command::Store(command) => command::store::run(command),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

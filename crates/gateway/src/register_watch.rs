@@ -2,12 +2,11 @@
 //! hour from the session store, logged, and exported as a gauge so an alert can fire on them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use policy::{DecidedClient, ExceptionId, PolicySet, RegisterUse, RegisterWarning, WARNING_WINDOW};
-use store::{SqliteStore, StoreError};
+use store::{Store, StoreError, StoreLocation};
 use time::OffsetDateTime;
 
 /// How often the warnings are judged again: expiries are in days, so an hour is prompt enough,
@@ -16,7 +15,7 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The register's warnings at `at`, from what `store` recorded.
 pub fn register_warnings<'s>(
-    store: &SqliteStore,
+    store: &mut Store,
     set: &'s PolicySet,
     at: OffsetDateTime,
 ) -> Result<Vec<RegisterWarning<'s>>, StoreError> {
@@ -46,11 +45,11 @@ pub fn register_warnings<'s>(
 }
 
 /// Judges the warnings of the set in force (`in_force`, which a reload replaces) against the
-/// store at `store_path`: now, every `every`, and at once when a reload puts a new register
+/// store at `location`: now, every `every`, and at once when a reload puts a new register
 /// in force; until dropped.
 pub async fn watch_register(
     mut in_force: tokio::sync::watch::Receiver<Arc<PolicySet>>,
-    store_path: PathBuf,
+    location: StoreLocation,
     every: Duration,
 ) {
     let mut ticks = tokio::time::interval(every);
@@ -65,10 +64,10 @@ pub async fn watch_register(
             }
         }
         let set = in_force.borrow_and_update().clone();
-        let path = store_path.clone();
+        let location = location.clone();
         let judged = tokio::task::spawn_blocking(move || {
-            let store = SqliteStore::open(&path)?;
-            let warnings = register_warnings(&store, &set, OffsetDateTime::now_utc())?;
+            let mut store = Store::open(&location)?;
+            let warnings = register_warnings(&mut store, &set, OffsetDateTime::now_utc())?;
             Ok::<_, StoreError>(
                 warnings
                     .iter()

@@ -91,6 +91,32 @@ pub struct RefusalSummary {
     pub count: u64,
 }
 
+/// The columns a read of refusal counts takes, for [`refusal_from_row`].
+pub(crate) const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, count
+    FROM refused_connections ORDER BY minute, listener, client_addr, reason";
+
+/// Reads one row of [`SELECT_REFUSALS`]; an error names the column and what is wrong.
+pub(crate) fn refusal_from_row(
+    row: &impl crate::stored_row::StoredRow,
+) -> Result<RefusalSummary, (&'static str, String)> {
+    let column = |name: &'static str| move |e: String| (name, e);
+    Ok(RefusalSummary {
+        minute: row.time("minute").map_err(column("minute"))?,
+        listener: row.text("listener").map_err(column("listener"))?,
+        client_addr: row
+            .text("client_addr")
+            .map_err(column("client_addr"))?
+            .parse()
+            .map_err(|e: std::net::AddrParseError| ("client_addr", e.to_string()))?,
+        reason: row
+            .text("reason")
+            .map_err(column("reason"))?
+            .parse::<RefusalReason>()
+            .map_err(|e| ("reason", e.to_string()))?,
+        count: row.count("count").map_err(column("count"))?,
+    })
+}
+
 /// The start of the minute `at` falls in; times before the epoch count as the epoch's minute.
 pub(crate) fn minute_of(at: SystemTime) -> SystemTime {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();

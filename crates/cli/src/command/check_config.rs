@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use gateway::settings::{ClientTlsMode, ListenerSettings};
 use gateway::{Gateway, ListenerSuites};
-use store::SqliteStore;
+use store::{Store, StoreLocation};
 
 use crate::config;
 
@@ -16,8 +16,14 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         Err(code) => return code,
     };
     // Opening creates the file and schema if missing: the same thing the gateway does first.
-    if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
-        return report(path, std::iter::once(format!("store.path: {e}")));
+    // With PostgreSQL: the server is reached, the password and certificate work, the tables
+    // are made or upgraded.
+    if let Err(e) = Store::open(&config.store) {
+        let key = match config.store {
+            StoreLocation::Sqlite { .. } => "store.path",
+            StoreLocation::Postgres(_) => "store.url",
+        };
+        return report(path, std::iter::once(format!("{key}: {e}")));
     }
     for warning in &config.warnings {
         eprintln!("  warning: {warning}");
@@ -31,7 +37,7 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         config.policy.exceptions().len(),
         config.oauth.apps.len(),
         config.oauth.accounts.len(),
-        config.store_path.display()
+        config.store
     );
     if verbose {
         match gateway.client_suites() {

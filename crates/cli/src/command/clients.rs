@@ -2,7 +2,6 @@
 //! `mailtls clients annotate` to record who owns one. Exit 1 when any listed client breaks,
 //! 2 on usage or store errors.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -10,23 +9,19 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use scan::output::csv_field;
 use serde::Serialize;
-use store::{Annotation, AnnotationSubject, AttributeKind, ClientSummary, SqliteStore, Verdict};
+use store::{Annotation, AnnotationSubject, AttributeKind, ClientSummary, Verdict};
 use wire::TlsVersion;
 
+use super::store::StoreChoice;
 use super::terminal::shown;
-use crate::config;
 
 /// Options of `mailtls clients`.
 #[derive(Debug, Args)]
 pub struct ClientsArgs {
     #[command(subcommand)]
     action: Option<ClientsAction>,
-    /// The session store (SQLite file) to read.
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "config")]
-    store: Option<PathBuf>,
-    /// Read the store's path from this gateway config.
-    #[arg(long, short, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreChoice,
     /// Only clients with this verdict: breaks, no_tls, at_risk, ok, unknown.
     #[arg(long)]
     verdict: Option<Verdict>,
@@ -68,25 +63,7 @@ pub fn run(args: ClientsArgs) -> ExitCode {
 }
 
 fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
-    let path = match (&args.store, &args.config) {
-        (Some(path), None) => path.clone(),
-        (None, Some(config)) => {
-            config::load(config)
-                .map_err(|problems| {
-                    let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                    anyhow::anyhow!("{}: {}", config.display(), listed.join("; "))
-                })?
-                .store_path
-        }
-        _ => bail!("give the store with --store PATH or --config FILE"),
-    };
-    if !path.exists() {
-        bail!(
-            "no session store at {} (has the gateway run?)",
-            path.display()
-        );
-    }
-    let mut store = SqliteStore::open(&path)?;
+    let (mut store, location, _) = args.store.open()?;
     if let Some(ClientsAction::Annotate {
         client,
         owner,
@@ -110,7 +87,7 @@ fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
 
     let mut clients = store
         .clients()
-        .with_context(|| format!("reading the inventory in {}", path.display()))?;
+        .with_context(|| format!("reading the inventory in {location}"))?;
     clients.retain(|c| args.verdict.is_none_or(|v| c.verdict == v));
     // Worst first, then the most recently seen.
     clients.sort_by(|a, b| {

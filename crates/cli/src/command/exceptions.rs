@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use policy::Exception;
-use store::SqliteStore;
+use store::{Store, StoreAccess, StoreLocation};
 use time::{Duration, OffsetDateTime};
 
 use super::check_config;
@@ -162,12 +162,19 @@ fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
         Err(code) => return code,
     };
     let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
-    let store_path = store.unwrap_or_else(|| config.store_path.clone());
-    // Opening would create a missing store; without one only expiries can be judged.
-    let warnings = if store_path.exists() {
-        // As the gateway opens it: run as root, the -wal/-shm files stay the gateway user's.
-        let judged = SqliteStore::open_with_access(&store_path, config.store_access())
-            .and_then(|store| gateway::register_warnings(&store, &config.policy, at));
+    // As the gateway opens it: run as root, the -wal/-shm files stay the gateway user's.
+    let location = match store {
+        Some(path) => StoreLocation::Sqlite {
+            path,
+            access: StoreAccess::default(),
+        },
+        None => config.store.clone(),
+    };
+    // Opening would create a missing SQLite file; without one only expiries can be judged.
+    let missing = matches!(&location, StoreLocation::Sqlite { path, .. } if !path.exists());
+    let warnings = if !missing {
+        let judged = Store::open(&location)
+            .and_then(|mut store| gateway::register_warnings(&mut store, &config.policy, at));
         match judged {
             Ok(warnings) => warnings,
             Err(e) => {
@@ -177,8 +184,7 @@ fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
         }
     } else {
         eprintln!(
-            "mailtls exceptions warnings: no session store at {}: only expiries are judged",
-            store_path.display()
+            "mailtls exceptions warnings: no session store at {location}: only expiries are judged"
         );
         config
             .policy

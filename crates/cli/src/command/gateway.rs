@@ -14,7 +14,7 @@ use gateway::{Gateway, RunningGateway, SetupError, TokenLogins};
 use oauth::settings::AccountSettings;
 use oauth::LocalAccounts;
 use policy::PolicySet;
-use store::{SessionRecorder, SqliteStore};
+use store::{SessionPruner, SessionRecorder, Store};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
@@ -59,8 +59,16 @@ fn serve(path: &Path) -> Result<()> {
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let store = SqliteStore::open_with_access(&config.store_path, config.store_access())?;
+    // A PostgreSQL store that cannot be reached does not stop the start: records wait for it.
+    let store = Store::open_for_writing(&config.store)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
+    // Its own connection, opened here like the writer's (before root is given up).
+    let pruner = config
+        .keep_sessions
+        .map(|keep| {
+            Store::open_for_writing(&config.store).map(|store| SessionPruner::spawn(store, keep))
+        })
+        .transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -102,7 +110,7 @@ fn serve(path: &Path) -> Result<()> {
         let (policy_in_force, policy_watched) = watch::channel(config.policy.clone());
         let register_watch = tokio::spawn(gateway::watch_register(
             policy_watched,
-            config.store_path.clone(),
+            config.store.clone(),
             gateway::WATCH_INTERVAL,
         ));
         let mut reloads = Reloads {
@@ -123,6 +131,9 @@ fn serve(path: &Path) -> Result<()> {
         drop(pid_file);
         anyhow::Ok(())
     })?;
+    if let Some(pruner) = pruner {
+        pruner.stop();
+    }
     match recorder.shutdown() {
         Ok(unstored) if unstored.is_empty() => tracing::info!("stopped; every session recorded"),
         Ok(unstored) => tracing::error!(

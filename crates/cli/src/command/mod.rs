@@ -9,4 +9,5 @@ pub mod passwd;
 pub mod policy;
 pub mod reload;
 pub mod scan;
+pub mod store;
 mod terminal;

@@ -73,7 +73,14 @@ pub struct GatewaySection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
+    /// A SQLite file (the default, `mailtls.db` beside the config).
     pub path: Option<String>,
+    /// A PostgreSQL store: `postgres://USER@HOST:PORT/DB?sslmode=require`.
+    pub url: Option<String>,
+    pub password_file: Option<String>,
+    pub ca_file: Option<String>,
+    /// How long raw sessions are kept, e.g. "400d".
+    pub keep_sessions: Option<String>,
 }
 
 /// `[metrics]`: present means serve Prometheus metrics.

@@ -6,29 +6,35 @@ mod file;
 mod oauth;
 mod register;
 mod restart;
+mod store_section;
 mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use ::store::StoreLocation;
 use gateway::settings::GatewaySettings;
 use gateway::TokenLogins;
-use store::StoreAccess;
 
 use crate::run_as::RunAs;
 use policy::PolicySet;
 
 pub use enforcement::parse_instant;
 pub use register::{NewException, RegisterEdit};
+pub use store_section::{parse_age, PASSWORD_ENV};
 pub use validate::ConfigProblem;
 
 /// A config that passed validation.
 #[derive(Debug)]
 pub struct Config {
     pub gateway: GatewaySettings,
-    /// The SQLite file for session records, relative paths taken from the config's folder.
-    pub store_path: PathBuf,
+    /// Where session records go: `[store] path` (SQLite, relative paths taken from the
+    /// config's folder; owned by `[gateway] user`, readable by `[gateway] group`) or `url`.
+    pub store: StoreLocation,
+    /// `[store] keep_sessions`: raw sessions older than this are pruned.
+    pub keep_sessions: Option<Duration>,
     /// `[[oauth]]`, `[[account]]` and `[token_cache]`.
     pub oauth: ::oauth::settings::OAuthSettings,
     pub log_json: bool,
@@ -61,14 +67,6 @@ impl Config {
         let accounts = ::oauth::LocalAccounts::new(&self.oauth.accounts, parallel_checks)
             .map_err(|e| e.to_string())?;
         Ok(Some(Arc::new(TokenLogins::new(accounts, broker))))
-    }
-
-    /// How the session store's files are made: owned by `[gateway] user` when one is set,
-    /// readable by `[gateway] group` when that is set, by nobody else.
-    pub fn store_access(&self) -> StoreAccess {
-        self.run_as
-            .as_ref()
-            .map_or(StoreAccess::default(), RunAs::store_access)
     }
 }
 

@@ -15,7 +15,11 @@ impl Config {
         let user = |c: &Config| c.run_as.as_ref().map(|r| (r.uid, r.user.clone()));
         let group = |c: &Config| c.run_as.as_ref().map(|r| (r.gid, r.group_readable));
         [
-            ("store.path", self.store_path != next.store_path),
+            ("store", self.store.to_string() != next.store.to_string()),
+            (
+                "store.keep_sessions",
+                self.keep_sessions != next.keep_sessions,
+            ),
             ("metrics.bind", self.metrics_bind != next.metrics_bind),
             ("gateway.user", user(self) != user(next)),
             ("gateway.group", group(self) != group(next)),
@@ -93,7 +97,7 @@ mod tests {
         assert_eq!(
             started.restart_only_changes(&next),
             [
-                "store.path",
+                "store",
                 "metrics.bind",
                 "gateway.pid_file",
                 "gateway.log_format",

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::load;
+use store::StoreLocation;
 
 /// A config file in its own temporary folder, with empty stand-in PEM files where asked:
 /// validation only checks that the files exist; loading them is the gateway's job.
@@ -53,20 +54,34 @@ fn the_exchange_online_example_is_valid() {
         config.gateway.upstreams[0].server_name,
         "outlook.office365.com"
     );
-    assert_eq!(config.store_path, path.parent().unwrap().join("mailtls.db"));
+    assert!(
+        matches!(&config.store, StoreLocation::Sqlite { path: db, .. } if *db == path.parent().unwrap().join("mailtls.db"))
+    );
     assert_eq!(config.metrics_bind, Some("127.0.0.1:9109".parse().unwrap()));
     let run_as = config.run_as.as_ref().expect("the example drops root");
     assert_eq!(run_as.user, "nobody");
     assert!(!run_as.group_readable);
-    assert_eq!(config.store_access().mode(), 0o600);
+    assert_eq!(store_access(&config).mode(), 0o600);
+}
+
+/// How a SQLite store's files are made.
+fn store_access(config: &super::Config) -> store::StoreAccess {
+    match &config.store {
+        StoreLocation::Sqlite { access, .. } => *access,
+        StoreLocation::Postgres(_) => panic!("a SQLite store"),
+    }
 }
 
 /// A minimal valid config with `gateway` as its `[gateway]` section.
 fn with_gateway_section(name: &str, gateway: &str) -> PathBuf {
+    with_sections(name, &format!("[gateway]\n{gateway}"))
+}
+
+/// A minimal valid config with `sections` (e.g. `[store]`) before its upstream and listener.
+fn with_sections(name: &str, sections: &str) -> PathBuf {
     let text = format!(
         r#"
-[gateway]
-{gateway}
+{sections}
 
 [[upstream]]
 name = "up"
@@ -92,13 +107,13 @@ fn the_user_and_group_are_looked_up_and_the_group_may_read_the_store() {
     assert_eq!(run_as.uid.as_raw(), 65534);
     assert_eq!(run_as.gid.as_raw(), 65534);
     assert!(run_as.group_readable);
-    assert_eq!(config.store_access().mode(), 0o640);
-    assert_eq!(config.store_access().owner, Some((65534, 65534)));
+    assert_eq!(store_access(&config).mode(), 0o640);
+    assert_eq!(store_access(&config).owner, Some((65534, 65534)));
 
     let alone = load(&with_gateway_section("no-user", "")).unwrap();
     assert_eq!(alone.run_as, None);
-    assert_eq!(alone.store_access().owner, None);
-    assert_eq!(alone.store_access().mode(), 0o600);
+    assert_eq!(store_access(&alone).owner, None);
+    assert_eq!(store_access(&alone).mode(), 0o600);
 }
 
 #[test]
@@ -1039,6 +1054,105 @@ fn the_register_may_live_in_a_file_the_config_names() {
         assert!(
             problems[0].problem.contains(problem) || problems[0].fix.contains(problem),
             "{label}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn a_postgres_store_takes_its_url_password_file_and_ca_file() {
+    let dir = std::env::temp_dir().join(format!("mailtls-store-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let password = dir.join("store-password");
+    std::fs::write(&password, "pw-from-file\n").unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, "not read until connecting").unwrap();
+    let path = with_sections(
+        "store-postgres",
+        &format!(
+            "[store]\nurl = \"postgres://gw@db.example.org:5432/mailtls?sslmode=require\"\n\
+             password_file = \"{}\"\nca_file = \"{}\"\nkeep_sessions = \"400d\"",
+            password.display(),
+            ca.display()
+        ),
+    );
+    let config = load(&path).unwrap();
+    let StoreLocation::Postgres(target) = &config.store else {
+        panic!("a PostgreSQL store: {:?}", config.store);
+    };
+    assert_eq!(
+        target.url(),
+        "postgres://gw@db.example.org:5432/mailtls?sslmode=require"
+    );
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("pw-from-file"),
+        "the password shows: {shown}"
+    );
+    assert_eq!(
+        config.keep_sessions,
+        Some(std::time::Duration::from_secs(400 * 86_400))
+    );
+}
+
+#[test]
+fn store_keys_that_do_not_fit_are_problems_with_their_key() {
+    for (label, store, key, says) in [
+        (
+            "both",
+            "path = \"a.db\"\nurl = \"postgres://gw@db/m?sslmode=require\"",
+            "store.url",
+            "together with store.path",
+        ),
+        (
+            "password-in-url",
+            "url = \"postgres://gw:hunter2@db/m?sslmode=require\"",
+            "store.url",
+            "password_file",
+        ),
+        (
+            "no-tls",
+            "url = \"postgres://gw@db/m\"",
+            "store.url",
+            "sslmode=require",
+        ),
+        (
+            "missing-password-file",
+            "url = \"postgres://gw@db/m?sslmode=require\"\npassword_file = \"/nonexistent/pw\"",
+            "store.password_file",
+            "does not exist",
+        ),
+        (
+            "ca-without-url",
+            "ca_file = \"/etc/ssl/certs/ca-certificates.crt\"",
+            "store.ca_file",
+            "only used with store.url",
+        ),
+        (
+            "keep-unit",
+            "keep_sessions = \"400\"",
+            "store.keep_sessions",
+            "not a number followed by",
+        ),
+        (
+            "keep-short",
+            "keep_sessions = \"2h\"",
+            "store.keep_sessions",
+            "shorter than a day",
+        ),
+    ] {
+        let path = with_sections(&format!("store-{label}"), &format!("[store]\n{store}"));
+        let problems = load(&path).expect_err(label);
+        let problem = problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{label}: no problem at {key}: {problems:?}"));
+        assert!(
+            problem.problem.contains(says) || problem.fix.contains(says),
+            "{label}: {problem}"
+        );
+        assert!(
+            !problem.to_string().contains("hunter2"),
+            "{label}: {problem}"
         );
     }
 }

@@ -20,6 +20,7 @@ use super::enforcement;
 use super::file::{ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry};
 use super::Config;
 use crate::run_as::RunAs;
+use store::{StoreAccess, StoreLocation};
 
 /// One thing wrong with the config: where, what, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,8 +236,17 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
 
     let policy = enforcement::policy_set(&mut c, &raw);
 
-    let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
-    let oauth = super::oauth::validate(&mut c, &raw, &store_path);
+    let access = run_as
+        .as_ref()
+        .map_or(StoreAccess::default(), RunAs::store_access);
+    let store = super::store_section::location(&mut c, &raw.store, access);
+    let keep_sessions = super::store_section::keep_sessions(&mut c, &raw.store);
+    // The token cache's default place is beside the SQLite store, or the config with PostgreSQL.
+    let sqlite_path = match &store {
+        Some(StoreLocation::Sqlite { path, .. }) => path.clone(),
+        _ => base.join("mailtls.db"),
+    };
+    let oauth = super::oauth::validate(&mut c, &raw, &sqlite_path);
     if upstreams
         .iter()
         .any(|u| matches!(u.login, UpstreamLogin::OAuth(_)))
@@ -252,7 +262,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .iter()
         .filter_map(cleartext_beyond_trusted)
         .collect();
-    if let (true, Some(policy)) = (c.problems.is_empty(), policy) {
+    if let (true, Some(policy), Some(store)) = (c.problems.is_empty(), policy, store) {
         Ok(Config {
             gateway: GatewaySettings {
                 listeners,
@@ -261,7 +271,8 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
                 max_sessions,
                 client_limits,
             },
-            store_path,
+            store,
+            keep_sessions,
             oauth,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
