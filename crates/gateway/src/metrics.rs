@@ -280,6 +280,7 @@ mod tests {
             bytes_to_client: 20,
             policy: None,
             envelope_sender: None,
+            messages_submitted: None,
         }
     }
 

@@ -69,6 +69,7 @@ fn record(i: u64, clients: u64) -> SessionRecord {
         },
         policy: None,
         envelope_sender: None,
+        messages_submitted: None,
     }
 }
 

@@ -59,6 +59,8 @@ const MIGRATIONS: &[&str] = &[
     INVENTORY,
     // 6: what saw the session; every row before this step came from the gateway.
     "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway';",
+    // 7: SMTP sessions count the messages the upstream accepted (NULL for other sessions).
+    "ALTER TABLE sessions ADD COLUMN messages_submitted INTEGER;",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each
@@ -228,6 +230,8 @@ mod tests {
         assert_eq!(sessions.len(), 3);
         assert_eq!(sessions[0].offered, OfferedHello::default());
         assert_eq!(sessions[0].login.as_deref(), Some("alice"));
+        // Sessions from before the message count have none.
+        assert_eq!(sessions[0].messages_submitted, None);
 
         let clients = store.clients().unwrap();
         assert_eq!(clients.len(), 1, "{clients:?}");

@@ -28,16 +28,16 @@ const INSERT: &str = "INSERT INTO sessions (
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception, envelope_sender, source
+        policy_rule, policy_exception, envelope_sender, source, messages_submitted
     ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)";
 
 const SELECT_ALL: &str = "SELECT
         id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
         tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
         outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception, envelope_sender, source
+        policy_rule, policy_exception, envelope_sender, source, messages_submitted
     FROM sessions ORDER BY id";
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
@@ -466,6 +466,18 @@ fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreErr
             }),
         },
         envelope_sender: optional_text("envelope_sender")?,
+        messages_submitted: match get("messages_submitted")? {
+            SqlValue::Null => None,
+            SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
+                invalid("messages_submitted", format!("{n} is not a message count"))
+            })?),
+            other => {
+                return Err(invalid(
+                    "messages_submitted",
+                    format!("expected an integer or NULL, found {:?}", other.data_type()),
+                ))
+            }
+        },
     })
 }
 
@@ -576,6 +588,7 @@ impl SessionStore for SqliteStore {
                     rec.policy.as_ref().and_then(|p| p.exception),
                     rec.envelope_sender,
                     rec.source.as_str(),
+                    rec.messages_submitted,
                 ])
             },
             |tx| rollup.write(tx, &known),
@@ -719,8 +732,10 @@ mod tests {
         let mut submission = sample_record(3);
         submission.protocol = "smtp".into();
         submission.envelope_sender = Some("scanner@example.org".into());
+        submission.messages_submitted = Some(3);
         let mut null_sender = sample_record(4);
         null_sender.envelope_sender = Some(String::new());
+        null_sender.messages_submitted = Some(0);
         let records = vec![sample_record(1), bare, submission, null_sender];
 
         store.insert_batch(&records).unwrap();

@@ -181,6 +181,7 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
         bytes_to_client: 0,
         policy: None,
         envelope_sender: None,
+        messages_submitted: None,
     }
 }
 
