@@ -251,6 +251,7 @@ mod tests {
             upstream: "exchange".into(),
             greeting: "hi".into(),
             proxy_protocol: None,
+            relay: None,
         }
     }
 

@@ -4,6 +4,7 @@
 mod enforcement;
 mod file;
 mod oauth;
+mod relay;
 mod validate;
 
 use std::net::SocketAddr;
