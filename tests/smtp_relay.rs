@@ -28,6 +28,8 @@ const ALICE_PASSWORD: &str = "secret";
 struct RelayLab {
     lab: SubmissionLab,
     gateway: Gateway,
+    /// Where the clients' message files go (outside the gateway's folder).
+    messages: PathBuf,
     ca: PathBuf,
 }
 
@@ -64,7 +66,12 @@ impl RelayLab {
                 .collect::<String>(),
         );
         let gateway = Gateway::start_with_config(&dir, &config, listeners);
-        RelayLab { lab, gateway, ca }
+        RelayLab {
+            lab,
+            gateway,
+            messages: scratch.path().to_path_buf(),
+            ca,
+        }
     }
 
     fn port(&self, listener: &str) -> String {
@@ -86,30 +93,41 @@ impl RelayLab {
     }
 }
 
-/// Python smtplib as a device without AUTH on `port` (`mode` cleartext or starttls at TLS
-/// 1.0), from `source`, sending `message` `count` times as `from` to `to`.
+/// A device without AUTH: the listener it submits to, `cleartext` or `starttls` (at TLS 1.0),
+/// and the local address it connects from.
+struct Device<'d> {
+    listener: &'d str,
+    mode: &'d str,
+    source: &'d str,
+}
+
+const PRINTER: Device = Device {
+    listener: "printers",
+    mode: "cleartext",
+    source: "127.0.0.1",
+};
+
+/// Python smtplib as `device`, sending `message` `count` times in one session as `from` to
+/// `to`.
 fn relay_submit(
-    scratch: &Scratch,
     lab: &RelayLab,
-    listener: &str,
-    mode: &str,
-    source: &str,
+    device: &Device,
     (from, to): (&str, &str),
     message: &[u8],
     count: u32,
 ) -> (bool, String) {
-    let file = scratch
-        .path()
-        .join(format!("{listener}-{from}-{count}.eml"));
+    let file = lab
+        .messages
+        .join(format!("{}-{from}-{count}.eml", device.listener));
     std::fs::write(&file, message).expect("write message");
     let ca = lab.ca.display().to_string();
     smtp_submit(
         &file,
         &[
             "--port",
-            &lab.port(listener),
+            &lab.port(device.listener),
             "--mode",
-            mode,
+            device.mode,
             "--tls-version",
             "1.0",
             "--cafile",
@@ -118,7 +136,7 @@ fn relay_submit(
             "--count",
             &count.to_string(),
             "--source",
-            source,
+            device.source,
             "--from",
             from,
             "--to",
@@ -126,6 +144,16 @@ fn relay_submit(
         ],
     )
 }
+
+/// What the test compares of each record: listener, outcome, login, envelope sender and the
+/// messages submitted.
+type Summary<'r> = (
+    &'r str,
+    Outcome,
+    Option<&'r str>,
+    Option<&'r str>,
+    Option<u32>,
+);
 
 /// Listed devices submit without AUTH and their messages arrive byte for byte, with Postfix
 /// seeing the relay account's login over TLS 1.2+: Python smtplib without TLS (three messages
@@ -146,16 +174,7 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
 
     // smtplib, no TLS, no AUTH, three messages in one session.
     let message = scan_message("relay-three", &scanner, &alice);
-    let (ok, report) = relay_submit(
-        &scratch,
-        &lab,
-        "printers",
-        "cleartext",
-        "127.0.0.1",
-        (&scanner, &alice),
-        &message,
-        3,
-    );
+    let (ok, report) = relay_submit(&lab, &PRINTER, (&scanner, &alice), &message, 3);
     assert!(ok, "{report}");
     assert!(report.contains("queued=3"), "{report}");
     sent.extend([message.clone(), message.clone(), message]);
@@ -164,11 +183,12 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
     let alerts = lab.address("ALERTS");
     let message = scan_message("relay-tls10", &alerts, &alice);
     let (ok, report) = relay_submit(
-        &scratch,
         &lab,
-        "printers-tls",
-        "starttls",
-        "127.0.0.1",
+        &Device {
+            listener: "printers-tls",
+            mode: "starttls",
+            source: "127.0.0.1",
+        },
         (&alerts, &alice),
         &message,
         1,
@@ -243,24 +263,16 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
     let connections = lab.postfix_connections();
     let ceo = lab.address("ceo");
     let message = scan_message("relay-refused", &ceo, &alice);
-    let (ok, report) = relay_submit(
-        &scratch,
-        &lab,
-        "printers",
-        "cleartext",
-        "127.0.0.1",
-        (&ceo, &alice),
-        &message,
-        1,
-    );
+    let (ok, report) = relay_submit(&lab, &PRINTER, (&ceo, &alice), &message, 1);
     assert!(!ok, "{report}");
     assert!(report.contains("mail=550 5.7.1 "), "{report}");
     let (ok, report) = relay_submit(
-        &scratch,
         &lab,
-        "printers-tls",
-        "starttls",
-        "127.0.0.3",
+        &Device {
+            listener: "printers-tls",
+            mode: "starttls",
+            source: "127.0.0.3",
+        },
         (&scanner, &alice),
         &message,
         1,
@@ -292,16 +304,7 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
     // (permit_sasl_authenticated), so the relay account may; the gateway does not judge it.
     let outsider = "someone@elsewhere.example";
     let message = scan_message("relay-outside", &scanner, outsider);
-    let (ok, report) = relay_submit(
-        &scratch,
-        &lab,
-        "printers",
-        "cleartext",
-        "127.0.0.1",
-        (&scanner, outsider),
-        &message,
-        1,
-    );
+    let (ok, report) = relay_submit(&lab, &PRINTER, (&scanner, outsider), &message, 1);
     assert!(ok, "{report}");
     assert!(report.contains("rcpt=250 "), "{report}");
     let log = lab.lab.postfix.log_with(&format!("to=<{outsider}>"));
@@ -312,7 +315,7 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
 
     let mut lab = lab;
     let records = by_start(lab.gateway.stop_and_read_sessions());
-    let summary: Vec<(&str, Outcome, Option<&str>, Option<&str>, Option<u32>)> = records
+    let summary: Vec<Summary> = records
         .iter()
         .map(|r: &SessionRecord| {
             (
