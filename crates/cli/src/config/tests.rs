@@ -931,6 +931,35 @@ fn the_exchange_online_smtp_example_is_valid() {
     assert_eq!(config.gateway.listeners.len(), 3);
     // The cleartext listener is on a private network: no warning.
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    // Its commented relay listener validates once uncommented (with its credentials file).
+    let relay_at = example
+        .find("# [[listener]]")
+        .expect("the commented relay example");
+    let uncommented: String = example[relay_at..]
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .or(l.strip_prefix('#'))
+                .unwrap_or(l)
+                .to_string()
+                + "\n"
+        })
+        .collect::<String>()
+        .replace("/etc/mailtls/", "");
+    let path = write_config(
+        "smtp-example-relay",
+        &format!("{example}{uncommented}"),
+        &["certs/gateway.pem", "certs/gateway.key"],
+    );
+    let cred = path.parent().unwrap().join("relay.cred");
+    std::fs::write(&cred, "scanner@contoso.com\npassword\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = load(&path).expect("the relay example validates");
+    assert_eq!(config.gateway.listeners.len(), 4);
+    assert!(config.gateway.listeners[3].relay.is_some());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
 /// An SMTP listener bound at `bind` with a `[listener.relay]` holding `relay`, on a
