@@ -385,6 +385,19 @@ fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreErr
             })
             .transpose()
     };
+    // `what` names the value in the error, e.g. "an exception id".
+    let optional_u32 = |column: &'static str, what: &str| -> Result<Option<u32>, StoreError> {
+        match get(column)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Integer(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| invalid(column, format!("{n} is not {what}"))),
+            other => Err(invalid(
+                column,
+                format!("expected an integer or NULL, found {:?}", other.data_type()),
+            )),
+        }
+    };
     let integer = |column: &'static str| -> Result<i64, StoreError> {
         match get(column)? {
             SqlValue::Integer(n) => Ok(n),
@@ -451,33 +464,11 @@ fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreErr
             Some(verdict) => Some(PolicyDecision {
                 verdict,
                 rule: optional_text("policy_rule")?.unwrap_or_default(),
-                exception: match get("policy_exception")? {
-                    SqlValue::Null => None,
-                    SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
-                        invalid("policy_exception", format!("{n} is not an exception id"))
-                    })?),
-                    other => {
-                        return Err(invalid(
-                            "policy_exception",
-                            format!("expected an integer or NULL, found {:?}", other.data_type()),
-                        ))
-                    }
-                },
+                exception: optional_u32("policy_exception", "an exception id")?,
             }),
         },
         envelope_sender: optional_text("envelope_sender")?,
-        messages_submitted: match get("messages_submitted")? {
-            SqlValue::Null => None,
-            SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
-                invalid("messages_submitted", format!("{n} is not a message count"))
-            })?),
-            other => {
-                return Err(invalid(
-                    "messages_submitted",
-                    format!("expected an integer or NULL, found {:?}", other.data_type()),
-                ))
-            }
-        },
+        messages_submitted: optional_u32("messages_submitted", "a message count")?,
     })
 }
 

@@ -870,11 +870,11 @@ fn instants_are_dates_at_midnight_utc_or_rfc3339() {
     assert!(parse_instant("tomorrow").is_err());
 }
 
-#[test]
-fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
-    let text = |bind: &str| {
-        format!(
-            r#"
+/// A cleartext SMTP listener `printers` bound at `bind`, bridged to Exchange Online's
+/// submission with pass-through logins, followed by `more` (tables of the listener).
+fn printers_config(bind: &str, more: &str) -> String {
+    format!(
+        r#"
 [[upstream]]
 name = "submission"
 address = "smtp.office365.com:587"
@@ -887,9 +887,13 @@ protocol = "smtp"
 bind = "{bind}"
 tls = "none"
 upstream = "submission"
-"#
-        )
-    };
+{more}"#
+    )
+}
+
+#[test]
+fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
+    let text = |bind: &str| printers_config(bind, "");
     for (bind, warned) in [
         ("127.0.0.1:2525", false),
         ("10.1.2.3:25", false),
@@ -966,25 +970,7 @@ fn the_exchange_online_smtp_example_is_valid() {
 /// pass-through upstream, with `relay.cred` (mode `mode`) holding `credentials`.
 fn with_relay(name: &str, bind: &str, relay: &str, mode: u32, credentials: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let text = format!(
-        r#"
-[[upstream]]
-name = "submission"
-address = "smtp.office365.com:587"
-protocol = "smtp"
-tls = "starttls"
-
-[[listener]]
-name = "printers"
-protocol = "smtp"
-bind = "{bind}"
-tls = "none"
-upstream = "submission"
-
-[listener.relay]
-{relay}
-"#
-    );
+    let text = printers_config(bind, &format!("\n[listener.relay]\n{relay}\n"));
     let path = write_config(name, &text, &[]);
     let cred = path.parent().unwrap().join("relay.cred");
     std::fs::write(&cred, credentials).unwrap();
