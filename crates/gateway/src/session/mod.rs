@@ -2,8 +2,9 @@
 //! order: client address (PROXY protocol header; a sender that may not send one is closed at
 //! once and only counted) ─► the limits of that address (over them the connection is closed at
 //! once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
-//! pre-auth dialogue (proto) until credentials ─► checks (failed-login throttle, TLS policy, a
-//! logged-in slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
+//! pre-auth dialogue (proto) until credentials, or on a relaying SMTP listener a MAIL command
+//! from a listed network and sender ─► checks (failed-login throttle, TLS policy, a logged-in
+//! slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
 //! what it learned as a [`Fact`], merged into the one record the session writes when it ends.
 
 mod bridge;
@@ -15,14 +16,14 @@ mod submission_watch;
 mod upstream_auth;
 mod upstream_login;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use policy::Verdict;
-use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
+use proto::{ClientDialogue, ClientTls, Credentials, DialogueOptions, Limits};
 use store::{
     Outcome, PolicyDecision, RefusalReason, RefusedConnection, SessionRecord, SessionRecorder,
 };
@@ -375,32 +376,35 @@ async fn log_in<B: Bridge>(
                 }
                 Err(end) => return Err(end),
             };
-        let relay = match &presented {
-            Presented::Login(credentials) => {
-                facts.note(Fact::Login(credentials.user().to_owned()));
-                None
-            }
-            Presented::Relay { sender } => match check_relay(ctx, facts, sender) {
-                Ok(relay) => Some(relay),
-                // Refused relay requests count as failed logins of the connection, so a
-                // client cannot probe sender after sender on one connection.
-                Err(refusal) => {
-                    failed_logins += 1;
-                    if failed_logins >= MAX_FAILED_LOGINS {
-                        let line = dialogue.farewell("Too many refused requests");
-                        say_goodbye(&mut client, &line).await;
-                        return Err(refusal.end);
+        let login_as = match presented {
+            Presented::Login(credentials) => LoginAs::Device(credentials),
+            Presented::Relay { sender } => {
+                match check_relay(ctx, facts.record().client_addr, &sender) {
+                    Ok(relay) => LoginAs::Relay(relay),
+                    // Refused relay requests count as failed logins of the connection, so a
+                    // client cannot probe sender after sender on one connection.
+                    Err(refusal) => {
+                        failed_logins += 1;
+                        if failed_logins >= MAX_FAILED_LOGINS {
+                            let line = dialogue.farewell("Too many refused requests");
+                            say_goodbye(&mut client, &line).await;
+                            return Err(refusal.end);
+                        }
+                        dialogue.login_rejected(&refusal.client_text);
+                        last_refusal = Some(refusal.end);
+                        continue;
                     }
-                    dialogue.login_rejected(&refusal.client_text);
-                    last_refusal = Some(refusal.end);
-                    continue;
                 }
-            },
+            }
         };
-        let user = facts.record().login.clone().unwrap_or_default();
+        let user = match &login_as {
+            LoginAs::Device(credentials) => credentials.user(),
+            LoginAs::Relay(relay) => relay.login_name(),
+        };
+        facts.note(Fact::Login(user.to_owned()));
 
         // 3. Checks: may this client log in now?
-        let (session_slot, warning) = match check_login(ctx, facts, &user) {
+        let (session_slot, warning) = match check_login(ctx, facts, user) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 dialogue.login_rejected(&refusal.client_text);
@@ -409,18 +413,15 @@ async fn log_in<B: Bridge>(
             }
         };
         let client_addr = facts.record().client_addr;
+        let relaying = matches!(login_as, LoginAs::Relay(_));
 
         // 4. Who logs in upstream (the device's own password, a local account's mailbox
         //    with its token, or the listener's relay account), then the upstream login.
-        let authorised = match (presented, relay) {
-            (Presented::Login(credentials), _) => {
+        let authorised = match login_as {
+            LoginAs::Device(credentials) => {
                 upstream_auth::authorise(&ctx.upstream, credentials).await
             }
-            (Presented::Relay { .. }, relay) => {
-                // check_relay gave the settings for a relay request.
-                let login = &relay.expect("relay settings").login;
-                upstream_auth::relay(&ctx.upstream, login).await
-            }
+            LoginAs::Relay(relay) => upstream_auth::relay(&ctx.upstream, &relay.login).await,
         };
         let logged_in = match authorised {
             Ok(authorised) => {
@@ -448,7 +449,7 @@ async fn log_in<B: Bridge>(
             }
             // The relay account's password is the gateway's configuration, not the device's
             // fault: the device is told to try later, and the admin is told why.
-            Err(failure) if failure.outcome == Outcome::AuthFailed && relay.is_some() => {
+            Err(failure) if failure.outcome == Outcome::AuthFailed && relaying => {
                 tracing::error!(
                     listener = %ctx.settings.name,
                     upstream = %ctx.upstream.settings.name,
@@ -503,6 +504,13 @@ async fn log_in<B: Bridge>(
         dialogue.login_rejected(refusal.detail.as_deref().unwrap_or_default());
         last_refusal = Some(refusal);
     }
+}
+
+/// Whom the gateway logs in upstream for: the device with its own credentials, or, for mail
+/// relayed without authentication, the listener's relay account.
+enum LoginAs<'c> {
+    Device(Credentials),
+    Relay(&'c RelaySettings),
 }
 
 /// What a logged-in session holds until it ends: its logged-in slot, and its place in its
@@ -590,16 +598,15 @@ fn check_login(
     Ok((slot, warning))
 }
 
-/// Relay mode, before the checks every login gets: is the client in the listener's relay
-/// networks and the sender among its senders? Either refusal is a `550 5.7.1`, and nothing
-/// reaches the upstream. An admitted request logs in as the relay account, noted as the
-/// session's login.
+/// Relay mode, before the checks every login gets: is the `client` address (after any PROXY
+/// header) in the listener's relay networks, and the sender among its senders? Either refusal
+/// is a `550 5.7.1`, and nothing reaches the upstream. An admitted request logs in as the
+/// relay account.
 fn check_relay<'c>(
     ctx: &'c ListenerContext,
-    facts: &mut Facts<'_>,
+    client: IpAddr,
     sender: &str,
 ) -> Result<&'c RelaySettings, LoginRefusal> {
-    let client = facts.record().client_addr;
     let refused = |client_text: &str, detail: String| LoginRefusal {
         client_text: format!("5.7.1 {client_text}"),
         end: SessionEnd::new(Outcome::RefusedByPolicy, detail),
@@ -624,7 +631,6 @@ fn check_relay<'c>(
             format!("relay refused: sender {sender:?} is not among the listener's relay senders"),
         ));
     }
-    facts.note(Fact::Login(relay.login_name().to_owned()));
     Ok(relay)
 }
 
