@@ -19,12 +19,16 @@ use e2e::{run, submission_lab, Gateway, ListenerSpec, Scratch, SubmissionLab};
 use store::{Outcome, SessionRecord};
 use wire::TlsVersion;
 
+/// What the `printers-floor` listener's TLS floor policy tells a TLS 1.0 device.
+const RETIRED: &str = "TLS 1.0 is retired for printers";
+
 /// The lab's password for alice (lab/dovecot.sh): the relay account's, in the credentials file.
 const ALICE_PASSWORD: &str = "secret";
 
-/// Postfix and Dovecot, and a gateway with two relaying listeners in front of Postfix:
-/// `printers` without TLS and `printers-tls` with STARTTLS down to TLS 1.0. Both relay for
-/// 127.0.0.1 only, for the senders `scanner@` and `Alerts@` the lab domain, as alice.
+/// Postfix and Dovecot, and a gateway with three relaying listeners in front of Postfix:
+/// `printers` without TLS, `printers-tls` with STARTTLS down to TLS 1.0, and `printers-floor`
+/// like it under an enforced TLS 1.2 floor policy. All relay for 127.0.0.1 only, for the
+/// senders `scanner@` and `Alerts@` the lab domain, as alice.
 struct RelayLab {
     lab: SubmissionLab,
     gateway: Gateway,
@@ -54,9 +58,13 @@ impl RelayLab {
         let listeners = vec![
             ListenerSpec::new("printers", "smtp", "none", None),
             ListenerSpec::new("printers-tls", "smtp", "starttls", Some("1.0")),
+            ListenerSpec::new("printers-floor", "smtp", "starttls", Some("1.0"))
+                .with_policy("ended"),
         ];
         let config = format!(
             "[gateway]\n\n[store]\npath = \"sessions.db\"\n\n\
+             [policy.ended]\nmode = \"enforce\"\nstart = \"2025-01-01\"\nend = \"2025-06-30\"\n\
+             message = \"{RETIRED}\"\n\n\
              [[upstream]]\nname = \"postfix\"\naddress = \"localhost:{port}\"\nprotocol = \"smtp\"\ntls = \"starttls\"\nca_file = \"{ca}\"\n\n{listeners}",
             port = lab.postfix.port("SMTP_PORT"),
             ca = ca.display(),
@@ -160,7 +168,9 @@ type Summary<'r> = (
 /// in one session), smtplib over STARTTLS at TLS 1.0 with the sender in other letter case, and
 /// curl without TLS; AUTH still works on the same listener. An unlisted sender from the listed
 /// network (smtplib) and a listed sender from another network (smtplib and swaks from
-/// 127.0.0.3) get `550 5.7.1`, and Postfix sees no connection for them. A recipient in another
+/// 127.0.0.3) get `550 5.7.1`, as does a TLS 1.0 device on a listener whose TLS floor policy
+/// refuses TLS 1.0 (with the policy's message), and Postfix sees no connection for them. A
+/// recipient in another
 /// domain is taken as Postfix takes it for the authenticated account: the gateway judges
 /// senders and networks, never recipients. The records count the messages each session
 /// submitted, name the relay account and the sender, and hold no password.
@@ -290,6 +300,23 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
     let transcript = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{transcript}");
     assert!(transcript.contains("<** 550 5.7.1 "), "{transcript}");
+    // The listener's TLS floor decides relayed sessions as it decides logins.
+    let (ok, report) = relay_submit(
+        &lab,
+        &Device {
+            listener: "printers-floor",
+            mode: "starttls",
+            source: "127.0.0.1",
+        },
+        (&scanner, &alice),
+        &message,
+        1,
+    );
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains(&format!("mail=550 5.7.1 {RETIRED}")),
+        "{report}"
+    );
     // Postfix logs through postlogd a moment after the fact: give a connection time to show.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
@@ -357,6 +384,7 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
             ("printers", refused, None, None, None),
             ("printers-tls", refused, None, None, None),
             ("printers", refused, None, None, None),
+            ("printers-floor", refused, Some("alice"), None, None),
             (
                 "printers",
                 ok,
@@ -373,7 +401,7 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
                 upstream_is_modern(record.upstream_tls_version.map(TlsVersion::as_str)),
                 "{record:#?}"
             );
-        } else {
+        } else if record.listener != "printers-floor" {
             let detail = record.detail.as_deref().unwrap_or_default();
             assert!(detail.starts_with("relay refused: "), "{record:#?}");
         }
@@ -381,5 +409,7 @@ fn listed_devices_relay_without_auth_and_everyone_else_gets_550() {
     assert_eq!(records[1].tls_version, Some(TlsVersion::Tls10));
     assert!(records[4].detail.as_deref().unwrap().contains("ceo@"));
     assert!(records[5].detail.as_deref().unwrap().contains("127.0.0.3"));
+    let floor = records[7].policy.as_ref().expect("the policy decided");
+    assert_eq!(floor.verdict, "refuse", "{:#?}", records[7]);
     assert_no_secret_in_gateway_files(&lab.gateway, &[ALICE_PASSWORD.as_bytes()]);
 }
