@@ -248,14 +248,14 @@ pub(super) fn relay_beyond_trusted(listener: &ListenerSettings) -> Option<Config
         return None;
     }
     let tls = if listener.tls == ClientTlsMode::None {
-        ", without TLS"
+        " or TLS"
     } else {
         ""
     };
     Some(ConfigProblem::new(
         format!("listener[{}].relay", listener.name),
         format!(
-            "{} is beyond loopback and private networks, and this listener takes mail without authentication{tls} from its relay networks",
+            "{} is beyond loopback and private networks, and this listener takes mail from its relay networks without authentication{tls}",
             listener.bind
         ),
         "bind it to an address on the devices' segment (e.g. 10.20.0.1:25), and keep the relay networks to the devices'",
