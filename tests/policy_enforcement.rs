@@ -367,6 +367,7 @@ fn old_session(days: u64, exception: u32) -> SessionRecord {
         bytes_from_client: 0,
         bytes_to_client: 0,
         envelope_sender: None,
+        messages_submitted: None,
         policy: Some(store::PolicyDecision {
             verdict: "allow".into(),
             rule: format!("exception:{exception}"),

@@ -443,24 +443,26 @@ fn legacy_clients_submit_byte_exact_through_the_gateway() {
         let expected_tls = (record.listener != "printers-cleartext").then_some(TlsVersion::Tls10);
         assert_eq!(record.tls_version, expected_tls, "{record:#?}");
     }
-    let senders: Vec<(&str, &str)> = records
+    // Each client submitted one message, counted from Postfix's reply to its end of DATA.
+    let senders: Vec<(&str, &str, Option<u32>)> = records
         .iter()
         .map(|r| {
             (
                 r.login.as_deref().unwrap_or("-"),
                 r.envelope_sender.as_deref().unwrap_or("-"),
+                r.messages_submitted,
             )
         })
         .collect();
     assert_eq!(
         senders,
         [
-            ("alice", alice.as_str()),
-            ("tricky", tricky.as_str()),
-            ("alice", alice.as_str()),
-            ("alice", alice.as_str()),
-            ("alice", alice.as_str()),
-            ("alice", alice.as_str()),
+            ("alice", alice.as_str(), Some(1)),
+            ("tricky", tricky.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
         ]
     );
     assert_no_secret_in_gateway_files(&lab.gateway, &[ALICE_PASSWORD.as_bytes(), &tricky_password]);

@@ -70,6 +70,7 @@ fn session(
         bytes_from_client: 1_000 + n,
         bytes_to_client: 250_000 + n,
         envelope_sender: None,
+        messages_submitted: n.is_multiple_of(3).then_some(u32::try_from(n).unwrap()),
         policy: None,
     }
 }

@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 ClientStep::Login(_) => session.login_rejected("Authentication failed"),
                 ClientStep::Close(_) => return,
+                ClientStep::Relay { .. } => panic!("IMAP has no relay mode"),
             }
         }
     }

@@ -54,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
                     return;
                 }
                 ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
+                ClientStep::Relay { .. } => panic!("POP3 has no relay mode"),
             }
         }
         let Some((&next_header, tail)) = rest.split_first() else {

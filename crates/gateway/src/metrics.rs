@@ -294,6 +294,7 @@ mod tests {
             upstream: "exchange".into(),
             greeting: "hi".into(),
             proxy_protocol: None,
+            relay: None,
         }
     }
 
@@ -323,6 +324,7 @@ mod tests {
             bytes_to_client: 20,
             policy: None,
             envelope_sender: None,
+            messages_submitted: None,
         }
     }
 

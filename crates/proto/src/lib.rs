@@ -93,6 +93,12 @@ pub enum ClientStep {
     /// The client presented credentials. Decide (policy), log in upstream, then call
     /// `login_accepted` or `login_rejected`.
     Login(Credentials),
+    /// SMTP, on a listener that relays for devices that cannot authenticate: a client that
+    /// has not authenticated began a mail transaction with `MAIL FROM:<sender>` (`sender` as
+    /// sent, empty for `<>`). Decide whether this client may send as `sender` without
+    /// authenticating, log in upstream as the relay account, then call `login_accepted` (the
+    /// MAIL command goes upstream, whose reply is the client's) or `login_rejected`.
+    Relay { sender: String },
     /// The client identified itself (IMAP ID); the machine has answered on its own.
     /// Field names and values as the client sent them; `None` for NIL.
     ClientId(Vec<(String, Option<String>)>),

@@ -75,6 +75,7 @@ fn record(i: u64, clients: u64) -> SessionRecord {
         },
         policy: None,
         envelope_sender: None,
+        messages_submitted: None,
     }
 }
 

@@ -28,7 +28,9 @@ use crate::inventory::{
 };
 use crate::postgres_schema::{self, MigrateError};
 use crate::refusal::{refusal_from_row, SELECT_REFUSALS};
-use crate::session_row::{record_from_row, SessionColumns, INSERT_COLUMNS, SELECT_COLUMNS};
+use crate::session_row::{
+    record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
+};
 use crate::{
     timestamp, Annotation, AnnotationSubject, ClientSummary, PolicyUse, RefusalSummary,
     SessionRecord, SessionStore, Source, StoreError, UnexceptedClient,
@@ -524,17 +526,19 @@ fn prepare(mut client: Client) -> Result<Connection, postgres::Error> {
 /// A batch of sessions in one statement: each column as a text array, cast to its type. One
 /// round trip per batch rather than per session.
 static INSERT_SESSIONS: LazyLock<String> = LazyLock::new(|| {
-    let names: Vec<String> = (1..=30).map(|i| format!("c{i}")).collect();
+    let names: Vec<String> = (1..=INSERT_COLUMN_COUNT).map(|i| format!("c{i}")).collect();
     let selected: Vec<String> = names
         .iter()
         .enumerate()
         .map(|(i, name)| match i + 1 {
             1 | 2 => format!("{name}::timestamptz"),
-            6 | 18 | 19 | 28 => format!("{name}::bigint"),
+            6 | 18 | 19 | 28 | 31 => format!("{name}::bigint"),
             _ => name.clone(),
         })
         .collect();
-    let arrays: Vec<String> = (1..=30).map(|i| format!("${i}::text[]")).collect();
+    let arrays: Vec<String> = (1..=INSERT_COLUMN_COUNT)
+        .map(|i| format!("${i}::text[]"))
+        .collect();
     format!(
         "INSERT INTO sessions ({INSERT_COLUMNS}) SELECT {} FROM unnest({}) AS t({})",
         selected.join(", "),

@@ -104,6 +104,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 7: when each exception last let a client through (the register warnings).
     "CREATE INDEX sessions_by_exception ON sessions (policy_exception, started_at)
         WHERE policy_exception IS NOT NULL;",
+    // 8: SMTP sessions count the messages the upstream accepted.
+    "ALTER TABLE sessions ADD COLUMN messages_submitted bigint;",
 ];
 
 /// The schema version a fully migrated database has.

@@ -63,6 +63,8 @@ const MIGRATIONS: &[&str] = &[
     // warnings without scanning every session.
     "CREATE INDEX sessions_by_exception ON sessions (policy_exception, started_at)
         WHERE policy_exception IS NOT NULL;",
+    // 8: SMTP sessions count the messages the upstream accepted (NULL for other sessions).
+    "ALTER TABLE sessions ADD COLUMN messages_submitted INTEGER;",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each
@@ -232,6 +234,8 @@ mod tests {
         assert_eq!(sessions.len(), 3);
         assert_eq!(sessions[0].offered, OfferedHello::default());
         assert_eq!(sessions[0].login.as_deref(), Some("alice"));
+        // Sessions from before the message count have none.
+        assert_eq!(sessions[0].messages_submitted, None);
 
         let clients = store.clients().unwrap();
         assert_eq!(clients.len(), 1, "{clients:?}");

@@ -16,7 +16,11 @@ pub(crate) const INSERT_COLUMNS: &str = "started_at, ended_at, listener, protoco
         client_port, tls_version, tls_cipher, offered_max_tls, sni, ja4, client_id, login,
         upstream, upstream_tls_version, outcome, detail, bytes_from_client, bytes_to_client,
         offered_versions, offered_suites, offered_groups, offered_signature_algorithms,
-        offered_alpn, ja3, policy_verdict, policy_rule, policy_exception, envelope_sender, source";
+        offered_alpn, ja3, policy_verdict, policy_rule, policy_exception, envelope_sender, source,
+        messages_submitted";
+
+/// How many columns [`INSERT_COLUMNS`] names.
+pub(crate) const INSERT_COLUMN_COUNT: usize = 31;
 
 /// The columns every read takes (`id` first), for [`record_from_row`].
 pub(crate) const SELECT_COLUMNS: &str = "id, started_at, ended_at, listener, protocol,
@@ -24,7 +28,7 @@ pub(crate) const SELECT_COLUMNS: &str = "id, started_at, ended_at, listener, pro
         login, upstream, upstream_tls_version, outcome, detail, bytes_from_client,
         bytes_to_client, offered_versions, offered_suites, offered_groups,
         offered_signature_algorithms, offered_alpn, ja3, policy_verdict, policy_rule,
-        policy_exception, envelope_sender, source";
+        policy_exception, envelope_sender, source, messages_submitted";
 
 /// One record's values as stored: times as RFC 3339 text with milliseconds (PostgreSQL casts
 /// them to `timestamptz`), versions in their display spelling (`TLSv1.0`), lists as JSON.
@@ -59,6 +63,7 @@ pub(crate) struct SessionColumns {
     policy_exception: Option<i64>,
     envelope_sender: Option<String>,
     source: &'static str,
+    messages_submitted: Option<i64>,
 }
 
 /// References to a [`SessionColumns`]' values in [`INSERT_COLUMNS`] order, as an array of
@@ -96,6 +101,7 @@ macro_rules! in_insert_order {
             &$columns.policy_exception,
             &$columns.envelope_sender,
             &$columns.source,
+            &$columns.messages_submitted,
         ]
     };
 }
@@ -134,11 +140,12 @@ impl SessionColumns {
             policy_exception: rec.policy.as_ref().and_then(|p| p.exception).map(i64::from),
             envelope_sender: rec.envelope_sender.clone(),
             source: rec.source.as_str(),
+            messages_submitted: rec.messages_submitted.map(i64::from),
         }
     }
 
-    /// The values as SQLite binds them, `?1` to `?30`.
-    pub(crate) fn sqlite_params(&self) -> [&dyn rusqlite::ToSql; 30] {
+    /// The values as SQLite binds them, `?1` to `?31`.
+    pub(crate) fn sqlite_params(&self) -> [&dyn rusqlite::ToSql; INSERT_COLUMN_COUNT] {
         in_insert_order!(self)
     }
 }
@@ -146,10 +153,11 @@ impl SessionColumns {
 /// The rows' values column by column, as text (NULL as `None`), for PostgreSQL to insert a
 /// batch in one statement with `unnest`.
 pub(crate) fn text_columns(rows: &[SessionColumns]) -> Vec<Vec<Option<String>>> {
-    let mut columns: Vec<Vec<Option<String>>> =
-        (0..30).map(|_| Vec::with_capacity(rows.len())).collect();
+    let mut columns: Vec<Vec<Option<String>>> = (0..INSERT_COLUMN_COUNT)
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
     for row in rows {
-        let values: [&dyn AsSqlText; 30] = in_insert_order!(row);
+        let values: [&dyn AsSqlText; INSERT_COLUMN_COUNT] = in_insert_order!(row);
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(value.as_sql_text());
         }
@@ -275,6 +283,14 @@ pub(crate) fn record_from_row(
             }),
         },
         envelope_sender: optional_text("envelope_sender")?,
+        messages_submitted: row
+            .optional_integer("messages_submitted")
+            .map_err(|e| invalid("messages_submitted", e))?
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| invalid("messages_submitted", format!("{n} is not a count")))
+            })
+            .transpose()?,
     })
 }
 

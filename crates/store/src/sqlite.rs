@@ -12,7 +12,9 @@ use rusqlite::{params, CachedStatement, Connection};
 use crate::annotation::annotation_for;
 use crate::inventory::{self, KnownValue, KnownValues, Rollup, SqliteRollup};
 use crate::refusal::{refusal_from_row, SELECT_REFUSALS};
-use crate::session_row::{record_from_row, SessionColumns, INSERT_COLUMNS, SELECT_COLUMNS};
+use crate::session_row::{
+    record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
+};
 use crate::{
     schema, timestamp, Annotation, AnnotationSubject, ClientSummary, RefusalSummary, SessionRecord,
     SessionStore, StoreError,
@@ -24,7 +26,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `INSERT INTO sessions (...) VALUES (?1, ..., ?30)`.
 static INSERT: LazyLock<String> = LazyLock::new(|| {
-    let placeholders: Vec<String> = (1..=30).map(|i| format!("?{i}")).collect();
+    let placeholders: Vec<String> = (1..=INSERT_COLUMN_COUNT).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO sessions ({INSERT_COLUMNS}) VALUES ({})",
         placeholders.join(", ")
@@ -508,8 +510,10 @@ mod tests {
         let mut submission = sample_record(3);
         submission.protocol = "smtp".into();
         submission.envelope_sender = Some("scanner@example.org".into());
+        submission.messages_submitted = Some(3);
         let mut null_sender = sample_record(4);
         null_sender.envelope_sender = Some(String::new());
+        null_sender.messages_submitted = Some(0);
         let records = vec![sample_record(1), bare, submission, null_sender];
 
         store.insert_batch(&records).unwrap();

@@ -125,6 +125,22 @@ pub struct ListenerEntry {
     pub policy: Option<String>,
     /// The legacy opt-in endpoint: only clients with a live exception get through.
     pub opt_in: Option<bool>,
+    /// `[listener.relay]`: SMTP mail without authentication from listed networks and senders.
+    pub relay: Option<RelaySection>,
+}
+
+/// `[listener.relay]` of an SMTP listener: devices that cannot authenticate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySection {
+    /// The devices' networks ("10.20.0.0/24") or addresses.
+    pub networks: Option<Vec<String>>,
+    /// The envelope senders they may use, whole addresses.
+    pub senders: Option<Vec<String>>,
+    /// The `[[account]]` to log in as, on an upstream with auth = "oauth".
+    pub account: Option<String>,
+    /// A file with a user name line and a password line, on a pass-through upstream.
+    pub credentials_file: Option<String>,
 }
 
 /// `[policy.NAME]`: a TLS floor phased in between two dates.

@@ -5,6 +5,7 @@ mod enforcement;
 mod file;
 mod oauth;
 mod register;
+mod relay;
 mod restart;
 mod store_section;
 mod validate;

@@ -885,11 +885,11 @@ fn instants_are_dates_at_midnight_utc_or_rfc3339() {
     assert!(parse_instant("tomorrow").is_err());
 }
 
-#[test]
-fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
-    let text = |bind: &str| {
-        format!(
-            r#"
+/// A cleartext SMTP listener `printers` bound at `bind`, bridged to Exchange Online's
+/// submission with pass-through logins, followed by `more` (tables of the listener).
+fn printers_config(bind: &str, more: &str) -> String {
+    format!(
+        r#"
 [[upstream]]
 name = "submission"
 address = "smtp.office365.com:587"
@@ -902,9 +902,13 @@ protocol = "smtp"
 bind = "{bind}"
 tls = "none"
 upstream = "submission"
-"#
-        )
-    };
+{more}"#
+    )
+}
+
+#[test]
+fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
+    let text = |bind: &str| printers_config(bind, "");
     for (bind, warned) in [
         ("127.0.0.1:2525", false),
         ("10.1.2.3:25", false),
@@ -946,6 +950,267 @@ fn the_exchange_online_smtp_example_is_valid() {
     assert_eq!(config.gateway.listeners.len(), 3);
     // The cleartext listener is on a private network: no warning.
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    // Its commented relay listener validates once uncommented (with its credentials file).
+    let relay_at = example
+        .find("# [[listener]]")
+        .expect("the commented relay example");
+    let uncommented: String = example[relay_at..]
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .or(l.strip_prefix('#'))
+                .unwrap_or(l)
+                .to_string()
+                + "\n"
+        })
+        .collect::<String>()
+        .replace("/etc/mailtls/", "");
+    let path = write_config(
+        "smtp-example-relay",
+        &format!("{example}{uncommented}"),
+        &["certs/gateway.pem", "certs/gateway.key"],
+    );
+    let cred = path.parent().unwrap().join("relay.cred");
+    std::fs::write(&cred, "scanner@contoso.com\npassword\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = load(&path).expect("the relay example validates");
+    assert_eq!(config.gateway.listeners.len(), 4);
+    assert!(config.gateway.listeners[3].relay.is_some());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+/// An SMTP listener bound at `bind` with a `[listener.relay]` holding `relay`, on a
+/// pass-through upstream, with `relay.cred` (mode `mode`) holding `credentials`.
+fn with_relay(name: &str, bind: &str, relay: &str, mode: u32, credentials: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let text = printers_config(bind, &format!("\n[listener.relay]\n{relay}\n"));
+    let path = write_config(name, &text, &[]);
+    let cred = path.parent().unwrap().join("relay.cred");
+    std::fs::write(&cred, credentials).unwrap();
+    std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+const RELAY: &str = r#"networks = ["10.20.0.0/24", "10.30.0.7"]
+senders = ["scanner@contoso.com", "Alerts@Contoso.com"]
+credentials_file = "relay.cred""#;
+
+#[test]
+fn a_relay_listener_takes_networks_senders_and_a_root_only_credentials_file() {
+    let path = with_relay(
+        "relay-ok",
+        "10.20.0.1:25",
+        RELAY,
+        0o600,
+        "relay@contoso.com\nS3cr3t:pw\n",
+    );
+    let config = load(&path).expect("valid");
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let relay = config.gateway.listeners[0].relay.as_ref().expect("relay");
+    use gateway::settings::RelayLogin;
+    let RelayLogin::Password(credentials) = &relay.login else {
+        panic!("a password login");
+    };
+    assert_eq!(credentials.user(), "relay@contoso.com");
+    assert_eq!(credentials.password().expose(), b"S3cr3t:pw");
+    assert!(!format!("{config:?}").contains("S3cr3t"));
+    assert!(relay.admits_client("10.20.0.99".parse().unwrap()));
+    assert!(relay.admits_client("::ffff:10.30.0.7".parse().unwrap()));
+    assert!(!relay.admits_client("10.30.0.8".parse().unwrap()));
+    assert!(!relay.admits_client("10.20.1.1".parse().unwrap()));
+    assert!(relay.admits_sender("SCANNER@contoso.COM"));
+    assert!(relay.admits_sender("alerts@contoso.com"));
+    assert!(!relay.admits_sender("ceo@contoso.com"));
+    assert!(!relay.admits_sender("scanner@contoso.com.evil.example"));
+    assert!(!relay.admits_sender(""));
+
+    // Beyond private networks it is a warning, as for cleartext listeners.
+    let path = with_relay("relay-public", "0.0.0.0:25", RELAY, 0o600, "u\np\n");
+    let config = load(&path).expect("valid");
+    let keys: Vec<&str> = config.warnings.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["listener[printers].bind", "listener[printers].relay"]
+    );
+}
+
+#[test]
+fn relay_problems_name_their_keys_and_never_allow_an_open_relay() {
+    let senders = r#"senders = ["scanner@contoso.com"]"#;
+    let networks = r#"networks = ["10.20.0.0/24"]"#;
+    let file = r#"credentials_file = "relay.cred""#;
+    for (label, relay, key, problem) in [
+        (
+            "every v4",
+            format!("networks = [\"0.0.0.0/0\"]\n{senders}\n{file}"),
+            "networks",
+            "open relay",
+        ),
+        (
+            "every v6",
+            format!("networks = [\"::/0\"]\n{senders}\n{file}"),
+            "networks",
+            "open relay",
+        ),
+        (
+            "no networks",
+            format!("networks = []\n{senders}\n{file}"),
+            "networks",
+            "empty",
+        ),
+        (
+            "bad network",
+            format!("networks = [\"10.20.0.0/33\"]\n{senders}\n{file}"),
+            "networks",
+            "not an IP",
+        ),
+        (
+            "no senders",
+            format!("{networks}\n{file}"),
+            "senders",
+            "missing",
+        ),
+        (
+            "a domain",
+            format!("{networks}\nsenders = [\"@contoso.com\"]\n{file}"),
+            "senders",
+            "whole domain",
+        ),
+        (
+            "not an address",
+            format!("{networks}\nsenders = [\"scanner\"]\n{file}"),
+            "senders",
+            "not an e-mail",
+        ),
+        (
+            "brackets",
+            format!("{networks}\nsenders = [\"<a@b>\"]\n{file}"),
+            "senders",
+            "not an e-mail",
+        ),
+        (
+            "an account on pass-through",
+            format!("{networks}\n{senders}\naccount = \"scanner\""),
+            "account",
+            "passes",
+        ),
+        (
+            "both",
+            format!("{networks}\n{senders}\n{file}\naccount = \"x\""),
+            "account",
+            "together",
+        ),
+    ] {
+        let path = with_relay("relay-bad", "10.20.0.1:25", &relay, 0o600, "u\np\n");
+        assert_one_problem(
+            label,
+            &path,
+            &format!("listener[printers].relay.{key}"),
+            problem,
+        );
+    }
+    let path = with_relay(
+        "relay-none",
+        "10.20.0.1:25",
+        &format!("{networks}\n{senders}"),
+        0o600,
+        "",
+    );
+    assert_one_problem(
+        "no login",
+        &path,
+        "listener[printers].relay",
+        "names no account",
+    );
+    let key = "listener[printers].relay.credentials_file";
+    for (label, mode, content, problem) in [
+        ("readable by others", 0o644, "u\np\n", "other users"),
+        ("group writable", 0o620, "u\np\n", "other users"),
+        (
+            "one line",
+            0o600,
+            "u\n",
+            "a user name line and a password line",
+        ),
+        (
+            "three lines",
+            0o600,
+            "u\np\nmore\n",
+            "a user name line and a password line",
+        ),
+        ("a NUL", 0o400, "u\np\0w\n", "NUL"),
+    ] {
+        let path = with_relay("relay-file", "10.20.0.1:25", RELAY, mode, content);
+        assert_one_problem(label, &path, key, problem);
+    }
+}
+
+#[test]
+fn a_relay_account_must_exist_on_an_oauth_upstream_and_relay_is_smtp_only() {
+    let text = |login: &str, protocol: &str| {
+        format!(
+            r#"
+[[oauth]]
+name = "contoso"
+token_url = "https://login.example/token"
+client_id = "id"
+scope = "https://outlook.office365.com/.default"
+grant = "client_credentials"
+client_secret_file = "app.secret"
+
+[[account]]
+login = "scanner"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$1O0iR/1SXaEmoVZyU3rYtAmD7Ms0yKWNLFJaR2IbfAk"
+mailbox = "scanner@contoso.com"
+oauth = "contoso"
+
+[token_cache]
+key_env = "MAILTLS_TOKEN_KEY"
+
+[[upstream]]
+name = "submission"
+address = "smtp.office365.com:587"
+protocol = "{protocol}"
+tls = "starttls"
+auth = "oauth"
+
+[[listener]]
+name = "printers"
+protocol = "{protocol}"
+bind = "10.20.0.1:25"
+tls = "none"
+upstream = "submission"
+
+[listener.relay]
+networks = ["10.20.0.0/24"]
+senders = ["scanner@contoso.com"]
+account = "{login}"
+"#
+        )
+    };
+    let path = write_config("relay-oauth", &text("scanner", "smtp"), &["app.secret"]);
+    let config = load(&path).expect("valid");
+    let relay = config.gateway.listeners[0].relay.as_ref().expect("relay");
+    assert_eq!(
+        relay.login,
+        gateway::settings::RelayLogin::Account("scanner".into())
+    );
+    let path = write_config("relay-oauth", &text("printer", "smtp"), &["app.secret"]);
+    assert_one_problem(
+        "unknown",
+        &path,
+        "listener[printers].relay.account",
+        "no [[account]]",
+    );
+    let path = write_config("relay-oauth", &text("scanner", "imap"), &["app.secret"]);
+    assert_one_problem(
+        "imap",
+        &path,
+        "listener[printers].relay",
+        "not protocol = \"smtp\"",
+    );
 }
 
 #[test]

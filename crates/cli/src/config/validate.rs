@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,9 @@ use wire::TlsVersion;
 use nix::unistd::{Group, User};
 
 use super::enforcement;
-use super::file::{ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry};
+use super::file::{
+    AccountEntry, ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry,
+};
 use super::Config;
 use crate::run_as::RunAs;
 use store::{StoreAccess, StoreLocation};
@@ -219,7 +221,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .listener
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| listener(&mut c, i, l, &raw.upstream))
+        .filter_map(|(i, l)| listener(&mut c, i, l, &raw.upstream, &upstreams, &raw.account))
         .collect();
     if raw.listener.is_empty() {
         c.report(
@@ -260,7 +262,13 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     }
     let warnings = listeners
         .iter()
-        .filter_map(cleartext_beyond_trusted)
+        .flat_map(|l| {
+            [
+                cleartext_beyond_trusted(l),
+                super::relay::relay_beyond_trusted(l),
+            ]
+        })
+        .flatten()
         .collect();
     if let (true, Some(policy), Some(store)) = (c.problems.is_empty(), policy, store) {
         Ok(Config {
@@ -293,16 +301,7 @@ fn cleartext_beyond_trusted(listener: &ListenerSettings) -> Option<ConfigProblem
     if listener.tls != ClientTlsMode::None {
         return None;
     }
-    let ip = listener.bind.ip().to_canonical();
-    let trusted = match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        // fc00::/7 (unique local) and fe80::/10 (link local) are the IPv6 private ranges.
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    };
+    let trusted = super::relay::on_trusted_network(listener.bind.ip());
     (!trusted).then(|| {
         ConfigProblem::new(
             format!("listener[{}].bind", listener.name),
@@ -622,6 +621,8 @@ fn listener(
     index: usize,
     l: &ListenerEntry,
     upstreams: &[UpstreamEntry],
+    validated_upstreams: &[UpstreamSettings],
+    accounts: &[AccountEntry],
 ) -> Option<ListenerSettings> {
     let name = c.required(
         &format!("listener[{index}].name"),
@@ -691,6 +692,16 @@ fn listener(
             },
         );
     let proxy_protocol = proxy_protocol(c, &key, l);
+    let relay = match &l.relay {
+        None => Some(None),
+        Some(section) => {
+            let upstream_login = upstream
+                .and_then(|up| up.name.as_deref())
+                .and_then(|name| validated_upstreams.iter().find(|u| u.name == name))
+                .map(|u| u.login);
+            super::relay::relay(c, &label, section, protocol, upstream_login, accounts).map(Some)
+        }
+    };
     let upstream_protocol = upstream.and_then(|up| up.protocol.as_deref());
     if let (Some(p), Some(up_protocol)) = (protocol, upstream_protocol) {
         if p.as_str() != up_protocol {
@@ -716,6 +727,7 @@ fn listener(
             .clone()
             .unwrap_or_else(|| "mailtls ready".to_string()),
         proxy_protocol: proxy_protocol?,
+        relay: relay?,
     })
 }
 

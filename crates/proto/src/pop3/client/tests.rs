@@ -67,6 +67,7 @@ fn run(
             }
             ClientStep::Close(ending) => Seen::Close(ending),
             ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
+            ClientStep::Relay { .. } => panic!("POP3 has no relay mode"),
             ClientStep::NeedInput => unreachable!("the driver does not record NeedInput"),
         })
         .collect();
