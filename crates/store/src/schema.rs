@@ -59,6 +59,13 @@ const MIGRATIONS: &[&str] = &[
     INVENTORY,
     // 6: what saw the session; every row before this step came from the gateway.
     "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway';",
+    // 7: what `mailtls import` already stored, by a digest of the log lines or export row each
+    // record came from, so importing the same evidence again adds nothing.
+    "CREATE TABLE imported_evidence (
+        digest      BLOB NOT NULL PRIMARY KEY,
+        source      TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

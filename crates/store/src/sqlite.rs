@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, CachedStatement, Connection, Row};
@@ -13,7 +13,7 @@ use serde_json::Value;
 use wire::TlsVersion;
 
 use crate::annotation::{annotation_for, MAX_ANNOTATION_BYTES};
-use crate::inventory::{self, KnownValue, KnownValues, Rollup};
+use crate::inventory::{self, KnownValues, Rollup};
 use crate::{
     schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
     PolicyDecision, RefusalReason, RefusalSummary, SessionRecord, SessionStore, Source, StoreError,
@@ -39,6 +39,10 @@ const SELECT_ALL: &str = "SELECT
         offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
         policy_rule, policy_exception, envelope_sender, source
     FROM sessions ORDER BY id";
+
+/// Identifies one piece of imported evidence (the log lines or export row a record came
+/// from): the first 16 bytes of a SHA-256 digest.
+pub type EvidenceDigest = [u8; 16];
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
 /// addresses and login names, so nobody else may.
@@ -333,12 +337,108 @@ impl SqliteStore {
         Ok(summaries)
     }
 
+    /// Stores the records of `batch` whose digest was never imported before, and remembers
+    /// the digests, in one transaction: all of it is stored, or none. Returns the records
+    /// stored; the others were imported earlier (by this file or a copy of it).
+    pub fn insert_imported<'b>(
+        &mut self,
+        batch: &'b [(EvidenceDigest, SessionRecord)],
+        now: SystemTime,
+    ) -> Result<Vec<&'b SessionRecord>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let imported_at = timestamp::format(now);
+        self.write_sessions(|tx| {
+            let mut remember = tx.prepare_cached(
+                "INSERT OR IGNORE INTO imported_evidence (digest, source, imported_at)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            let mut new = Vec::new();
+            for (digest, record) in batch {
+                let added =
+                    remember.execute(params![&digest[..], record.source.as_str(), imported_at])?;
+                if added == 1 {
+                    new.push(record);
+                }
+            }
+            Ok(new)
+        })
+    }
+
+    /// In one transaction: picks the records to store with `select`, stores them and adds
+    /// them to the inventory's rollups.
+    fn write_sessions<'r>(
+        &mut self,
+        select: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<&'r SessionRecord>>,
+    ) -> Result<Vec<&'r SessionRecord>, StoreError> {
+        let path = &self.path;
+        let write_error = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(write_error)?;
+        let records = select(&tx).map_err(write_error)?;
+        let mut rollup = Rollup::default();
+        {
+            let mut insert = tx.prepare_cached(INSERT).map_err(write_error)?;
+            for rec in &records {
+                insert_session(&mut insert, rec).map_err(write_error)?;
+                rollup.add(rec);
+            }
+        }
+        let checked = rollup.write(&tx, &self.known_values).map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        self.known_values.extend(checked);
+        Ok(records)
+    }
+
     fn read_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Read {
             path: self.path.clone(),
             source,
         }
     }
+}
+
+/// Runs the prepared [`INSERT`] for one record.
+fn insert_session(
+    insert: &mut CachedStatement<'_>,
+    rec: &SessionRecord,
+) -> rusqlite::Result<usize> {
+    insert.execute(params![
+        timestamp::format(rec.started_at),
+        timestamp::format(rec.ended_at),
+        rec.listener,
+        rec.protocol,
+        rec.client_addr.to_string(),
+        rec.client_port,
+        rec.tls_version.map(|v| v.to_string()),
+        rec.tls_cipher,
+        rec.offered_max_tls.map(|v| v.to_string()),
+        rec.sni,
+        rec.ja4,
+        encode_client_id(&rec.client_id),
+        rec.login,
+        rec.upstream,
+        rec.upstream_tls_version.map(|v| v.to_string()),
+        rec.outcome.as_str(),
+        rec.detail,
+        // A session cannot move 2^63 bytes; saturate rather than fail the batch.
+        i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
+        i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
+        json_codes(&rec.offered.versions),
+        json_codes(&rec.offered.cipher_suites),
+        json_codes(&rec.offered.groups),
+        json_codes(&rec.offered.signature_algorithms),
+        Value::from(rec.offered.alpn.clone()).to_string(),
+        rec.offered.ja3,
+        rec.policy.as_ref().map(|p| p.verdict.as_str()),
+        rec.policy.as_ref().map(|p| p.rule.as_str()),
+        rec.policy.as_ref().and_then(|p| p.exception),
+        rec.envelope_sender,
+        rec.source.as_str(),
+    ])
 }
 
 /// Reads one `sessions` row (columns as [`SELECT_ALL`] names them).
@@ -536,54 +636,11 @@ fn refuse_unless_regular(path: &Path) -> std::io::Result<()> {
 impl SessionStore for SqliteStore {
     /// Writes the whole batch in one transaction: all records are stored, or none.
     fn insert_batch(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
-        let mut rollup = Rollup::default();
-        records.iter().for_each(|rec| rollup.add(rec));
-        // Taken out for the transaction's closures, which borrow the store; put back after.
-        let known = std::mem::take(&mut self.known_values);
-        let written = self.execute_each(
-            INSERT,
-            records,
-            |insert, rec| {
-                insert.execute(params![
-                    timestamp::format(rec.started_at),
-                    timestamp::format(rec.ended_at),
-                    rec.listener,
-                    rec.protocol,
-                    rec.client_addr.to_string(),
-                    rec.client_port,
-                    rec.tls_version.map(|v| v.to_string()),
-                    rec.tls_cipher,
-                    rec.offered_max_tls.map(|v| v.to_string()),
-                    rec.sni,
-                    rec.ja4,
-                    encode_client_id(&rec.client_id),
-                    rec.login,
-                    rec.upstream,
-                    rec.upstream_tls_version.map(|v| v.to_string()),
-                    rec.outcome.as_str(),
-                    rec.detail,
-                    // A session cannot move 2^63 bytes; saturate rather than fail the batch.
-                    i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
-                    i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
-                    json_codes(&rec.offered.versions),
-                    json_codes(&rec.offered.cipher_suites),
-                    json_codes(&rec.offered.groups),
-                    json_codes(&rec.offered.signature_algorithms),
-                    Value::from(rec.offered.alpn.clone()).to_string(),
-                    rec.offered.ja3,
-                    rec.policy.as_ref().map(|p| p.verdict.as_str()),
-                    rec.policy.as_ref().map(|p| p.rule.as_str()),
-                    rec.policy.as_ref().and_then(|p| p.exception),
-                    rec.envelope_sender,
-                    rec.source.as_str(),
-                ])
-            },
-            |tx| rollup.write(tx, &known),
-        );
-        self.known_values = known;
-        let checked: Option<Vec<KnownValue>> = written?;
-        self.known_values.extend(checked.unwrap_or_default());
-        Ok(())
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.write_sessions(|_| Ok(records.iter().collect()))
+            .map(drop)
     }
 
     fn add_refusals(&mut self, summaries: &[RefusalSummary]) -> Result<(), StoreError> {
@@ -691,6 +748,7 @@ mod tests {
 
     use super::*;
     use crate::fixture::{sample_record, TempDir};
+    use crate::Verdict;
 
     fn journal_mode(store: &SqliteStore) -> String {
         store
@@ -767,6 +825,41 @@ mod tests {
             clients[0].values(crate::AttributeKind::Source),
             ["capture", "gateway"]
         );
+    }
+
+    #[test]
+    fn imported_evidence_is_stored_once() {
+        let dir = TempDir::new("imported");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut logged = sample_record(1);
+        logged.source = Source::DovecotLog;
+        let batch = vec![([1; 16], logged.clone()), ([2; 16], sample_record(2))];
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(store.insert_imported(&batch, now).unwrap().len(), 2);
+        // The same evidence again, and one new piece.
+        let again = vec![batch[0].clone(), ([3; 16], sample_record(3))];
+        let stored = store.insert_imported(&again, now).unwrap();
+        assert_eq!(stored, [&again[1].1]);
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.clients().unwrap()[0].sessions, 3);
+    }
+
+    #[test]
+    fn an_entra_sign_in_without_tls_is_not_a_plaintext_login() {
+        let dir = TempDir::new("entra");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut sign_in = sample_record(1);
+        sign_in.source = Source::EntraSignIns;
+        sign_in.tls_version = None;
+        sign_in.offered_max_tls = None;
+        sign_in.ja4 = None;
+        sign_in.client_id = Vec::new();
+        let mut plaintext = sign_in.clone();
+        plaintext.source = Source::DovecotLog;
+        plaintext.login = Some("bob".into());
+        store.insert_batch(&[sign_in, plaintext]).unwrap();
+        let verdicts: Vec<Verdict> = store.clients().unwrap().iter().map(|c| c.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Unknown, Verdict::NoTls]);
     }
 
     #[test]
