@@ -14,7 +14,11 @@ use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
 /// `2026-12-03 05:43:30`. A stamp without a zone is taken in the caller's zone.
 #[derive(Debug, Clone)]
 pub struct LogClock {
-    year: i32,
+    /// The year of the latest year-less line; `None` until the first one when the year is
+    /// worked out from `not_after`.
+    year: Option<i32>,
+    /// The last day a year-less log may reach, to work out the year of its first line.
+    not_after: Option<Date>,
     zone: UtcOffset,
     last_month: Option<Month>,
 }
@@ -24,7 +28,21 @@ impl LogClock {
     /// A year-less log that runs from December into January moves to the next year there.
     pub fn new(first_year: i32, zone: UtcOffset) -> LogClock {
         LogClock {
-            year: first_year,
+            year: Some(first_year),
+            not_after: None,
+            zone,
+            last_month: None,
+        }
+    }
+
+    /// A clock for a log written up to `now` (a log read as it is written, or soon after),
+    /// in `zone`: the first year-less line is in the latest year that does not put it after
+    /// `now` (a day of slack for zones), so a December log read in January is last year's.
+    pub fn ending_by(now: SystemTime, zone: UtcOffset) -> LogClock {
+        let today = time::OffsetDateTime::from(now).to_offset(zone).date();
+        LogClock {
+            year: None,
+            not_after: Some(today.next_day().unwrap_or(today)),
             zone,
             last_month: None,
         }
@@ -53,27 +71,41 @@ impl LogClock {
         let day: u8 = rest[..day_len].parse().ok()?;
         let rest = rest[day_len..].strip_prefix(' ')?;
         let (time, rest) = read_time(rest)?;
-        let year = self.year_of(month);
+        let year = self.year_of(month, day)?;
         let date = Date::from_calendar_date(year, month, day).ok()?;
         let at = PrimitiveDateTime::new(date, time).assume_offset(self.zone);
         Some((at.into(), rest))
     }
 
-    /// The year of a year-less line in `month`, moving on at a December-to-January turn.
-    fn year_of(&mut self, month: Month) -> i32 {
-        match self.last_month {
+    /// The year of a year-less line on `day` of `month`, moving on at a December-to-January
+    /// turn.
+    fn year_of(&mut self, month: Month, day: u8) -> Option<i32> {
+        let year = match self.year {
+            Some(year) => year,
+            None => {
+                let last = self.not_after?;
+                let this_year = Date::from_calendar_date(last.year(), month, day);
+                let year = match this_year {
+                    Ok(date) if date > last => last.year() - 1,
+                    _ => last.year(),
+                };
+                self.year = Some(year);
+                year
+            }
+        };
+        Some(match self.last_month {
             Some(Month::December) if month == Month::January => {
-                self.year += 1;
+                self.year = Some(year + 1);
                 self.last_month = Some(month);
-                self.year
+                year + 1
             }
             // A December line just after the turn (lines a moment out of order) is last year's.
-            Some(Month::January) if month == Month::December => self.year - 1,
+            Some(Month::January) if month == Month::December => year - 1,
             _ => {
                 self.last_month = Some(month);
-                self.year
+                year
             }
-        }
+        })
     }
 
     fn read_numeric<'a>(&self, line: &'a str) -> Option<(SystemTime, &'a str)> {
@@ -216,6 +248,18 @@ mod tests {
             late, december,
             "a line a moment out of order stays in its year"
         );
+    }
+
+    #[test]
+    fn without_a_year_the_latest_year_not_in_the_future_is_taken() {
+        let new_year = at(1_798_848_000_000); // 2027-01-02T00:00:00Z
+        let mut clock = LogClock::ending_by(new_year, UtcOffset::UTC);
+        let (december, _) = clock.read("Dec  3 05:43:30 a").unwrap();
+        assert_eq!(december, at(DEC_3));
+        let (january, _) = clock.read("Jan  1 00:00:00 b").unwrap();
+        assert_eq!(january, at(1_798_761_600_000));
+        let mut clock = LogClock::ending_by(at(DEC_3), UtcOffset::UTC);
+        assert_eq!(clock.read("Dec  3 05:43:30 a").unwrap().0, at(DEC_3));
     }
 
     #[test]

@@ -68,18 +68,7 @@ pub fn run(args: ClientsArgs) -> ExitCode {
 }
 
 fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
-    let path = match (&args.store, &args.config) {
-        (Some(path), None) => path.clone(),
-        (None, Some(config)) => {
-            config::load(config)
-                .map_err(|problems| {
-                    let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                    anyhow::anyhow!("{}: {}", config.display(), listed.join("; "))
-                })?
-                .store_path
-        }
-        _ => bail!("give the store with --store PATH or --config FILE"),
-    };
+    let path = config::store_path(args.store.as_deref(), args.config.as_deref())?;
     if !path.exists() {
         bail!(
             "no session store at {} (has the gateway run?)",

@@ -103,6 +103,21 @@ pub fn load_or_explain(path: &Path) -> anyhow::Result<Config> {
     })
 }
 
+/// The session store a command reads or writes: `--store PATH`, or the store of the config
+/// given with `--config FILE` (exactly one of them).
+pub fn store_path(store: Option<&Path>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match (store, config) {
+        (Some(path), None) => Ok(path.to_path_buf()),
+        (None, Some(config)) => Ok(load(config)
+            .map_err(|problems| {
+                let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                anyhow::anyhow!("{}: {}", config.display(), listed.join("; "))
+            })?
+            .store_path),
+        _ => anyhow::bail!("give the store with --store PATH or --config FILE"),
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
