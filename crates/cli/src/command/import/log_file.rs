@@ -184,10 +184,7 @@ impl ReadSession<'_> {
                         progress.set_position(input.read.get());
                     }
                 }
-                NextLine::TooLong => {
-                    self.summary.count_not_understood(1);
-                    line.clear();
-                }
+                NextLine::TooLong => self.summary.count_not_understood(1),
                 NextLine::End => {
                     self.flush()?;
                     progress.set_position(input.read.get());
@@ -222,7 +219,8 @@ impl ReadSession<'_> {
 enum NextLine {
     /// `line` holds a whole line (with its `\n`, if it had one).
     Whole,
-    /// The line was longer than [`MAX_LINE_BYTES`]; it was skipped to its end.
+    /// The line was longer than [`MAX_LINE_BYTES`]; it was skipped to its end and `line`
+    /// emptied.
     TooLong,
     /// Nothing more to read now; an unfinished line stays in `line` when the end is not final.
     End,
@@ -261,6 +259,7 @@ fn next_line(input: &mut dyn BufRead, line: &mut Vec<u8>, final_end: bool) -> Re
         input.consume(used);
         if complete {
             return Ok(if skipping {
+                line.clear();
                 NextLine::TooLong
             } else {
                 NextLine::Whole
