@@ -39,7 +39,7 @@ pub trait LogReader {
 
 /// Longest login or detail a record keeps from a log, in bytes: the text is the client's
 /// (a failed login's user name) and must not make records large.
-pub(crate) const MAX_TEXT_BYTES: usize = 256;
+pub const MAX_TEXT_BYTES: usize = 256;
 
 /// Makes digests of the text behind each record. Two identical records in one second (a device
 /// retrying, logged by the same process with the same words) are told apart by how many came
@@ -184,16 +184,18 @@ pub(crate) fn is_version_refusal(reason: &str) -> bool {
     .any(|known| reason.eq_ignore_ascii_case(known))
 }
 
-/// `text` cut to [`MAX_TEXT_BYTES`] on a character boundary, control characters replaced.
+/// `text` with control characters replaced, cut to [`MAX_TEXT_BYTES`] on a character
+/// boundary.
 pub(crate) fn bounded(text: &str) -> String {
-    let mut end = text.len().min(MAX_TEXT_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    let mut out = String::with_capacity(text.len().min(MAX_TEXT_BYTES));
+    for c in text.chars() {
+        let c = if c.is_control() { '\u{fffd}' } else { c };
+        if out.len() + c.len_utf8() > MAX_TEXT_BYTES {
+            break;
+        }
+        out.push(c);
     }
-    text[..end]
-        .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
+    out
 }
 
 #[cfg(test)]
@@ -265,5 +267,10 @@ mod tests {
         assert_eq!(bounded("a\u{1b}[2Jb"), "a\u{fffd}[2Jb");
         let long = "é".repeat(300);
         assert!(bounded(&long).len() <= MAX_TEXT_BYTES);
+        assert_eq!(
+            bounded(&"\u{1}".repeat(300)).len(),
+            255,
+            "85 replacements of 3 bytes"
+        );
     }
 }

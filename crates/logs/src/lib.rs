@@ -19,7 +19,7 @@ mod smtp_auth_report;
 pub use clock::LogClock;
 pub use dovecot::{DovecotLog, DOVECOT_LISTENER};
 pub use entra::{read_entra_sign_ins_csv, read_entra_sign_ins_json, ENTRA_LISTENER};
-pub use evidence::{Evidence, LineKind, LogReader};
+pub use evidence::{Evidence, LineKind, LogReader, MAX_TEXT_BYTES};
 pub use export::{ExportError, ExportRows};
 pub use postfix::{PostfixLog, POSTFIX_LISTENER};
 pub use smtp_auth_report::{read_smtp_auth_report, SMTP_AUTH_REPORT_LISTENER};
