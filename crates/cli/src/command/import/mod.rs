@@ -33,6 +33,7 @@ pub enum ImportCommand {
     Postfix(log_file::LogArgs),
     /// An Entra ID sign-in log download (CSV or JSON, or a Graph auditLogs/signIns page):
     /// sign-ins with IMAP4, POP3 and Authenticated SMTP.
+    #[command(name = "entra-signins")]
     EntraSignIns(entra_sign_ins::EntraArgs),
     /// The Exchange admin center's SMTP AUTH clients report (CSV): TLS version shares per
     /// sender.
