@@ -283,9 +283,9 @@ write_seeds() {
 
     # Log and export readers: the logs the lab's servers wrote and the export fixtures.
     local testdata=$repo_dir/crates/logs/testdata
-    mkdir -p "$dir"/{dovecot_log,postfix_log,entra_sign_ins,smtp_auth_report}
-    cp "$testdata/dovecot.log" "$dir/dovecot_log/"
-    cp "$testdata/postfix.log" "$dir/postfix_log/"
+    mkdir -p "$dir"/{log_reader,entra_sign_ins,smtp_auth_report}
+    { byte 0; cat "$testdata/dovecot.log"; } > "$dir/log_reader/dovecot"
+    { byte 1; cat "$testdata/postfix.log"; } > "$dir/log_reader/postfix"
     cp "$testdata"/entra-* "$dir/entra_sign_ins/"
     cp "$testdata"/smtp-auth-report* "$dir/smtp_auth_report/"
 }

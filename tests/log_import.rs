@@ -12,26 +12,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::legacy_client::{connect_tcp_from, legacy_connector, Client, Stream};
-use e2e::{mailtls_bin, Dovecot, DovecotOptions, Postfix, Scratch};
+use e2e::{mailtls_bin, run_mailtls, Dovecot, DovecotOptions, Postfix, Scratch};
 use openssl::ssl::{SslConnector, SslMethod};
 use serde_json::Value;
 
 fn mailtls(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(mailtls_bin())
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mailtls");
-    if let Some(bytes) = stdin {
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-    }
-    let output = child.wait_with_output().expect("mailtls output");
+    let output = run_mailtls(args, stdin.unwrap_or_default());
     assert!(
         output.status.code().is_some_and(|c| c < 2),
         "mailtls {args:?}: {}\n{}",
@@ -255,34 +241,24 @@ fn postfix_logs_of_real_clients_join_tls_and_login_per_connection() {
     // Submission that still takes TLS 1.0, authenticating through a lab Dovecot.
     let lab = e2e::submission_lab(&scratch, "TLSv1");
     let ca = lab.postfix.ca_file();
-    let port = lab.postfix.port("SMTP_PORT");
-    assert_eq!(
-        smtp_client(source(2), port, &ca, "1.0", "alice", "secret"),
-        "sent"
-    );
-    assert_eq!(
-        smtp_client(source(3), port, &ca, "default", "alice", "secret"),
-        "sent"
-    );
-    assert_eq!(
-        smtp_client(source(4), port, &ca, "default", "alice", "wrong"),
-        "auth refused"
-    );
     // A server past the cutoff that offers AUTH before TLS: a TLS 1.0 client is refused and
     // a device that authenticates in the clear is seen doing so.
     let strict = Postfix::start(
         &scratch.path().join("strict"),
         &["--min-tls", "TLSv1.2", "--auth-before-tls", "yes"],
     );
-    let strict_port = strict.port("SMTP_PORT");
-    assert_eq!(
-        smtp_client(source(5), strict_port, &ca, "1.0", "alice", "secret"),
-        "tls refused"
-    );
-    assert_eq!(
-        smtp_client(source(6), strict_port, &ca, "none", "bob", "secret"),
-        "auth refused"
-    );
+    let submission = lab.postfix.port("SMTP_PORT");
+    let past_cutoff = strict.port("SMTP_PORT");
+    for (from, port, tls, user, password, expected) in [
+        (2, submission, "1.0", "alice", "secret", "sent"),
+        (3, submission, "default", "alice", "secret", "sent"),
+        (4, submission, "default", "alice", "wrong", "auth refused"),
+        (5, past_cutoff, "1.0", "alice", "secret", "tls refused"),
+        (6, past_cutoff, "none", "bob", "secret", "auth refused"),
+    ] {
+        let outcome = smtp_client(source(from), port, &ca, tls, user, password);
+        assert_eq!(outcome, expected, "127.0.0.{from}, TLS {tls}, {user}");
+    }
 
     let submission_log = wait_for_lines(|| lab.postfix.log(), "disconnect from", 3);
     let strict_log = wait_for_lines(|| strict.log(), "disconnect from", 2);
@@ -325,15 +301,19 @@ fn postfix_logs_of_real_clients_join_tls_and_login_per_connection() {
     assert_eq!(again["already_imported"], 3, "{again:#}");
 }
 
-/// `mailtls import dovecot --follow` reads lines as Dovecot writes them, until `--for` ends.
+/// `mailtls import dovecot --follow` reads lines as Dovecot writes them, until Ctrl-C (SIGINT)
+/// ends it with its summary.
 #[test]
-fn a_followed_dovecot_log_is_read_as_it_grows() {
+fn a_followed_dovecot_log_is_read_as_it_grows_until_interrupted() {
     let scratch = Scratch::new("log-import-follow");
     let dovecot = Dovecot::start(&scratch.path().join("dovecot"), &DovecotOptions::default());
     let store_path = scratch.path().join("inventory.db");
-    let follower = Command::new(mailtls_bin())
+    // Built (a test may be the first to need it) before the clock starts.
+    let bin = mailtls_bin();
+    let started = Instant::now();
+    let follower = Command::new(bin)
         .args([
-            "import", "dovecot", "--json", "--follow", "--for", "4s", "--store",
+            "import", "dovecot", "--json", "--follow", "--for", "120s", "--store",
         ])
         .arg(&store_path)
         .arg(dovecot.var("DOVECOT_LOG"))
@@ -341,20 +321,31 @@ fn a_followed_dovecot_log_is_read_as_it_grows() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("mailtls import --follow");
-    std::thread::sleep(Duration::from_millis(500));
+    // The store appears once the follower has read the log so far (and handles Ctrl-C).
+    while !store_path.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no store made");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let ca = dovecot.ca_file();
     assert!(imap_login(
         modern_tls(source(7), dovecot.port("IMAPS_PORT"), &ca),
         "secret"
     ));
     wait_for_lines(|| dovecot.log(), "Login: user=<alice>", 1);
-    let output = follower
-        .wait_with_output()
-        .expect("the follower ends after --for");
+    let interrupt = Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupt.success());
+    let output = follower.wait_with_output().expect("the follower ends");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "ended by Ctrl-C, not --for"
     );
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["new_records"], 1, "{summary:#}");

@@ -6,9 +6,9 @@
 //! column fails with the column's name, and a re-import adds nothing.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use e2e::{mailtls_bin, repo_root, Scratch};
+use e2e::{repo_root, run_mailtls, Scratch};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -16,10 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn mailtls(args: &[&str]) -> Output {
-    Command::new(mailtls_bin())
-        .args(args)
-        .output()
-        .expect("run mailtls")
+    run_mailtls(args, b"")
 }
 
 fn import(args: &[&str]) -> Value {

@@ -27,7 +27,7 @@ use serde_json::Value;
 use store::{Outcome, Source};
 
 use crate::evidence::{bounded, sighting, Digester};
-use crate::export::{find_columns, iso_time, ExportError, ExportRows, Wanted};
+use crate::export::{iso_time, read_csv, ExportError, ExportRows, Wanted};
 use crate::Evidence;
 
 /// The listener name records from Entra sign-in logs carry.
@@ -99,22 +99,11 @@ struct SignIn<'a> {
 
 /// Reads an Entra sign-in log downloaded as CSV.
 pub fn read_entra_sign_ins_csv(input: impl Read) -> Result<ExportRows, ExportError> {
-    let csv_error = |source| ExportError::Csv {
-        export: EXPORT,
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let columns = find_columns(EXPORT, header.iter(), &COLUMNS)?;
-    let mut rows = ExportRows::default();
-    let mut digests = Digester::new("entra");
-    let mut row = csv::StringRecord::new();
-    while reader.read_record(&mut row).map_err(csv_error)? {
-        rows.rows += 1;
-        let cell = |i: usize| columns[i].and_then(|c| row.get(c)).unwrap_or("");
-        let status = cell(3).trim();
+    read_csv(EXPORT, input, &COLUMNS, "entra", |row, rows, digests| {
+        let cell = |i| row.cell(i).unwrap_or("");
+        let status = cell(3);
         let sign_in = SignIn {
-            id: Some(cell(5)).filter(|id| !id.trim().is_empty()),
+            id: Some(cell(5)).filter(|id| !id.is_empty()),
             at: cell(0),
             user: cell(1),
             address: cell(2),
@@ -126,12 +115,11 @@ pub fn read_entra_sign_ins_csv(input: impl Read) -> Result<ExportRows, ExportErr
             } else {
                 Outcome::AuthFailed
             },
-            failure: Some(cell(6)).filter(|f| !f.trim().is_empty()),
+            failure: Some(cell(6)).filter(|f| !f.is_empty()),
         };
-        let text: Vec<&str> = row.iter().collect();
-        add(&mut rows, &mut digests, &sign_in, &text);
-    }
-    Ok(rows)
+        let text: Vec<&str> = row.texts().collect();
+        add(rows, digests, &sign_in, &text);
+    })
 }
 
 /// Reads an Entra sign-in log as JSON: Graph's `{"value": [...]}` page or a bare array of

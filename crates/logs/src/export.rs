@@ -1,10 +1,12 @@
 //! What the Microsoft 365 export readers share: columns found by their header names, the
 //! error for a file that lacks some, and the tally of rows read.
 
+use std::io::Read;
 use std::time::SystemTime;
 
 use time::UtcOffset;
 
+use crate::evidence::Digester;
 use crate::{Evidence, LogClock};
 
 /// Why an export file could not be read at all. A row it cannot read is counted instead (see
@@ -66,7 +68,7 @@ pub(crate) struct Wanted {
 /// The index of each wanted column in `header`, matched by name with surrounding spaces
 /// removed and case ignored (exports have had `Application ID ` with a trailing space, and
 /// the same name twice: the first is taken). Unknown columns are ignored, the order is free.
-pub(crate) fn find_columns<'h>(
+fn find_columns<'h>(
     export: &'static str,
     header: impl IntoIterator<Item = &'h str>,
     wanted: &[Wanted],
@@ -110,6 +112,54 @@ pub(crate) fn find_columns<'h>(
             found,
         })
     }
+}
+
+/// One row of a CSV export, its cells looked up by the wanted columns' order.
+pub(crate) struct CsvRow<'r> {
+    record: &'r csv::StringRecord,
+    columns: &'r [Option<usize>],
+}
+
+impl CsvRow<'_> {
+    /// The cell of wanted column `i`, spaces trimmed; `None` when the file lacks that
+    /// (optional) column or the row is short.
+    pub(crate) fn cell(&self, i: usize) -> Option<&str> {
+        self.columns[i]
+            .and_then(|c| self.record.get(c))
+            .map(str::trim)
+    }
+
+    /// Every cell of the row as written, for its digest.
+    pub(crate) fn texts(&self) -> impl Iterator<Item = &str> {
+        self.record.iter()
+    }
+}
+
+/// Reads the CSV export named `export`: finds the `wanted` columns in its header, then hands
+/// each row to `each` with the tally and a digester tagged `tag`.
+pub(crate) fn read_csv(
+    export: &'static str,
+    input: impl Read,
+    wanted: &[Wanted],
+    tag: &'static str,
+    mut each: impl FnMut(&CsvRow<'_>, &mut ExportRows, &mut Digester),
+) -> Result<ExportRows, ExportError> {
+    let csv_error = |source| ExportError::Csv { export, source };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let header = reader.headers().map_err(csv_error)?.clone();
+    let columns = find_columns(export, header.iter(), wanted)?;
+    let mut rows = ExportRows::default();
+    let mut digests = Digester::new(tag);
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(csv_error)? {
+        rows.rows += 1;
+        let row = CsvRow {
+            record: &record,
+            columns: &columns,
+        };
+        each(&row, &mut rows, &mut digests);
+    }
+    Ok(rows)
 }
 
 /// An ISO 8601 time with its zone (`2025-12-04T08:19:41Z`), as both exports write it.

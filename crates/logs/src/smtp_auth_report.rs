@@ -19,8 +19,8 @@ use std::time::SystemTime;
 use store::{Outcome, Source};
 use wire::TlsVersion;
 
-use crate::evidence::{bounded, offered_at_most, sighting, Digester};
-use crate::export::{find_columns, ExportError, ExportRows, Wanted};
+use crate::evidence::{bounded, offered_at_most, sighting};
+use crate::export::{read_csv, ExportError, ExportRows, Wanted};
 use crate::Evidence;
 
 /// The listener name records from the SMTP AUTH clients report carry.
@@ -72,53 +72,48 @@ pub fn read_smtp_auth_report(
     input: impl Read,
     report_date: SystemTime,
 ) -> Result<ExportRows, ExportError> {
-    let csv_error = |source| ExportError::Csv {
-        export: EXPORT,
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let columns = find_columns(EXPORT, header.iter(), &COLUMNS)?;
-    let mut rows = ExportRows::default();
-    let mut digests = Digester::new("smtp-auth-report");
-    let mut row = csv::StringRecord::new();
-    while reader.read_record(&mut row).map_err(csv_error)? {
-        rows.rows += 1;
-        let cell = |i: usize| columns[i].and_then(|c| row.get(c)).map(str::trim);
-        let sender = cell(0).unwrap_or("");
-        let shares: Option<Vec<f64>> = (1..=4).map(|i| cell(i).map_or(Some(0.0), share)).collect();
-        let (Some(shares), false) = (shares, sender.is_empty()) else {
-            rows.not_understood += 1;
-            continue;
-        };
-        let messages = cell(5).and_then(|m| m.replace(',', "").parse::<u64>().ok());
-        let text: Vec<&str> = row.iter().collect();
-        for (version, share) in VERSIONS.into_iter().zip(shares) {
-            if share <= 0.0 {
-                continue;
+    read_csv(
+        EXPORT,
+        input,
+        &COLUMNS,
+        "smtp-auth-report",
+        |row, rows, digests| {
+            let sender = row.cell(0).unwrap_or("");
+            let shares: Option<Vec<f64>> = (1..=4)
+                .map(|i| row.cell(i).map_or(Some(0.0), share))
+                .collect();
+            let (Some(shares), false) = (shares, sender.is_empty()) else {
+                rows.not_understood += 1;
+                return;
+            };
+            let messages = row
+                .cell(5)
+                .and_then(|m| m.replace(',', "").parse::<u64>().ok());
+            for (version, share) in VERSIONS.into_iter().zip(shares) {
+                if share <= 0.0 {
+                    continue;
+                }
+                let mut record = sighting(
+                    Source::SmtpAuthReport,
+                    report_date,
+                    SMTP_AUTH_REPORT_LISTENER,
+                    "smtp",
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                );
+                record.upstream = SUBMISSION_ENDPOINT.to_string();
+                record.login = Some(bounded(sender));
+                record.tls_version = Some(version);
+                record.offered_max_tls = offered_at_most(version);
+                record.outcome = Outcome::Ok;
+                record.detail = Some(match messages {
+                    Some(n) => format!("{share}% of {n} messages over {version}"),
+                    None => format!("{share}% of its messages over {version}"),
+                });
+                let digest = digests.digest(report_date, row.texts().chain([version.as_str()]));
+                rows.records.push(Evidence { digest, record });
             }
-            let mut record = sighting(
-                Source::SmtpAuthReport,
-                report_date,
-                SMTP_AUTH_REPORT_LISTENER,
-                "smtp",
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            );
-            record.upstream = SUBMISSION_ENDPOINT.to_string();
-            record.login = Some(bounded(sender));
-            record.tls_version = Some(version);
-            record.offered_max_tls = offered_at_most(version);
-            record.outcome = Outcome::Ok;
-            record.detail = Some(match messages {
-                Some(n) => format!("{share}% of {n} messages over {version}"),
-                None => format!("{share}% of its messages over {version}"),
-            });
-            let digest =
-                digests.digest(report_date, text.iter().copied().chain([version.as_str()]));
-            rows.records.push(Evidence { digest, record });
-        }
-    }
-    Ok(rows)
+        },
+    )
 }
 
 /// A percentage cell: the number it starts with (`37`, `37.5%`, `37 %`, `37% (12)`); an empty

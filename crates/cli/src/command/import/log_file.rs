@@ -90,13 +90,15 @@ fn parse_offset(text: &str) -> Result<UtcOffset, String> {
 /// Reads every file of `args` into `reader`, storing its records as they come; returns the
 /// tally and the store for the summary.
 pub fn import(args: &LogArgs, reader: &mut dyn LogReader) -> Result<(ImportSummary, SqliteStore)> {
-    let (_, mut store) = args.store.open()?;
-    let mut summary = ImportSummary::new("lines");
+    // Before the store is opened, so that once the store exists Ctrl-C ends the import
+    // with its summary rather than killing it.
     let stop = if args.follow {
         Some(stop_on_interrupt()?)
     } else {
         None
     };
+    let (_, mut store) = args.store.open()?;
+    let mut summary = ImportSummary::new("lines");
     let deadline = args.follow_for.map(|d| Instant::now() + d);
     let mut session = ReadSession {
         reader,
