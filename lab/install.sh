@@ -24,6 +24,7 @@ PACKAGES=(
     iproute2                      # ss: the tests count the gateway's sockets
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
     systemd                       # systemd-analyze checks examples/systemd/mailtls.service
+    gzip time                     # log import tests (gzip copies) and bench/logs.sh (peak RSS)
 )
 MAIL_USER=mailtls-lab
 

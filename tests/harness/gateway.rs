@@ -31,6 +31,27 @@ pub fn mailtls_bin() -> PathBuf {
         .clone()
 }
 
+/// Runs `mailtls` with `args`, `stdin` written to its standard input, and returns what it
+/// printed and its exit status.
+pub fn run_mailtls(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(mailtls_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mailtls");
+    let mut input = child.stdin.take().expect("piped stdin");
+    let bytes = stdin.to_vec();
+    // Written beside the wait, so a large input cannot block on a full pipe.
+    let writer = std::thread::spawn(move || input.write_all(&bytes));
+    let output = child.wait_with_output().expect("mailtls output");
+    // mailtls may exit before reading everything (an error): a broken pipe is no failure.
+    let _ = writer.join();
+    output
+}
+
 /// Builds binary `bin` of `package` (debug profile) and returns its path.
 pub(crate) fn built_binary(package: &str, bin: &str) -> PathBuf {
     let root = repo_root();

@@ -24,8 +24,8 @@ pub mod xorshift;
 
 pub use dovecot::{oauth_dovecot, post_cutoff_dovecot, Dovecot, DovecotOptions};
 pub use gateway::{
-    free_port, free_port_on, mailtls_bin, start_gateway, start_gateway_upstream, Gateway,
-    ListenerSpec, UpstreamTls,
+    free_port, free_port_on, mailtls_bin, run_mailtls, start_gateway, start_gateway_upstream,
+    Gateway, ListenerSpec, UpstreamTls,
 };
 pub use postfix::{submission_lab, Postfix, SubmissionLab};
 pub use postgres::Postgres;

@@ -62,6 +62,10 @@ enum Command {
     /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
     /// of standard input) for an [[account]]'s password_hash.
     Passwd,
+    /// Find clients where no gateway stands: mail server logs and Microsoft 365 exports,
+    /// added to the inventory (`mailtls clients`) marked with their source.
+    #[command(subcommand)]
+    Import(command::import::ImportCommand),
     /// OAuth 2.0 accounts: device code sign-in and token status.
     #[command(subcommand)]
     Oauth(OAuthCommand),
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
         Command::Store(command) => command::store::run(command),
+        Command::Import(command) => command::import::run(command),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

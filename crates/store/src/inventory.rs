@@ -592,9 +592,13 @@ impl RollupTables for SqliteRollup<'_> {
     }
 }
 
-/// A login without TLS: only a listener configured without TLS lets one through.
+/// A login without TLS: only a listener configured without TLS lets one through. A source
+/// that never knows about TLS (see [`Source::knows_tls`]) reports none.
 fn is_plaintext_login(record: &SessionRecord) -> bool {
-    record.login.is_some() && record.tls_version.is_none() && record.offered_max_tls.is_none()
+    record.login.is_some()
+        && record.tls_version.is_none()
+        && record.offered_max_tls.is_none()
+        && record.source.knows_tls()
 }
 
 /// Counts are far below 2^63; saturate rather than fail a batch.

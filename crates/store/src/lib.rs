@@ -48,7 +48,7 @@ pub use recorder::{
 };
 pub use refusal::{RefusalReason, RefusalSummary, RefusedConnection, UnknownRefusalReason};
 pub use source::{Source, UnknownSource};
-pub use sqlite::{SqliteStore, StoreAccess};
+pub use sqlite::{EvidenceDigest, SqliteStore, StoreAccess};
 
 /// Where session records are kept: the seam between the recorder and a database.
 pub trait SessionStore: Send {

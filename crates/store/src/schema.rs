@@ -65,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE policy_exception IS NOT NULL;",
     // 8: SMTP sessions count the messages the upstream accepted (NULL for other sessions).
     "ALTER TABLE sessions ADD COLUMN messages_submitted INTEGER;",
+    // 9: what `mailtls import` already stored, by a digest of the log lines or export row each
+    // record came from, so importing the same evidence again adds nothing.
+    "CREATE TABLE imported_evidence (
+        digest      BLOB NOT NULL PRIMARY KEY,
+        source      TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

@@ -36,6 +36,10 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
 static SELECT_ALL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {SELECT_COLUMNS} FROM sessions ORDER BY id"));
 
+/// Identifies one piece of imported evidence (the log lines or export row a record came
+/// from): the first 16 bytes of a SHA-256 digest.
+pub type EvidenceDigest = [u8; 16];
+
 /// Who owns the store's files and who besides the owner may read them. The files hold client
 /// addresses and login names, so nobody else may.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -309,6 +313,58 @@ impl SqliteStore {
         Ok(summaries)
     }
 
+    /// Stores the records of `batch` whose digest was never imported before, and remembers
+    /// the digests, in one transaction: all of it is stored, or none. Returns the records
+    /// stored; the others were imported earlier (by this file or a copy of it).
+    pub fn insert_imported<'b>(
+        &mut self,
+        batch: &'b [(EvidenceDigest, SessionRecord)],
+        now: SystemTime,
+    ) -> Result<Vec<&'b SessionRecord>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let imported_at = timestamp::format(now);
+        let path = &self.path;
+        let write_error = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(write_error)?;
+        let mut new = Vec::new();
+        let mut rollup = Rollup::default();
+        {
+            let mut remember = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO imported_evidence (digest, source, imported_at)
+                     VALUES (?1, ?2, ?3)",
+                )
+                .map_err(write_error)?;
+            let mut insert = tx.prepare_cached(&INSERT).map_err(write_error)?;
+            for (digest, record) in batch {
+                let added = remember
+                    .execute(params![&digest[..], record.source.as_str(), imported_at])
+                    .map_err(write_error)?;
+                if added == 1 {
+                    insert
+                        .execute(&SessionColumns::of(record).sqlite_params()[..])
+                        .map_err(write_error)?;
+                    rollup.add(record);
+                    new.push(record);
+                }
+            }
+        }
+        let checked = rollup
+            .write(
+                &mut SqliteRollup::prepare(&tx).map_err(write_error)?,
+                &self.known_values,
+            )
+            .map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        self.known_values.extend(checked);
+        Ok(new)
+    }
+
     pub(crate) fn read_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Read {
             path: self.path.clone(),
@@ -560,6 +616,42 @@ mod tests {
             clients[0].values(crate::AttributeKind::Source),
             ["capture", "gateway"]
         );
+    }
+
+    #[test]
+    fn imported_evidence_is_stored_once() {
+        let dir = TempDir::new("imported");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut logged = sample_record(1);
+        logged.source = Source::DovecotLog;
+        let batch = vec![([1; 16], logged.clone()), ([2; 16], sample_record(2))];
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(store.insert_imported(&batch, now).unwrap().len(), 2);
+        // The same evidence again, and one new piece.
+        let again = vec![batch[0].clone(), ([3; 16], sample_record(3))];
+        let stored = store.insert_imported(&again, now).unwrap();
+        assert_eq!(stored, [&again[1].1]);
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.clients().unwrap()[0].sessions, 3);
+    }
+
+    #[test]
+    fn an_entra_sign_in_without_tls_is_not_a_plaintext_login() {
+        let dir = TempDir::new("entra");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut sign_in = sample_record(1);
+        sign_in.source = Source::EntraSignIns;
+        sign_in.tls_version = None;
+        sign_in.offered_max_tls = None;
+        sign_in.ja4 = None;
+        sign_in.client_id = Vec::new();
+        let mut plaintext = sign_in.clone();
+        plaintext.source = Source::DovecotLog;
+        plaintext.login = Some("bob".into());
+        store.insert_batch(&[sign_in, plaintext]).unwrap();
+        let verdicts: Vec<crate::Verdict> =
+            store.clients().unwrap().iter().map(|c| c.verdict).collect();
+        assert_eq!(verdicts, [crate::Verdict::Unknown, crate::Verdict::NoTls]);
     }
 
     #[test]
