@@ -23,6 +23,7 @@ PACKAGES=(
     iproute2                      # ss: the tests count the gateway's sockets
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
     systemd                       # systemd-analyze checks examples/systemd/mailtls.service
+    tcpdump tshark                # capture lab sessions for `mailtls import pcap`, and the reference dissector
 )
 MAIL_USER=mailtls-lab
 

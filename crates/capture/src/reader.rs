@@ -23,6 +23,8 @@ pub struct Packet<'a> {
     pub link_type: u32,
     /// The bytes captured, starting with the link-layer header.
     pub data: &'a [u8],
+    /// Byte offset in the file of the block that carried it.
+    pub offset: u64,
 }
 
 /// Why a capture file cannot be read (further). Packets before the error were delivered.
@@ -188,6 +190,7 @@ impl<'r> CaptureReader<'r> {
                             timestamp,
                             link_type,
                             data,
+                            offset: self.offset,
                         });
                     }
                     if !go_on {

@@ -46,6 +46,9 @@ enum Command {
     /// The exception register: who may stay below the floor, owned by whom, until when.
     #[command(subcommand)]
     Exceptions(command::exceptions::ExceptionsCommand),
+    /// Find clients outside the gateway: packet captures, written to the inventory.
+    #[command(subcommand)]
+    Import(command::import::ImportCommand),
     /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
     /// of standard input) for an [[account]]'s password_hash.
     Passwd,
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config, verbose } => command::check_config::run(&config, verbose),
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
+        Command::Import(command) => command::import::run(command),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

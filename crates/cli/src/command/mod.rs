@@ -4,6 +4,7 @@ pub mod check_config;
 pub mod clients;
 pub mod exceptions;
 pub mod gateway;
+pub mod import;
 pub mod oauth;
 pub mod passwd;
 pub mod policy;
