@@ -157,24 +157,27 @@ impl Side {
         self.done = true;
     }
 
-    /// The complete lines at the front of the buffer (without line ends), removed from it.
-    fn take_lines(&mut self) -> Vec<Vec<u8>> {
-        let mut lines = Vec::new();
-        let mut start = 0;
-        while let Some(end) = self.buffer[start..].iter().position(|&b| b == b'\n') {
-            let line = &self.buffer[start..start + end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !std::mem::take(&mut self.skipping_line) {
-                lines.push(line.to_vec());
+    /// The complete line at the front of the buffer (without its line end), removed from
+    /// it; an overlong line is skipped up to its end.
+    fn take_line(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let Some(end) = self.buffer.iter().position(|&b| b == b'\n') else {
+                if self.buffer.len() > MAX_LINE_BYTES {
+                    self.buffer.clear();
+                    self.skipping_line = true;
+                }
+                return None;
+            };
+            let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+            if std::mem::take(&mut self.skipping_line) {
+                continue;
             }
-            start += end + 1;
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Some(line);
         }
-        self.buffer.drain(..start);
-        if self.buffer.len() > MAX_LINE_BYTES {
-            self.buffer.clear();
-            self.skipping_line = true;
-        }
-        lines
     }
 }
 
@@ -482,29 +485,23 @@ impl Analyzer {
         let Stage::Plaintext(dialogue) = &mut flow.stage else {
             return false;
         };
-        // Time order within the packet: the client's lines were sent before the reply to them.
-        for line in flow.to_server.take_lines() {
+        // The client's lines were sent before the replies to them. After STARTTLS they wait:
+        // if the server agrees, the bytes that follow are the ClientHello.
+        while !dialogue.awaiting_starttls() {
+            let Some(line) = flow.to_server.take_line() else {
+                break;
+            };
             flow.plaintext_bytes += line.len() as u64;
             dialogue.client_line(&line);
         }
         let mut turn = ServerTurn::Nothing;
         // Line by line, so bytes after the STARTTLS reply stay in the buffer as TLS.
         while turn == ServerTurn::Nothing {
-            let Some(end) = flow.to_client.buffer.iter().position(|&b| b == b'\n') else {
-                if flow.to_client.buffer.len() > MAX_LINE_BYTES {
-                    flow.to_client.buffer.clear();
-                    flow.to_client.skipping_line = true;
-                }
+            let Some(line) = flow.to_client.take_line() else {
                 break;
             };
-            let line: Vec<u8> = flow.to_client.buffer.drain(..=end).collect();
             flow.plaintext_bytes += line.len() as u64;
-            if std::mem::take(&mut flow.to_client.skipping_line) {
-                continue;
-            }
-            let line = line.strip_suffix(b"\n").unwrap_or(&line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            turn = dialogue.server_line(line);
+            turn = dialogue.server_line(&line);
         }
         flow.login = dialogue.login().map(str::to_string);
         match turn {

@@ -109,6 +109,12 @@ impl Dialogue {
         }
     }
 
+    /// Whether the client asked for STARTTLS and the server has not answered: what the
+    /// client sends next is its ClientHello if the server agrees.
+    pub fn awaiting_starttls(&self) -> bool {
+        self.starttls.is_some()
+    }
+
     /// The login name sent in the clear, if any.
     pub fn login(&self) -> Option<&str> {
         self.login.as_deref()
