@@ -16,13 +16,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use e2e::clients::{last_line, s_client_command, Conversation, LEGACY_CIPHERS};
+use e2e::clients::{
+    last_line, s_client_command, s_client_imap_login, Conversation, LEGACY_CIPHERS,
+};
 use e2e::{mailtls_bin, start_gateway, submission_lab, ListenerSpec, Scratch};
 use sha2::{Digest, Sha256};
 use store::{Outcome, SessionRecord, Source, SqliteStore};
 use wire::TlsVersion;
 
-/// The password every client sends; it must appear in no record.
+/// The password every client sends (the lab's, as `s_client_imap_login` sends it); it must
+/// appear in no record.
 const PASSWORD: &str = "secret";
 /// The password of the plaintext login Dovecot refuses.
 const CLEAR_PASSWORD: &str = "Clear-Text-Pw-77";
@@ -102,21 +105,9 @@ fn s_client_from(host: &str, port: u16, ca: &Path, args: &[&str]) -> (Conversati
 
 /// One IMAP login and logout through `s_client` with `args`; returns its local port.
 fn imap_session(port: u16, ca: &Path, args: &[&str]) -> u16 {
-    let (mut client, local) = s_client_from("127.0.0.1", port, ca, args);
-    if !args.contains(&"-starttls") {
-        let greeting = client.read_line();
-        assert!(greeting.starts_with(b"* OK"), "{}", client.describe());
-    }
-    client.send(format!("a LOGIN alice {PASSWORD}\r\n").as_bytes());
-    let reply = client.read_tagged("a");
-    assert!(
-        last_line(&reply).starts_with("a OK"),
-        "{}",
-        client.describe()
-    );
-    client.send(b"b LOGOUT\r\n");
-    client.read_tagged("b");
-    client.finish();
+    let (all, local) = bound("127.0.0.1", args);
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    s_client_imap_login(port, ca, &refs);
     local
 }
 

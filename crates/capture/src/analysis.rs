@@ -747,3 +747,6 @@ fn next_record_end(buffer: &[u8]) -> usize {
         buffer.len() + 1
     }
 }
+
+#[cfg(test)]
+mod tests;

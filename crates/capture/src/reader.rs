@@ -285,3 +285,92 @@ fn describe(error: &PcapError<&[u8]>) -> String {
         other => format!("{other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_header(link_type: u32) -> Vec<u8> {
+        let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        header.extend_from_slice(&65535u32.to_le_bytes());
+        header.extend_from_slice(&link_type.to_le_bytes());
+        header
+    }
+
+    fn record(seconds: u32, data: &[u8]) -> Vec<u8> {
+        let mut out = seconds.to_le_bytes().to_vec();
+        out.extend_from_slice(&250_000u32.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Each frame's time, link type, bytes and offset.
+    type Frames = Vec<(SystemTime, u32, Vec<u8>, u64)>;
+
+    fn packets(file: &[u8]) -> (Frames, Result<(), CaptureError>) {
+        let mut seen = Vec::new();
+        let result = CaptureReader::new(file).and_then(|mut reader| {
+            reader.read_packets(|p| {
+                seen.push((p.timestamp, p.link_type, p.data.to_vec(), p.offset));
+                true
+            })
+        });
+        (seen, result)
+    }
+
+    #[test]
+    fn frames_come_with_their_time_link_type_and_offset() {
+        let mut file = pcap_header(113);
+        file.extend(record(7, b"first"));
+        file.extend(record(8, b"second"));
+        let (seen, result) = packets(&file);
+        result.unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].0, UNIX_EPOCH + Duration::from_millis(7250));
+        assert_eq!(
+            (seen[0].1, &seen[0].2[..], seen[0].3),
+            (113, &b"first"[..], 24)
+        );
+        assert_eq!(seen[1].3, 24 + 16 + 5);
+    }
+
+    #[test]
+    fn random_bytes_are_not_a_capture() {
+        let noise: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        assert!(matches!(packets(&noise).1, Err(CaptureError::NotACapture)));
+        assert!(packets(&[]).1.is_err());
+    }
+
+    #[test]
+    fn a_file_cut_inside_a_record_names_the_offset_and_keeps_what_came_before() {
+        let mut file = pcap_header(1);
+        file.extend(record(1, b"whole"));
+        let cut_at = file.len() as u64;
+        file.extend(&record(2, b"cut short")[..20]);
+        let (seen, result) = packets(&file);
+        assert_eq!(seen.len(), 1);
+        match result {
+            Err(e @ CaptureError::Truncated { offset }) => {
+                assert_eq!(offset, cut_at);
+                assert!(e.to_string().contains(&format!("byte offset {cut_at}")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_record_claiming_gigabytes_is_refused_without_allocating_them() {
+        let mut file = pcap_header(1);
+        let mut huge = record(1, b"x");
+        huge[8..12].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+        file.extend(huge);
+        file.extend(vec![0; 1 << 20]);
+        let (seen, result) = packets(&file);
+        assert!(seen.is_empty());
+        assert!(result.is_err(), "{result:?}");
+    }
+}
