@@ -49,6 +49,8 @@ enum Command {
     /// Find clients outside the gateway: packet captures, written to the inventory.
     #[command(subcommand)]
     Import(command::import::ImportCommand),
+    /// Find clients live on an interface (a mirror port): the capture analysis, continuously.
+    Sensor(command::sensor::SensorArgs),
     /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
     /// of standard input) for an [[account]]'s password_hash.
     Passwd,
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => command::scan::run(args),
         Command::Clients(args) => command::clients::run(args),
         Command::Import(command) => command::import::run(command),
+        Command::Sensor(args) => command::sensor::run(args),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

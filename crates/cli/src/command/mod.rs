@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod clients;
+mod discovery;
 pub mod exceptions;
 pub mod gateway;
 pub mod import;
@@ -9,4 +10,5 @@ pub mod oauth;
 pub mod passwd;
 pub mod policy;
 pub mod scan;
+pub mod sensor;
 mod terminal;
