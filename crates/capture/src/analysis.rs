@@ -272,10 +272,22 @@ impl Analyzer {
     /// Takes one TCP segment seen at `now`.
     pub fn segment(&mut self, now: SystemTime, segment: &Segment<'_>) {
         let key = flow_key(segment.source, segment.destination);
+        let opening = segment.syn && !segment.ack;
+        // A new SYN on ports whose connection carried data: the ports were reused (its FIN
+        // was not captured). A SYN before any data is a retransmission and changes nothing.
+        if opening
+            && self
+                .flows
+                .get(&key)
+                .is_some_and(|f| f.to_server.bytes + f.to_client.bytes > 0)
+        {
+            if let Some(old) = self.flows.remove(&key) {
+                self.close(old, Ending::ClientClosed);
+            }
+        }
         if !self.flows.contains_key(&key) {
             // A connection starts at its SYN, or mid-stream at a segment carrying data; bare
             // ACKs, FINs and RSTs of connections not followed are ignored.
-            let opening = segment.syn && !segment.ack;
             if !opening && (segment.payload.is_empty() || segment.rst) {
                 return;
             }

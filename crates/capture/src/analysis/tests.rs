@@ -241,3 +241,25 @@ fn the_connection_table_is_bounded() {
     assert_eq!(stats.flows, 10);
     assert_eq!(stats.flows_not_followed, 40);
 }
+
+#[test]
+fn ports_reused_without_a_captured_close_start_a_new_connection() {
+    let mut first = Conversation::new(40006, 993);
+    first.send(true, TLS10_HELLO, 4096);
+    first.send(false, ALERT, 4096);
+    let mut second = Conversation::new(40006, 993);
+    second.client_seq = 900_000;
+    second.frames.clear();
+    second.frame(true, &[], true);
+    second.client_seq += 1;
+    second.frame(false, &[], true);
+    second.server_seq += 1;
+    second.send(true, TLS13_HELLO, 4096);
+    second.send(false, TLS13_REPLY, 4096);
+    let mut frames = first.frames.clone();
+    frames.extend(second.frames);
+    let (records, stats) = analyze(&frames, config());
+    assert_eq!(stats.flows, 2);
+    let versions: Vec<_> = records.iter().map(|r| r.tls_version).collect();
+    assert_eq!(versions, [None, Some(wire::TlsVersion::Tls13)]);
+}
