@@ -50,11 +50,14 @@ pub struct AnalysisConfig {
     pub max_flows: usize,
     /// Most bytes held out of order per direction of a connection.
     pub max_held_bytes: usize,
+    /// Most bytes held across all connections (out of order, and read but not yet
+    /// understood); a connection that would go beyond is given up.
+    pub max_buffered_bytes: usize,
 }
 
 impl AnalysisConfig {
     /// The defaults: implicit TLS on 993 (IMAP), 995 (POP3) and 465 (SMTP), five minutes idle,
-    /// 100,000 connections, 64 KiB out of order per direction.
+    /// 100,000 connections, 64 KiB out of order per direction, 256 MiB held in all.
     pub fn new(source: Source, listener: &str) -> AnalysisConfig {
         AnalysisConfig {
             source,
@@ -67,6 +70,7 @@ impl AnalysisConfig {
             idle_timeout: Duration::from_secs(300),
             max_flows: 100_000,
             max_held_bytes: 64 * 1024,
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct CaptureStats {
     pub plaintext_logins: u64,
     /// TLS connections on ports not known to carry mail.
     pub tls_on_other_ports: u64,
+    /// Connections given up because all connections together held too many bytes.
+    pub flows_over_budget: u64,
 }
 
 /// Where a connection's analysis stands.
@@ -198,6 +204,16 @@ struct Flow {
     plaintext_bytes: u64,
 }
 
+impl Flow {
+    /// Bytes the connection holds: buffers as allocated, and segments held out of order.
+    fn footprint(&self) -> usize {
+        self.to_server.buffer.capacity()
+            + self.to_server.stream.held_bytes()
+            + self.to_client.buffer.capacity()
+            + self.to_client.stream.held_bytes()
+    }
+}
+
 /// How a connection ended before the server answered its ClientHello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
@@ -216,6 +232,8 @@ pub struct Analyzer {
     stats: CaptureStats,
     records: Vec<SessionRecord>,
     next_sweep: Option<SystemTime>,
+    /// What all connections hold, as [`Flow::footprint`] counts it.
+    buffered_bytes: usize,
 }
 
 impl Analyzer {
@@ -227,6 +245,7 @@ impl Analyzer {
             stats: CaptureStats::default(),
             records: Vec::new(),
             next_sweep: None,
+            buffered_bytes: 0,
         }
     }
 
@@ -263,7 +282,7 @@ impl Analyzer {
     pub fn finish(&mut self) {
         let keys: Vec<_> = self.flows.keys().copied().collect();
         for key in keys {
-            if let Some(flow) = self.flows.remove(&key) {
+            if let Some(flow) = self.remove_flow(&key) {
                 self.close(flow, Ending::CaptureEnded);
             }
         }
@@ -281,7 +300,7 @@ impl Analyzer {
                 .get(&key)
                 .is_some_and(|f| f.to_server.bytes + f.to_client.bytes > 0)
         {
-            if let Some(old) = self.flows.remove(&key) {
+            if let Some(old) = self.remove_flow(&key) {
                 self.close(old, Ending::ClientClosed);
             }
         }
@@ -326,6 +345,7 @@ impl Analyzer {
             return;
         };
         flow.last_seen = now;
+        let footprint_before = flow.footprint();
         let from_client = segment.source == flow.client;
         let side = if from_client {
             &mut flow.to_server
@@ -372,21 +392,35 @@ impl Analyzer {
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
+        let footprint = flow.footprint();
+        self.buffered_bytes = (self.buffered_bytes + footprint).saturating_sub(footprint_before);
+        if self.buffered_bytes > self.config.max_buffered_bytes && footprint > 0 {
+            finish_sides(flow);
+            self.buffered_bytes = self.buffered_bytes.saturating_sub(footprint);
+            self.stats.flows_over_budget += 1;
+        }
         if segment.rst || (flow.to_server.closed && flow.to_client.closed) {
             let ending = if from_client {
                 Ending::ClientClosed
             } else {
                 Ending::ServerClosed
             };
-            if let Some(flow) = self.flows.remove(&key) {
+            if let Some(flow) = self.remove_flow(&key) {
                 self.close(flow, ending);
             }
         } else if segment.fin && !from_client && matches!(flow.stage, Stage::Tls) {
             // The server hung up on a ClientHello without answering: refused.
-            if let Some(flow) = self.flows.remove(&key) {
+            if let Some(flow) = self.remove_flow(&key) {
                 self.close(flow, Ending::ServerClosed);
             }
         }
+    }
+
+    /// Stops following a connection, and forgets what it held.
+    fn remove_flow(&mut self, key: &(SocketAddr, SocketAddr)) -> Option<Flow> {
+        let flow = self.flows.remove(key)?;
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(flow.footprint());
+        Some(flow)
     }
 
     /// Client and server of a connection joined mid-stream: the side on a known mail port
@@ -678,7 +712,7 @@ impl Analyzer {
             .map(|(key, _)| *key)
             .collect();
         for key in idle {
-            if let Some(flow) = self.flows.remove(&key) {
+            if let Some(flow) = self.remove_flow(&key) {
                 self.close(flow, Ending::Idle);
             }
         }

@@ -263,3 +263,18 @@ fn ports_reused_without_a_captured_close_start_a_new_connection() {
     let versions: Vec<_> = records.iter().map(|r| r.tls_version).collect();
     assert_eq!(versions, [None, Some(wire::TlsVersion::Tls13)]);
 }
+
+#[test]
+fn connections_holding_too_much_together_are_given_up() {
+    let mut frames = Vec::new();
+    for port in 0..20 {
+        let mut c = Conversation::new(30000 + port, 993);
+        // Half a hello each: held while waiting for the rest.
+        c.send(true, &TLS10_HELLO[..TLS10_HELLO.len() / 2], 4096);
+        frames.extend(c.frames);
+    }
+    let mut small = config();
+    small.max_buffered_bytes = 1024;
+    let (_, stats) = analyze(&frames, small);
+    assert!(stats.flows_over_budget > 0, "{stats:?}");
+}

@@ -144,10 +144,10 @@ impl<'s> RecordWriter<'s> {
                 stats.not_tcp, stats.unknown_link_type, stats.malformed, stats.fragments
             );
         }
-        if stats.dropped_segments > 0 || stats.flows_not_followed > 0 {
+        if stats.dropped_segments + stats.flows_not_followed + stats.flows_over_budget > 0 {
             println!(
-                "{} segments dropped beyond the per-connection bound, {} connections not followed (table full)",
-                stats.dropped_segments, stats.flows_not_followed
+                "{} segments dropped beyond the per-connection bound, {} connections not followed (table full), {} given up (memory bound)",
+                stats.dropped_segments, stats.flows_not_followed, stats.flows_over_budget
             );
         }
         let seconds = seconds.max(1e-6);
