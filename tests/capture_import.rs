@@ -61,8 +61,24 @@ impl Tcpdump {
         Tcpdump { child }
     }
 
-    fn stop(mut self) {
-        std::thread::sleep(Duration::from_millis(300));
+    /// Stops tcpdump once it has written what it captured: SIGTERM drops packets still in
+    /// the kernel's buffer, and on a loaded machine tcpdump runs behind, so the file must have
+    /// stopped growing first.
+    fn stop(mut self, path: &Path) {
+        let size = || std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut last = size();
+        let mut stable_since = std::time::Instant::now();
+        let began = std::time::Instant::now();
+        while stable_since.elapsed() < Duration::from_millis(1500)
+            && began.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = size();
+            if now != last {
+                last = now;
+                stable_since = std::time::Instant::now();
+            }
+        }
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -306,8 +322,8 @@ fn real_sessions_captured_by_tcpdump_are_found_whatever_the_capture_looks_like()
     let _ = v6_server.kill();
     let _ = v6_server.wait();
 
-    lo_capture.stop();
-    any_capture.stop();
+    lo_capture.stop(&on_lo);
+    any_capture.stop(&on_any);
     let gateway_records = gateway.stop_and_read_sessions();
 
     let tls_ports = vec![
