@@ -373,4 +373,55 @@ mod tests {
         assert!(seen.is_empty());
         assert!(result.is_err(), "{result:?}");
     }
+
+    #[test]
+    fn random_blocks_after_a_valid_header_end_in_an_offset_or_the_end() {
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // A pcapng section header and one Ethernet interface.
+        let mut pcapng = Vec::new();
+        for word in [
+            0x0A0D_0D0Au32,
+            28,
+            0x1A2B_3C4D,
+            1,
+            u32::MAX,
+            u32::MAX,
+            28,
+            1,
+            20,
+            1,
+            65535,
+            20,
+        ] {
+            pcapng.extend_from_slice(&word.to_le_bytes());
+        }
+        for round in 0..500 {
+            let mut file = if round % 2 == 0 {
+                pcap_header(1)
+            } else {
+                pcapng.clone()
+            };
+            let header = file.len();
+            file.extend((0..(next() % 3000)).map(|_| next() as u8));
+            // Plausible lengths now and then, so records parse and their bodies get read.
+            if file.len() > header + 12 && round % 4 < 2 {
+                let length = (next() % 200) as u32;
+                file[header + 8..header + 12].copy_from_slice(&length.to_le_bytes());
+            }
+            match packets(&file).1 {
+                Ok(()) | Err(CaptureError::NotACapture) => {}
+                Err(CaptureError::Truncated { offset })
+                | Err(CaptureError::Corrupt { offset, .. })
+                | Err(CaptureError::Read { offset }) => {
+                    assert!(offset <= file.len() as u64, "round {round}")
+                }
+            }
+        }
+    }
 }
