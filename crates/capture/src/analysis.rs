@@ -763,6 +763,9 @@ fn session_record(
 /// Stops collecting both directions of a connection: nothing more is to be learnt.
 fn finish_sides(flow: &mut Flow) {
     flow.stage = Stage::Done;
+    // Recorded already, or never to be: a connection open for days keeps only its counts.
+    flow.hello = None;
+    flow.login = None;
     flow.to_server.stop();
     flow.to_client.stop();
 }
