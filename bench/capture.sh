@@ -70,7 +70,7 @@ SEED=$WORK/seed.pcap
 log "recording the seed on lo: $HANDSHAKES logins, FETCH of the mailbox x$FETCH_REPEAT"
 tcpdump -i lo -s 0 -U -n -w "$SEED" "tcp port $IMAPS_PORT" 2>"$WORK/tcpdump.log" &
 TCPDUMP_PID=$!
-for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -qs "listening on" "$WORK/tcpdump.log" && break; sleep 0.1; done
 common=(--port "$IMAPS_PORT" --cafile "$CA_FILE" --user alice --password-env ALICE_PASSWORD)
 python3 "$BENCH/imap_bench.py" rate "${common[@]}" --count "$HANDSHAKES" --workers 4 >"$WORK/rate.json"
 python3 "$BENCH/imap_bench.py" fetch "${common[@]}" --repeat "$FETCH_REPEAT" >"$WORK/fetch.json"
