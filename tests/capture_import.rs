@@ -10,7 +10,6 @@
 //! client equals the capture's.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -48,16 +47,7 @@ impl Tcpdump {
             .spawn()
             .expect("tcpdump is installed (lab/install.sh)");
         // It says "listening on ..." once the capture runs.
-        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let mut said = String::new();
-        while !said.contains("listening on") {
-            let read = stderr.read_line(&mut said).expect("tcpdump's stderr");
-            assert!(read > 0, "tcpdump ended: {said}");
-        }
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            while stderr.read_line(&mut rest).is_ok_and(|n| n > 0) {}
-        });
+        e2e::process::await_stderr_line(&mut child, "listening on");
         Tcpdump { child }
     }
 
@@ -443,24 +433,7 @@ fn real_sessions_captured_by_tcpdump_are_found_whatever_the_capture_looks_like()
         .find(|g| g.client_port == through_gateway)
         .expect("the gateway recorded the client");
     let captured = record_of(&records, through_gateway);
-    assert_eq!(
-        (
-            &captured.ja4,
-            &captured.offered,
-            captured.offered_max_tls,
-            captured.tls_version,
-            &captured.sni,
-            &captured.tls_cipher
-        ),
-        (
-            &seen.ja4,
-            &seen.offered,
-            seen.offered_max_tls,
-            seen.tls_version,
-            &seen.sni,
-            &seen.tls_cipher
-        )
-    );
+    e2e::evidence::assert_same_client(captured, seen);
 
     let want = essentials(&records);
     let same = |label: &str, files: &[&Path], expect_ok: bool| {

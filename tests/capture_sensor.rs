@@ -3,7 +3,6 @@
 //! the gateway does (same JA4, offered lists, versions, SNI and suite), as source `sensor`, and
 //! stops by itself after `--for`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use e2e::clients::{s_client_imap_login, LEGACY_CIPHERS};
@@ -36,12 +35,7 @@ fn the_sensor_on_loopback_records_the_client_the_gateway_records() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start mailtls sensor");
-    let mut stderr = BufReader::new(sensor.stderr.take().expect("piped stderr"));
-    let mut said = String::new();
-    stderr
-        .read_line(&mut said)
-        .expect("the sensor's first line");
-    assert!(said.contains("listening on lo"), "{said}");
+    e2e::process::await_stderr_line(&mut sensor, "listening on lo");
 
     let report = s_client_imap_login(
         port,
@@ -73,22 +67,5 @@ fn the_sensor_on_loopback_records_the_client_the_gateway_records() {
         });
     assert_eq!(found.source, Source::Sensor);
     assert_eq!(found.tls_version, Some(TlsVersion::Tls10));
-    assert_eq!(
-        (
-            &found.ja4,
-            &found.offered,
-            found.offered_max_tls,
-            found.tls_version,
-            &found.sni,
-            &found.tls_cipher
-        ),
-        (
-            &seen.ja4,
-            &seen.offered,
-            seen.offered_max_tls,
-            seen.tls_version,
-            &seen.sni,
-            &seen.tls_cipher
-        )
-    );
+    e2e::evidence::assert_same_client(found, seen);
 }

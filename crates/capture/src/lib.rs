@@ -28,6 +28,8 @@
 mod analysis;
 mod dialogue;
 mod link;
+#[cfg(test)]
+mod pseudo_random;
 mod reader;
 mod reassembly;
 

@@ -376,13 +376,8 @@ mod tests {
 
     #[test]
     fn random_blocks_after_a_valid_header_end_in_an_offset_or_the_end() {
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::pseudo_random::XorShift(0x853c_49e6_748f_ea9b);
+        let mut next = move || random.next();
         // A pcapng section header and one Ethernet interface.
         let mut pcapng = Vec::new();
         for word in [

@@ -279,13 +279,8 @@ mod random_segments {
     /// bound; everything covered delivered unless a segment was dropped.
     #[test]
     fn any_segmenting_delivers_a_prefix_of_the_stream() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::pseudo_random::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut next = move || random.next();
         let stream: Vec<u8> = (0..600u32).map(|i| (i * 7 % 251) as u8).collect();
         for round in 0..2000 {
             let isn = next() as u32;

@@ -283,13 +283,8 @@ fn connections_holding_too_much_together_are_given_up() {
 fn pseudo_random_captures_end_in_an_error_or_records_never_a_panic() {
     // What the `capture_file` fuzz target does, over fixed pseudo-random inputs behind each
     // kind of header, and over a real conversation with bytes flipped.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut random = crate::pseudo_random::XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || random.next();
     let mut c = Conversation::new(40010, 143);
     c.send(false, b"* OK ready\r\n", 5);
     c.send(true, b"a STARTTLS\r\n", 5);
