@@ -1,12 +1,14 @@
 //! `mailtls sensor -i lo` while a real TLS 1.0 client (`openssl s_client -tls1`) logs in to the
 //! lab Dovecot through the gateway: the sensor, listening with libpcap, records the client as
-//! the gateway does (same JA4, offered lists, versions, SNI and suite), as source `sensor`, and
-//! stops by itself after `--for`.
+//! the gateway does (same JA4, offered lists, versions, SNI and suite), as source `sensor`,
+//! counts it in the Prometheus metrics it serves because its config (the gateway's, on another
+//! metrics port) has `[metrics]`, and stops by itself after `--for`.
 
 use std::process::{Command, Stdio};
 
 use e2e::clients::{s_client_imap_login, LEGACY_CIPHERS};
-use e2e::{mailtls_bin, post_cutoff_dovecot, start_gateway, ListenerSpec, Scratch};
+use e2e::scrape::{scrape_until, value};
+use e2e::{free_port, mailtls_bin, post_cutoff_dovecot, start_gateway, ListenerSpec, Scratch};
 use store::{Source, SqliteStore};
 use wire::TlsVersion;
 
@@ -14,6 +16,7 @@ use wire::TlsVersion;
 fn the_sensor_on_loopback_records_the_client_the_gateway_records() {
     let scratch = Scratch::new("capture-sensor");
     let dovecot = post_cutoff_dovecot(&scratch);
+    let gateway_metrics = free_port();
     let mut gateway = start_gateway(
         &scratch,
         &dovecot,
@@ -23,13 +26,24 @@ fn the_sensor_on_loopback_records_the_client_the_gateway_records() {
             "implicit",
             Some("1.0"),
         )],
-        "pre_auth_timeout_secs = 10",
+        &format!("pre_auth_timeout_secs = 10\n\n[metrics]\nbind = \"127.0.0.1:{gateway_metrics}\""),
     );
     let port = gateway.port("imaps-legacy");
-    let db = scratch.path().join("sensor.db");
+    // The gateway's config, its metrics on another port; its store is `sessions.db` beside it.
+    let sensor_dir = scratch.path().join("sensor");
+    std::fs::create_dir_all(&sensor_dir).unwrap();
+    let sensor_metrics = free_port();
+    let config = std::fs::read_to_string(scratch.path().join("gateway/mailtls.toml"))
+        .unwrap()
+        .replace(
+            &format!(":{gateway_metrics}\""),
+            &format!(":{sensor_metrics}\""),
+        );
+    std::fs::write(sensor_dir.join("mailtls.toml"), config).unwrap();
+    let db = sensor_dir.join("sessions.db");
     let mut sensor = Command::new(mailtls_bin())
-        .args(["sensor", "--interface", "lo", "--for", "8s", "--store"])
-        .arg(&db)
+        .args(["sensor", "--interface", "lo", "--for", "8s", "--config"])
+        .arg(sensor_dir.join("mailtls.toml"))
         .args(["--tls-port", &format!("{port}=imap")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -43,6 +57,35 @@ fn the_sensor_on_loopback_records_the_client_the_gateway_records() {
         &["-tls1", "-cipher", LEGACY_CIPHERS],
     );
     assert!(report.contains("a OK"), "{report}");
+
+    let text = scrape_until(sensor_metrics, "the handshake counted", |text| {
+        value(text, "mailtls_sensor_handshakes_total", &[]) == Some(1.0)
+    });
+    assert!(
+        value(&text, "mailtls_sensor_connections_total", &[]) >= Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "mailtls_sensor_dropped_packets", &[]),
+        Some(0.0),
+        "{text}"
+    );
+    // promtool's lint has nothing to say about the sensor's series.
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (lab/install.sh installs prometheus)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let linted = promtool.wait_with_output().unwrap();
+    assert!(
+        linted.status.success() && linted.stdout.is_empty() && linted.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&linted.stdout),
+        String::from_utf8_lossy(&linted.stderr)
+    );
 
     let output = sensor
         .wait_with_output()

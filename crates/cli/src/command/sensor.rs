@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context, Result};
 use capture::{AnalysisConfig, Analyzer, CaptureStats, Packet};
 use clap::Args;
 use gateway::metrics::MetricsEndpoint;
-use metrics::{counter, gauge};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use store::Source;
 
 use crate::command::discovery::{DiscoveryTarget, RecordWriter};
@@ -93,6 +93,9 @@ fn run_inner(args: SensorArgs) -> Result<()> {
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
+    if metrics.is_some() {
+        describe_series();
+    }
     let mut capture = pcap::Capture::from_device(args.interface.as_str())
         .and_then(|c| {
             c.promisc(true)
@@ -148,8 +151,8 @@ fn run_inner(args: SensorArgs) -> Result<()> {
             writer.add(analyzer.take_records(), true)?;
             publish(&mut counted, analyzer.stats(), analyzer.open_flows());
             if let Ok(stat) = capture.stats() {
-                gauge!("mailtls_sensor_dropped_packets").set(f64::from(stat.dropped));
-                gauge!("mailtls_sensor_interface_dropped_packets").set(f64::from(stat.if_dropped));
+                gauge!(DROPPED_PACKETS).set(f64::from(stat.dropped));
+                gauge!(INTERFACE_DROPPED_PACKETS).set(f64::from(stat.if_dropped));
             }
         } else {
             writer.add(analyzer.take_records(), false)?;
@@ -168,20 +171,87 @@ fn run_inner(args: SensorArgs) -> Result<()> {
     writer.print_summary(analyzer.stats(), bytes, started.elapsed().as_secs_f64())
 }
 
+/// The gauges set from outside the counts.
+const OPEN_CONNECTIONS: &str = "mailtls_sensor_open_connections";
+const DROPPED_PACKETS: &str = "mailtls_sensor_dropped_packets";
+const INTERFACE_DROPPED_PACKETS: &str = "mailtls_sensor_interface_dropped_packets";
+
+/// The sensor's Prometheus series: name, help text, and whether it is a gauge. The counters
+/// come first, in the order [`publish`] increments them.
+const SERIES: [(&str, &str, bool); 10] = [
+    (
+        "mailtls_sensor_packets_total",
+        "Frames read from the interface",
+        false,
+    ),
+    (
+        "mailtls_sensor_connections_total",
+        "TCP connections followed",
+        false,
+    ),
+    (
+        "mailtls_sensor_mid_stream_connections_total",
+        "Connections joined after their SYN",
+        false,
+    ),
+    (
+        "mailtls_sensor_handshakes_total",
+        "ClientHellos found",
+        false,
+    ),
+    (
+        "mailtls_sensor_refused_handshakes_total",
+        "Handshakes the server refused with an alert or by hanging up",
+        false,
+    ),
+    (
+        "mailtls_sensor_plaintext_logins_total",
+        "Logins seen in the clear",
+        false,
+    ),
+    (
+        "mailtls_sensor_dropped_segments_total",
+        "Segments dropped to keep within the per-connection bound",
+        false,
+    ),
+    (OPEN_CONNECTIONS, "Connections followed right now", true),
+    (
+        DROPPED_PACKETS,
+        "Packets the kernel dropped since the sensor started (libpcap)",
+        true,
+    ),
+    (
+        INTERFACE_DROPPED_PACKETS,
+        "Packets the interface dropped since the sensor started (libpcap)",
+        true,
+    ),
+];
+
+fn describe_series() {
+    for (name, help, is_gauge) in SERIES {
+        if is_gauge {
+            describe_gauge!(name, help);
+        } else {
+            describe_counter!(name, help);
+        }
+    }
+}
+
 /// Adds what `stats` counted since `counted` to the Prometheus counters.
 fn publish(counted: &mut CaptureStats, stats: &CaptureStats, open_flows: usize) {
-    counter!("mailtls_sensor_packets_total").increment(stats.packets - counted.packets);
-    counter!("mailtls_sensor_connections_total").increment(stats.flows - counted.flows);
-    counter!("mailtls_sensor_mid_stream_connections_total")
-        .increment(stats.mid_stream_flows - counted.mid_stream_flows);
-    counter!("mailtls_sensor_handshakes_total").increment(stats.handshakes - counted.handshakes);
-    counter!("mailtls_sensor_refused_handshakes_total")
-        .increment(stats.refused_handshakes - counted.refused_handshakes);
-    counter!("mailtls_sensor_plaintext_logins_total")
-        .increment(stats.plaintext_logins - counted.plaintext_logins);
-    counter!("mailtls_sensor_dropped_segments_total")
-        .increment(stats.dropped_segments - counted.dropped_segments);
-    gauge!("mailtls_sensor_open_connections").set(open_flows as f64);
+    let increments = [
+        stats.packets - counted.packets,
+        stats.flows - counted.flows,
+        stats.mid_stream_flows - counted.mid_stream_flows,
+        stats.handshakes - counted.handshakes,
+        stats.refused_handshakes - counted.refused_handshakes,
+        stats.plaintext_logins - counted.plaintext_logins,
+        stats.dropped_segments - counted.dropped_segments,
+    ];
+    for ((name, _, _), increment) in SERIES.iter().zip(increments) {
+        counter!(*name).increment(increment);
+    }
+    gauge!(OPEN_CONNECTIONS).set(open_flows as f64);
     *counted = stats.clone();
 }
 
