@@ -7,7 +7,8 @@
 //! split into 7-byte segments, segments reordered and duplicated, the first packets cut off,
 //! the file cut mid-block) give the same records; `tshark` finds the same ClientHellos with the
 //! same JA3, and a JA4 computed from its fields equals ours; the gateway's own record of a
-//! client equals the capture's.
+//! client equals the capture's; a store that fails mid-import (a file size limit) fails the
+//! command with the reason and keeps the batch it committed.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -547,6 +548,36 @@ fn real_sessions_captured_by_tcpdump_are_found_whatever_the_capture_looks_like()
         hellos, ours,
         "tshark's ClientHellos (JA3, JA4) against mailtls's"
     );
+
+    // A store that fails mid-import: the capture repeated into more than one batch of
+    // records, written under a file size limit (SIGXFSZ ignored, so writes fail with EFBIG)
+    // that the first batch fits in and the rest does not. The command fails with the reason
+    // and the committed batch stays.
+    let repeated = scratch.path().join("repeated.pcap");
+    original.repeated(400, &ports).write(&repeated);
+    let failed = (4..40).find_map(|hundred_kib| {
+        let db = scratch.path().join(format!("limited-{hundred_kib}.db"));
+        let output = e2e::run(
+            Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "trap '' XFSZ; ulimit -f {}; exec \"$0\" import pcap \"$1\" --store \"$2\"",
+                    hundred_kib * 100
+                ))
+                .arg(mailtls_bin())
+                .arg(&repeated)
+                .arg(&db),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        stderr
+            .contains("1000 records were stored before")
+            .then_some((output, stderr, db))
+    });
+    let (output, stderr, db) = failed.expect("a limit that fails the second batch");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("writing to the session store"), "{stderr}");
+    let kept = SqliteStore::open(&db).unwrap().sessions().unwrap();
+    assert_eq!(kept.len(), 1000);
 }
 
 /// The ClientHellos `tshark -Y tls.handshake.type==1` finds, by client port: JA3, and JA4
@@ -739,6 +770,42 @@ impl PcapFile {
             out.extend_from_slice(frame);
         }
         std::fs::write(path, out).expect("write the capture");
+    }
+
+    /// The frames `copies` times, each copy's client ports (those not in `servers`) shifted
+    /// and its time moved past the previous copy, so every copy is new connections.
+    fn repeated(&self, copies: u32, servers: &[u16]) -> PcapFile {
+        let span = self
+            .frames
+            .last()
+            .unwrap()
+            .0
+            .duration_since(self.frames[0].0)
+            .unwrap()
+            + Duration::from_secs(2);
+        let mut frames = Vec::new();
+        for copy in 0..copies {
+            for (time, frame) in &self.frames {
+                let mut frame = frame.clone();
+                let tcp = match frame[12..14] {
+                    [0x08, 0x00] => 14 + usize::from(frame[14] & 0x0f) * 4,
+                    [0x86, 0xdd] => 14 + 40,
+                    _ => continue,
+                };
+                for at in [tcp, tcp + 2] {
+                    let port = u16::from_be_bytes([frame[at], frame[at + 1]]);
+                    if !servers.contains(&port) {
+                        let shifted = 1024 + (u32::from(port) - 1024 + copy * 4099) % 64512;
+                        frame[at..at + 2].copy_from_slice(&(shifted as u16).to_be_bytes());
+                    }
+                }
+                frames.push((*time + span * copy, frame));
+            }
+        }
+        PcapFile {
+            link_type: self.link_type,
+            frames,
+        }
     }
 
     fn relinked(&self, link_type: u32, rewrite: impl Fn(&[u8]) -> Vec<u8>) -> PcapFile {
