@@ -25,6 +25,8 @@ PACKAGES=(
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
     systemd                       # systemd-analyze checks examples/systemd/mailtls.service
     gzip time                     # log import tests (gzip copies) and bench/logs.sh (peak RSS)
+    tcpdump tshark                # capture lab sessions for `mailtls import pcap`, and the reference dissector
+    libpcap-dev                   # libpcap for `mailtls sensor` (the pcap crate links it)
 )
 MAIL_USER=mailtls-lab
 

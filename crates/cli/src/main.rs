@@ -59,11 +59,13 @@ enum Command {
     /// The exception register: who may stay below the floor, owned by whom, until when.
     #[command(subcommand)]
     Exceptions(command::exceptions::ExceptionsCommand),
+    /// Find clients live on an interface (a mirror port): the capture analysis, continuously.
+    Sensor(command::sensor::SensorArgs),
     /// Print the Argon2id hash of a password (from the terminal without echo, or the first line
     /// of standard input) for an [[account]]'s password_hash.
     Passwd,
-    /// Find clients where no gateway stands: mail server logs and Microsoft 365 exports,
-    /// added to the inventory (`mailtls clients`) marked with their source.
+    /// Find clients where no gateway stands: packet captures, mail server logs and Microsoft
+    /// 365 exports, added to the inventory (`mailtls clients`) marked with their source.
     #[command(subcommand)]
     Import(command::import::ImportCommand),
     /// OAuth 2.0 accounts: device code sign-in and token status.
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::Clients(args) => command::clients::run(args),
         Command::Store(command) => command::store::run(command),
         Command::Import(command) => command::import::run(command),
+        Command::Sensor(args) => command::sensor::run(args),
         Command::Passwd => command::passwd::run(),
         Command::Oauth(OAuthCommand::Login { account, config }) => {
             command::oauth::login(&config, &account)

@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod clients;
+mod discovery;
 pub mod exceptions;
 pub mod gateway;
 pub mod import;
@@ -10,5 +11,6 @@ pub mod passwd;
 pub mod policy;
 pub mod reload;
 pub mod scan;
+pub mod sensor;
 pub mod store;
 mod terminal;

@@ -1,5 +1,5 @@
-//! `mailtls import`: clients found where no gateway stands, from mail server logs and
-//! Microsoft 365 exports, stored as session records marked with their source so they join
+//! `mailtls import`: clients found where no gateway stands, from packet captures, mail
+//! server logs and Microsoft 365 exports, stored as session records marked with their source so they join
 //! the inventory (`mailtls clients`). One module per source; they share the store options,
 //! the progress bar and the summary. Exit 0 on success, 2 on usage, input or store errors
 //! (records committed before a failure stay stored).
@@ -7,6 +7,7 @@
 mod dovecot;
 mod entra_sign_ins;
 mod log_file;
+mod pcap;
 mod postfix;
 mod smtp_auth_report;
 mod summary;
@@ -25,6 +26,8 @@ pub use summary::{ImportProgress, ImportSummary};
 /// The sources `mailtls import` reads.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
+    /// TLS handshakes and plaintext logins in pcap or pcapng captures (tcpdump, Wireshark).
+    Pcap(pcap::PcapArgs),
     /// Dovecot logs: logins with their TLS version (needs `%k` in
     /// login_log_format_elements), failed logins, refused handshakes, plaintext logins.
     Dovecot(log_file::LogArgs),
@@ -72,6 +75,8 @@ pub struct SummaryArgs {
 /// Runs one `mailtls import` command.
 pub fn run(command: ImportCommand) -> ExitCode {
     let (name, result) = match command {
+        // A corrupt capture exits 1 with what was found before it: its own exit codes.
+        ImportCommand::Pcap(args) => return pcap::run(args),
         ImportCommand::Dovecot(args) => ("dovecot", dovecot::run(args)),
         ImportCommand::Postfix(args) => ("postfix", postfix::run(args)),
         ImportCommand::EntraSignIns(args) => ("entra-signins", entra_sign_ins::run(args)),
