@@ -280,6 +280,14 @@ write_seeds() {
       smtp_up "220-mx${crlf}220 ESMTP$crlf"; smtp_up "250-mx${crlf}250 AUTH=LOGIN XOAUTH2$crlf"
       smtp_up "334 VXNlcm5hbWU6$crlf"; smtp_up "334 UGFzc3dvcmQ6$crlf"
       smtp_up "535 5.7.139 Authentication unsuccessful$crlf"; } > "$d/login-rejected"
+
+    # Log and export readers: the logs the lab's servers wrote and the export fixtures.
+    local testdata=$repo_dir/crates/logs/testdata
+    mkdir -p "$dir"/{log_reader,entra_sign_ins,smtp_auth_report}
+    { byte 0; cat "$testdata/dovecot.log"; } > "$dir/log_reader/dovecot"
+    { byte 1; cat "$testdata/postfix.log"; } > "$dir/log_reader/postfix"
+    cp "$testdata"/entra-* "$dir/entra_sign_ins/"
+    cp "$testdata"/smtp-auth-report* "$dir/smtp_auth_report/"
 }
 write_seeds "$seed_dir"
 

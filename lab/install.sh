@@ -2,9 +2,9 @@
 # lab/install.sh: install what the tests and benchmarks need (Debian 12). Idempotent: when every
 # package is already installed it touches nothing and takes well under a second.
 #
-# On a machine running systemd, installing Dovecot, HAProxy or Prometheus (for promtool) also
-# starts the system service; the lab never uses or changes it (lab/dovecot.sh and lab/haproxy.sh
-# run private instances, and promtool only checks text).
+# On a machine running systemd, installing Dovecot, HAProxy, PostgreSQL or Prometheus (for promtool) also
+# starts the system service; the lab never uses or changes it (lab/dovecot.sh, lab/haproxy.sh and
+# lab/postgres.sh run private instances, and promtool only checks text).
 set -euo pipefail
 
 PACKAGES=(
@@ -17,6 +17,7 @@ PACKAGES=(
     ca-certificates               # system roots for the upstream verifier
     curl fetchmail stunnel4       # real clients, and the bridge we measure against
     haproxy                       # a real load balancer sending the PROXY protocol header
+    postgresql                    # the fleet store (lab/postgres.sh runs private clusters)
     python3                       # tests/clients drivers and lab helpers (stdlib only)
     testssl.sh                    # reference scanner for cross-checks (command: testssl)
     procps util-linux passwd      # ps, flock/runuser, useradd used by lab scripts
@@ -24,6 +25,9 @@ PACKAGES=(
     prometheus                    # promtool checks the gateway's /metrics (its service is never used)
     systemd                       # systemd-analyze checks examples/systemd/mailtls.service
     chromium                      # headless browser: the report and dashboard render, offline
+    gzip time                     # log import tests (gzip copies) and bench/logs.sh (peak RSS)
+    tcpdump tshark                # capture lab sessions for `mailtls import pcap`, and the reference dissector
+    libpcap-dev                   # libpcap for `mailtls sensor` (the pcap crate links it)
 )
 MAIL_USER=mailtls-lab
 

@@ -2,8 +2,11 @@
 //! ports below 1024 bound and its files opened before), every thread of it, with no capability
 //! left, while a real TLS 1.0 client logs in through it to a real Dovecot and its session is
 //! recorded; the store's files are 0600 (0640 with `[gateway] group`) and belong to that user.
-//! Started as root without `user`, it warns once. The shipped systemd unit passes
-//! `systemd-analyze verify` and its offline security review.
+//! Started as root without `user`, it warns once. After giving root up, a reload reads the
+//! config as that user: a root-only config is refused with what to do and the old config
+//! serves on; readable by the gateway's group it applies; a new port below 1024 is refused
+//! (root is gone for good). The shipped systemd unit passes `systemd-analyze verify` and its
+//! offline security review.
 //!
 //! These tests need root, as CI runs them: they fail rather than skip without it.
 
@@ -192,15 +195,84 @@ fn started_as_root_without_a_user_it_warns_once_and_serves() {
     assert_eq!(mode, 0o600);
 }
 
+/// Makes `path` owned by root and group `gid`, with `mode`.
+fn set_owner_and_mode(path: &Path, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(path, Some(0), Some(gid)).expect("chown");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn after_giving_root_up_a_reload_needs_a_config_its_group_may_read_and_no_new_port_below_1024() {
+    assert_root();
+    let scratch = Scratch::new("least-privilege-reload");
+    let dovecot = post_cutoff_dovecot(&scratch);
+    let ca = dovecot.ca_file();
+    let gid = lab_id("-g");
+    let mut listener = ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0"));
+    listener.port = privileged_port();
+    let section = format!("pre_auth_timeout_secs = 10\nuser = \"{LAB_USER}\"\n");
+    let mut gateway = start_gateway(&scratch, &dovecot, vec![listener.clone()], &section);
+    let config = gateway.config_path();
+    let legacy = ["-tls1", "-cipher", LEGACY_CIPHERS];
+
+    // Root's alone, as lab/quickstart.sh installs it: the serving user cannot read it.
+    set_owner_and_mode(&config, 0, 0o600);
+    let added = ListenerSpec::new("imaps-added", "imap", "implicit", Some("1.0"));
+    gateway.rewrite_config(&dovecot, &[listener.clone(), added.clone()], &section);
+    gateway.hang_up();
+    let refusal = gateway.reload_refusal(1, "cannot read");
+    assert!(refusal.contains("Permission denied"), "{refusal}");
+    assert!(
+        refusal.contains(&format!("serves as {LAB_USER}")),
+        "{refusal}"
+    );
+    assert!(refusal.contains("chgrp"), "{refusal}");
+    // The old config serves on, on the port below 1024 bound at start.
+    s_client_imap_login(listener.port, &ca, &legacy);
+    assert!(TcpListener::bind(("127.0.0.1", added.port)).is_ok());
+
+    // Readable by the gateway's group, with the key it names: the reload applies.
+    set_owner_and_mode(&config, gid, 0o640);
+    let key = ca.parent().expect("certs").join("server.key");
+    set_owner_and_mode(&key, gid, 0o640);
+    gateway.hang_up();
+    gateway.wait_for_log("config reloaded", 1);
+    s_client_imap_login(added.port, &ca, &legacy);
+    s_client_imap_login(listener.port, &ca, &legacy);
+
+    // A new port below 1024 needs root, given up for good: refused, with the key.
+    let mut low = ListenerSpec::new("imaps-low", "imap", "implicit", Some("1.0"));
+    low.port = privileged_port();
+    gateway.rewrite_config(
+        &dovecot,
+        &[listener.clone(), added.clone(), low.clone()],
+        &section,
+    );
+    gateway.hang_up();
+    let refusal = gateway.reload_refusal(2, "listener[imaps-low].bind");
+    assert!(refusal.contains("below 1024"), "{refusal}");
+    assert!(refusal.contains("restart the gateway"), "{refusal}");
+    s_client_imap_login(added.port, &ca, &legacy);
+    // Four logins: one before the reloads, two after the second, one after the third.
+    let records = bridged_records(&mut gateway, &dovecot, "alice", 4);
+    assert!(records
+        .iter()
+        .all(|r| r.tls_version == Some(wire::TlsVersion::Tls10)));
+}
+
 #[test]
 fn the_systemd_unit_verifies_and_its_sandbox_is_rated_ok() {
     let unit = repo_root().join("examples/systemd/mailtls.service");
     let text = std::fs::read_to_string(&unit).expect("the shipped unit");
-    // systemd-analyze verify checks that ExecStart's binary exists: point it at the one this
-    // checkout builds, and change nothing else.
-    let installed = "ExecStart=/usr/local/bin/mailtls ";
-    assert_eq!(text.matches(installed).count(), 1, "{text}");
-    let built = format!("ExecStart={} ", mailtls_bin().display());
+    // systemd-analyze verify checks that ExecStart's and ExecReload's binary exists: point
+    // them at the one this checkout builds, and change nothing else.
+    let installed = "=/usr/local/bin/mailtls ";
+    for key in ["ExecStart", "ExecReload"] {
+        let line = format!("{key}{installed}");
+        assert_eq!(text.matches(&line).count(), 1, "{key} in {text}");
+    }
+    let built = format!("={} ", mailtls_bin().display());
     let scratch = Scratch::new("systemd-unit");
     let copy = scratch.path().join("mailtls.service");
     std::fs::write(&copy, text.replace(installed, &built)).expect("write the unit");
@@ -246,6 +318,7 @@ fn the_systemd_unit_verifies_and_its_sandbox_is_rated_ok() {
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
         "User=mailtls",
         "ReadWritePaths=/var/lib/mailtls",
+        "ExecReload=/usr/local/bin/mailtls reload --config /etc/mailtls/mailtls.toml --pid $MAINPID",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line} in the unit");
     }

@@ -6,7 +6,8 @@
 //! Evidence comes from the real server and endpoint: Dovecot's log says which mechanism and
 //! TLS version each upstream login used (and shows none for a refused local password); the
 //! endpoint counts the token requests; the fetched mail is compared byte for byte with the
-//! maildir.
+//! maildir. A reload replaces a local password for new logins while a session logged in with
+//! the old one goes on.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -399,4 +400,57 @@ fn token_trouble_is_told_to_try_later_recorded_apart_and_recovers() {
         "{detail}"
     );
     assert_eq!(with(Outcome::Ok).len(), 3, "{records:#?}");
+}
+
+#[test]
+fn a_reload_replaces_a_local_password_while_a_session_with_the_old_one_goes_on() {
+    const NEW_PASSWORD: &str = "n3w-printer-pw";
+    let lab = Lab::start("oauth-bridge-reload", 50);
+    let login = |client: &mut Client, tag: &str, password: &str| {
+        client.send(format!("{tag} LOGIN scanner {}\r\n", imap_quoted(password)).as_bytes());
+        client.tagged(tag)
+    };
+    let mut live = lab.imap();
+    assert!(login(&mut live, "a", DEVICE_PASSWORD).contains("a OK"));
+
+    // The scanner's password changed in the config; the apps and token cache did not.
+    let path = lab.gateway.config_path();
+    let config = std::fs::read_to_string(&path).expect("the config");
+    let field = "login = \"scanner\"\npassword_hash = '";
+    let start = config.find(field).expect("the scanner account") + field.len();
+    let end = start + config[start..].find('\'').expect("the hash's end");
+    let changed = format!(
+        "{}{}{}",
+        &config[..start],
+        password_hash(NEW_PASSWORD),
+        &config[end..]
+    );
+    std::fs::write(&path, changed).expect("write the config");
+    lab.gateway.hang_up();
+    let log = lab.gateway.wait_for_log("local accounts reloaded", 1);
+    lab.gateway.wait_for_log("config reloaded", 1);
+    assert!(!log.contains("needs a restart"), "{log}");
+
+    // New logins: the old password is refused, the new one opens the mailbox.
+    let mut client = lab.imap();
+    let refused = login(&mut client, "b", DEVICE_PASSWORD);
+    assert!(
+        refused.starts_with("b NO [AUTHENTICATIONFAILED]"),
+        "{refused}"
+    );
+    assert!(login(&mut client, "c", NEW_PASSWORD).contains("c OK"));
+    // The session logged in with the old password goes on.
+    for mut session in [live, client] {
+        session.send(b"n NOOP\r\nz LOGOUT\r\n");
+        assert!(session.tagged("n").starts_with("n OK"));
+        assert!(session.tagged("z").contains("\r\nz OK"));
+    }
+    eventually("two upstream logins", || lab.upstream_logins().len() == 2);
+    let (records, lab) = lab.records();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert!(records.iter().all(|r| r.outcome == Outcome::Ok));
+    assert_no_secret_in_gateway_files(
+        &lab.gateway,
+        &[DEVICE_PASSWORD.as_bytes(), NEW_PASSWORD.as_bytes(), b"eyJ"],
+    );
 }

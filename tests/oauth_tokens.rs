@@ -491,6 +491,69 @@ async fn device_code_login_stores_a_refresh_token_that_keeps_tokens_coming() {
         .expect("the refreshed token opens the mailbox");
 }
 
+/// The running gateway and `mailtls oauth login` share the cache file: a mailbox signed in
+/// while the gateway runs is used without a restart, and the gateway's later writes keep it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_while_the_gateway_runs_is_picked_up_and_kept() {
+    let lab = Lab::start("oauth-device-live", |options, _, user| {
+        options
+            .device_clients
+            .push(("device-client".into(), user.into()));
+        options.approve_after = 1;
+        options.lifetime_secs = 8;
+    });
+    let config = device_config(lab.path(), &lab.endpoint, &lab.key, &lab.user);
+    let app = AppSettings {
+        name: "delegated".into(),
+        token_url: lab.endpoint.token_url(),
+        device_url: Some(lab.endpoint.device_url()),
+        client_id: "device-client".into(),
+        client_auth: ClientAuth::Public,
+        scope: "https://outlook.office.com/IMAP.AccessAsUser.All offline_access".into(),
+        grant: Grant::DeviceCode,
+        ca_file: None,
+    };
+    // The gateway's broker starts before anyone signed in, and records the failure.
+    let broker = lab.broker(vec![app]);
+    let before = broker.token("delegated", &lab.user).await;
+    assert!(before.is_err(), "no sign-in yet: {before:?}");
+
+    let login = mailtls(&["oauth", "login", "scanner"], &config);
+    assert!(login.status.success(), "{}", text(&login));
+
+    // The next login through the gateway uses the new sign-in, from the file.
+    let requests = lab.endpoint.count("token_requests");
+    let signed_in = broker
+        .token("delegated", &lab.user)
+        .await
+        .expect("the sign-in made while the gateway ran");
+    assert_eq!(
+        lab.endpoint.count("token_requests"),
+        requests,
+        "read, not fetched"
+    );
+    lab.login(&signed_in.token, "xoauth2", "a")
+        .expect("the device-code token opens the mailbox");
+
+    // The gateway refreshes and writes the cache: the refresh token survives in the file.
+    tokio::time::sleep(Duration::from_millis(6300)).await;
+    let refreshed = broker
+        .token("delegated", &lab.user)
+        .await
+        .expect("refreshed token");
+    assert_ne!(refreshed.token, signed_in.token);
+    let status = mailtls(&["oauth", "status"], &config);
+    let shown = text(&status);
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("scanner\t"))
+        .unwrap_or_else(|| panic!("no scanner line in\n{shown}"));
+    assert!(
+        line.contains("\tyes\t-"),
+        "refresh token kept, no error: {line}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_faults_are_told_apart_and_recovered_from() {
     let lab = Lab::start("oauth-faults", |_, _, _| {});

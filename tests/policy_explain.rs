@@ -250,3 +250,174 @@ fn exceptions_list_and_expiring_show_the_register() {
         "{err}"
     );
 }
+
+/// `mailtls exceptions SUBCOMMAND --config CONFIG ARGS...`, each argument as given.
+fn exceptions(config: &Path, subcommand: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(mailtls_bin());
+    command
+        .args(["exceptions", subcommand, "--config"])
+        .arg(config)
+        .args(args);
+    command
+}
+
+/// The ids `exceptions list` shows, in order.
+fn listed_ids(config: &Path) -> Vec<String> {
+    let out = stdout(&run_ok(&mut mailtls(config, "exceptions list")));
+    out.lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn exceptions_add_remove_and_renew_edit_the_register_in_place() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let scratch = Scratch::new("exceptions-edit");
+    let config = example_config(&scratch);
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let original = std::fs::read_to_string(&config).unwrap();
+    let printer = [
+        "--client",
+        "10.30.0.0/24",
+        "--owner",
+        "facilities@contoso.com",
+        "--reason",
+        "Copier firmware has no TLS 1.2",
+        "--expires",
+        "2099-01-01",
+        "--plan",
+        "Replace the copier",
+    ];
+    let without = |key: &str| -> Vec<&str> {
+        let at = printer.iter().position(|a| *a == key).unwrap();
+        [&printer[..at], &printer[at + 2..]].concat()
+    };
+
+    // Refused, with the key check-config names, and nothing written.
+    for (args, key) in [
+        (without("--owner"), "exception[4].owner: is missing"),
+        (without("--reason"), "exception[4].reason: is missing"),
+        (without("--expires"), "exception[4].expires: is missing"),
+        (without("--plan"), "exception[4].plan: is missing"),
+        (
+            [&["--client", "0.0.0.0/0"][..], &without("--client")[..]].concat(),
+            "exception[4].client: client 0.0.0.0/0 matches every address",
+        ),
+    ] {
+        let output = run(&mut exceptions(&config, "add", &args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains("not written") && err.contains(key), "{err}");
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
+    }
+
+    // Added with the next id; the other entries gain their positions as ids, nothing else moves.
+    let out = stdout(&run_ok(&mut exceptions(&config, "add", &printer)));
+    assert!(out.starts_with("added exception 4 in "), "{out}");
+    assert_eq!(listed_ids(&config), ["1", "2", "3", "4"]);
+    let edited = std::fs::read_to_string(&config).unwrap();
+    let stripped: String = edited
+        .lines()
+        .filter(|l| !l.starts_with("id = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(stripped.starts_with(&original), "{edited}");
+    let (entry, added) = edited.rsplit_once("added = \"").expect("an added key");
+    assert!(
+        entry.ends_with("\n[[exception]]\nid = 4\nclient = \"10.30.0.0/24\"\nowner = \"facilities@contoso.com\"\nreason = \"Copier firmware has no TLS 1.2\"\nexpires = \"2099-01-01\"\nplan = \"Replace the copier\"\n"),
+        "{edited}"
+    );
+    // Today's date, e.g. 2026-12-03.
+    assert!(
+        added.len() == 12 && added.ends_with("\"\n") && added.as_bytes()[4] == b'-',
+        "{added:?}"
+    );
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+
+    // A /0 network with --allow-broad is accepted.
+    let broad = [
+        &["--client", "::/0", "--allow-broad"][..],
+        &without("--client")[..],
+    ]
+    .concat();
+    run_ok(&mut exceptions(&config, "add", &broad));
+
+    // Removing exception 1 keeps the others' ids and the register's explanation.
+    run_ok(&mut exceptions(&config, "remove", &["1"]));
+    assert_eq!(listed_ids(&config), ["2", "3", "4", "5"]);
+    let edited = std::fs::read_to_string(&config).unwrap();
+    assert!(!edited.contains("10.20.0.0/24"), "{edited}");
+    assert!(edited.contains("# The exception register."), "{edited}");
+    let output = run(&mut exceptions(&config, "remove", &["1"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no exception has id 1"));
+
+    // Renewed: the expiry and plan change in place; a past expiry is refused.
+    run_ok(&mut exceptions(
+        &config,
+        "renew",
+        &["3", "--expires", "2099-06-30", "--plan", "New lease"],
+    ));
+    let out = stdout(&run_ok(&mut mailtls(&config, "exceptions list")));
+    let row = out.lines().find(|l| l.starts_with("3 ")).unwrap();
+    assert!(
+        row.contains("2099-06-30") && row.contains("New lease") && row.ends_with("live"),
+        "{out}"
+    );
+    let output = run(&mut exceptions(
+        &config,
+        "renew",
+        &["3", "--expires", "2020-01-01"],
+    ));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not in the future"));
+}
+
+#[test]
+fn exceptions_add_edits_the_register_file_the_config_names() {
+    let scratch = Scratch::new("exceptions-file");
+    let config = example_config(&scratch);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("# The exception register.").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{}[exception_register]\nfile = \"exceptions.toml\"\n",
+            &text[..at]
+        ),
+    )
+    .unwrap();
+    let register = config.with_file_name("exceptions.toml");
+    std::fs::write(&register, &text[at..]).unwrap();
+    let config_before = std::fs::read_to_string(&config).unwrap();
+
+    run_ok(&mut exceptions(
+        &config,
+        "add",
+        &[
+            "--user",
+            "copier@contoso.com",
+            "--owner",
+            "it@contoso.com",
+            "--reason",
+            "old",
+            "--expires",
+            "2099-01-01",
+            "--plan",
+            "replace",
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_before);
+    assert!(std::fs::read_to_string(&register)
+        .unwrap()
+        .contains("id = 4\nuser = \"copier@contoso.com\""));
+    assert_eq!(listed_ids(&config), ["1", "2", "3", "4"]);
+    let out = explain(
+        &config,
+        "--listener legacy-imaps --tls 1.0 --client 192.0.2.1 --user copier@contoso.com --at 2027-02-01",
+    );
+    assert_eq!(decided(&out), ("allow", "exception:4"), "{out}");
+}

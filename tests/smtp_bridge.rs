@@ -34,6 +34,11 @@ impl SmtpLab {
     /// `postfix-smtps` (implicit TLS on `SMTPS_PORT`), `nowhere` (a port nobody listens on) or
     /// `unverified` (Postfix under a name its certificate does not carry).
     fn start(scratch: &Scratch, listeners: Vec<(ListenerSpec, &str)>) -> SmtpLab {
+        SmtpLab::start_with(scratch, listeners, "")
+    }
+
+    /// [`SmtpLab::start`] with `extra` tables in the config (policies, exceptions).
+    fn start_with(scratch: &Scratch, listeners: Vec<(ListenerSpec, &str)>, extra: &str) -> SmtpLab {
         let lab = submission_lab(scratch, "TLSv1.2");
         let ca = lab.dovecot.ca_file();
         let certs = ca.parent().expect("certs dir").to_path_buf();
@@ -59,7 +64,7 @@ impl SmtpLab {
         .concat();
         let listener_toml = |(l, upstream): &(ListenerSpec, &str)| l.toml(&certs, upstream);
         let config = format!(
-            "[gateway]\n\n[store]\npath = \"sessions.db\"\n\n{upstreams}\n{}",
+            "[gateway]\n\n[store]\npath = \"sessions.db\"\n\n{upstreams}\n{extra}\n{}",
             listeners.iter().map(listener_toml).collect::<String>()
         );
         let dir = scratch.path().join("gateway");
@@ -81,6 +86,42 @@ impl SmtpLab {
     }
 
     /// Writes `message` to a file in `scratch` for a client that reads it from one.
+    /// Python smtplib, STARTTLS pinned to TLS 1.0 on `listener`, AUTH PLAIN as alice, submits
+    /// a scan from alice to alice with `subject`: whether it was queued, the script's report,
+    /// and the message sent.
+    fn alice_submits_over_starttls_tls10(
+        &self,
+        scratch: &Scratch,
+        listener: &str,
+        subject: &str,
+    ) -> (bool, String, Vec<u8>) {
+        let alice = self.alice();
+        let message = scan_message(subject, &alice, &alice);
+        let file = SmtpLab::message_file(scratch, &format!("{subject}.eml"), &message);
+        let (ok, report) = smtp_submit(
+            &file,
+            &[
+                "--port",
+                &self.port(listener),
+                "--mode",
+                "starttls",
+                "--tls-version",
+                "1.0",
+                "--cafile",
+                &self.ca.display().to_string(),
+                "--user",
+                "alice",
+                "--password",
+                ALICE_PASSWORD,
+                "--from",
+                &alice,
+                "--to",
+                &alice,
+            ],
+        );
+        (ok, report, message)
+    }
+
     fn message_file(scratch: &Scratch, name: &str, message: &[u8]) -> PathBuf {
         let path = scratch.path().join(name);
         std::fs::write(&path, message).expect("write message");
@@ -199,29 +240,8 @@ fn legacy_clients_submit_byte_exact_through_the_gateway() {
     let mut sent = Vec::new();
 
     // Python smtplib, STARTTLS at TLS 1.0, AUTH PLAIN.
-    let message = scan_message("smtplib-starttls", &alice, &alice);
-    let file = SmtpLab::message_file(&scratch, "smtplib-starttls.eml", &message);
-    let (ok, report) = smtp_submit(
-        &file,
-        &[
-            "--port",
-            &starttls_port,
-            "--mode",
-            "starttls",
-            "--tls-version",
-            "1.0",
-            "--cafile",
-            &ca,
-            "--user",
-            "alice",
-            "--password",
-            ALICE_PASSWORD,
-            "--from",
-            &alice,
-            "--to",
-            &alice,
-        ],
-    );
+    let (ok, report, message) =
+        lab.alice_submits_over_starttls_tls10(&scratch, "submission-legacy", "smtplib-starttls");
     assert!(ok, "{report}");
     assert!(report.contains("tls_version=TLSv1 "), "{report}");
     sent.push(message);
@@ -423,24 +443,26 @@ fn legacy_clients_submit_byte_exact_through_the_gateway() {
         let expected_tls = (record.listener != "printers-cleartext").then_some(TlsVersion::Tls10);
         assert_eq!(record.tls_version, expected_tls, "{record:#?}");
     }
-    let senders: Vec<(&str, &str)> = records
+    // Each client submitted one message, counted from Postfix's reply to its end of DATA.
+    let senders: Vec<(&str, &str, Option<u32>)> = records
         .iter()
         .map(|r| {
             (
                 r.login.as_deref().unwrap_or("-"),
                 r.envelope_sender.as_deref().unwrap_or("-"),
+                r.messages_submitted,
             )
         })
         .collect();
     assert_eq!(
         senders,
         [
-            ("alice", alice.as_str()),
-            ("tricky", tricky.as_str()),
-            ("alice", alice.as_str()),
-            ("alice", alice.as_str()),
-            ("alice", alice.as_str()),
-            ("alice", alice.as_str()),
+            ("alice", alice.as_str(), Some(1)),
+            ("tricky", tricky.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
+            ("alice", alice.as_str(), Some(1)),
         ]
     );
     assert_no_secret_in_gateway_files(&lab.gateway, &[ALICE_PASSWORD.as_bytes(), &tricky_password]);
@@ -617,4 +639,79 @@ fn faults_get_smtp_replies_and_records() {
         .chain([ALICE_PASSWORD.as_bytes()])
         .collect();
     assert_no_secret_in_gateway_files(&lab.gateway, &secrets);
+}
+
+/// A TLS floor policy on SMTP listeners, with Python smtplib pinned to TLS 1.0 against the lab
+/// Postfix: warned, the client reads the message in the `235` text and its mail arrives
+/// byte-exact; refused, it gets `530 5.7.0 <message>`, Postfix never sees its login, and the
+/// record says refused by policy with the rule.
+#[test]
+fn a_policy_warns_in_the_235_text_and_refuses_with_530() {
+    const WARNING: &str = "TLS 1.0 ends here on 2099-01-31: update the printer";
+    const REFUSAL: &str = "TLS 1.0 and 1.1 are no longer accepted. Ask IT for an exception.";
+    let scratch = Scratch::new("smtp-bridge-policy");
+    let policies = format!(
+        "[policy.warned]\nmode = \"warn\"\nstart = \"2026-01-01\"\nend = \"2099-01-31\"\nmessage = \"{WARNING}\"\n\n[policy.ended]\nmode = \"enforce\"\nstart = \"2025-01-01\"\nend = \"2025-06-30\"\nmessage = \"{REFUSAL}\"\n"
+    );
+    let lab = SmtpLab::start_with(
+        &scratch,
+        vec![
+            (
+                legacy("submission-warned", "starttls").with_policy("warned"),
+                "postfix",
+            ),
+            (
+                legacy("submission-ended", "starttls").with_policy("ended"),
+                "postfix",
+            ),
+        ],
+        &policies,
+    );
+    let submit = |listener: &str, subject: &str| {
+        lab.alice_submits_over_starttls_tls10(&scratch, listener, subject)
+    };
+
+    let (ok, report, sent) = submit("submission-warned", "policy-warned");
+    assert!(ok, "{report}");
+    assert!(report.contains("tls_version=TLSv1 "), "{report}");
+    assert!(
+        report.contains(&format!(
+            "login=235 2.7.0 Authentication successful; {WARNING}\n"
+        )),
+        "{report}"
+    );
+    let delivered = wait_for_delivery(&lab.lab.postfix, "alice", 1);
+    assert_delivered_exactly(&delivered[0], &sent);
+
+    let (ok, report, _) = submit("submission-ended", "policy-ended");
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains(&format!("login=530 5.7.0 {REFUSAL}\n")),
+        "{report}"
+    );
+    // Only the warned client's login reached Postfix.
+    assert_postfix_saw_modern_tls(&lab, "alice", 1);
+    assert_eq!(lab.lab.postfix.delivered("alice").len(), 1);
+
+    let mut gateway = lab.gateway;
+    let records = gateway.stop_and_read_sessions();
+    let decided = |listener: &str| {
+        let [record] = records_of(&records, listener)[..] else {
+            panic!("{listener}: {records:#?}")
+        };
+        let policy = record.policy.clone().expect("a decision");
+        (record.outcome, policy.verdict, policy.rule)
+    };
+    assert_eq!(
+        decided("submission-warned"),
+        (Outcome::Ok, "warn".into(), "warned/window".into())
+    );
+    assert_eq!(
+        decided("submission-ended"),
+        (
+            Outcome::RefusedByPolicy,
+            "refuse".into(),
+            "ended/ended".into()
+        )
+    );
 }

@@ -107,6 +107,7 @@ fn dialogue(tcp: TcpStream, tls: ClientTls, acceptor: &SslAcceptor, seen_tx: &Se
             }
             ClientStep::Close(_) => break,
             ClientStep::ClientId(_) => panic!("SMTP has no ID"),
+            ClientStep::Relay { .. } => panic!("this dialogue is not relaying"),
         }
     }
     let _ = seen_tx.send(seen);

@@ -4,6 +4,8 @@
 //! Postfix asks the lab Dovecot, whose oauth2 passdb validates the token: the server, not the
 //! test, decides. Evidence: the message in Postfix's Maildir byte for byte, and Postfix's log
 //! naming the mechanism, the SASL user and the TLS version of the gateway's connection.
+//! A device that cannot authenticate at all relays through a `[listener.relay]` whose account
+//! is the same local account: the gateway logs in with the account's token, no password asked.
 
 use std::io::Write;
 use std::path::Path;
@@ -81,6 +83,8 @@ fn a_tls10_printer_submits_through_xoauth2_to_a_token_only_account() {
     let ca = dovecot.ca_file();
     let certs = ca.parent().expect("certs").to_path_buf();
     let listener = ListenerSpec::new("submission-legacy", "smtp", "starttls", Some("1.0"));
+    let relay_listener = ListenerSpec::new("printers-relay", "smtp", "none", None);
+    let scanner = postfix.address("scanner");
     let config = format!(
         "[gateway]\n\n[store]\npath = \"sessions.db\"\n\n\
          [token_cache]\npath = \"tokens.enc\"\nkey_file = \"{key}\"\n\n\
@@ -90,7 +94,9 @@ fn a_tls10_printer_submits_through_xoauth2_to_a_token_only_account() {
          [[account]]\nlogin = \"scanner\"\npassword_hash = '{hash}'\nmailbox = \"{mailbox}\"\n\
          oauth = \"printer-app\"\n\n\
          [[upstream]]\nname = \"postfix\"\naddress = \"localhost:{port}\"\nprotocol = \"smtp\"\n\
-         tls = \"starttls\"\nca_file = \"{ca}\"\nauth = \"oauth\"\nsasl = \"xoauth2\"\n\n{listener}",
+         tls = \"starttls\"\nca_file = \"{ca}\"\nauth = \"oauth\"\nsasl = \"xoauth2\"\n\n{listener}\
+         {relay_listener}[listener.relay]\nnetworks = [\"127.0.0.1\"]\nsenders = [\"{scanner}\"]\n\
+         account = \"scanner\"\n",
         key = key_file.display(),
         url = endpoint.token_url(),
         secret = secret_file.display(),
@@ -98,11 +104,13 @@ fn a_tls10_printer_submits_through_xoauth2_to_a_token_only_account() {
         port = postfix.port("SMTP_PORT"),
         ca = ca.display(),
         listener = listener.toml(&certs, "postfix"),
+        relay_listener = relay_listener.toml(&certs, "postfix"),
     );
     let dir = scratch.path().join("gateway");
     std::fs::create_dir_all(&dir).expect("gateway dir");
     let port = listener.port.to_string();
-    let mut gateway = Gateway::start_with_config(&dir, &config, vec![listener]);
+    let relay_port = relay_listener.port.to_string();
+    let mut gateway = Gateway::start_with_config(&dir, &config, vec![listener, relay_listener]);
 
     // Python smtplib as the printer: STARTTLS at TLS 1.0, AUTH PLAIN with the local password.
     let alice = postfix.address("alice");
@@ -150,8 +158,42 @@ fn a_tls10_printer_submits_through_xoauth2_to_a_token_only_account() {
     assert!(tls.contains("TLSv1.2") || tls.contains("TLSv1.3"), "{tls}");
     assert_eq!(endpoint.count("client_credentials"), 1);
 
+    // A device without AUTH relays as the same account: its token, from the cache.
+    let message = scan_message("printer-relay", &scanner, &alice);
+    let file = scratch.path().join("relay.eml");
+    std::fs::write(&file, &message).expect("message file");
+    let (ok, report) = smtp_submit(
+        &file,
+        &[
+            "--port",
+            &relay_port,
+            "--mode",
+            "cleartext",
+            "--no-auth",
+            "--from",
+            &scanner,
+            "--to",
+            &alice,
+        ],
+    );
+    assert!(ok, "{report}");
+    let delivered = wait_for_delivery(&postfix, "alice", 2);
+    let relayed_copy = delivered
+        .iter()
+        .find(|d| String::from_utf8_lossy(d).contains("Subject: printer-relay"))
+        .expect("the relayed message arrived");
+    assert_delivered_exactly(relayed_copy, &message);
+    let sessions = postfix.ended_sessions_with(&format!("sasl_username={mailbox}"), 2);
+    assert!(
+        sessions[1]
+            .iter()
+            .any(|l| l.contains("sasl_method=XOAUTH2")),
+        "{sessions:#?}"
+    );
+    assert_eq!(endpoint.count("client_credentials"), 1);
+
     let records = gateway.stop_and_read_sessions();
-    let [record] = &records[..] else {
+    let [record, relayed] = &records[..] else {
         panic!("{records:#?}")
     };
     assert_eq!(record.outcome, Outcome::Ok, "{record:#?}");
@@ -160,4 +202,10 @@ fn a_tls10_printer_submits_through_xoauth2_to_a_token_only_account() {
         record.upstream_tls_version.map(|v| v.as_str())
     ));
     assert_eq!(record.envelope_sender.as_deref(), Some(alice.as_str()));
+    assert_eq!(record.messages_submitted, Some(1));
+    assert_eq!(relayed.outcome, Outcome::Ok, "{relayed:#?}");
+    assert_eq!(relayed.listener, "printers-relay");
+    assert_eq!(relayed.login.as_deref(), Some("scanner"));
+    assert_eq!(relayed.envelope_sender.as_deref(), Some(scanner.as_str()));
+    assert_eq!(relayed.messages_submitted, Some(1));
 }

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use e2e::fault_lab::{standard_listeners, Lab};
 use e2e::free_port;
@@ -51,23 +50,8 @@ fn a_locked_store_delays_records_and_loses_none() {
     lab.pop3_login_works("pop3-plain");
     lab.imap_login_works("imap-plain");
 
-    // Wait until the writer has reported four failed writes, then let the lock go. One line
-    // each (the error it quotes says "cannot write session records" too).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lab
-        .gateway
-        .log()
-        .matches("they stay queued and the write is retried")
-        .count()
-        < 4
-    {
-        assert!(
-            Instant::now() < deadline,
-            "four failed writes were not reported:\n{}",
-            lab.gateway.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Wait until the writer has reported four failed writes, then let the lock go.
+    lab.wait_for_failed_writes(4);
     let text = scrape(metrics);
     let failures = value(&text, "mailtls_store_write_failures_total", &[]);
     assert!(failures.is_some_and(|n| n >= 4.0), "{text}");

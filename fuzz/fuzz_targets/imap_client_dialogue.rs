@@ -1,7 +1,8 @@
 //! The client-facing IMAP machine fed arbitrary bytes in arbitrary chunks: it must never panic,
 //! every reply it writes is whole lines, and the ID fields it reports keep RFC 2971's limits.
 //!
-//! Input: one setup byte (listener TLS mode, small or default limits, accept or reject logins),
+//! Input: one setup byte (listener TLS mode, small or default limits, accept or reject logins,
+//! rejections as failed logins or as policy refusals),
 //! then chunks, each a length byte followed by up to that many bytes.
 
 #![no_main]
@@ -28,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         },
     };
     let accept_logins = setup & 8 != 0;
+    let refused_by_policy = setup & 16 != 0;
     let mut session = ClientSession::new(DialogueOptions {
         tls,
         limits,
@@ -55,8 +57,12 @@ fuzz_target!(|data: &[u8]| {
                     assert!(handover.to_client.ends_with(b"\r\n"));
                     return;
                 }
+                ClientStep::Login(_) if refused_by_policy => {
+                    session.policy_refused("TLS 1.0 is no longer accepted.\r\n* OK injected")
+                }
                 ClientStep::Login(_) => session.login_rejected("Authentication failed"),
                 ClientStep::Close(_) => return,
+                ClientStep::Relay { .. } => panic!("IMAP has no relay mode"),
             }
         }
     }

@@ -2,7 +2,8 @@
 //! never panic, and everything it writes must be whole CRLF-ended lines.
 //!
 //! Input layout: one settings byte (TLS mode, a small or the default line cap), then chunks,
-//! each a header byte (length, and whether a login that follows is accepted) and its bytes.
+//! each a header byte (length, and whether a login that follows is accepted; a refused one is
+//! refused by policy when the length is odd) and its bytes.
 
 #![no_main]
 
@@ -44,12 +45,16 @@ fuzz_target!(|data: &[u8]| {
                     assert_whole_lines(&done.to_client);
                     return;
                 }
+                ClientStep::Login(_) if header & 1 != 0 => {
+                    session.policy_refused("TLS 1.0 is no longer accepted.\r\n+OK injected")
+                }
                 ClientStep::Login(_) => session.login_rejected("no"),
                 ClientStep::Close(_) => {
                     assert_whole_lines(&session.farewell("bye"));
                     return;
                 }
                 ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
+                ClientStep::Relay { .. } => panic!("POP3 has no relay mode"),
             }
         }
         let Some((&next_header, tail)) = rest.split_first() else {

@@ -2,9 +2,14 @@
 //! never panic, and everything it writes must be whole CRLF-ended replies, each line starting
 //! with a three-digit code.
 //!
+//! In relay mode a MAIL command before AUTH is a relay request: its sender must be at most
+//! 254 bytes as sent, an accepted one hands exactly the MAIL line and what followed it to the
+//! upstream and says nothing to the client, and a refused one gets a 550 or 451 reply.
+//!
 //! Input layout: one settings byte (TLS mode, whether the upstream's extensions are shown, a
-//! small or the default line cap), then chunks, each a header byte (length, and whether a
-//! login that follows is accepted) and its bytes.
+//! small or the default line cap, relay mode), then chunks, each a header byte (length, and
+//! whether a login or relay request that follows is accepted; a refused login is refused by
+//! policy when the length is odd) and its bytes.
 
 #![no_main]
 
@@ -39,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
         greeting: "fuzz ready".into(),
     };
     let mut session = ClientSession::new(options, extensions);
+    if settings & 0x20 != 0 {
+        session = session.relaying();
+    }
     let mut header = 0u8;
     loop {
         loop {
@@ -51,7 +59,32 @@ fuzz_target!(|data: &[u8]| {
                     assert_replies(&done.to_client);
                     return;
                 }
+                ClientStep::Login(_) if header & 1 != 0 => {
+                    session.policy_refused("TLS 1.0 is no longer accepted.\r\n250 injected")
+                }
                 ClientStep::Login(_) => session.login_rejected("5.7.8 no"),
+                ClientStep::Relay { sender } => {
+                    // Sender bytes that are not UTF-8 each become a 3-byte U+FFFD.
+                    assert!(sender.len() <= 254 * 3, "{} bytes", sender.len());
+                    if header & 0x80 != 0 {
+                        let done = session.login_accepted("2.7.0 Authentication successful", None);
+                        assert!(done.to_client.is_empty());
+                        assert!(done.to_upstream[..5].eq_ignore_ascii_case(b"MAIL "));
+                        return;
+                    }
+                    let reason = match sender.len() % 2 {
+                        0 => "5.7.1 Sender not allowed",
+                        _ => "4.7.0 Relay account unavailable",
+                    };
+                    session.login_rejected(reason);
+                    match session.next() {
+                        ClientStep::Write(bytes) => {
+                            assert!(bytes.starts_with(b"550 5.7.1 ") || bytes.starts_with(b"451 4.7.0 "));
+                            assert_replies(&bytes);
+                        }
+                        other => panic!("a refused relay request must be answered: {other:?}"),
+                    }
+                }
                 ClientStep::Close(_) => {
                     assert_replies(&session.farewell("bye"));
                     return;

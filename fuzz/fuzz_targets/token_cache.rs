@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
                     at,
                     message: text(field(0)),
                 }),
+                updated_at: at,
             }
         })
         .collect();

@@ -5,17 +5,21 @@
                         --tls-version 1.0 --cafile ca.pem --user alice
                         (--password P | --password-env VAR | --password-file F)
                         --sessions 5000 [--concurrency 100] [--fetch-bytes B] [--ignore-stdin]
+                        [--answer-on-stop]
 
 Opens N sessions, each: connect, (TLS), LOGIN, then nothing: the session stays open and idle.
 With --fetch-bytes B each session first moves mail: SELECT INBOX and
 `FETCH * BODY.PEEK[]<0.B>` (the first B bytes of the last message), then goes idle.
 When all are ready it prints `ready sessions=N seconds=S fetched_bytes=F` and waits until
 SIGTERM/SIGINT or EOF on stdin (when stdin is a pipe, socket or terminal, and without
---ignore-stdin), then sends LOGOUT on every session and closes it.
+--ignore-stdin), then sends LOGOUT on every session and closes it. With --answer-on-stop each
+session first sends NOOP and waits for its tagged OK, then LOGOUT and waits for the BYE and
+the tagged OK, so a session the server dropped or left unanswered counts as not answered.
 
-stdout: `progress logged_in=K` lines, `ready ...`, then `stopped sessions=N lost=L`, where lost
-counts sessions the server closed while they were idle. Exit status 1 if any login failed (the
-first errors go to stderr) or any session was lost, else 0.
+stdout: `progress logged_in=K` lines, `ready ...`, then `stopped sessions=N lost=L answered=A`,
+where lost counts sessions the server closed while they were idle and answered those that
+answered NOOP and LOGOUT (with --answer-on-stop). Exit status 1 if any login failed (the first
+errors go to stderr), any session was lost or (with --answer-on-stop) did not answer, else 0.
 
 One asyncio loop, one socket per session: size N below the open-file limit (20,000 here).
 """
@@ -61,6 +65,8 @@ class Session(asyncio.Protocol):
         self.closed_by_us = False
         self.literal_pending = None
         self.literal_left = 0
+        self.answered = None
+        self.saw_bye = False
 
     def connection_made(self, transport):
         self.transport = transport
@@ -124,6 +130,19 @@ class Session(asyncio.Protocol):
                 if not line.startswith(b"f OK"):
                     return self.failed(f"FETCH refused {line[:120]!r}")
                 self.go_idle()
+        elif self.state == "noop":
+            if line.startswith(b"n "):
+                if not line.startswith(b"n OK"):
+                    return self.answer(False, f"NOOP {line[:80]!r}")
+                self.state = "answering-logout"
+                self.send(b"z LOGOUT\r\n")
+        elif self.state == "answering-logout":
+            if line.startswith(b"* BYE"):
+                self.saw_bye = True
+            elif line.startswith(b"z "):
+                ok = line.startswith(b"z OK") and self.saw_bye
+                self.answer(ok, f"LOGOUT {line[:80]!r} bye={self.saw_bye}")
+                self.transport.close()
         # In "idle" untagged lines (e.g. EXISTS) need no answer; "logout": nothing to do.
 
     def go_idle(self):
@@ -156,10 +175,28 @@ class Session(asyncio.Protocol):
             self.transport.abort()
 
     def connection_lost(self, exc):
+        if self.answered is not None and not self.answered.done():
+            self.answer(False, f"closed before answering ({self.state}): {exc}")
         if not self.logged_in.done():
             self.logged_in.set_exception(ConnectionError(f"closed during login: {exc}"))
         elif self.state == "idle" and not self.closed_by_us:
             self.r.lost += 1
+
+    def answer(self, ok: bool, why: str):
+        if not ok:
+            print(f"error: session not answering: {why}", file=sys.stderr)
+        if self.answered is not None and not self.answered.done():
+            self.answered.set_result(ok)
+
+    def noop_and_logout(self):
+        """NOOP, then LOGOUT, each answered; `self.answered` says whether both were."""
+        self.closed_by_us = True
+        self.answered = asyncio.get_running_loop().create_future()
+        if self.state != "idle" or self.transport is None or self.transport.is_closing():
+            self.answer(False, f"not idle at stop: {self.state}")
+            return
+        self.state = "noop"
+        self.send(b"n NOOP\r\n")
 
     def close(self):
         self.closed_by_us = True
@@ -266,11 +303,22 @@ async def run(args, password) -> int:
 
     for t in tasks:
         t.cancel()
+    answered = 0
+    if args.answer_on_stop:
+        for s in runner.sessions:
+            s.noop_and_logout()
+        waits = [s.answered for s in runner.sessions]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*waits), args.timeout)
+        except asyncio.TimeoutError:
+            results = [w.done() and w.result() for w in waits]
+            print("error: some sessions did not answer in time", file=sys.stderr)
+        answered = sum(1 for ok in results if ok)
     for s in runner.sessions:
         s.close()
     await asyncio.sleep(0.2)  # let the LOGOUTs and close_notify alerts go out
-    print(f"stopped sessions={done_count} lost={runner.lost}", flush=True)
-    if runner.lost:
+    print(f"stopped sessions={done_count} lost={runner.lost} answered={answered}", flush=True)
+    if runner.lost or (args.answer_on_stop and answered < done_count):
         rc = 1
     return rc
 
@@ -290,6 +338,8 @@ def main() -> int:
     ap.add_argument("--fetch-bytes", type=int, default=0, metavar="B",
                     help="before idling, fetch the first B bytes of the last message (default 0: "
                          "idle right after LOGIN)")
+    ap.add_argument("--answer-on-stop", action="store_true",
+                    help="at stop, each session must answer NOOP and LOGOUT (see above)")
     ap.add_argument("--ignore-stdin", action="store_true",
                     help="stop only on SIGTERM/SIGINT, not on stdin EOF")
     args = ap.parse_args()

@@ -22,8 +22,8 @@ def add_tls_args(ap: argparse.ArgumentParser) -> None:
                     help="skip certificate and name checks (as many old devices do)")
 
 
-def add_password_args(ap: argparse.ArgumentParser) -> None:
-    g = ap.add_mutually_exclusive_group(required=True)
+def add_password_args(ap: argparse.ArgumentParser, required: bool = True) -> None:
+    g = ap.add_mutually_exclusive_group(required=required)
     g.add_argument("--password", help="the password (beware of shell quoting)")
     g.add_argument("--password-env", metavar="VAR", help="read the password from this env var")
     g.add_argument("--password-file", metavar="FILE",

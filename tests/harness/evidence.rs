@@ -202,3 +202,28 @@ pub fn bridged_records(
     assert_eq!(records.len(), sessions, "{records:#?}");
     records
 }
+
+/// Asserts that a record from a capture or the sensor saw the client as the gateway's record
+/// `seen` did: the same hello (JA4, offered lists and JA3, highest version, SNI), version and
+/// suite.
+pub fn assert_same_client(found: &SessionRecord, seen: &SessionRecord) {
+    assert_eq!(
+        (
+            &found.ja4,
+            &found.offered,
+            found.offered_max_tls,
+            found.tls_version,
+            &found.sni,
+            &found.tls_cipher
+        ),
+        (
+            &seen.ja4,
+            &seen.offered,
+            seen.offered_max_tls,
+            seen.tls_version,
+            &seen.sni,
+            &seen.tls_cipher
+        ),
+        "found {found:#?}\nthe gateway saw {seen:#?}"
+    );
+}

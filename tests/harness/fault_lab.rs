@@ -149,7 +149,8 @@ impl Lab {
             upstreams.push(upstream);
         }
         let mut config = format!(
-            "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n\n{}",
+            "[gateway]\n{gateway_section}\n\n{}\n{}",
+            crate::default_store_table(gateway_section),
             upstreams.iter().map(UpstreamSpec::toml).collect::<String>()
         );
         for l in &listeners {
@@ -278,6 +279,26 @@ impl Lab {
         c.send(b"QUIT\r\n");
         assert_eq!(c.rest_until_closed(REPLY_TIMEOUT), "+OK Logging out.\r\n");
         self.normal_logins.lock().expect("lock").push(c.port);
+    }
+
+    /// Waits until the gateway's writer has reported `n` failed writes in its log (one line
+    /// each: the error it quotes may say "cannot write session records" too).
+    pub fn wait_for_failed_writes(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .gateway
+            .log()
+            .matches("they stay queued and the write is retried")
+            .count()
+            < n
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{n} failed writes were not reported:\n{}",
+                self.gateway.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits until the gateway has written `n` records (it writes them off the session path).

@@ -31,6 +31,27 @@ pub fn mailtls_bin() -> PathBuf {
         .clone()
 }
 
+/// Runs `mailtls` with `args`, `stdin` written to its standard input, and returns what it
+/// printed and its exit status.
+pub fn run_mailtls(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(mailtls_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mailtls");
+    let mut input = child.stdin.take().expect("piped stdin");
+    let bytes = stdin.to_vec();
+    // Written beside the wait, so a large input cannot block on a full pipe.
+    let writer = std::thread::spawn(move || input.write_all(&bytes));
+    let output = child.wait_with_output().expect("mailtls output");
+    // mailtls may exit before reading everything (an error): a broken pipe is no failure.
+    let _ = writer.join();
+    output
+}
+
 /// Builds binary `bin` of `package` (debug profile) and returns its path.
 pub(crate) fn built_binary(package: &str, bin: &str) -> PathBuf {
     let root = repo_root();
@@ -111,6 +132,8 @@ pub struct ListenerSpec {
     pub proxy_from: Vec<String>,
     /// The `[policy.NAME]` the listener applies, if any.
     pub policy: Option<String>,
+    /// The legacy opt-in endpoint: only clients with a live exception get through.
+    pub opt_in: bool,
 }
 
 impl ListenerSpec {
@@ -123,6 +146,7 @@ impl ListenerSpec {
             port: free_port(),
             proxy_from: Vec::new(),
             policy: None,
+            opt_in: false,
         }
     }
 
@@ -130,6 +154,13 @@ impl ListenerSpec {
     /// extra tables).
     pub fn with_policy(mut self, name: &str) -> ListenerSpec {
         self.policy = Some(name.to_string());
+        self
+    }
+
+    /// This listener as the legacy opt-in endpoint of the policy `[policy.NAME]`.
+    pub fn opt_in_to(mut self, name: &str) -> ListenerSpec {
+        self.policy = Some(name.to_string());
+        self.opt_in = true;
         self
     }
 
@@ -169,7 +200,7 @@ impl ListenerSpec {
                 + &self
                     .policy
                     .as_ref()
-                    .map(|p| format!("policy = \"{p}\"\n"))
+                    .map(|p| format!("policy = \"{p}\"\nopt_in = {}\n", self.opt_in))
                     .unwrap_or_default(),
         )
     }
@@ -230,6 +261,19 @@ impl Gateway {
         gateway_section: &str,
         upstream_tls: UpstreamTls,
     ) -> Gateway {
+        let config = Gateway::config_text(dovecot, &listeners, gateway_section, upstream_tls);
+        Gateway::start_with_config(dir, &config, listeners)
+    }
+
+    /// The config [`Gateway::start_upstream`] writes: `listeners` bridged to the lab Dovecot
+    /// (verified with the lab CA) as `upstream_tls` says, after a `[gateway]` section of
+    /// `gateway_section` (which may go on with tables of its own). For a reload, too.
+    pub fn config_text(
+        dovecot: &Dovecot,
+        listeners: &[ListenerSpec],
+        gateway_section: &str,
+        upstream_tls: UpstreamTls,
+    ) -> String {
         let (tls, imap_port, pop3_port) = upstream_tls.config();
         let certs = dovecot.ca_file().parent().expect("certs dir").to_path_buf();
         let upstreams = format!(
@@ -253,11 +297,11 @@ ca_file = "{ca}"
             ca = dovecot.ca_file().display(),
         );
         let listener_toml = |l: &ListenerSpec| l.toml(&certs, &format!("dovecot-{}", l.protocol));
-        let config = format!(
-            "[gateway]\n{gateway_section}\n\n[store]\npath = \"sessions.db\"\n{upstreams}\n{}",
+        format!(
+            "[gateway]\n{gateway_section}\n\n{}{upstreams}\n{}",
+            crate::default_store_table(gateway_section),
             listeners.iter().map(listener_toml).collect::<String>()
-        );
-        Gateway::start_with_config(dir, &config, listeners)
+        )
     }
 
     /// Starts the gateway with a config written out in full.
@@ -332,14 +376,63 @@ ca_file = "{ca}"
         self.child.as_ref().expect("running").id()
     }
 
+    /// The config file the gateway was started with, which it reads again on SIGHUP.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("mailtls.toml")
+    }
+
+    /// Writes [`Gateway::config_text`] (implicit TLS upstream) over the config file in place,
+    /// so its owner and mode stay, for a reload.
+    pub fn rewrite_config(
+        &self,
+        dovecot: &Dovecot,
+        listeners: &[ListenerSpec],
+        gateway_section: &str,
+    ) {
+        let text = Gateway::config_text(dovecot, listeners, gateway_section, UpstreamTls::Implicit);
+        std::fs::write(self.config_path(), text).expect("write the config");
+    }
+
+    /// Sends the gateway SIGHUP: reload the config.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP {}", self.pid());
+    }
+
+    /// Waits until the log holds `needle` `count` times (e.g. the second "config reloaded"),
+    /// and returns the log.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {count} x {needle:?} in the gateway's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the gateway's `count`-th refused reload and returns its ERROR line that holds
+    /// `naming` (a key, or the words of the problem).
+    pub fn reload_refusal(&self, count: usize, naming: &str) -> String {
+        let log = self.wait_for_log("reload refused: the running config stays", count);
+        log.lines()
+            .find(|l| l.contains("ERROR") && l.contains("reload refused") && l.contains(naming))
+            .unwrap_or_else(|| panic!("no refused reload naming {naming:?} in:\n{log}"))
+            .to_string()
+    }
+
     /// Everything the gateway has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
-    }
-
-    /// The config the gateway runs with.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.join("mailtls.toml")
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -12,6 +12,7 @@ pub mod haproxy;
 mod lab_script;
 pub mod legacy_client;
 mod postfix;
+mod postgres;
 pub mod process;
 pub mod scrape;
 mod scratch;
@@ -24,10 +25,11 @@ pub mod xorshift;
 
 pub use dovecot::{oauth_dovecot, post_cutoff_dovecot, Dovecot, DovecotOptions};
 pub use gateway::{
-    free_port, free_port_on, mailtls_bin, start_gateway, start_gateway_upstream, Gateway,
-    ListenerSpec, UpstreamTls,
+    free_port, free_port_on, mailtls_bin, run_mailtls, start_gateway, start_gateway_upstream,
+    Gateway, ListenerSpec, UpstreamTls,
 };
 pub use postfix::{submission_lab, Postfix, SubmissionLab};
+pub use postgres::Postgres;
 pub use scratch::Scratch;
 pub use token_endpoint::{app_certificate, AppCertificate, TokenEndpoint, TokenEndpointOptions};
 
@@ -60,4 +62,14 @@ pub fn run_ok(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The `[store]` table a test gateway gets (`sessions.db` in its folder), unless the test's
+/// `[gateway]` text goes on with a `[store]` table of its own (e.g. a PostgreSQL `url`).
+pub(crate) fn default_store_table(gateway_section: &str) -> &'static str {
+    if gateway_section.lines().any(|line| line.trim() == "[store]") {
+        ""
+    } else {
+        "[store]\npath = \"sessions.db\"\n"
+    }
 }

@@ -60,3 +60,23 @@ pub fn vm_rss_kib(pid: u32) -> u64 {
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }
+
+/// Reads `child`'s standard error (piped) until a line containing `needle`, e.g. tcpdump's
+/// or the sensor's "listening on", and returns what it said; the rest is drained in a thread
+/// so the child never blocks on a full pipe.
+pub fn await_stderr_line(child: &mut std::process::Child, needle: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut said = String::new();
+    while !said.contains(needle) {
+        let read = stderr.read_line(&mut said).expect("read standard error");
+        assert!(read > 0, "ended before saying {needle:?}: {said}");
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        while stderr.read_line(&mut rest).is_ok_and(|n| n > 0) {
+            rest.clear();
+        }
+    });
+    said
+}

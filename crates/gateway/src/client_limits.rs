@@ -2,11 +2,14 @@
 //! unauthenticated connections with a share per address, a separate budget of logged-in
 //! sessions, and failed logins counted across connections. Shared by every listener; each
 //! lookup takes one small mutex for a few map operations and never holds it across an await.
+//!
+//! An IPv4 client is one address; an IPv6 client is its /64, since a host is usually given a
+//! whole /64 and can pick a fresh address from it for every connection.
 
 mod failed_logins;
 mod unauthenticated;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -50,7 +53,7 @@ impl ClientLimits {
         &self,
         client: IpAddr,
     ) -> Result<UnauthenticatedSlot, RefusalReason> {
-        let client = client.to_canonical();
+        let client = limit_key(client);
         lock(&self.unauthenticated).claim(client)?;
         Ok(UnauthenticatedSlot {
             counts: self.unauthenticated.clone(),
@@ -61,13 +64,13 @@ impl ClientLimits {
     /// Whether logins from `client` are refused now because it failed too many recently.
     pub fn login_throttled(&self, client: IpAddr) -> bool {
         lock(&self.failed_logins)
-            .refused_until(client.to_canonical(), Instant::now())
+            .refused_until(limit_key(client), Instant::now())
             .is_some()
     }
 
     /// The upstream refused a login of `client`.
     pub fn login_failed(&self, client: IpAddr) {
-        lock(&self.failed_logins).failed(client.to_canonical(), Instant::now());
+        lock(&self.failed_logins).failed(limit_key(client), Instant::now());
     }
 
     /// A logged-in session's place, taken before the upstream login; `None` when every one is
@@ -87,6 +90,15 @@ pub(crate) struct UnauthenticatedSlot {
 impl Drop for UnauthenticatedSlot {
     fn drop(&mut self) {
         lock(&self.counts).release(self.client);
+    }
+}
+
+/// What the limits count a client as: its IPv4 address (also when it arrives as an IPv4-mapped
+/// IPv6 address on a dual-stack socket), or its IPv6 /64.
+fn limit_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
     }
 }
 
@@ -140,6 +152,30 @@ mod tests {
             limits.admit_unauthenticated("192.0.2.1".parse().unwrap()),
             Err(RefusalReason::ClientLimit)
         ));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let limits = limits();
+        let _first = limits
+            .admit_unauthenticated("2001:db8:1:2::1".parse().unwrap())
+            .unwrap();
+        let _second = limits
+            .admit_unauthenticated("2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap())
+            .unwrap();
+        // A third address of the same /64 is the same host; the next /64 is not.
+        assert!(matches!(
+            limits.admit_unauthenticated("2001:db8:1:2::99".parse().unwrap()),
+            Err(RefusalReason::ClientLimit)
+        ));
+        assert!(limits
+            .admit_unauthenticated("2001:db8:1:3::1".parse().unwrap())
+            .is_ok());
+
+        limits.login_failed("2001:db8:1:2::7".parse().unwrap());
+        limits.login_failed("2001:db8:1:2::8".parse().unwrap());
+        assert!(limits.login_throttled("2001:db8:1:2::9".parse().unwrap()));
+        assert!(!limits.login_throttled("2001:db8:1:3::9".parse().unwrap()));
     }
 
     #[test]

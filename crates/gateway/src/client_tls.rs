@@ -307,6 +307,7 @@ mod tests {
             upstream: "up".into(),
             greeting: "hi".into(),
             proxy_protocol: None,
+            relay: None,
         }
     }
 

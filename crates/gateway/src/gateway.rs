@@ -2,28 +2,30 @@
 //! bound to its sockets, then served until shutdown.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use policy::PolicySet;
 use store::SessionRecorder;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
 use wire::TlsVersion;
 
 use crate::client_limits::ClientLimits;
 use crate::client_tls::{acceptor_for, negotiated_suites};
 use crate::error::SetupError;
-use crate::listener::{accept_loop, ListenerContext, UpstreamContext};
+use crate::listener::{ListenerContext, UpstreamContext};
 use crate::proxy_header::ProxyHeaderCheck;
-use crate::settings::{ClientTlsMode, GatewaySettings, UpstreamLogin};
+use crate::running::RunningGateway;
+use crate::settings::{ClientTlsMode, GatewaySettings, ListenerSettings, UpstreamLogin};
 use crate::token_logins::TokenLogins;
 use crate::upstream_tls::connector_for;
 
-/// A gateway whose settings have all been put to use, ready to bind.
+/// A gateway whose settings have all been put to use, ready to bind (at start) or to replace
+/// a running gateway's config ([`RunningGateway::reload`]).
 pub struct Gateway {
-    listeners: Vec<Arc<ListenerContext>>,
+    pub(crate) listeners: Vec<ListenerContext>,
+    /// Used at start; a reload keeps the running gateway's.
+    limits: Arc<ClientLimits>,
 }
 
 impl Gateway {
@@ -97,7 +99,7 @@ impl Gateway {
                 }
                 continue;
             };
-            listeners.push(Arc::new(ListenerContext {
+            listeners.push(ListenerContext {
                 settings: listener.clone(),
                 acceptor,
                 upstream: upstream.clone(),
@@ -105,10 +107,10 @@ impl Gateway {
                 policy: policy.clone(),
                 proxy: listener.proxy_protocol.clone().map(ProxyHeaderCheck::new),
                 limits: limits.clone(),
-            }));
+            });
         }
         if errors.is_empty() {
-            Ok(Gateway { listeners })
+            Ok(Gateway { listeners, limits })
         } else {
             Err(errors)
         }
@@ -150,15 +152,13 @@ impl Gateway {
     pub async fn bind(self) -> Result<BoundGateway, SetupError> {
         let mut bound = Vec::new();
         for ctx in self.listeners {
-            let socket = listen(ctx.settings.bind).map_err(|e| {
-                SetupError::new(
-                    format!("listener[{}].bind", ctx.settings.name),
-                    format!("cannot listen on {}: {e}", ctx.settings.bind),
-                )
-            })?;
+            let socket = listen_for(&ctx.settings)?;
             bound.push((ctx, socket));
         }
-        Ok(BoundGateway { listeners: bound })
+        Ok(BoundGateway {
+            listeners: bound,
+            limits: self.limits,
+        })
     }
 }
 
@@ -176,6 +176,26 @@ pub struct ListenerSuites {
 /// overflowed connect is never seen, so never recorded. The kernel caps it at somaxconn.
 const LISTEN_BACKLOG: u32 = 4096;
 
+/// A listening socket for `listener`, or what stops it with the listener's `bind` key. A port
+/// below 1024 refused to a process without root or CAP_NET_BIND_SERVICE (a gateway that
+/// gave root up at start, on reload) says so, since the fix is a restart, not the config.
+pub(crate) fn listen_for(listener: &ListenerSettings) -> Result<TcpListener, SetupError> {
+    let addr = listener.bind;
+    listen(addr).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+            ": a port below 1024 needs root or CAP_NET_BIND_SERVICE, which this process does \
+             not hold (a gateway that gave root up after starting cannot take it back); restart \
+             the gateway to bind it, or choose a port from 1024"
+        } else {
+            ""
+        };
+        SetupError::new(
+            format!("listener[{}].bind", listener.name),
+            format!("cannot listen on {addr}: {e}{hint}"),
+        )
+    })
+}
+
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -188,38 +208,20 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// A gateway listening on its sockets.
+/// A gateway listening on its sockets, not yet accepting.
 pub struct BoundGateway {
-    listeners: Vec<(Arc<ListenerContext>, TcpListener)>,
+    listeners: Vec<(ListenerContext, TcpListener)>,
+    limits: Arc<ClientLimits>,
 }
 
 impl BoundGateway {
-    /// Serves clients until `shutdown` completes, then lets running sessions record themselves.
-    pub async fn serve(self, recorder: SessionRecorder, shutdown: impl Future<Output = ()>) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut loops = Vec::new();
+    /// Starts accepting on every socket (inside the async runtime); the returned handle
+    /// reloads the config and shuts the gateway down.
+    pub fn start(self, recorder: SessionRecorder) -> RunningGateway {
+        let mut running = RunningGateway::new(recorder, self.limits);
         for (ctx, socket) in self.listeners {
-            crate::metrics::listener_started(&ctx.settings.name);
-            tracing::info!(
-                listener = %ctx.settings.name,
-                bind = %ctx.settings.bind,
-                min_tls = %ctx.settings.min_tls,
-                upstream = %ctx.upstream.settings.name,
-                proxy_protocol = ctx.proxy.is_some(),
-                "listening"
-            );
-            loops.push(tokio::spawn(accept_loop(
-                ctx,
-                socket,
-                recorder.clone(),
-                stop_rx.clone(),
-            )));
+            running.open(Arc::new(ctx), socket);
         }
-        shutdown.await;
-        tracing::info!("shutting down: no new sessions; ending the running ones");
-        let _ = stop_tx.send(true);
-        for handle in loops {
-            let _ = handle.await;
-        }
+        running
     }
 }

@@ -14,6 +14,8 @@ mod gateway;
 mod listener;
 pub mod metrics;
 mod proxy_header;
+mod register_watch;
+mod running;
 mod session;
 pub mod settings;
 mod stream;
@@ -22,4 +24,6 @@ mod upstream_tls;
 
 pub use error::SetupError;
 pub use gateway::{BoundGateway, Gateway, ListenerSuites};
+pub use register_watch::{register_warnings, watch_register, WATCH_INTERVAL};
+pub use running::{ListenerChanges, RunningGateway};
 pub use token_logins::TokenLogins;

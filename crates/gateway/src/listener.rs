@@ -47,29 +47,56 @@ pub(crate) struct ListenerContext {
 /// How long sessions get to write their records after shutdown was asked.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Accepts connections until shutdown, each served by its own task, then waits for those
-/// tasks to record their sessions. Accepting never waits: the session task itself closes a
-/// connection over the limits of `ctx.limits` at once, so every refusal is seen and counted.
+/// The config a listener's new sessions start with: replaced by a reload, `None` once a
+/// reload removed the listener. Each session keeps the `Arc` it started with.
+pub(crate) type CurrentContext = watch::Receiver<Option<Arc<ListenerContext>>>;
+
+/// Accepts connections until the listener is removed or the gateway shuts down, each served
+/// by its own task with the listener's config of the moment, then waits for those tasks to
+/// record their sessions. Accepting never waits: the session task itself closes a connection
+/// over the limits of the client at once, so every refusal is seen and counted.
 pub(crate) async fn accept_loop(
-    ctx: Arc<ListenerContext>,
+    current: CurrentContext,
     listener: TcpListener,
     recorder: SessionRecorder,
     shutdown: watch::Receiver<bool>,
 ) {
+    let name = match current.borrow().as_ref() {
+        Some(ctx) => ctx.settings.name.clone(),
+        None => return,
+    };
     let mut tasks = JoinSet::new();
-    accept_until_shutdown(&ctx, &listener, &recorder, &shutdown, &mut tasks).await;
+    accept_until_stopped(current, &listener, &recorder, &shutdown, &mut tasks).await;
     drop(listener);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(listener = %ctx.settings.name, left = tasks.len(), "sessions did not end in time");
+    // A listener a reload removed lets its sessions run to their end; at shutdown they are
+    // told to stop and get a grace period to record themselves.
+    let mut stop = shutdown.clone();
+    let ended_on_their_own = {
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        tokio::pin!(drain);
+        tokio::select! {
+            _ = &mut drain => true,
+            _ = shut_down(&mut stop) => tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_ok(),
+        }
+    };
+    if !ended_on_their_own {
+        tracing::warn!(listener = %name, left = tasks.len(), "sessions did not end in time");
     }
 }
 
-async fn accept_until_shutdown(
-    ctx: &Arc<ListenerContext>,
+/// Completes once the gateway shuts down.
+async fn shut_down(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns may not live across an await: dropped here.
+    let _ = shutdown.wait_for(|stop| *stop).await.map(drop);
+}
+
+/// Completes once a reload removed the listener (or its running gateway is gone).
+async fn removed(current: &mut CurrentContext) {
+    let _ = current.wait_for(Option::is_none).await.map(drop);
+}
+
+async fn accept_until_stopped(
+    mut current: CurrentContext,
     listener: &TcpListener,
     recorder: &SessionRecorder,
     shutdown: &watch::Receiver<bool>,
@@ -80,10 +107,14 @@ async fn accept_until_shutdown(
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => return,
+            _ = removed(&mut current) => return,
+        };
+        // The config of this moment; a reload after this leaves the session with it.
+        let Some(ctx) = current.borrow().clone() else {
+            return;
         };
         match accepted {
             Ok((tcp, peer)) => {
-                let ctx = ctx.clone();
                 let recorder = recorder.clone();
                 let shutdown = shutdown.clone();
                 tasks.spawn(async move {

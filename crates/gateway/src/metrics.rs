@@ -46,6 +46,18 @@ pub const BYTES_FROM_CLIENTS: &str = "mailtls_client_received_bytes_total";
 /// Counter: application bytes sent to clients, by `listener`, counted when a session ends.
 pub const BYTES_TO_CLIENTS: &str = "mailtls_client_sent_bytes_total";
 
+/// Counter: config reloads (SIGHUP, `mailtls reload`), by `result`: `applied`, or `refused`
+/// when the new config had a problem and the running one stayed.
+pub const CONFIG_RELOADS: &str = "mailtls_config_reloads_total";
+/// Gauge: the exception register's warnings, by `kind`: `expiring` (live exceptions that
+/// expire within 30 days), `unused` (live exceptions that matched no client for 30 days) and
+/// `unexcepted` (clients below a policy's floor that no exception covers, seen in 30 days).
+/// Judged at start and hourly.
+pub const REGISTER_WARNINGS: &str = "mailtls_exception_register_warnings";
+
+/// The kinds of [`REGISTER_WARNINGS`], each set (to 0 when there is none) at every judgement.
+const REGISTER_WARNING_KINDS: [&str; 3] = ["expiring", "unused", "unexcepted"];
+
 /// Upper bounds of the login latency buckets: a LAN Dovecot answers in milliseconds, Exchange
 /// Online in a few hundred; the upstream time limit defaults to 20 s.
 const LOGIN_SECONDS_BUCKETS: [f64; 12] = [
@@ -99,6 +111,12 @@ pub fn login_throttled(listener: &str) {
     counter!(LOGINS_THROTTLED, "listener" => listener.to_string()).increment(1);
 }
 
+/// Counts a config reload, applied or refused.
+pub fn config_reloaded(applied: bool) {
+    let result = if applied { "applied" } else { "refused" };
+    counter!(CONFIG_RELOADS, "result" => result).increment(1);
+}
+
 /// A session in progress on one listener: counted in [`ACTIVE_SESSIONS`] until dropped, so a
 /// session that panics or is cancelled at shutdown is still taken off.
 pub(crate) struct ActiveSession(::metrics::Gauge);
@@ -123,6 +141,19 @@ pub(crate) fn listener_started(listener: &str) {
     gauge!(ACTIVE_SESSIONS, "listener" => listener.to_string()).increment(0.0);
     counter!(REFUSED_BY_CLIENT_LIMIT, "listener" => listener.to_string()).increment(0);
     counter!(LOGINS_THROTTLED, "listener" => listener.to_string()).increment(0);
+}
+
+/// Sets [`REGISTER_WARNINGS`] from the kinds of the warnings just judged.
+pub(crate) fn register_warnings<'k>(kinds: impl Iterator<Item = &'k str>) {
+    let mut counts = [0_u32; REGISTER_WARNING_KINDS.len()];
+    for kind in kinds {
+        if let Some(slot) = REGISTER_WARNING_KINDS.iter().position(|k| *k == kind) {
+            counts[slot] += 1;
+        }
+    }
+    for (kind, count) in REGISTER_WARNING_KINDS.iter().zip(counts) {
+        gauge!(REGISTER_WARNINGS, "kind" => *kind).set(f64::from(count));
+    }
 }
 
 fn describe() {
@@ -157,6 +188,18 @@ fn describe() {
         BYTES_TO_CLIENTS,
         ::metrics::Unit::Bytes,
         "Application bytes sent to clients, counted when each session ends"
+    );
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Config reloads, by result: applied, or refused with the running config kept"
+    );
+    // Both results from the start, so an alert on refused reloads sees the series.
+    for result in ["applied", "refused"] {
+        counter!(CONFIG_RELOADS, "result" => result).increment(0);
+    }
+    describe_gauge!(
+        REGISTER_WARNINGS,
+        "Exception register warnings by kind: expiring within 30 days, unused for 30 days, legacy clients no exception covers"
     );
     store::describe_metrics();
 }
@@ -251,6 +294,7 @@ mod tests {
             upstream: "exchange".into(),
             greeting: "hi".into(),
             proxy_protocol: None,
+            relay: None,
         }
     }
 
@@ -280,6 +324,7 @@ mod tests {
             bytes_to_client: 20,
             policy: None,
             envelope_sender: None,
+            messages_submitted: None,
         }
     }
 

@@ -43,13 +43,13 @@ impl ProxyHeaderCheck {
 
     /// Checks a connection from `peer` and reads its header. Returns the client the header
     /// names (`peer` itself for a `LOCAL` or `UNKNOWN` header) and the bytes read past the
-    /// header; or how the session ends, the refusal counted and logged.
+    /// header; or why there is no client, the refusal counted and logged.
     pub(crate) async fn client_of<S: AsyncRead + Unpin>(
         &self,
         listener: &str,
         stream: &mut S,
         peer: SocketAddr,
-    ) -> Result<(SocketAddr, Vec<u8>), SessionEnd> {
+    ) -> Result<(SocketAddr, Vec<u8>), NoClient> {
         let result = match self.settings.trusts(peer.ip()) {
             // Nothing is read from a sender that may not name clients.
             false => Err(HeaderFailure::Untrusted),
@@ -69,6 +69,7 @@ impl ProxyHeaderCheck {
                 Ok((header.client.unwrap_or(peer), early))
             }
             Err(failure) => {
+                let untrusted = matches!(failure, HeaderFailure::Untrusted);
                 let end = failure.into_end(peer);
                 let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(
@@ -78,10 +79,23 @@ impl ProxyHeaderCheck {
                     reason = end.detail.as_deref().unwrap_or(""),
                     "PROXY protocol listener refused a connection"
                 );
-                Err(end)
+                Err(match untrusted {
+                    true => NoClient::Untrusted,
+                    false => NoClient::Ended(end),
+                })
             }
         }
     }
+}
+
+/// Why a PROXY protocol listener has no client for a connection.
+#[derive(Debug)]
+pub(crate) enum NoClient {
+    /// The sender is not in `proxy_from`. Anyone on the network can be such a sender, so it
+    /// is counted per address and minute rather than recorded as a session.
+    Untrusted,
+    /// A trusted sender's header was missing, late or invalid: the session ends so, recorded.
+    Ended(SessionEnd),
 }
 
 /// The client's connection as the session task starts it: on a PROXY protocol listener the
@@ -92,7 +106,7 @@ pub(crate) async fn accept_client(
     listener: &str,
     mut tcp: TcpStream,
     peer: SocketAddr,
-) -> Result<(Rewind<TcpStream>, SocketAddr), SessionEnd> {
+) -> Result<(Rewind<TcpStream>, SocketAddr), NoClient> {
     let Some(check) = check else {
         return Ok((Rewind::new(tcp), peer));
     };
@@ -239,8 +253,16 @@ mod tests {
         check: &ProxyHeaderCheck,
         stream: &mut Pieces,
         peer: &str,
-    ) -> Result<(SocketAddr, Vec<u8>), SessionEnd> {
+    ) -> Result<(SocketAddr, Vec<u8>), NoClient> {
         check.client_of("test", stream, peer.parse().unwrap()).await
+    }
+
+    /// How a trusted sender's session ended.
+    fn ended(result: Result<(SocketAddr, Vec<u8>), NoClient>) -> SessionEnd {
+        match result {
+            Err(NoClient::Ended(end)) => end,
+            other => panic!("expected a recorded end, got {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -330,7 +352,7 @@ mod tests {
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n",
         ] {
             let mut stream = pieces(&[garbage]);
-            let end = client_of(&check, &mut stream, BALANCER).await.unwrap_err();
+            let end = ended(client_of(&check, &mut stream, BALANCER).await);
             assert_eq!(end.outcome, Outcome::ProtocolError, "{end:?}");
             let detail = end.detail.unwrap();
             assert!(detail.starts_with("from 10.1.2.3: "), "{detail}");
@@ -345,7 +367,7 @@ mod tests {
         let check = check(&["10.0.0.0/8"]);
         let long_v1 = format!("PROXY UNKNOWN {}\r\n", "x".repeat(300));
         let mut stream = pieces(&[long_v1.as_bytes()]);
-        let end = client_of(&check, &mut stream, BALANCER).await.unwrap_err();
+        let end = ended(client_of(&check, &mut stream, BALANCER).await);
         assert_eq!(end.outcome, Outcome::ProtocolError);
         assert!(end.detail.unwrap().contains("longer than"));
 
@@ -353,7 +375,7 @@ mod tests {
         huge_v2.extend([0x21, 0x11, 0xff, 0xff]);
         huge_v2.extend(vec![0u8; 70_000]);
         let mut stream = pieces(&[&huge_v2]);
-        let end = client_of(&check, &mut stream, BALANCER).await.unwrap_err();
+        let end = ended(client_of(&check, &mut stream, BALANCER).await);
         assert_eq!(end.outcome, Outcome::ProtocolError);
         let unread: usize = stream.0.iter().map(Vec::len).sum();
         assert!(unread > 60_000, "only the announced length was needed");
@@ -365,9 +387,8 @@ mod tests {
         let header = b"PROXY TCP4 192.0.2.7 10.0.0.1 51000 993\r\n";
         for peer in ["11.0.0.1:1000", "192.168.1.11:1000", "[2001:db8::1]:1000"] {
             let mut stream = pieces(&[header]);
-            let end = client_of(&check, &mut stream, peer).await.unwrap_err();
-            assert_eq!(end.outcome, Outcome::RefusedByPolicy, "{peer}");
-            assert!(end.detail.unwrap().contains("not in proxy_from"));
+            let refused = client_of(&check, &mut stream, peer).await;
+            assert!(matches!(refused, Err(NoClient::Untrusted)), "{peer}");
             assert_eq!(stream.0.len(), 1, "nothing read from {peer}");
         }
         // An IPv4 balancer seen on an IPv6 socket is still the IPv4 balancer.
@@ -382,17 +403,18 @@ mod tests {
     async fn a_connection_that_ends_or_stalls_before_the_header_is_refused() {
         let check = check(&["10.0.0.0/8"]);
         let mut stream = pieces(&[b"PROXY TCP4 192.0"]);
-        let end = client_of(&check, &mut stream, BALANCER).await.unwrap_err();
+        let end = ended(client_of(&check, &mut stream, BALANCER).await);
         assert_eq!(end.outcome, Outcome::ClientClosed);
         assert!(end.detail.unwrap().contains("(16 bytes read)"));
 
         let mut quick = check;
         quick.timeout = Duration::from_millis(50);
         let (_writer, mut silent) = tokio::io::duplex(64);
-        let end = quick
-            .client_of("test", &mut silent, BALANCER.parse().unwrap())
-            .await
-            .unwrap_err();
+        let end = ended(
+            quick
+                .client_of("test", &mut silent, BALANCER.parse().unwrap())
+                .await,
+        );
         assert_eq!(end.outcome, Outcome::Timeout);
         assert_eq!(
             end.detail.as_deref(),

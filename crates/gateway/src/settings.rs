@@ -38,17 +38,6 @@ impl Protocol {
         }
     }
 
-    /// The response code of a login a TLS floor policy refuses: `[ALERT]` in IMAP (RFC 3501:
-    /// the client must show its text), `[SYS/PERM]` (RFC 3206) in POP3, `5.7.0` in SMTP.
-    pub fn policy_refusal_code(self) -> &'static str {
-        match self {
-            Protocol::Imap => "[ALERT]",
-            Protocol::Pop3 => "[SYS/PERM]",
-            // The SMTP refusal is `535 5.7.8`; an enhanced code in front of its text gives way.
-            Protocol::Smtp => "5.7.0",
-        }
-    }
-
     /// The response code that tells a client its mailbox has as many sessions as it may:
     /// `[LIMIT]` (RFC 5530) in IMAP, `[IN-USE]` (RFC 2449) in POP3, `4.3.2` in SMTP.
     pub fn mailbox_busy_code(self) -> &'static str {
@@ -134,6 +123,59 @@ pub struct ListenerSettings {
     /// `Some` when clients arrive through load balancers that put a PROXY protocol header
     /// before their bytes; `None` for clients that connect directly.
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// SMTP: `Some` on a listener that also accepts mail without authentication from listed
+    /// networks and senders (devices that cannot authenticate), sent upstream as one account.
+    pub relay: Option<RelaySettings>,
+}
+
+/// Who may submit mail without authenticating on an SMTP listener, and whom the gateway logs
+/// in upstream as for them. Anyone else gets `550 5.7.1`, so the listener is never an open
+/// relay; and the upstream still judges each recipient for that account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// The client networks (after any PROXY protocol header); never one holding every address.
+    pub networks: Vec<IpNet>,
+    /// The envelope senders they may use: whole addresses, no wildcards.
+    pub senders: Vec<String>,
+    pub login: RelayLogin,
+}
+
+/// How the gateway logs in upstream for relayed mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayLogin {
+    /// On a pass-through upstream: this user name and password (read from a root-only file).
+    Password(proto::Credentials),
+    /// On an upstream with `auth = "oauth"`: the mailbox of the `[[account]]` with this login,
+    /// with an access token from its app (its password is not needed).
+    Account(String),
+}
+
+impl RelaySettings {
+    /// Whether a client at `address` may send without authenticating. An IPv4 client of a
+    /// dual-stack socket is judged by its IPv4 address.
+    pub fn admits_client(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.networks.iter().any(|net| net.contains(&address))
+    }
+
+    /// Whether `sender` (a MAIL FROM address as sent) is listed. The comparison ignores ASCII
+    /// case in the whole address: RFC 5321 lets a server treat local parts as case-sensitive,
+    /// but Exchange Online and Postfix with virtual mailboxes do not, and the upstream still
+    /// decides whether the account may send as the address it names. Non-ASCII letters must
+    /// match exactly (their case folding is not defined for SMTPUTF8 addresses).
+    pub fn admits_sender(&self, sender: &str) -> bool {
+        self.senders
+            .iter()
+            .any(|listed| listed.eq_ignore_ascii_case(sender))
+    }
+
+    /// The user name the relayed sessions log in upstream with, for their records.
+    pub fn login_name(&self) -> &str {
+        match &self.login {
+            RelayLogin::Password(credentials) => credentials.user(),
+            RelayLogin::Account(login) => login,
+        }
+    }
 }
 
 /// A listener behind load balancers that speak the PROXY protocol (v1 or v2).

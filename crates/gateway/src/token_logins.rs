@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use oauth::{LocalAccount, LocalAccounts, TokenBroker};
+use tokio::sync::watch;
 
 /// Everything an upstream with `auth = "oauth"` needs, shared by all its sessions.
 pub struct TokenLogins {
-    pub(crate) accounts: LocalAccounts,
+    /// Replaced by a reload; a login in progress keeps the accounts it started checking with.
+    accounts: watch::Sender<Arc<LocalAccounts>>,
     pub(crate) broker: TokenBroker,
     /// Sessions open per mailbox, for the accounts with a `max_connections`.
     open: Mutex<HashMap<String, u32>>,
@@ -19,10 +21,21 @@ impl TokenLogins {
     /// The local accounts and the broker, as `mailtls gateway` opened them from the config.
     pub fn new(accounts: LocalAccounts, broker: TokenBroker) -> Self {
         TokenLogins {
-            accounts,
+            accounts: watch::Sender::new(Arc::new(accounts)),
             broker,
             open: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The local accounts of the moment.
+    pub(crate) fn accounts(&self) -> Arc<LocalAccounts> {
+        self.accounts.borrow().clone()
+    }
+
+    /// Puts `accounts` in place for the logins from now on (a config reload). The broker and
+    /// its tokens stay, and so do the counts of sessions per mailbox.
+    pub fn replace_accounts(&self, accounts: LocalAccounts) {
+        self.accounts.send_replace(Arc::new(accounts));
     }
 
     /// A place among the account's mailbox sessions, held until the session ends; `None`

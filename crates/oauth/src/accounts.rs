@@ -142,6 +142,12 @@ impl LocalAccounts {
         self.by_login.is_empty()
     }
 
+    /// The account with `login`, without a password check: for the gateway's own logins (the
+    /// relay account of an SMTP listener), never for a device's.
+    pub fn account(&self, login: &str) -> Option<Arc<LocalAccount>> {
+        self.by_login.get(login).map(|entry| entry.account.clone())
+    }
+
     /// The account if `password` is right for `login`, else `None`. An unknown login is
     /// checked against a dummy hash so it takes as long as a wrong password. The password that
     /// last checked out for an account is remembered for [`REMEMBER_FOR`].

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use proto::Secret;
 
@@ -219,6 +219,7 @@ impl TokenBroker {
                 .is_some_and(|(token, _)| token == refused)
             {
                 cached.access = None;
+                cached.updated_at = SystemTime::now();
                 tracing::info!(
                     app,
                     mailbox,
@@ -237,12 +238,23 @@ impl TokenBroker {
                 endpoint.client_credentials(now).await
             }
             Grant::DeviceCode => {
-                let refresh = self
-                    .tokens
-                    .lock()
-                    .await
-                    .get(key)
-                    .and_then(|t| t.refresh.clone());
+                let mut tokens = self.tokens.lock().await;
+                if tokens.get(key).is_none_or(|t| t.refresh.is_none()) {
+                    // `mailtls oauth login` may have signed the mailbox in since the start:
+                    // its token serves as it is, while fresh.
+                    self.persist(&mut tokens).await;
+                    let signed_in = tokens.get(key).and_then(|t| t.access.as_ref());
+                    if let Some((token, lifetime)) = signed_in {
+                        if lifetime.freshness(now) == Freshness::Fresh {
+                            return Ok(AccessToken {
+                                token: token.clone(),
+                                lifetime: *lifetime,
+                            });
+                        }
+                    }
+                }
+                let refresh = tokens.get(key).and_then(|t| t.refresh.clone());
+                drop(tokens);
                 match refresh {
                     Some(refresh) => {
                         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -273,7 +285,8 @@ impl TokenBroker {
                     at: now,
                     message: error.to_string(),
                 });
-                self.persist(&tokens).await;
+                entry.updated_at = now;
+                self.persist(&mut tokens).await;
                 Err(error)
             }
         }
@@ -289,23 +302,30 @@ impl TokenBroker {
             entry.refresh = Some(refresh);
         }
         entry.last_error = None;
-        self.persist(&tokens).await;
+        entry.updated_at = now;
+        self.persist(&mut tokens).await;
         AccessToken {
             token: issued.access,
             lifetime,
         }
     }
 
-    /// Writes the whole cache off the reactor. A failed write is logged, not fatal: the token
-    /// in memory still serves, and the next write tries again.
-    async fn persist(&self, tokens: &BTreeMap<TokenKey, CachedToken>) {
+    /// Writes the whole cache off the reactor, merged with what another process (`mailtls
+    /// oauth login`, another gateway) wrote meanwhile, and takes their newer entries into
+    /// `tokens`. A failed write is logged, not fatal: the token in memory still serves, and
+    /// the next write tries again.
+    async fn persist(&self, tokens: &mut BTreeMap<TokenKey, CachedToken>) {
         let Some(file) = self.file.clone() else {
             return;
         };
         let snapshot: Vec<CachedToken> = tokens.values().cloned().collect();
-        let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
+        let written = tokio::task::spawn_blocking(move || file.merge_write(&snapshot)).await;
         match written {
-            Ok(Ok(())) => {}
+            Ok(Ok(merged)) => {
+                for token in merged {
+                    tokens.insert(token.key.clone(), token);
+                }
+            }
             Ok(Err(error)) => tracing::error!(%error, "token cache not written"),
             Err(error) => tracing::error!(%error, "token cache writer failed"),
         }
@@ -355,5 +375,6 @@ fn empty(key: &TokenKey) -> CachedToken {
         access: None,
         refresh: None,
         last_error: None,
+        updated_at: UNIX_EPOCH,
     }
 }

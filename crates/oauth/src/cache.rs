@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -97,6 +97,9 @@ pub struct CachedToken {
     pub refresh: Option<Secret>,
     /// The last failure to obtain a token, cleared by the next success.
     pub last_error: Option<RefreshFailure>,
+    /// When this entry last changed; of two processes' versions of an entry, the later wins
+    /// (see [`TokenCacheFile::merge_write`]).
+    pub updated_at: SystemTime,
 }
 
 /// The JSON form of a [`CachedToken`]; wiped when dropped, as it holds tokens in clear.
@@ -111,6 +114,9 @@ struct StoredToken {
     refresh_token: Option<String>,
     last_error: Option<String>,
     last_error_at: Option<u64>,
+    /// Milliseconds since 1970; absent in files written before entries were merged.
+    #[serde(default)]
+    updated_at_ms: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -126,6 +132,11 @@ fn unix(time: SystemTime) -> u64 {
 
 fn from_unix(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn text(secret: &Secret) -> String {
@@ -144,6 +155,7 @@ impl From<&CachedToken> for StoredToken {
             refresh_token: token.refresh.as_ref().map(text),
             last_error: token.last_error.as_ref().map(|e| e.message.clone()),
             last_error_at: token.last_error.as_ref().map(|e| unix(e.at)),
+            updated_at_ms: Some(unix_ms(token.updated_at)),
         }
     }
 }
@@ -175,8 +187,36 @@ impl From<&StoredToken> for CachedToken {
                 at: from_unix(stored.last_error_at.unwrap_or(0)),
                 message: message.clone(),
             }),
+            updated_at: UNIX_EPOCH + Duration::from_millis(stored.updated_at_ms.unwrap_or(0)),
         }
     }
+}
+
+/// The lock file of the cache at `path`, `<file>.lock`, created empty when missing.
+fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path.with_file_name(name))
+}
+
+/// `ours` with each entry of `theirs` that is newer or that `ours` lacks, in key order.
+fn merge(ours: &[CachedToken], theirs: Vec<CachedToken>) -> Vec<CachedToken> {
+    let mut merged: std::collections::BTreeMap<TokenKey, CachedToken> =
+        ours.iter().map(|t| (t.key.clone(), t.clone())).collect();
+    for token in theirs {
+        match merged.get(&token.key) {
+            Some(mine) if mine.updated_at >= token.updated_at => {}
+            _ => {
+                merged.insert(token.key.clone(), token);
+            }
+        }
+    }
+    merged.into_values().collect()
 }
 
 /// Seals `tokens` with `nonce`: the bytes of a cache file.
@@ -289,6 +329,55 @@ impl TokenCacheFile {
         &self.path
     }
 
+    /// Fails unless whoever runs can write the cache at `path`: open its lock file and
+    /// create a file in its folder (what every write does). A gateway that dropped root
+    /// checks this at start, rather than losing every token it fetches to a failed write.
+    pub fn check_writable(path: &Path) -> Result<(), CacheError> {
+        let io = |what: &str, e: std::io::Error| CacheError::Io {
+            path: path.display().to_string(),
+            reason: format!("{what}: {e}"),
+        };
+        let mut probe_name = path.file_name().unwrap_or_default().to_os_string();
+        probe_name.push(format!(".probe{}", std::process::id()));
+        let probe = path.with_file_name(probe_name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&probe)
+            .map_err(|e| io("cannot create a file beside it", e))?;
+        let _ = std::fs::remove_file(&probe);
+        lock_file(path)
+            .map(drop)
+            .map_err(|e| io("cannot open the lock file beside it", e))
+    }
+
+    /// Writes `ours` merged with what the file holds now, and returns the merged tokens.
+    ///
+    /// The running gateway and `mailtls oauth login` both write the file: each entry is kept
+    /// in whichever version changed last (ours on a tie), and entries only the file holds are
+    /// kept, so neither process overwrites the other's sign-in or refresh. An exclusive lock
+    /// on `<file>.lock` makes the read and the write one step.
+    pub fn merge_write(&self, ours: &[CachedToken]) -> Result<Vec<CachedToken>, CacheError> {
+        let io = |what: &str, e: std::io::Error| CacheError::Io {
+            path: self.path.display().to_string(),
+            reason: format!("{what}: {e}"),
+        };
+        let lock =
+            lock_file(&self.path).map_err(|e| io("cannot open the lock file beside it", e))?;
+        lock.lock().map_err(|e| io("cannot lock", e))?;
+        let theirs = match std::fs::read(&self.path) {
+            Ok(bytes) => self.decode(&bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("cannot read", e)),
+        };
+        let merged = merge(ours, theirs);
+        self.write(&merged)?;
+        // Dropping `lock` closes it, which releases the lock.
+        Ok(merged)
+    }
+
     /// Replaces the file's content with `tokens`: a temporary file, mode 0600, flushed to disk,
     /// then renamed over the cache.
     pub fn write(&self, tokens: &[CachedToken]) -> Result<(), CacheError> {
@@ -344,6 +433,7 @@ mod tests {
                 at: now,
                 message: "token endpoint refused: invalid_grant".into(),
             }),
+            updated_at: now,
         }]
     }
 
@@ -352,6 +442,29 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("tokens.enc")
+    }
+
+    #[test]
+    fn two_writers_keep_each_others_newer_entries() {
+        let path = temp_path("merge");
+        let gateway = TokenCacheFile::new(&path, &key(7));
+        let login = TokenCacheFile::new(&path, &key(7));
+        let mut shared = sample()[0].clone();
+        let mut other = shared.clone();
+        other.key.mailbox = "frontdesk@contoso.com".into();
+        gateway.merge_write(&[shared.clone()]).unwrap();
+
+        // `oauth login` signs a second mailbox in and refreshes the first one later.
+        shared.refresh = Some(Secret::new("newer-refresh-token"));
+        shared.updated_at += Duration::from_secs(60);
+        login.merge_write(&[shared.clone(), other.clone()]).unwrap();
+
+        // The gateway, still holding its older copy of the first mailbox only, writes.
+        let older = sample()[0].clone();
+        let merged = gateway.merge_write(&[older]).unwrap();
+        assert_eq!(merged, vec![other.clone(), shared.clone()]);
+        let (_, on_disk) = TokenCacheFile::open(&path, &key(7)).unwrap();
+        assert_eq!(on_disk, vec![other, shared]);
     }
 
     #[test]

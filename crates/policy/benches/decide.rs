@@ -75,6 +75,7 @@ fn register() -> ExceptionRegister {
                 datetime!(2027-06-30 00:00 UTC)
             },
             plan: "replace".into(),
+            added: None,
         });
     }
     ExceptionRegister::new(exceptions)

@@ -10,8 +10,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use time::OffsetDateTime;
 
-/// An exception's id: its 1-based position in the register (`[[exception]]` order), shown as
-/// `exception:ID` in rule ids.
+/// An exception's id, shown as `exception:ID` in rule ids and recorded with every session it
+/// let through: its `id` key, or (for an entry written by hand without one) its 1-based
+/// position in the register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExceptionId(pub u32);
 
@@ -123,6 +124,8 @@ pub struct Exception {
     pub expires: OffsetDateTime,
     /// How the clients will stop needing it.
     pub plan: String,
+    /// When it was added, if the register says: until 30 days after, it is not called unused.
+    pub added: Option<OffsetDateTime>,
 }
 
 impl Exception {

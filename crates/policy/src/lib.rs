@@ -13,12 +13,14 @@
 mod cohort;
 mod decision;
 mod exception;
+mod governance;
 mod schedule;
 mod set;
 
 pub use cohort::CohortKey;
 pub use decision::{Decision, Rollout, Rule, Verdict, Why};
 pub use exception::{Exception, ExceptionError, ExceptionId, ExceptionMatch, ExceptionRegister};
+pub use governance::{DecidedClient, RegisterUse, RegisterWarning, WARNING_WINDOW};
 pub use schedule::{Mode, Phase, Policy, Window, WindowError};
 pub use set::{Client, ListenerPolicy, MissingPolicy, PolicySet};
 

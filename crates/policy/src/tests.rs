@@ -39,6 +39,7 @@ fn exception(
         reason: "old firmware".into(),
         expires,
         plan: "replace it".into(),
+        added: None,
     }
 }
 
@@ -594,5 +595,158 @@ fn why_reads_as_a_sentence() {
             "TLSv1.0 is below the floor TLSv1.2; mode enforce; 50.00% of clients are refused now"
         ),
         "{why}"
+    );
+}
+
+#[test]
+fn register_warnings_name_expiring_unused_and_unexcepted() {
+    let at = datetime!(2026-10-01 12:00 UTC);
+    let soon = exception(1, Some("10.1.0.0/16"), None, None, at + Duration::days(10));
+    let quiet = exception(
+        2,
+        None,
+        Some("scanner@contoso.com"),
+        None,
+        at + Duration::days(200),
+    );
+    let busy = exception(3, Some("10.3.0.0/16"), None, None, at + Duration::days(200));
+    let new = Exception {
+        added: Some(at - Duration::days(3)),
+        ..exception(4, Some("10.4.0.0/16"), None, None, at + Duration::days(200))
+    };
+    let gone = exception(5, Some("10.5.0.0/16"), None, None, at - Duration::days(1));
+    let far = exception(6, Some("10.6.0.0/16"), None, None, at + Duration::days(31));
+    let set = set(Mode::Enforce, vec![soon, quiet, busy, new, gone, far]);
+    let seen = |address: &str, login, version, rule, days_ago: i64| DecidedClient {
+        address: address.parse().unwrap(),
+        login,
+        ja4: None,
+        version,
+        rule,
+        last_seen: at - Duration::days(days_ago),
+        sessions: 2,
+    };
+    let usage = RegisterUse {
+        observed_since: Some(at - Duration::days(90)),
+        last_matched: HashMap::from([
+            (ExceptionId(1), at - Duration::days(40)),
+            (ExceptionId(2), at - Duration::days(31)),
+            (ExceptionId(3), at - Duration::days(29)),
+            (ExceptionId(6), at - Duration::days(1)),
+        ]),
+        unexcepted: vec![
+            // Below the floor: warned once, lowest version, latest rule, sessions summed.
+            seen(
+                "192.0.2.7",
+                Some("alice"),
+                Some(TlsVersion::Tls11),
+                "sunset/window",
+                5,
+            ),
+            seen(
+                "192.0.2.7",
+                Some("alice"),
+                Some(TlsVersion::Tls10),
+                "sunset/before-start",
+                20,
+            ),
+            // A plaintext login is below every floor.
+            seen("192.0.2.8", None, None, "sunset/window", 1),
+            // Meets the floor (an opt-in listener's rule): no warning.
+            seen(
+                "192.0.2.9",
+                None,
+                Some(TlsVersion::Tls12),
+                "sunset/opt-in",
+                1,
+            ),
+            // Covered by an exception added since: no warning.
+            seen(
+                "10.3.0.9",
+                None,
+                Some(TlsVersion::Tls10),
+                "sunset/window",
+                1,
+            ),
+            // Too long ago, or a policy no longer defined: no warning.
+            seen(
+                "192.0.2.10",
+                None,
+                Some(TlsVersion::Tls10),
+                "sunset/window",
+                31,
+            ),
+            seen(
+                "192.0.2.11",
+                None,
+                Some(TlsVersion::Tls10),
+                "gone/window",
+                1,
+            ),
+        ],
+    };
+    let warnings = set.register_warnings(&usage, at);
+    let kinds: Vec<String> = warnings
+        .iter()
+        .map(|w| match w {
+            RegisterWarning::Expiring { exception } | RegisterWarning::Unused { exception, .. } => {
+                format!("{} {}", w.kind(), exception.id)
+            }
+            RegisterWarning::Unexcepted { address, .. } => format!("{} {address}", w.kind()),
+        })
+        .collect();
+    // 1 expires in 10 days (and is also unused); 2 went quiet 31 days ago; 4 is too new to
+    // judge; 5 has expired; 6 expires in 31 days.
+    assert_eq!(
+        kinds,
+        [
+            "expiring 1",
+            "unused 1",
+            "unused 2",
+            "unexcepted 192.0.2.7",
+            "unexcepted 192.0.2.8"
+        ]
+    );
+    assert_eq!(
+        warnings[3],
+        RegisterWarning::Unexcepted {
+            address: "192.0.2.7".parse().unwrap(),
+            login: Some("alice".into()),
+            version: Some(TlsVersion::Tls10),
+            floor: TlsVersion::Tls12,
+            rule: "sunset/window".into(),
+            last_seen: at - Duration::days(5),
+            sessions: 4,
+        }
+    );
+    assert_eq!(
+        warnings[0].to_string(),
+        "exception 1 (client=10.1.0.0/16) expires at 2026-10-11 (owner \"it@contoso.com\"): renew it (mailtls exceptions renew 1) or finish its plan: \"replace it\""
+    );
+    assert_eq!(
+        warnings[2].to_string(),
+        "exception 2 (user=scanner@contoso.com) matched no client for 30 days (last on 2026-08-31; owner \"it@contoso.com\"): remove it if its clients are gone (mailtls exceptions remove 2)"
+    );
+    assert_eq!(
+        warnings[4].to_string(),
+        "legacy client 192.0.2.8 negotiated no TLS below the floor TLSv1.2 and no exception covers it (2 session(s), last on 2026-09-30, rule sunset/window): upgrade it, or add an exception with an owner and a plan"
+    );
+
+    // A store that has not watched for 30 days calls nothing unused.
+    let young = RegisterUse {
+        observed_since: Some(at - Duration::days(29)),
+        ..usage.clone()
+    };
+    assert!(set
+        .register_warnings(&young, at)
+        .iter()
+        .all(|w| w.kind() != "unused"));
+    let empty = RegisterUse::default();
+    assert_eq!(
+        set.register_warnings(&empty, at)
+            .iter()
+            .map(RegisterWarning::kind)
+            .collect::<Vec<_>>(),
+        ["expiring"]
     );
 }

@@ -93,6 +93,12 @@ pub enum ClientStep {
     /// The client presented credentials. Decide (policy), log in upstream, then call
     /// `login_accepted` or `login_rejected`.
     Login(Credentials),
+    /// SMTP, on a listener that relays for devices that cannot authenticate: a client that
+    /// has not authenticated began a mail transaction with `MAIL FROM:<sender>` (`sender` as
+    /// sent, empty for `<>`). Decide whether this client may send as `sender` without
+    /// authenticating, log in upstream as the relay account, then call `login_accepted` (the
+    /// MAIL command goes upstream, whose reply is the client's) or `login_rejected`.
+    Relay { sender: String },
     /// The client identified itself (IMAP ID); the machine has answered on its own.
     /// Field names and values as the client sent them; `None` for NIL.
     ClientId(Vec<(String, Option<String>)>),
@@ -118,6 +124,13 @@ pub trait ClientDialogue {
     /// The upstream or the policy refused the login; the machine emits a failure reply (with
     /// `reason` as human text) and goes on, so the client may try again or quit.
     fn login_rejected(&mut self, reason: &str);
+    /// A TLS floor policy refused the login; the machine emits the refusal in the protocol's
+    /// own words, with `message` (one line of plain text) for the user, and goes on like
+    /// [`login_rejected`](ClientDialogue::login_rejected): IMAP `NO [ALERT] message` (RFC 3501
+    /// requires clients to show it), POP3 `-ERR [SYS/PERM] message` (RFC 3206: do not retry
+    /// as is), SMTP `530 5.7.0 message` (the code Exchange Online and RFC 4954 use for a
+    /// policy that demands a stronger channel).
+    fn policy_refused(&mut self, message: &str);
     /// The gateway has to end the dialogue (pre-auth timeout, upstream unreachable, shutdown):
     /// returns the untagged BYE / -ERR line carrying `reason`, to write before closing.
     fn farewell(&mut self, reason: &str) -> Vec<u8>;

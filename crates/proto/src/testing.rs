@@ -80,6 +80,8 @@ pub(crate) enum Verdict {
     Accept(&'static str),
     /// `login_rejected` with this reason.
     Reject(&'static str),
+    /// `policy_refused` with this message.
+    RefusedByPolicy(&'static str),
 }
 
 /// What a client-facing dialogue did in one run.
@@ -112,13 +114,16 @@ pub(crate) fn run_client<D: ClientDialogue>(
             match &step {
                 ClientStep::NeedInput => return,
                 ClientStep::StartTls => session.tls_started(),
-                ClientStep::Login(_) => match verdicts.next().expect("a verdict for every login") {
-                    Verdict::Accept(text) => {
-                        accepted = Some(*text);
-                        over = true;
+                ClientStep::Login(_) | ClientStep::Relay { .. } => {
+                    match verdicts.next().expect("a verdict for every login") {
+                        Verdict::Accept(text) => {
+                            accepted = Some(*text);
+                            over = true;
+                        }
+                        Verdict::Reject(reason) => session.login_rejected(reason),
+                        Verdict::RefusedByPolicy(message) => session.policy_refused(message),
                     }
-                    Verdict::Reject(reason) => session.login_rejected(reason),
-                },
+                }
                 ClientStep::Close(ending) => {
                     assert_eq!(session.next(), ClientStep::Close(ending.clone()));
                     over = true;

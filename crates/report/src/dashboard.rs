@@ -20,7 +20,7 @@ use axum::{Form, Router};
 use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use store::{Annotation, AnnotationSubject, DayRange, SqliteStore, Verdict};
+use store::{Annotation, AnnotationSubject, DayRange, Store, Verdict};
 
 use crate::client_row::{sort_by_risk, ClientRow};
 use crate::evidence::ReportData;
@@ -84,7 +84,7 @@ pub fn check_exposure(
 }
 
 struct Dashboard {
-    store: Mutex<SqliteStore>,
+    store: Mutex<Store>,
     token: Option<DashboardToken>,
     csrf: String,
     port: u16,
@@ -93,7 +93,7 @@ struct Dashboard {
 /// Serves the dashboard on `listener` until the process ends.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    store: SqliteStore,
+    store: Store,
     token: Option<DashboardToken>,
 ) -> Result<(), DashboardError> {
     let local = listener.local_addr()?;
@@ -201,7 +201,7 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
 /// Runs `work` on the store off the async threads.
 async fn with_store<T: Send + 'static>(
     app: &Arc<Dashboard>,
-    work: impl FnOnce(&mut SqliteStore) -> Result<T, store::StoreError> + Send + 'static,
+    work: impl FnOnce(&mut Store) -> Result<T, store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
@@ -215,7 +215,7 @@ async fn with_store<T: Send + 'static>(
 
 /// The report data with the live state digest.
 fn live_data(
-    store: &SqliteStore,
+    store: &mut Store,
 ) -> Result<(ReportData, Vec<store::ClientSummary>, String), store::StoreError> {
     let clients = store.clients()?;
     let range = DayRange::default();
@@ -251,7 +251,7 @@ async fn page(State(app): State<Arc<Dashboard>>, Query(query): Query<FilterQuery
         owner: given(query.owner.clone()),
         unowned,
     };
-    let (data, mut clients, state) = match with_store(&app, |store| live_data(store)).await {
+    let (data, mut clients, state) = match with_store(&app, live_data).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -278,7 +278,7 @@ async fn page(State(app): State<Arc<Dashboard>>, Query(query): Query<FilterQuery
 }
 
 async fn live_state(State(app): State<Arc<Dashboard>>) -> Response {
-    match with_store(&app, |store| live_data(store)).await {
+    match with_store(&app, live_data).await {
         Ok((_, _, state)) => (
             [(header::CONTENT_TYPE, "application/json")],
             serde_json::json!({ "state": state }).to_string(),

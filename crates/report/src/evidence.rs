@@ -119,19 +119,20 @@ pub(crate) fn spell_day(day: Date) -> String {
 
 impl ReportData {
     /// The report of the inventory in `store` over `range`, made at `now`: reads the rollups
-    /// only ([`SqliteStore::clients`](store::SqliteStore::clients), `client_sessions`,
+    /// only ([`Store::clients`](store::Store::clients), `client_sessions`,
     /// `daily_sessions`).
     pub fn from_store(
-        store: &store::SqliteStore,
+        store: &mut store::Store,
         range: DayRange,
         now: SystemTime,
     ) -> Result<ReportData, store::StoreError> {
-        ReportData::from_store_clients(store, store.clients()?, range, now)
+        let clients = store.clients()?;
+        ReportData::from_store_clients(store, clients, range, now)
     }
 
     /// [`ReportData::from_store`] with the store's clients already read.
     pub fn from_store_clients(
-        store: &store::SqliteStore,
+        store: &mut store::Store,
         clients: Vec<ClientSummary>,
         range: DayRange,
         now: SystemTime,
@@ -157,8 +158,8 @@ impl ReportData {
     }
 
     /// The report of `clients` over `range`: `per_client` and `days` are the store's
-    /// [`client_sessions`](store::SqliteStore::client_sessions) and
-    /// [`daily_sessions`](store::SqliteStore::daily_sessions) over the same range. Clients
+    /// [`client_sessions`](store::Store::client_sessions) and
+    /// [`daily_sessions`](store::Store::daily_sessions) over the same range. Clients
     /// without sessions in the range are left out; verdicts are over each client's whole life.
     pub fn build(
         mut clients: Vec<ClientSummary>,

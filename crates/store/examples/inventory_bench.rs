@@ -4,6 +4,10 @@
 //!
 //! Usage: `inventory_bench DIR [RECORDS] [CLIENTS]` (defaults 1,000,000 and 1,000). Writes
 //! `DIR/with-rollup.db` and `DIR/sessions-only.db`, prints one `key=value` line per figure.
+//! With `POSTGRES_URL`, `POSTGRES_PASSWORD_FILE` and `POSTGRES_CA_FILE` set (a
+//! `lab/postgres.sh` ports.env), also writes `POSTGRES_RECORDS` (default 200,000) of the same
+//! records with rollups into that PostgreSQL, by one writer and then by two at once, as two
+//! gateways would.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -11,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use time::format_description::well_known::Rfc3339;
 
-use store::{OfferedHello, Outcome, SessionRecord, SessionStore, SqliteStore};
+use store::{
+    OfferedHello, Outcome, PostgresStore, PostgresTarget, SessionRecord, SessionStore, SqliteStore,
+};
 use wire::TlsVersion;
 
 /// The writer's transaction size (the recorder's MAX_BATCH).
@@ -69,6 +75,7 @@ fn record(i: u64, clients: u64) -> SessionRecord {
         },
         policy: None,
         envelope_sender: None,
+        messages_submitted: None,
     }
 }
 
@@ -169,6 +176,60 @@ fn main() {
     let listed = reader.clients().expect("clients");
     println!(
         "clients_listed={} clients_read_ms={}",
+        listed.len(),
+        started.elapsed().as_millis()
+    );
+    if let Ok(url) = std::env::var("POSTGRES_URL") {
+        postgres(&url, clients);
+    }
+}
+
+/// The PostgreSQL figures: one writer, then two at once into a fresh set of tables.
+fn postgres(url: &str, clients: u64) {
+    let records: u64 =
+        std::env::var("POSTGRES_RECORDS").map_or(200_000, |n| n.parse().expect("POSTGRES_RECORDS"));
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let password = std::fs::read_to_string(env("POSTGRES_PASSWORD_FILE")).expect("password");
+    let target = PostgresTarget::parse(url)
+        .expect("POSTGRES_URL")
+        .with_password(password.trim_end().to_string().into())
+        .with_ca_file(env("POSTGRES_CA_FILE").into());
+    let write = |first: u64, count: u64| {
+        let mut store = PostgresStore::open(&target).expect("open PostgreSQL");
+        let started = Instant::now();
+        for batch_start in (first..first + count).step_by(BATCH) {
+            let batch: Vec<SessionRecord> = (batch_start
+                ..(batch_start + BATCH as u64).min(first + count))
+                .map(|i| record(i, clients))
+                .collect();
+            store.insert_batch(&batch).expect("insert");
+        }
+        started.elapsed()
+    };
+    let took = write(0, records);
+    println!(
+        "postgres_records={records} postgres_with_rollup_rows_per_s={}",
+        rate(records, took)
+    );
+    // Two writers at once, each with half, into the same clients.
+    let started = Instant::now();
+    let write = &write;
+    std::thread::scope(|scope| {
+        let half = records / 2;
+        let a = scope.spawn(move || write(records, half));
+        let b = scope.spawn(move || write(records + half, half));
+        a.join().expect("writer a");
+        b.join().expect("writer b");
+    });
+    println!(
+        "postgres_two_writers_rows_per_s={}",
+        rate(records / 2 * 2, started.elapsed())
+    );
+    let mut reader = PostgresStore::open(&target).expect("open PostgreSQL");
+    let started = Instant::now();
+    let listed = reader.clients().expect("clients");
+    println!(
+        "postgres_clients_listed={} postgres_clients_read_ms={}",
         listed.len(),
         started.elapsed().as_millis()
     );

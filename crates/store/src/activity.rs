@@ -30,21 +30,30 @@ pub struct DayRange {
 }
 
 impl DayRange {
+    /// The bounds as `YYYY-MM-DD`, `None` where open (PostgreSQL's `date` takes these).
+    pub(crate) fn dates(self) -> (Option<String>, Option<String>) {
+        (self.since.map(spell_day), self.until.map(spell_day))
+    }
+
     /// The bounds as the `day` column spells days (`YYYY-MM-DD`, which sorts as text).
     fn bounds(self) -> (String, String) {
-        let spell = |date: Date| {
-            format!(
-                "{:04}-{:02}-{:02}",
-                date.year(),
-                u8::from(date.month()),
-                date.day()
-            )
-        };
         (
-            self.since.map_or_else(|| "0000-00-00".to_string(), spell),
-            self.until.map_or_else(|| "9999-99-99".to_string(), spell),
+            self.since
+                .map_or_else(|| "0000-00-00".to_string(), spell_day),
+            self.until
+                .map_or_else(|| "9999-99-99".to_string(), spell_day),
         )
     }
+}
+
+/// A day as the rollups spell it, `YYYY-MM-DD`.
+fn spell_day(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 const SUMS: &str =
@@ -108,7 +117,8 @@ pub(crate) fn per_client(
     Ok(clients)
 }
 
-fn parse_day(text: &str) -> Option<Date> {
+/// A `YYYY-MM-DD` day.
+pub(crate) fn parse_day(text: &str) -> Option<Date> {
     let mut parts = text.splitn(3, '-');
     let year = parts.next()?.parse().ok()?;
     let month = Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
@@ -178,7 +188,7 @@ mod tests {
             // As the schema before this rollup left it.
             store
                 .conn()
-                .execute_batch("DROP TABLE daily_sessions; PRAGMA user_version = 6;")
+                .execute_batch("DROP TABLE daily_sessions; PRAGMA user_version = 9;")
                 .unwrap();
             before
         };

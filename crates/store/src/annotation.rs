@@ -147,6 +147,25 @@ impl<'a> AnnotationIndex<'a> {
     }
 }
 
+/// Refuses an annotation with a field longer than [`MAX_ANNOTATION_BYTES`].
+pub(crate) fn check_lengths(annotation: &Annotation) -> Result<(), crate::StoreError> {
+    for (field, value) in [
+        ("owner", &annotation.owner),
+        ("device", &annotation.device),
+        ("note", &annotation.note),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.len() > MAX_ANNOTATION_BYTES)
+        {
+            return Err(crate::StoreError::AnnotationRefused(format!(
+                "the {field} is longer than {MAX_ANNOTATION_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,25 @@ pub enum StoreError {
         /// What SQLite reported.
         source: rusqlite::Error,
     },
+    /// The PostgreSQL store could not be reached, set up, written or read. For writes nothing
+    /// of the batch was stored.
+    #[error("PostgreSQL session store {target}: cannot {doing}: {reason}; check that the server runs and is reachable, and the user, password, database and TLS certificate (ca_file)")]
+    Postgres {
+        /// The store's URL (which never holds the password).
+        target: String,
+        /// What was being done: "connect", "write session records", ...
+        doing: &'static str,
+        /// What the server or the client library reported, with its cause.
+        reason: String,
+    },
+    /// The TLS setup for PostgreSQL failed, e.g. an unreadable CA file.
+    #[error("PostgreSQL session store {target}: cannot set up TLS: {reason}; check ca_file is a readable PEM file")]
+    PostgresTls {
+        /// The store's URL.
+        target: String,
+        /// What OpenSSL reported.
+        reason: String,
+    },
     /// An annotation was refused: the reason says why and what to do.
     #[error("cannot annotate: {0}")]
     AnnotationRefused(String),
@@ -65,7 +84,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// A stored row holds a value this crate never writes, e.g. after a manual edit.
-    #[error("session row {row_id} in {path} has an invalid {column}: {reason}; fix or delete that row with sqlite3")]
+    #[error(
+        "session row {row_id} in {path} has an invalid {column}: {reason}; fix or delete that row"
+    )]
     InvalidRow {
         /// The database file.
         path: PathBuf,

@@ -84,5 +84,6 @@ pub(crate) fn sample_record(n: u16) -> SessionRecord {
             exception: None,
         }),
         envelope_sender: None,
+        messages_submitted: None,
     }
 }

@@ -27,9 +27,10 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, OptionalExtension, Transaction};
 use wire::TlsVersion;
 
+use crate::stored_row::StoredRow;
 use crate::{timestamp, Outcome, SessionRecord, Source};
 
 /// Most values kept per kind of attribute and client: a client sending a new SNI each session
@@ -286,15 +287,6 @@ struct DayCounts {
     failed: u64,
 }
 
-impl DayCounts {
-    fn add(&mut self, other: &DayCounts) {
-        self.sessions += other.sessions;
-        self.legacy += other.legacy;
-        self.plaintext += other.plaintext;
-        self.failed += other.failed;
-    }
-}
-
 /// One client's share of a batch.
 #[derive(Debug, Default)]
 struct ClientDelta {
@@ -409,86 +401,240 @@ impl Rollup {
         }
     }
 
-    /// Adds the batch to the rollup tables within `tx`. Values in `known` are skipped; the
-    /// values written or checked are returned, for the caller to add to `known` once `tx`
-    /// commits.
-    pub(crate) fn write(
+    /// Adds the batch to the rollup tables through `tables` (statements of the transaction
+    /// that stores the sessions). Values in `known` are skipped; the values written or checked
+    /// are returned, for the caller to add to `known` once the transaction commits.
+    pub(crate) fn write<T: RollupTables>(
         self,
-        tx: &Transaction<'_>,
+        tables: &mut T,
         known: &KnownValues,
-    ) -> rusqlite::Result<Vec<KnownValue>> {
+    ) -> Result<Vec<KnownValue>, T::Error> {
+        let (upserts, seen): (Vec<ClientUpsert>, Vec<_>) = self
+            .clients
+            .into_iter()
+            .map(|(identity, delta)| {
+                let totals = &delta.totals;
+                let upsert = ClientUpsert {
+                    client_addr: identity.address.to_string(),
+                    login: identity.login.unwrap_or_default(),
+                    ja4: identity.ja4.unwrap_or_default(),
+                    reported_software: identity.reported_software.unwrap_or_default(),
+                    source: delta.source.unwrap_or(Source::Gateway).as_str(),
+                    first_seen: delta.first_seen,
+                    last_seen: delta.last_seen,
+                    sessions: count(delta.sessions),
+                    highest_offered: totals.highest_offered.map(i64::from),
+                    lowest_negotiated: totals.lowest_negotiated.map(i64::from),
+                    highest_negotiated: totals.highest_negotiated.map(i64::from),
+                    downgraded_sessions: count(totals.downgraded_sessions),
+                    plaintext_logins: count(totals.plaintext_logins),
+                };
+                (upsert, (delta.days, delta.attributes))
+            })
+            .unzip();
+        // Clients first, in identity order: concurrent writers lock client rows in one order.
+        let ids = tables.upsert_clients(&upserts)?;
+        let mut days = Vec::new();
+        let mut attributes = Vec::new();
         let mut checked = Vec::new();
-        let mut all_clients: BTreeMap<&str, DayCounts> = BTreeMap::new();
-        for delta in self.clients.values() {
-            for (day, counts) in &delta.days {
-                all_clients.entry(day.as_str()).or_default().add(counts);
-            }
-        }
-        let mut upsert_daily = tx.prepare_cached(UPSERT_DAILY)?;
-        for (day, counts) in all_clients {
-            upsert_daily.execute(params![
-                day,
-                count(counts.sessions),
-                count(counts.legacy),
-                count(counts.plaintext),
-                count(counts.failed),
-            ])?;
-        }
-        let mut upsert_client = tx.prepare_cached(UPSERT_CLIENT)?;
-        let mut upsert_day = tx.prepare_cached(UPSERT_DAY)?;
-        let mut insert_attribute = tx.prepare_cached(INSERT_ATTRIBUTE)?;
-        for (identity, delta) in self.clients {
-            let totals = &delta.totals;
-            let id: i64 = upsert_client.query_row(
-                params![
-                    identity.address.to_string(),
-                    identity.login.unwrap_or_default(),
-                    identity.ja4.unwrap_or_default(),
-                    identity.reported_software.unwrap_or_default(),
-                    delta.source.unwrap_or(Source::Gateway).as_str(),
-                    delta.first_seen,
-                    delta.last_seen,
-                    count(delta.sessions),
-                    totals.highest_offered,
-                    totals.lowest_negotiated,
-                    totals.highest_negotiated,
-                    count(totals.downgraded_sessions),
-                    count(totals.plaintext_logins),
-                ],
-                |row| row.get(0),
-            )?;
-            for (day, counts) in delta.days {
-                upsert_day.execute(params![
-                    id,
+        for (id, (client_days, client_attributes)) in ids.into_iter().zip(seen) {
+            for (day, counts) in client_days {
+                days.push(DayRow {
+                    client_id: id,
                     day,
-                    count(counts.sessions),
-                    count(counts.legacy),
-                    count(counts.plaintext),
-                    count(counts.failed),
-                ])?;
+                    counts: [
+                        count(counts.sessions),
+                        count(counts.legacy),
+                        count(counts.plaintext),
+                        count(counts.failed),
+                    ],
+                });
             }
-            for ((kind, value), first_seen) in delta.attributes {
+            for ((kind, value), first_seen) in client_attributes {
                 let key = (id, kind, value);
                 if known.values.contains(&key) {
                     continue;
                 }
-                insert_attribute.execute(params![
-                    id,
-                    kind.as_str(),
-                    key.2,
+                attributes.push(AttributeRow {
+                    client_id: id,
+                    kind: kind.as_str(),
+                    value: key.2.clone(),
                     first_seen,
-                    MAX_VALUES_PER_KIND as i64,
-                ])?;
+                });
                 checked.push(key);
             }
         }
+        // Every client's days summed per day, for the chart of all sessions; written last, as
+        // concurrent writers share these rows.
+        let mut daily: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+        for row in &days {
+            let sums = daily.entry(row.day.clone()).or_default();
+            for (sum, n) in sums.iter_mut().zip(row.counts) {
+                *sum += n;
+            }
+        }
+        let daily: Vec<DailyRow> = daily
+            .into_iter()
+            .map(|(day, counts)| DailyRow { day, counts })
+            .collect();
+        tables.upsert_days(&days)?;
+        tables.insert_attributes(&attributes)?;
+        tables.upsert_daily(&daily)?;
         Ok(checked)
     }
 }
 
-/// A login without TLS: only a listener configured without TLS lets one through.
+/// All clients' counts of one UTC day (`YYYY-MM-DD`): sessions, legacy, plaintext, failed.
+pub(crate) struct DailyRow {
+    pub(crate) day: String,
+    pub(crate) counts: [i64; 4],
+}
+
+/// A client's counts of one UTC day (`YYYY-MM-DD`): sessions, legacy, plaintext, failed.
+pub(crate) struct DayRow {
+    pub(crate) client_id: i64,
+    pub(crate) day: String,
+    pub(crate) counts: [i64; 4],
+}
+
+/// A value a client was seen with, and the start of its first session with it.
+pub(crate) struct AttributeRow {
+    pub(crate) client_id: i64,
+    pub(crate) kind: &'static str,
+    pub(crate) value: String,
+    pub(crate) first_seen: String,
+}
+
+/// One client's share of a batch as its `clients` row takes it (times as RFC 3339 text, wire
+/// codes of versions).
+pub(crate) struct ClientUpsert {
+    pub(crate) client_addr: String,
+    pub(crate) login: String,
+    pub(crate) ja4: String,
+    pub(crate) reported_software: String,
+    pub(crate) source: &'static str,
+    pub(crate) first_seen: String,
+    pub(crate) last_seen: String,
+    pub(crate) sessions: i64,
+    pub(crate) highest_offered: Option<i64>,
+    pub(crate) lowest_negotiated: Option<i64>,
+    pub(crate) highest_negotiated: Option<i64>,
+    pub(crate) downgraded_sessions: i64,
+    pub(crate) plaintext_logins: i64,
+}
+
+/// The rollup tables of one database, written within the transaction that stores the sessions.
+pub(crate) trait RollupTables {
+    type Error;
+
+    /// Adds each client's share of a batch to its row, creating missing ones; returns their
+    /// ids in the order given.
+    fn upsert_clients(&mut self, clients: &[ClientUpsert]) -> Result<Vec<i64>, Self::Error>;
+
+    /// Adds each row's counts to its client's day.
+    fn upsert_days(&mut self, days: &[DayRow]) -> Result<(), Self::Error>;
+
+    /// Adds each row's counts to the day's total over all clients.
+    fn upsert_daily(&mut self, days: &[DailyRow]) -> Result<(), Self::Error>;
+
+    /// Adds values the clients were seen with, skipping those stored already and, per client
+    /// and kind, those beyond [`MAX_VALUES_PER_KIND`] (the first by value are kept).
+    fn insert_attributes(&mut self, attributes: &[AttributeRow]) -> Result<(), Self::Error>;
+}
+
+/// SQLite's rollup statements, cached on the transaction's connection.
+pub(crate) struct SqliteRollup<'t> {
+    upsert_client: CachedStatement<'t>,
+    upsert_day: CachedStatement<'t>,
+    upsert_daily: CachedStatement<'t>,
+    insert_attribute: CachedStatement<'t>,
+}
+
+impl<'t> SqliteRollup<'t> {
+    pub(crate) fn prepare(tx: &'t Transaction<'_>) -> rusqlite::Result<SqliteRollup<'t>> {
+        Ok(SqliteRollup {
+            upsert_client: tx.prepare_cached(UPSERT_CLIENT)?,
+            upsert_day: tx.prepare_cached(UPSERT_DAY)?,
+            upsert_daily: tx.prepare_cached(UPSERT_DAILY)?,
+            insert_attribute: tx.prepare_cached(INSERT_ATTRIBUTE)?,
+        })
+    }
+}
+
+impl RollupTables for SqliteRollup<'_> {
+    type Error = rusqlite::Error;
+
+    fn upsert_clients(&mut self, clients: &[ClientUpsert]) -> rusqlite::Result<Vec<i64>> {
+        clients
+            .iter()
+            .map(|c| {
+                self.upsert_client.query_row(
+                    params![
+                        c.client_addr,
+                        c.login,
+                        c.ja4,
+                        c.reported_software,
+                        c.source,
+                        c.first_seen,
+                        c.last_seen,
+                        c.sessions,
+                        c.highest_offered,
+                        c.lowest_negotiated,
+                        c.highest_negotiated,
+                        c.downgraded_sessions,
+                        c.plaintext_logins,
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .collect()
+    }
+
+    fn upsert_days(&mut self, days: &[DayRow]) -> rusqlite::Result<()> {
+        for row in days {
+            let [sessions, legacy, plaintext, failed] = row.counts;
+            self.upsert_day.execute(params![
+                row.client_id,
+                row.day,
+                sessions,
+                legacy,
+                plaintext,
+                failed
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn upsert_daily(&mut self, days: &[DailyRow]) -> rusqlite::Result<()> {
+        for row in days {
+            let [sessions, legacy, plaintext, failed] = row.counts;
+            self.upsert_daily
+                .execute(params![row.day, sessions, legacy, plaintext, failed])?;
+        }
+        Ok(())
+    }
+
+    fn insert_attributes(&mut self, attributes: &[AttributeRow]) -> rusqlite::Result<()> {
+        for row in attributes {
+            self.insert_attribute.execute(params![
+                row.client_id,
+                row.kind,
+                row.value,
+                row.first_seen,
+                MAX_VALUES_PER_KIND as i64
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// A login without TLS: only a listener configured without TLS lets one through. A source
+/// that never knows about TLS (see [`Source::knows_tls`]) reports none.
 fn is_plaintext_login(record: &SessionRecord) -> bool {
-    record.login.is_some() && record.tls_version.is_none() && record.offered_max_tls.is_none()
+    record.login.is_some()
+        && record.tls_version.is_none()
+        && record.offered_max_tls.is_none()
+        && record.source.knows_tls()
 }
 
 /// Counts are far below 2^63; saturate rather than fail a batch.
@@ -545,62 +691,55 @@ const INSERT_ATTRIBUTE: &str = "INSERT INTO client_attributes (client_id, kind, 
                       WHERE client_id = ?1 AND kind = ?2 AND value = ?3)
       AND (SELECT count(*) FROM client_attributes WHERE client_id = ?1 AND kind = ?2) < ?5";
 
-const SELECT_CLIENTS: &str = "SELECT id, client_addr, login, ja4, reported_software, source,
-        first_seen, last_seen, sessions, highest_offered, lowest_negotiated, highest_negotiated,
-        downgraded_sessions, plaintext_logins
+pub(crate) const SELECT_CLIENTS: &str = "SELECT id, client_addr, login, ja4, reported_software,
+        source, first_seen, last_seen, sessions, highest_offered, lowest_negotiated,
+        highest_negotiated, downgraded_sessions, plaintext_logins
     FROM clients ORDER BY id";
 
-const SELECT_ATTRIBUTES: &str = "SELECT client_id, kind, value FROM client_attributes
+pub(crate) const SELECT_ATTRIBUTES: &str = "SELECT client_id, kind, value FROM client_attributes
     ORDER BY client_id, kind, first_seen, value";
 
-/// Every client in the inventory, read from the rollup tables only.
-pub(crate) fn read_clients(
-    conn: &rusqlite::Connection,
-) -> Result<Vec<ClientSummary>, InventoryRowError> {
-    let mut attributes: HashMap<i64, BTreeMap<AttributeKind, Vec<String>>> = HashMap::new();
-    {
-        let mut stmt = conn.prepare(SELECT_ATTRIBUTES)?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let kind: String = row.get(1)?;
-            let kind = AttributeKind::parse(&kind)
-                .ok_or_else(|| InventoryRowError::Invalid(format!("attribute kind {kind:?}")))?;
-            attributes
-                .entry(id)
-                .or_default()
-                .entry(kind)
-                .or_default()
-                .push(row.get(2)?);
-        }
+/// Assembles the inventory from the rows of [`SELECT_ATTRIBUTES`], then of [`SELECT_CLIENTS`],
+/// fed one at a time whichever database they come from.
+#[derive(Default)]
+pub(crate) struct ClientsReader {
+    attributes: HashMap<i64, BTreeMap<AttributeKind, Vec<String>>>,
+    clients: Vec<ClientSummary>,
+}
+
+impl ClientsReader {
+    /// Takes one row of [`SELECT_ATTRIBUTES`].
+    pub(crate) fn attribute(&mut self, row: &impl StoredRow) -> Result<(), String> {
+        let id = row.integer("client_id")?;
+        let kind = row.text("kind")?;
+        let kind = AttributeKind::parse(&kind).ok_or_else(|| format!("attribute kind {kind:?}"))?;
+        self.attributes
+            .entry(id)
+            .or_default()
+            .entry(kind)
+            .or_default()
+            .push(row.text("value")?);
+        Ok(())
     }
-    let mut stmt = conn.prepare(SELECT_CLIENTS)?;
-    let mut rows = stmt.query([])?;
-    let mut clients = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
+
+    /// Takes one row of [`SELECT_CLIENTS`], after every attribute.
+    pub(crate) fn client(&mut self, row: &impl StoredRow) -> Result<(), String> {
+        let id = row.integer("id")?;
         let nonempty = |text: String| (!text.is_empty()).then_some(text);
-        let address: String = row.get(1)?;
-        let time = |i: usize| -> Result<SystemTime, InventoryRowError> {
-            let text: String = row.get(i)?;
-            timestamp::parse(&text).map_err(InventoryRowError::Invalid)
-        };
-        let version = |i: usize| -> Result<Option<u16>, InventoryRowError> {
-            let code: Option<i64> = row.get(i)?;
-            Ok(code.and_then(|c| u16::try_from(c).ok()))
-        };
-        let counter = |i: usize| -> Result<u64, InventoryRowError> {
-            let n: i64 = row.get(i)?;
-            Ok(n.unsigned_abs())
+        let address = row.text("client_addr")?;
+        let version = |column| -> Result<Option<u16>, String> {
+            Ok(row
+                .optional_integer(column)?
+                .and_then(|c| u16::try_from(c).ok()))
         };
         let totals = Totals {
-            highest_offered: version(9)?,
-            lowest_negotiated: version(10)?,
-            highest_negotiated: version(11)?,
-            downgraded_sessions: counter(12)?,
-            plaintext_logins: counter(13)?,
+            highest_offered: version("highest_offered")?,
+            lowest_negotiated: version("lowest_negotiated")?,
+            highest_negotiated: version("highest_negotiated")?,
+            downgraded_sessions: row.count("downgraded_sessions")?,
+            plaintext_logins: row.count("plaintext_logins")?,
         };
-        let attributes = attributes.remove(&id).unwrap_or_default();
+        let attributes = self.attributes.remove(&id).unwrap_or_default();
         let mut negotiated: Vec<TlsVersion> = attributes
             .get(&AttributeKind::Negotiated)
             .into_iter()
@@ -608,31 +747,54 @@ pub(crate) fn read_clients(
             .filter_map(|label| TlsVersion::from_config_str(label))
             .collect();
         negotiated.sort_unstable();
-        clients.push(ClientSummary {
+        self.clients.push(ClientSummary {
             id,
             identity: ClientIdentity {
                 address: address
                     .parse()
-                    .map_err(|_| InventoryRowError::Invalid(format!("address {address:?}")))?,
-                login: nonempty(row.get(2)?),
-                ja4: nonempty(row.get(3)?),
-                reported_software: nonempty(row.get(4)?),
+                    .map_err(|_| format!("address {address:?}"))?,
+                login: nonempty(row.text("login")?),
+                ja4: nonempty(row.text("ja4")?),
+                reported_software: nonempty(row.text("reported_software")?),
             },
             source: row
-                .get::<_, String>(5)?
+                .text("source")?
                 .parse()
-                .map_err(|e: crate::UnknownSource| InventoryRowError::Invalid(e.to_string()))?,
-            first_seen: time(6)?,
-            last_seen: time(7)?,
-            sessions: counter(8)?,
+                .map_err(|e: crate::UnknownSource| e.to_string())?,
+            first_seen: row.time("first_seen")?,
+            last_seen: row.time("last_seen")?,
+            sessions: row.count("sessions")?,
             highest_offered: totals.highest_offered.and_then(TlsVersion::from_wire),
             negotiated,
             attributes,
             verdict: Verdict::judge(&totals),
             annotation: None,
         });
+        Ok(())
     }
-    Ok(clients)
+
+    /// The clients, in id order.
+    pub(crate) fn finish(self) -> Vec<ClientSummary> {
+        self.clients
+    }
+}
+
+/// Every client in the inventory, read from the rollup tables only.
+pub(crate) fn read_clients(
+    conn: &rusqlite::Connection,
+) -> Result<Vec<ClientSummary>, InventoryRowError> {
+    let mut reader = ClientsReader::default();
+    let mut stmt = conn.prepare(SELECT_ATTRIBUTES)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        reader.attribute(row).map_err(InventoryRowError::Invalid)?;
+    }
+    let mut stmt = conn.prepare(SELECT_CLIENTS)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        reader.client(row).map_err(InventoryRowError::Invalid)?;
+    }
+    Ok(reader.finish())
 }
 
 /// Whether a client with this id exists.

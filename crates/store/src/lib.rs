@@ -2,12 +2,14 @@
 //! and counts of the connections it refused before any dialogue, per client address and minute.
 //!
 //! The gateway hands each finished session to a [`SessionRecorder`], which queues it for a writer
-//! thread; the writer stores batches through a [`SessionStore`], by default a [`SqliteStore`].
+//! thread; the writer stores batches through a [`SessionStore`]: a [`Store`], which is a
+//! [`SqliteStore`] (the embedded default) or a [`PostgresStore`] (one inventory for a fleet).
 
 #![warn(missing_docs)]
 
 mod activity;
 mod annotation;
+mod backend;
 mod error;
 #[cfg(test)]
 mod fixture;
@@ -15,16 +17,23 @@ mod inventory;
 mod known_software;
 mod offered;
 mod outcome;
+mod policy_use;
+mod postgres;
+mod postgres_schema;
+mod pruner;
 mod record;
 mod recorder;
 mod refusal;
 mod schema;
+mod session_row;
 mod source;
 mod sqlite;
+mod stored_row;
 mod timestamp;
 
 pub use activity::{DayRange, SessionCounts};
 pub use annotation::{Annotation, AnnotationSubject, MAX_ANNOTATION_BYTES};
+pub use backend::{Store, StoreLocation, PRUNE_BATCH};
 pub use error::StoreError;
 pub use inventory::{
     AttributeKind, ClientIdentity, ClientSummary, UnknownVerdict, Verdict, MAX_VALUES_PER_KIND,
@@ -32,16 +41,18 @@ pub use inventory::{
 pub use known_software::software_for_ja4;
 pub use offered::{OfferedHello, MAX_OFFERED_ENTRIES};
 pub use outcome::{Outcome, UnknownOutcome};
+pub use policy_use::{PolicyUse, UnexceptedClient};
+pub use postgres::{PostgresStore, PostgresTarget};
+pub use pruner::SessionPruner;
 pub use record::{PolicyDecision, SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
 };
 pub use refusal::{RefusalReason, RefusalSummary, RefusedConnection, UnknownRefusalReason};
 pub use source::{Source, UnknownSource};
-pub use sqlite::{SqliteStore, StoreAccess};
+pub use sqlite::{EvidenceDigest, SqliteStore, StoreAccess};
 
-/// Where session records are kept: the seam between the recorder and a database (SQLite today,
-/// PostgreSQL for fleets later).
+/// Where session records are kept: the seam between the recorder and a database.
 pub trait SessionStore: Send {
     /// Stores `records` atomically: when this returns an error, none of them was stored, so the
     /// caller may retry the whole batch.

@@ -68,6 +68,11 @@ pub struct SessionRecord {
     /// transaction, so the inventory can tell which device sends as whom; at most 254 bytes as
     /// sent (bytes that are not UTF-8 shown as U+FFFD).
     pub envelope_sender: Option<String>,
+    /// SMTP: the messages the upstream accepted in the session, counted from the replies to
+    /// the ends of transactions (a `2xx` to the `.` after DATA or to `BDAT ... LAST`), not from
+    /// MAIL commands or recipients; `None` for sessions that never logged in and for other
+    /// protocols. A session whose bytes stopped reading as SMTP keeps the count up to there.
+    pub messages_submitted: Option<u32>,
     /// The TLS floor policy's decision on the session's last login attempt; `None` when the
     /// session ended before one.
     pub policy: Option<PolicyDecision>,

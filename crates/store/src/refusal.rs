@@ -16,17 +16,25 @@ pub enum RefusalReason {
     ClientLimit,
     /// Every unauthenticated slot of the gateway was taken (`max_unauthenticated`).
     PreAuthBudget,
+    /// A PROXY protocol listener was reached from an address not in its `proxy_from`: nothing
+    /// is read from such a sender, so it is counted like a flood rather than recorded.
+    UntrustedProxy,
 }
 
 impl RefusalReason {
     /// Every reason, in declaration order.
-    pub const ALL: [RefusalReason; 2] = [RefusalReason::ClientLimit, RefusalReason::PreAuthBudget];
+    pub const ALL: [RefusalReason; 3] = [
+        RefusalReason::ClientLimit,
+        RefusalReason::PreAuthBudget,
+        RefusalReason::UntrustedProxy,
+    ];
 
     /// The stable snake_case label stored in the database, e.g. `"client_limit"`.
     pub fn as_str(self) -> &'static str {
         match self {
             RefusalReason::ClientLimit => "client_limit",
             RefusalReason::PreAuthBudget => "pre_auth_budget",
+            RefusalReason::UntrustedProxy => "untrusted_proxy",
         }
     }
 }
@@ -81,6 +89,32 @@ pub struct RefusalSummary {
     pub reason: RefusalReason,
     /// Connections refused.
     pub count: u64,
+}
+
+/// The columns a read of refusal counts takes, for [`refusal_from_row`].
+pub(crate) const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, count
+    FROM refused_connections ORDER BY minute, listener, client_addr, reason";
+
+/// Reads one row of [`SELECT_REFUSALS`]; an error names the column and what is wrong.
+pub(crate) fn refusal_from_row(
+    row: &impl crate::stored_row::StoredRow,
+) -> Result<RefusalSummary, (&'static str, String)> {
+    let column = |name: &'static str| move |e: String| (name, e);
+    Ok(RefusalSummary {
+        minute: row.time("minute").map_err(column("minute"))?,
+        listener: row.text("listener").map_err(column("listener"))?,
+        client_addr: row
+            .text("client_addr")
+            .map_err(column("client_addr"))?
+            .parse()
+            .map_err(|e: std::net::AddrParseError| ("client_addr", e.to_string()))?,
+        reason: row
+            .text("reason")
+            .map_err(column("reason"))?
+            .parse::<RefusalReason>()
+            .map_err(|e| ("reason", e.to_string()))?,
+        count: row.count("count").map_err(column("count"))?,
+    })
 }
 
 /// The start of the minute `at` falls in; times before the epoch count as the epoch's minute.

@@ -59,7 +59,20 @@ const MIGRATIONS: &[&str] = &[
     INVENTORY,
     // 6: what saw the session; every row before this step came from the gateway.
     "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway';",
-    // 7: sessions per UTC day over every client, kept by the writer beside `client_days`, so
+    // 7: when each exception last let a client through, read hourly by the gateway's register
+    // warnings without scanning every session.
+    "CREATE INDEX sessions_by_exception ON sessions (policy_exception, started_at)
+        WHERE policy_exception IS NOT NULL;",
+    // 8: SMTP sessions count the messages the upstream accepted (NULL for other sessions).
+    "ALTER TABLE sessions ADD COLUMN messages_submitted INTEGER;",
+    // 9: what `mailtls import` already stored, by a digest of the log lines or export row each
+    // record came from, so importing the same evidence again adds nothing.
+    "CREATE TABLE imported_evidence (
+        digest      BLOB NOT NULL PRIMARY KEY,
+        source      TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+    ) WITHOUT ROWID;",
+    // 10: sessions per UTC day over every client, kept by the writer beside `client_days`, so
     // a report's sessions-per-day chart reads one row a day instead of one per client and day.
     // Filled from `client_days` here (empty when the inventory's rebuild, which fills it too,
     // is still to run).
@@ -243,6 +256,8 @@ mod tests {
         assert_eq!(sessions.len(), 3);
         assert_eq!(sessions[0].offered, OfferedHello::default());
         assert_eq!(sessions[0].login.as_deref(), Some("alice"));
+        // Sessions from before the message count have none.
+        assert_eq!(sessions[0].messages_submitted, None);
 
         let clients = store.clients().unwrap();
         assert_eq!(clients.len(), 1, "{clients:?}");

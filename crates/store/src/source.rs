@@ -37,6 +37,12 @@ impl Source {
         Source::SmtpAuthReport,
     ];
 
+    /// Whether records from this source say if TLS was used. An Entra sign-in does not (no
+    /// property of a sign-in holds it), so its missing TLS version is not a plaintext login.
+    pub fn knows_tls(self) -> bool {
+        self != Source::EntraSignIns
+    }
+
     /// The stable label the store writes, e.g. `dovecot_log`.
     pub fn as_str(self) -> &'static str {
         match self {

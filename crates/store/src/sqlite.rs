@@ -2,44 +2,44 @@
 
 use std::fs::{OpenOptions, Permissions};
 use std::io::ErrorKind;
-use std::net::IpAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime};
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, CachedStatement, Connection, Row};
-use serde_json::Value;
-use wire::TlsVersion;
+use rusqlite::{params, CachedStatement, Connection};
 
 use crate::activity::{self, DayRange, SessionCounts};
-use crate::annotation::{AnnotationIndex, MAX_ANNOTATION_BYTES};
-use crate::inventory::{self, KnownValue, KnownValues, Rollup};
+use crate::annotation::AnnotationIndex;
+use crate::inventory::{self, KnownValue, KnownValues, Rollup, SqliteRollup};
+use crate::refusal::{refusal_from_row, SELECT_REFUSALS};
+use crate::session_row::{
+    record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
+};
 use crate::{
-    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, OfferedHello, Outcome,
-    PolicyDecision, RefusalReason, RefusalSummary, SessionRecord, SessionStore, Source, StoreError,
+    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, RefusalSummary, SessionRecord,
+    SessionStore, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
 /// gateway) before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const INSERT: &str = "INSERT INTO sessions (
-        started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
-        tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
-        outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
-        offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception, envelope_sender, source
-    ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
+/// `INSERT INTO sessions (...) VALUES (?1, ..., ?30)`.
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=INSERT_COLUMN_COUNT).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO sessions ({INSERT_COLUMNS}) VALUES ({})",
+        placeholders.join(", ")
+    )
+});
 
-const SELECT_ALL: &str = "SELECT
-        id, started_at, ended_at, listener, protocol, client_addr, client_port, tls_version,
-        tls_cipher, offered_max_tls, sni, ja4, client_id, login, upstream, upstream_tls_version,
-        outcome, detail, bytes_from_client, bytes_to_client, offered_versions, offered_suites,
-        offered_groups, offered_signature_algorithms, offered_alpn, ja3, policy_verdict,
-        policy_rule, policy_exception, envelope_sender, source
-    FROM sessions ORDER BY id";
+static SELECT_ALL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {SELECT_COLUMNS} FROM sessions ORDER BY id"));
+
+/// Identifies one piece of imported evidence (the log lines or export row a record came
+/// from): the first 16 bytes of a SHA-256 digest.
+pub type EvidenceDigest = [u8; 16];
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
 /// addresses and login names, so nobody else may.
@@ -70,9 +70,6 @@ const ADD_REFUSALS: &str = "INSERT INTO refused_connections
         (minute, listener, client_addr, reason, count) VALUES (?1, ?2, ?3, ?4, ?5)
     ON CONFLICT (minute, listener, client_addr, reason) DO UPDATE SET count = count + excluded.count";
 
-const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, count
-    FROM refused_connections ORDER BY minute, listener, client_addr, reason";
-
 /// Session records in a SQLite database file.
 ///
 /// The file uses WAL journaling, so readers such as `mailtls clients` never block the gateway's
@@ -80,8 +77,8 @@ const SELECT_REFUSALS: &str = "SELECT minute, listener, client_addr, reason, cou
 /// so records read back are truncated to the millisecond.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
     known_values: KnownValues,
 }
 
@@ -155,7 +152,7 @@ impl SqliteStore {
     pub fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(SELECT_ALL)
+            .prepare_cached(&SELECT_ALL)
             .map_err(|e| self.read_error(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.read_error(e))?;
         let mut records = Vec::new();
@@ -251,22 +248,9 @@ impl SqliteStore {
         &mut self,
         subject: &AnnotationSubject,
         annotation: &Annotation,
-        now: std::time::SystemTime,
+        now: SystemTime,
     ) -> Result<(), StoreError> {
-        for (field, value) in [
-            ("owner", &annotation.owner),
-            ("device", &annotation.device),
-            ("note", &annotation.note),
-        ] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.len() > MAX_ANNOTATION_BYTES)
-            {
-                return Err(StoreError::AnnotationRefused(format!(
-                    "the {field} is longer than {MAX_ANNOTATION_BYTES} bytes"
-                )));
-            }
-        }
+        crate::annotation::check_lengths(annotation)?;
         if let AnnotationSubject::Client(id) = subject {
             let exists =
                 inventory::client_exists(&self.conn, *id).map_err(|e| self.read_error(e))?;
@@ -311,6 +295,23 @@ impl SqliteStore {
         Ok(count.unsigned_abs())
     }
 
+    /// Deletes at most `limit` sessions that started before `cutoff`, oldest first, in one
+    /// transaction; returns how many went. The rollups keep them counted.
+    pub fn prune_sessions(&mut self, cutoff: SystemTime, limit: u32) -> Result<u64, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM sessions WHERE id IN (
+                     SELECT id FROM sessions WHERE started_at < ?1
+                     ORDER BY started_at LIMIT ?2)",
+                params![timestamp::format(cutoff), limit],
+            )
+            .map(|n| n as u64)
+            .map_err(|source| StoreError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     /// The connection, for tests that look at tables directly.
     #[cfg(test)]
     pub(crate) fn conn(&self) -> &Connection {
@@ -323,178 +324,81 @@ impl SqliteStore {
             .conn
             .prepare_cached(SELECT_REFUSALS)
             .map_err(|e| self.read_error(e))?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                ))
-            })
-            .map_err(|e| self.read_error(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.read_error(e))?;
         let mut summaries = Vec::new();
-        for row in rows {
-            let (minute, listener, client_addr, reason, count) =
-                row.map_err(|e| self.read_error(e))?;
-            let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
-                path: self.path.clone(),
-                // The table has no row ids; its key is the minute, listener, address and reason.
-                row_id: 0,
-                column,
-                reason,
-            };
-            summaries.push(RefusalSummary {
-                minute: timestamp::parse(&minute).map_err(|e| invalid("minute", e))?,
-                listener,
-                client_addr: client_addr
-                    .parse()
-                    .map_err(|e: std::net::AddrParseError| invalid("client_addr", e.to_string()))?,
-                reason: reason
-                    .parse::<RefusalReason>()
-                    .map_err(|e| invalid("reason", e.to_string()))?,
-                count: u64::try_from(count)
-                    .map_err(|_| invalid("count", format!("{count} is negative")))?,
-            });
+        while let Some(row) = rows.next().map_err(|e| self.read_error(e))? {
+            summaries.push(refusal_from_row(row).map_err(|(column, reason)| {
+                StoreError::InvalidRow {
+                    path: self.path.clone(),
+                    // The table has no row ids; its key is the minute, listener, address and
+                    // reason.
+                    row_id: 0,
+                    column,
+                    reason,
+                }
+            })?);
         }
         Ok(summaries)
     }
 
-    fn read_error(&self, source: rusqlite::Error) -> StoreError {
+    /// Stores the records of `batch` whose digest was never imported before, and remembers
+    /// the digests, in one transaction: all of it is stored, or none. Returns the records
+    /// stored; the others were imported earlier (by this file or a copy of it).
+    pub fn insert_imported<'b>(
+        &mut self,
+        batch: &'b [(EvidenceDigest, SessionRecord)],
+        now: SystemTime,
+    ) -> Result<Vec<&'b SessionRecord>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let imported_at = timestamp::format(now);
+        let path = &self.path;
+        let write_error = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(write_error)?;
+        let mut new = Vec::new();
+        let mut rollup = Rollup::default();
+        {
+            let mut remember = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO imported_evidence (digest, source, imported_at)
+                     VALUES (?1, ?2, ?3)",
+                )
+                .map_err(write_error)?;
+            let mut insert = tx.prepare_cached(&INSERT).map_err(write_error)?;
+            for (digest, record) in batch {
+                let added = remember
+                    .execute(params![&digest[..], record.source.as_str(), imported_at])
+                    .map_err(write_error)?;
+                if added == 1 {
+                    insert
+                        .execute(&SessionColumns::of(record).sqlite_params()[..])
+                        .map_err(write_error)?;
+                    rollup.add(record);
+                    new.push(record);
+                }
+            }
+        }
+        let checked = rollup
+            .write(
+                &mut SqliteRollup::prepare(&tx).map_err(write_error)?,
+                &self.known_values,
+            )
+            .map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        self.known_values.extend(checked);
+        Ok(new)
+    }
+
+    pub(crate) fn read_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Read {
             path: self.path.clone(),
             source,
         }
     }
-}
-
-/// Reads one `sessions` row (columns as [`SELECT_ALL`] names them).
-fn record_from_row(path: &Path, row: &Row<'_>) -> Result<SessionRecord, StoreError> {
-    let row_id: i64 = row.get("id").map_err(|source| StoreError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let invalid = |column: &'static str, reason: String| StoreError::InvalidRow {
-        path: path.to_owned(),
-        row_id,
-        column,
-        reason,
-    };
-    // Any SQLite-level type mismatch in a column is a bad row, not an unreadable file.
-    let get = |column: &'static str| -> Result<SqlValue, StoreError> {
-        row.get(column).map_err(|e| invalid(column, e.to_string()))
-    };
-    let text = |column: &'static str| -> Result<String, StoreError> {
-        match get(column)? {
-            SqlValue::Text(text) => Ok(text),
-            other => Err(invalid(
-                column,
-                format!("expected text, found {:?}", other.data_type()),
-            )),
-        }
-    };
-    let optional_text = |column: &'static str| -> Result<Option<String>, StoreError> {
-        match get(column)? {
-            SqlValue::Null => Ok(None),
-            SqlValue::Text(text) => Ok(Some(text)),
-            other => Err(invalid(
-                column,
-                format!("expected text or NULL, found {:?}", other.data_type()),
-            )),
-        }
-    };
-    // Versions are stored in their display spelling ("TLSv1.0"), one spelling for all.
-    let optional_version = |column: &'static str| -> Result<Option<TlsVersion>, StoreError> {
-        optional_text(column)?
-            .map(|label| {
-                TlsVersion::from_config_str(&label)
-                    .ok_or_else(|| invalid(column, format!("{label:?} is not a TLS version")))
-            })
-            .transpose()
-    };
-    let integer = |column: &'static str| -> Result<i64, StoreError> {
-        match get(column)? {
-            SqlValue::Integer(n) => Ok(n),
-            other => Err(invalid(
-                column,
-                format!("expected an integer, found {:?}", other.data_type()),
-            )),
-        }
-    };
-    let time = |column: &'static str| {
-        timestamp::parse(&text(column)?).map_err(|reason| invalid(column, reason))
-    };
-    let count = |column: &'static str| {
-        let n = integer(column)?;
-        u64::try_from(n).map_err(|_| invalid(column, format!("{n} is negative")))
-    };
-
-    let code_list = |column: &'static str| -> Result<Vec<u16>, StoreError> {
-        serde_json::from_str(&text(column)?)
-            .map_err(|e| invalid(column, format!("not a JSON array of 16-bit codes: {e}")))
-    };
-
-    let client_port = integer("client_port")?;
-    Ok(SessionRecord {
-        source: text("source")?
-            .parse::<Source>()
-            .map_err(|e| invalid("source", e.to_string()))?,
-        started_at: time("started_at")?,
-        ended_at: time("ended_at")?,
-        listener: text("listener")?,
-        protocol: text("protocol")?,
-        client_addr: text("client_addr")?
-            .parse::<IpAddr>()
-            .map_err(|e| invalid("client_addr", e.to_string()))?,
-        client_port: u16::try_from(client_port)
-            .map_err(|_| invalid("client_port", format!("{client_port} is not a port number")))?,
-        tls_version: optional_version("tls_version")?,
-        tls_cipher: optional_text("tls_cipher")?,
-        offered_max_tls: optional_version("offered_max_tls")?,
-        sni: optional_text("sni")?,
-        ja4: optional_text("ja4")?,
-        client_id: decode_client_id(&text("client_id")?)
-            .map_err(|reason| invalid("client_id", reason))?,
-        login: optional_text("login")?,
-        upstream: text("upstream")?,
-        upstream_tls_version: optional_version("upstream_tls_version")?,
-        outcome: text("outcome")?
-            .parse::<Outcome>()
-            .map_err(|e| invalid("outcome", e.to_string()))?,
-        detail: optional_text("detail")?,
-        bytes_from_client: count("bytes_from_client")?,
-        bytes_to_client: count("bytes_to_client")?,
-        offered: OfferedHello {
-            versions: code_list("offered_versions")?,
-            cipher_suites: code_list("offered_suites")?,
-            groups: code_list("offered_groups")?,
-            signature_algorithms: code_list("offered_signature_algorithms")?,
-            alpn: serde_json::from_str(&text("offered_alpn")?)
-                .map_err(|e| invalid("offered_alpn", format!("not a JSON array of text: {e}")))?,
-            ja3: optional_text("ja3")?,
-        },
-        policy: match optional_text("policy_verdict")? {
-            None => None,
-            Some(verdict) => Some(PolicyDecision {
-                verdict,
-                rule: optional_text("policy_rule")?.unwrap_or_default(),
-                exception: match get("policy_exception")? {
-                    SqlValue::Null => None,
-                    SqlValue::Integer(n) => Some(u32::try_from(n).map_err(|_| {
-                        invalid("policy_exception", format!("{n} is not an exception id"))
-                    })?),
-                    other => {
-                        return Err(invalid(
-                            "policy_exception",
-                            format!("expected an integer or NULL, found {:?}", other.data_type()),
-                        ))
-                    }
-                },
-            }),
-        },
-        envelope_sender: optional_text("envelope_sender")?,
-    })
 }
 
 /// Creates the database file with `access`'s mode before SQLite opens it (SQLite would create
@@ -569,44 +473,10 @@ impl SessionStore for SqliteStore {
         // Taken out for the transaction's closures, which borrow the store; put back after.
         let known = std::mem::take(&mut self.known_values);
         let written = self.execute_each(
-            INSERT,
+            &INSERT,
             records,
-            |insert, rec| {
-                insert.execute(params![
-                    timestamp::format(rec.started_at),
-                    timestamp::format(rec.ended_at),
-                    rec.listener,
-                    rec.protocol,
-                    rec.client_addr.to_string(),
-                    rec.client_port,
-                    rec.tls_version.map(|v| v.to_string()),
-                    rec.tls_cipher,
-                    rec.offered_max_tls.map(|v| v.to_string()),
-                    rec.sni,
-                    rec.ja4,
-                    encode_client_id(&rec.client_id),
-                    rec.login,
-                    rec.upstream,
-                    rec.upstream_tls_version.map(|v| v.to_string()),
-                    rec.outcome.as_str(),
-                    rec.detail,
-                    // A session cannot move 2^63 bytes; saturate rather than fail the batch.
-                    i64::try_from(rec.bytes_from_client).unwrap_or(i64::MAX),
-                    i64::try_from(rec.bytes_to_client).unwrap_or(i64::MAX),
-                    json_codes(&rec.offered.versions),
-                    json_codes(&rec.offered.cipher_suites),
-                    json_codes(&rec.offered.groups),
-                    json_codes(&rec.offered.signature_algorithms),
-                    Value::from(rec.offered.alpn.clone()).to_string(),
-                    rec.offered.ja3,
-                    rec.policy.as_ref().map(|p| p.verdict.as_str()),
-                    rec.policy.as_ref().map(|p| p.rule.as_str()),
-                    rec.policy.as_ref().and_then(|p| p.exception),
-                    rec.envelope_sender,
-                    rec.source.as_str(),
-                ])
-            },
-            |tx| rollup.write(tx, &known),
+            |insert, rec| insert.execute(&SessionColumns::of(rec).sqlite_params()[..]),
+            |tx| rollup.write(&mut SqliteRollup::prepare(tx)?, &known),
         );
         self.known_values = known;
         let checked: Option<Vec<KnownValue>> = written?;
@@ -674,43 +544,19 @@ pub(crate) fn rebuild_inventory(
         path: path.to_owned(),
         source,
     };
-    let mut stmt = tx.prepare(SELECT_ALL).map_err(read_error)?;
+    let mut stmt = tx.prepare(&SELECT_ALL).map_err(read_error)?;
     let mut rows = stmt.query([]).map_err(read_error)?;
     let mut rollup = Rollup::default();
     while let Some(row) = rows.next().map_err(read_error)? {
         rollup.add(&record_from_row(path, row)?);
     }
-    rollup
-        .write(tx, &KnownValues::default())
+    SqliteRollup::prepare(tx)
+        .and_then(|mut tables| rollup.write(&mut tables, &KnownValues::default()))
         .map(drop)
         .map_err(|source| StoreError::Write {
             path: path.to_owned(),
             source,
         })
-}
-
-/// A list of IANA codes as a JSON array of numbers.
-fn json_codes(codes: &[u16]) -> String {
-    Value::from(codes.to_vec()).to_string()
-}
-
-/// IMAP ID fields as a JSON array of `[name, value-or-null]` pairs: a pair list rather than an
-/// object because the client's order is kept and a name may repeat.
-fn encode_client_id(fields: &[(String, Option<String>)]) -> String {
-    let pairs = fields
-        .iter()
-        .map(|(name, value)| {
-            Value::Array(vec![
-                Value::String(name.clone()),
-                value.clone().map_or(Value::Null, Value::String),
-            ])
-        })
-        .collect();
-    Value::Array(pairs).to_string()
-}
-
-fn decode_client_id(json: &str) -> Result<Vec<(String, Option<String>)>, String> {
-    serde_json::from_str(json).map_err(|e| format!("not a JSON array of [name, value] pairs: {e}"))
 }
 
 #[cfg(test)]
@@ -719,6 +565,7 @@ mod tests {
 
     use super::*;
     use crate::fixture::{sample_record, TempDir};
+    use crate::{Outcome, RefusalReason, Source};
 
     fn journal_mode(store: &SqliteStore) -> String {
         store
@@ -747,8 +594,10 @@ mod tests {
         let mut submission = sample_record(3);
         submission.protocol = "smtp".into();
         submission.envelope_sender = Some("scanner@example.org".into());
+        submission.messages_submitted = Some(3);
         let mut null_sender = sample_record(4);
         null_sender.envelope_sender = Some(String::new());
+        null_sender.messages_submitted = Some(0);
         let records = vec![sample_record(1), bare, submission, null_sender];
 
         store.insert_batch(&records).unwrap();
@@ -795,6 +644,42 @@ mod tests {
             clients[0].values(crate::AttributeKind::Source),
             ["capture", "gateway"]
         );
+    }
+
+    #[test]
+    fn imported_evidence_is_stored_once() {
+        let dir = TempDir::new("imported");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut logged = sample_record(1);
+        logged.source = Source::DovecotLog;
+        let batch = vec![([1; 16], logged.clone()), ([2; 16], sample_record(2))];
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(store.insert_imported(&batch, now).unwrap().len(), 2);
+        // The same evidence again, and one new piece.
+        let again = vec![batch[0].clone(), ([3; 16], sample_record(3))];
+        let stored = store.insert_imported(&again, now).unwrap();
+        assert_eq!(stored, [&again[1].1]);
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.clients().unwrap()[0].sessions, 3);
+    }
+
+    #[test]
+    fn an_entra_sign_in_without_tls_is_not_a_plaintext_login() {
+        let dir = TempDir::new("entra");
+        let mut store = SqliteStore::open(&dir.db_path()).unwrap();
+        let mut sign_in = sample_record(1);
+        sign_in.source = Source::EntraSignIns;
+        sign_in.tls_version = None;
+        sign_in.offered_max_tls = None;
+        sign_in.ja4 = None;
+        sign_in.client_id = Vec::new();
+        let mut plaintext = sign_in.clone();
+        plaintext.source = Source::DovecotLog;
+        plaintext.login = Some("bob".into());
+        store.insert_batch(&[sign_in, plaintext]).unwrap();
+        let verdicts: Vec<crate::Verdict> =
+            store.clients().unwrap().iter().map(|c| c.verdict).collect();
+        assert_eq!(verdicts, [crate::Verdict::Unknown, crate::Verdict::NoTls]);
     }
 
     #[test]

@@ -6,28 +6,24 @@ use std::process::ExitCode;
 
 use gateway::settings::{ClientTlsMode, ListenerSettings};
 use gateway::{Gateway, ListenerSuites};
-use store::SqliteStore;
+use store::{Store, StoreLocation};
 
 use crate::config;
 
 pub fn run(path: &Path, verbose: bool) -> ExitCode {
-    let config = match load_or_report(path) {
-        Ok(config) => config,
+    let (config, gateway) = match prepare_or_report(path) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    // Loads the apps' secrets and certificates and opens the token cache with its key: a
-    // missing or wrong key shows here, not at the first login.
-    let tokens = match config.open_token_logins(1) {
-        Ok(tokens) => tokens,
-        Err(e) => return report(path, std::iter::once(e)),
-    };
-    let gateway = match Gateway::prepare(&config.gateway, config.policy.clone(), tokens) {
-        Ok(gateway) => gateway,
-        Err(errors) => return report(path, errors.iter().map(|e| e.to_string())),
-    };
     // Opening creates the file and schema if missing: the same thing the gateway does first.
-    if let Err(e) = SqliteStore::open_with_access(&config.store_path, config.store_access()) {
-        return report(path, std::iter::once(format!("store.path: {e}")));
+    // With PostgreSQL: the server is reached, the password and certificate work, the tables
+    // are made or upgraded.
+    if let Err(e) = Store::open(&config.store) {
+        let key = match config.store {
+            StoreLocation::Sqlite { .. } => "store.path",
+            StoreLocation::Postgres(_) => "store.url",
+        };
+        return report(path, std::iter::once(format!("{key}: {e}")));
     }
     for warning in &config.warnings {
         eprintln!("  warning: {warning}");
@@ -41,7 +37,7 @@ pub fn run(path: &Path, verbose: bool) -> ExitCode {
         config.policy.exceptions().len(),
         config.oauth.apps.len(),
         config.oauth.accounts.len(),
-        config.store_path.display()
+        config.store
     );
     if verbose {
         match gateway.client_suites() {
@@ -82,12 +78,26 @@ fn suites_text(listeners: &[ListenerSettings], suites: &[ListenerSuites]) -> Str
     text
 }
 
+/// The config at `path` and every TLS context and secret it names put to use (as the gateway
+/// does at start and at a reload), or its problems printed and the exit code to end with.
+pub(crate) fn prepare_or_report(path: &Path) -> Result<(config::Config, Gateway), ExitCode> {
+    let config = load_or_report(path)?;
+    // Loads the apps' secrets and certificates and opens the token cache with its key: a
+    // missing or wrong key shows here, not at the first login.
+    let tokens = config
+        .open_token_logins(1)
+        .map_err(|e| report(path, std::iter::once(e)))?;
+    let gateway = Gateway::prepare(&config.gateway, config.policy.clone(), tokens)
+        .map_err(|errors| report(path, errors.iter().map(|e| e.to_string())))?;
+    Ok((config, gateway))
+}
+
 /// The config at `path`, or its problems printed and the exit code to end with.
 pub(crate) fn load_or_report(path: &Path) -> Result<config::Config, ExitCode> {
     config::load(path).map_err(|problems| report(path, problems.iter().map(|p| p.to_string())))
 }
 
-fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
+pub(crate) fn report(path: &Path, problems: impl Iterator<Item = String>) -> ExitCode {
     let problems: Vec<String> = problems.collect();
     eprintln!("{}: {} problem(s)", path.display(), problems.len());
     for problem in problems {

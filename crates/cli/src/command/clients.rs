@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use report::{clients_csv, parse_time, sort_by_risk, ClientFilter, ClientRow};
 use store::{Annotation, AnnotationSubject, Verdict};
 
-use super::inventory_store::StoreArgs;
+use super::store::StoreChoice;
 use super::terminal::shown;
 
 /// Options of `mailtls clients`.
@@ -19,7 +19,7 @@ pub struct ClientsArgs {
     #[command(subcommand)]
     action: Option<ClientsAction>,
     #[command(flatten)]
-    inventory: StoreArgs,
+    store: StoreChoice,
     /// Only clients with this verdict: breaks, at_risk, no_tls, unknown, ok.
     #[arg(long)]
     verdict: Option<Verdict>,
@@ -73,7 +73,7 @@ pub fn run(args: ClientsArgs) -> ExitCode {
 }
 
 fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
-    let (path, mut store) = args.inventory.open()?;
+    let (mut store, location, _) = args.store.open()?;
     if let Some(ClientsAction::Annotate {
         client,
         owner,
@@ -108,7 +108,7 @@ fn run_inner(args: ClientsArgs) -> Result<ExitCode> {
     };
     let mut clients = store
         .clients()
-        .with_context(|| format!("reading the inventory in {}", path.display()))?;
+        .with_context(|| format!("reading the inventory in {location}"))?;
     clients.retain(|c| filter.admits(c));
     sort_by_risk(&mut clients);
     let rows: Vec<ClientRow> = clients.iter().map(ClientRow::of).collect();

@@ -9,14 +9,14 @@ use anyhow::{Context, Result};
 use clap::Args;
 use report::{check_exposure, DashboardToken};
 
-use super::inventory_store::StoreArgs;
+use super::store::StoreChoice;
 use crate::config::{self, DashboardSettings};
 
 /// Options of `mailtls dashboard`.
 #[derive(Debug, Args)]
 pub struct DashboardArgs {
     #[command(flatten)]
-    inventory: StoreArgs,
+    store: StoreChoice,
     /// Address to serve on; default `[dashboard] bind`, else 127.0.0.1:8080. Beyond loopback
     /// the config's `[dashboard] token_file` is required.
     #[arg(long, value_name = "IP:PORT")]
@@ -35,7 +35,7 @@ pub fn run(args: DashboardArgs) -> ExitCode {
 }
 
 fn run_inner(args: DashboardArgs) -> Result<()> {
-    let settings = match &args.inventory.config {
+    let settings = match args.store.config_file() {
         Some(path) => config::load_or_explain(path)?.dashboard,
         None => DashboardSettings::default(),
     };
@@ -55,7 +55,7 @@ fn run_inner(args: DashboardArgs) -> Result<()> {
         .transpose()?;
     // Before opening anything: an exposed address without a token is refused outright.
     check_exposure(bind, token.as_ref())?;
-    let (_, store) = args.inventory.open()?;
+    let (store, _, _) = args.store.open()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,17 +1,25 @@
 //! `mailtls gateway`: serves until SIGINT/SIGTERM, then lets sessions record themselves and
-//! flushes the session store.
+//! flushes the session store. SIGHUP reads the config again: new sessions get it, running
+//! sessions keep the one they started with, and a config with a problem is refused (logged
+//! with its key and fix) while the running one stays.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use gateway::metrics::MetricsEndpoint;
-use gateway::Gateway;
-use store::{SessionRecorder, SqliteStore};
-use tokio::signal::unix::{signal, SignalKind};
+use gateway::{Gateway, RunningGateway, SetupError, TokenLogins};
+use oauth::settings::AccountSettings;
+use oauth::LocalAccounts;
+use policy::PolicySet;
+use store::{SessionPruner, SessionRecorder, Store};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
 
-use crate::config;
+use crate::config::{self, Config, ConfigProblem};
+use crate::pid_file::PidFile;
 use crate::run_as::started_as_root;
 
 pub fn run(path: &Path) -> ExitCode {
@@ -40,8 +48,8 @@ fn serve(path: &Path) -> Result<()> {
     let tokens = config
         .open_token_logins(password_checks())
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let prepared =
-        Gateway::prepare(&config.gateway, config.policy.clone(), tokens).map_err(|errors| {
+    let prepared = Gateway::prepare(&config.gateway, config.policy.clone(), tokens.clone())
+        .map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             anyhow!("cannot start:\n{}", lines.join("\n"))
         })?;
@@ -51,8 +59,16 @@ fn serve(path: &Path) -> Result<()> {
         .map(MetricsEndpoint::bind)
         .transpose()
         .map_err(|e| anyhow!("cannot start: {e}"))?;
-    let store = SqliteStore::open_with_access(&config.store_path, config.store_access())?;
+    // A PostgreSQL store that cannot be reached does not stop the start: records wait for it.
+    let store = Store::open_for_writing(&config.store)?;
     let recorder = SessionRecorder::spawn(Box::new(store));
+    // Its own connection, opened here like the writer's (before root is given up).
+    let pruner = config
+        .keep_sessions
+        .map(|keep| {
+            Store::open_for_writing(&config.store).map(|store| SessionPruner::spawn(store, keep))
+        })
+        .transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,12 +94,46 @@ fn serve(path: &Path) -> Result<()> {
                 "serving as an unprivileged user"
             );
         }
-        bound.serve(recorder.clone(), shutdown_signal()).await;
+        // Every token fetched is written to the cache as whoever serves now.
+        if let Some(cache) = &config.oauth.token_cache {
+            oauth::TokenCacheFile::check_writable(&cache.path).map_err(|e| {
+                anyhow!("cannot start: the token cache is not writable by the serving user: {e}")
+            })?;
+        }
+        // As the serving user, who removes it again at exit.
+        let pid_file = config.pid_file.as_deref().map(PidFile::write).transpose()?;
+        // Before the first "listening": SIGHUP's default action would end the process.
+        let mut signals = Signals::new()?;
+        let mut running = bound.start(recorder.clone());
+        // Stale and missing exceptions are logged now and hourly, judged against the policy
+        // set in force, which a reload replaces.
+        let (policy_in_force, policy_watched) = watch::channel(config.policy.clone());
+        let register_watch = tokio::spawn(gateway::watch_register(
+            policy_watched,
+            config.store.clone(),
+            gateway::WATCH_INTERVAL,
+        ));
+        let mut reloads = Reloads {
+            path,
+            started: &config,
+            tokens,
+            accounts: config.oauth.accounts.clone(),
+            policy_in_force,
+        };
+        while signals.next().await == Wanted::Reload {
+            reloads.reload(&mut running);
+        }
+        register_watch.abort();
+        running.shutdown().await;
         if let Some(task) = metrics {
             task.abort();
         }
+        drop(pid_file);
         anyhow::Ok(())
     })?;
+    if let Some(pruner) = pruner {
+        pruner.stop();
+    }
     match recorder.shutdown() {
         Ok(unstored) if unstored.is_empty() => tracing::info!("stopped; every session recorded"),
         Ok(unstored) => tracing::error!(
@@ -95,13 +145,169 @@ fn serve(path: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// What a signal asks of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// SIGHUP: read the config again.
+    Reload,
+    /// SIGTERM or SIGINT.
+    Stop,
+}
+
+/// The signals the gateway acts on, their handlers installed for the life of the process.
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        let handler = |kind| signal(kind).context("cannot install a signal handler");
+        Ok(Signals {
+            hangup: handler(SignalKind::hangup())?,
+            terminate: handler(SignalKind::terminate())?,
+            interrupt: handler(SignalKind::interrupt())?,
+        })
     }
+
+    async fn next(&mut self) -> Wanted {
+        tokio::select! {
+            _ = self.hangup.recv() => Wanted::Reload,
+            _ = self.terminate.recv() => Wanted::Stop,
+            _ = self.interrupt.recv() => Wanted::Stop,
+        }
+    }
+}
+
+/// Config reloads of a running gateway: the file it was started with, read again at each
+/// SIGHUP, and what was opened at start for good (the config of the settings a reload cannot
+/// change, and the OAuth token logins, whose local accounts a reload may replace).
+struct Reloads<'a> {
+    path: &'a Path,
+    started: &'a Config,
+    tokens: Option<Arc<TokenLogins>>,
+    /// The `[[account]]` entries in force.
+    accounts: Vec<AccountSettings>,
+    /// The policy set in force, for the exception register's watch.
+    policy_in_force: watch::Sender<Arc<PolicySet>>,
+}
+
+impl Reloads<'_> {
+    /// Puts the file's config in place for new sessions, or, when it has a problem, logs
+    /// each with its key and fix and keeps the running config. Counted by result either way.
+    fn reload(&mut self, running: &mut RunningGateway) {
+        tracing::info!(config = %self.path.display(), "reloading the config");
+        match self.apply(running) {
+            Ok(()) => gateway::metrics::config_reloaded(true),
+            Err(problems) => {
+                for problem in &problems {
+                    tracing::error!(key = %problem.key, fix = %problem.fix, "reload refused: {}", problem.problem);
+                }
+                tracing::error!(
+                    problems = problems.len(),
+                    "reload refused: the running config stays in force"
+                );
+                gateway::metrics::config_reloaded(false);
+            }
+        }
+    }
+
+    fn apply(&mut self, running: &mut RunningGateway) -> Result<(), Vec<ConfigProblem>> {
+        self.readable()?;
+        let next = config::load(self.path)?;
+        for warning in &next.warnings {
+            tracing::warn!(key = %warning.key, fix = %warning.fix, "{}", warning.problem);
+        }
+        let prepared = Gateway::prepare(&next.gateway, next.policy.clone(), self.tokens.clone())
+            .map_err(setup_problems)?;
+        let accounts = self.changed_accounts(&next)?;
+        let changes = running.reload(prepared).map_err(setup_problems)?;
+        if let (Some(accounts), Some(tokens)) = (accounts, &self.tokens) {
+            tokens.replace_accounts(accounts);
+            self.accounts = next.oauth.accounts.clone();
+            tracing::info!(accounts = self.accounts.len(), "local accounts reloaded");
+        }
+        for key in self.started.restart_only_changes(&next) {
+            tracing::warn!(
+                key,
+                "changed in the config but needs a restart: the gateway keeps the value it started with"
+            );
+        }
+        self.policy_in_force.send_replace(next.policy.clone());
+        tracing::info!(
+            added = ?changes.added,
+            removed = ?changes.removed,
+            changed = ?changes.changed,
+            exceptions = next.policy.exceptions().len(),
+            "config reloaded: new sessions use it, running sessions keep theirs"
+        );
+        Ok(())
+    }
+
+    /// The local accounts of `next` when they differ from those in force and can be put in
+    /// place: with the same `[[oauth]]` apps and `[token_cache]` as at start (the broker and
+    /// its cache are opened once; other apps need a restart, which the log says).
+    fn changed_accounts(&self, next: &Config) -> Result<Option<LocalAccounts>, Vec<ConfigProblem>> {
+        let started = &self.started.oauth;
+        let same_broker =
+            next.oauth.apps == started.apps && next.oauth.token_cache == started.token_cache;
+        if self.tokens.is_none() || !same_broker || next.oauth.accounts == self.accounts {
+            return Ok(None);
+        }
+        LocalAccounts::new(&next.oauth.accounts, password_checks())
+            .map(Some)
+            .map_err(|e| {
+                vec![ConfigProblem::new(
+                    e.field,
+                    e.problem,
+                    "correct the account and reload again",
+                )]
+            })
+    }
+
+    /// A gateway that gave root up may no longer read a root-only config: said plainly, with
+    /// what to do, rather than as a bare "permission denied".
+    fn readable(&self) -> Result<(), Vec<ConfigProblem>> {
+        let Err(e) = std::fs::File::open(self.path) else {
+            return Ok(());
+        };
+        if e.kind() != std::io::ErrorKind::PermissionDenied {
+            return Ok(()); // config::load reports it
+        }
+        let fix = match &self.started.run_as {
+            Some(run_as) => {
+                let group = nix::unistd::Group::from_gid(run_as.gid)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| run_as.gid.to_string(), |g| g.name);
+                format!(
+                    "the gateway serves as {} since it started and reloads as that user: let its group read the config and the files it names (chgrp {group} FILE; chmod 0640 FILE), or restart the gateway to apply the change",
+                    run_as.user,
+                )
+            }
+            None => "let the gateway's user read the config and the files it names, or restart the gateway to apply the change".to_string(),
+        };
+        Err(vec![ConfigProblem::new(
+            "(file)",
+            format!("cannot read {}: {e}", self.path.display()),
+            fix,
+        )])
+    }
+}
+
+/// Problems found while putting a config to use, in the shape of the config's own problems.
+fn setup_problems(errors: Vec<SetupError>) -> Vec<ConfigProblem> {
+    errors
+        .into_iter()
+        .map(|e| {
+            ConfigProblem::new(
+                e.key,
+                e.message,
+                "correct it (or do what the problem says) and reload again",
+            )
+        })
+        .collect()
 }
 
 fn init_logging(json: bool) {

@@ -3,12 +3,16 @@
 pub mod check_config;
 pub mod clients;
 pub mod dashboard;
+mod discovery;
 pub mod exceptions;
 pub mod gateway;
-mod inventory_store;
+pub mod import;
 pub mod oauth;
 pub mod passwd;
 pub mod policy;
+pub mod reload;
 pub mod report;
 pub mod scan;
+pub mod sensor;
+pub mod store;
 mod terminal;

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use report::{clients_csv, parse_time, render_html, utc_day, verify, PageError, ReportData};
 use store::DayRange;
 
-use super::inventory_store::StoreArgs;
+use super::store::StoreChoice;
 
 /// Options of `mailtls report`.
 #[derive(Debug, Args)]
@@ -18,7 +18,7 @@ pub struct ReportArgs {
     #[command(subcommand)]
     action: Option<ReportAction>,
     #[command(flatten)]
-    inventory: StoreArgs,
+    store: StoreChoice,
     /// Write the report as one self-contained HTML file (opens offline, prints to PDF).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "csv"])]
     html: Option<PathBuf>,
@@ -98,9 +98,9 @@ fn run_inner(args: ReportArgs) -> Result<ExitCode> {
         since: day(&args.since)?,
         until: day(&args.until)?,
     };
-    let (path, store) = args.inventory.open()?;
-    let data = ReportData::from_store(&store, range, now)
-        .with_context(|| format!("reading the inventory in {}", path.display()))?;
+    let (mut store, location, _) = args.store.open()?;
+    let data = ReportData::from_store(&mut store, range, now)
+        .with_context(|| format!("reading the inventory in {location}"))?;
     if let Some(file) = &args.html {
         let html = render_html(&data, None)?;
         std::fs::write(file, html).with_context(|| format!("writing {}", file.display()))?;

@@ -82,11 +82,12 @@ pub(super) fn policy_set(c: &mut Checker, raw: &ConfigFile) -> Option<PolicySet>
             }
         }
     }
+    let ids = exception_ids(c, &raw.exception);
     let exceptions: Vec<Option<Exception>> = raw
         .exception
         .iter()
-        .enumerate()
-        .map(|(index, entry)| exception(c, index, entry))
+        .zip(ids)
+        .map(|(entry, id)| exception(c, id?, entry))
         .collect();
 
     let policies: Vec<Policy> = policies.into_iter().collect::<Option<_>>()?;
@@ -196,8 +197,55 @@ fn instant(
         .ok()
 }
 
-fn exception(c: &mut Checker, index: usize, e: &ExceptionEntry) -> Option<Exception> {
-    let id = ExceptionId(u32::try_from(index + 1).ok()?);
+/// Each entry's id: its `id` key, else its 1-based position. Sessions record the id of the
+/// exception that let them through, so `mailtls exceptions add` writes an explicit id that no
+/// later removal can shift; the position fallback keeps hand-written registers working. An id
+/// out of range or used twice is reported (and that entry gets none).
+pub(super) fn exception_ids(
+    c: &mut Checker,
+    entries: &[ExceptionEntry],
+) -> Vec<Option<ExceptionId>> {
+    let next_free = entries
+        .iter()
+        .zip(1..)
+        .map(|(e, position)| e.id.unwrap_or(position))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut seen = HashMap::new();
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let position = index + 1;
+            let id = match e.id {
+                None => u32::try_from(position).ok(),
+                Some(id) => match u32::try_from(id) {
+                    Ok(id) if id > 0 => Some(id),
+                    _ => {
+                        c.report(
+                            &format!("exception[{position}].id"),
+                            format!("{id} is not a positive whole number"),
+                            "remove it (the entry's position is then its id) or give a number from 1 up, unused by any other exception",
+                        );
+                        None
+                    }
+                },
+            }?;
+            if let Some(first) = seen.insert(id, position) {
+                c.report(
+                    &format!("exception[{id}].id"),
+                    format!("is the id of entries {first} and {position} of the register (an entry without an id key has its position as id)"),
+                    format!("give one of them id = {next_free}, above every other id"),
+                );
+                return None;
+            }
+            Some(ExceptionId(id))
+        })
+        .collect()
+}
+
+fn exception(c: &mut Checker, id: ExceptionId, e: &ExceptionEntry) -> Option<Exception> {
     let key = |field: &str| format!("exception[{id}].{field}");
     let mut ok = true;
     let client = match e.client.as_deref() {
@@ -263,6 +311,10 @@ fn exception(c: &mut Checker, index: usize, e: &ExceptionEntry) -> Option<Except
     let reason = c.required(&key("reason"), &e.reason, "\"MFP firmware has no TLS 1.2\"");
     let plan = c.required(&key("plan"), &e.plan, "\"Replace the device in Q1 2027\"");
     let expires = instant(c, &key("expires"), &e.expires, "\"2027-03-31\"");
+    let added = match &e.added {
+        None => Some(None),
+        Some(_) => instant(c, &key("added"), &e.added, "\"2026-12-03\"").map(Some),
+    };
     if !ok {
         return None;
     }
@@ -273,5 +325,6 @@ fn exception(c: &mut Checker, index: usize, e: &ExceptionEntry) -> Option<Except
         reason: reason?.to_owned(),
         expires: expires?,
         plan: plan?.to_owned(),
+        added: added?,
     })
 }

@@ -27,7 +27,26 @@ pub struct ConfigFile {
     /// `[policy.NAME]` sections, by name.
     #[serde(default)]
     pub policy: BTreeMap<String, PolicyEntry>,
-    /// The exception register, `[[exception]]` in order (ids are 1-based positions).
+    /// The exception register, `[[exception]]` in order, when it lives in the config itself.
+    #[serde(default)]
+    pub exception: Vec<ExceptionEntry>,
+    /// `[exception_register]`: the register in a file of its own instead.
+    pub exception_register: Option<ExceptionRegisterSection>,
+}
+
+/// `[exception_register] file = "exceptions.toml"`: the `[[exception]]` entries live in that
+/// file (relative to the config's folder), so `mailtls exceptions add|remove|renew` and the
+/// people who approve exceptions edit it without touching listeners or upstreams.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionRegisterSection {
+    pub file: Option<String>,
+}
+
+/// The file `[exception_register] file` names: nothing but `[[exception]]` entries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionFile {
     #[serde(default)]
     pub exception: Vec<ExceptionEntry>,
 }
@@ -49,12 +68,21 @@ pub struct GatewaySection {
     pub user: Option<String>,
     /// The group to serve as instead of the user's primary group; it may read the store.
     pub group: Option<String>,
+    /// Where the gateway writes its process id while it serves, for `mailtls reload`.
+    pub pid_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
+    /// A SQLite file (the default, `mailtls.db` beside the config).
     pub path: Option<String>,
+    /// A PostgreSQL store: `postgres://USER@HOST:PORT/DB?sslmode=require`.
+    pub url: Option<String>,
+    pub password_file: Option<String>,
+    pub ca_file: Option<String>,
+    /// How long raw sessions are kept, e.g. "400d".
+    pub keep_sessions: Option<String>,
 }
 
 /// `[metrics]`: present means serve Prometheus metrics.
@@ -107,6 +135,22 @@ pub struct ListenerEntry {
     pub policy: Option<String>,
     /// The legacy opt-in endpoint: only clients with a live exception get through.
     pub opt_in: Option<bool>,
+    /// `[listener.relay]`: SMTP mail without authentication from listed networks and senders.
+    pub relay: Option<RelaySection>,
+}
+
+/// `[listener.relay]` of an SMTP listener: devices that cannot authenticate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySection {
+    /// The devices' networks ("10.20.0.0/24") or addresses.
+    pub networks: Option<Vec<String>>,
+    /// The envelope senders they may use, whole addresses.
+    pub senders: Option<Vec<String>>,
+    /// The `[[account]]` to log in as, on an upstream with auth = "oauth".
+    pub account: Option<String>,
+    /// A file with a user name line and a password line, on a pass-through upstream.
+    pub credentials_file: Option<String>,
 }
 
 /// `[policy.NAME]`: a TLS floor phased in between two dates.
@@ -129,6 +173,8 @@ pub struct PolicyEntry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionEntry {
+    /// Its stable id, written by `mailtls exceptions add`; without one, its 1-based position.
+    pub id: Option<i64>,
     pub client: Option<String>,
     pub user: Option<String>,
     pub ja4: Option<String>,
@@ -137,6 +183,9 @@ pub struct ExceptionEntry {
     pub expires: Option<String>,
     pub plan: Option<String>,
     pub allow_broad: Option<bool>,
+    /// When it was added ("2026-12-03"), written by `mailtls exceptions add`: an exception is
+    /// only called unused once it has had 30 days to match.
+    pub added: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

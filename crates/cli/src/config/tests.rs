@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{load, DashboardSettings};
+use store::StoreLocation;
 
 /// A config file in its own temporary folder, with empty stand-in PEM files where asked:
 /// validation only checks that the files exist; loading them is the gateway's job.
@@ -53,20 +54,34 @@ fn the_exchange_online_example_is_valid() {
         config.gateway.upstreams[0].server_name,
         "outlook.office365.com"
     );
-    assert_eq!(config.store_path, path.parent().unwrap().join("mailtls.db"));
+    assert!(
+        matches!(&config.store, StoreLocation::Sqlite { path: db, .. } if *db == path.parent().unwrap().join("mailtls.db"))
+    );
     assert_eq!(config.metrics_bind, Some("127.0.0.1:9109".parse().unwrap()));
     let run_as = config.run_as.as_ref().expect("the example drops root");
     assert_eq!(run_as.user, "nobody");
     assert!(!run_as.group_readable);
-    assert_eq!(config.store_access().mode(), 0o600);
+    assert_eq!(store_access(&config).mode(), 0o600);
+}
+
+/// How a SQLite store's files are made.
+fn store_access(config: &super::Config) -> store::StoreAccess {
+    match &config.store {
+        StoreLocation::Sqlite { access, .. } => *access,
+        StoreLocation::Postgres(_) => panic!("a SQLite store"),
+    }
 }
 
 /// A minimal valid config with `gateway` as its `[gateway]` section.
 fn with_gateway_section(name: &str, gateway: &str) -> PathBuf {
+    with_sections(name, &format!("[gateway]\n{gateway}"))
+}
+
+/// A minimal valid config with `sections` (e.g. `[store]`) before its upstream and listener.
+fn with_sections(name: &str, sections: &str) -> PathBuf {
     let text = format!(
         r#"
-[gateway]
-{gateway}
+{sections}
 
 [[upstream]]
 name = "up"
@@ -92,13 +107,13 @@ fn the_user_and_group_are_looked_up_and_the_group_may_read_the_store() {
     assert_eq!(run_as.uid.as_raw(), 65534);
     assert_eq!(run_as.gid.as_raw(), 65534);
     assert!(run_as.group_readable);
-    assert_eq!(config.store_access().mode(), 0o640);
-    assert_eq!(config.store_access().owner, Some((65534, 65534)));
+    assert_eq!(store_access(&config).mode(), 0o640);
+    assert_eq!(store_access(&config).owner, Some((65534, 65534)));
 
     let alone = load(&with_gateway_section("no-user", "")).unwrap();
     assert_eq!(alone.run_as, None);
-    assert_eq!(alone.store_access().owner, None);
-    assert_eq!(alone.store_access().mode(), 0o600);
+    assert_eq!(store_access(&alone).owner, None);
+    assert_eq!(store_access(&alone).mode(), 0o600);
 }
 
 #[test]
@@ -870,11 +885,11 @@ fn instants_are_dates_at_midnight_utc_or_rfc3339() {
     assert!(parse_instant("tomorrow").is_err());
 }
 
-#[test]
-fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
-    let text = |bind: &str| {
-        format!(
-            r#"
+/// A cleartext SMTP listener `printers` bound at `bind`, bridged to Exchange Online's
+/// submission with pass-through logins, followed by `more` (tables of the listener).
+fn printers_config(bind: &str, more: &str) -> String {
+    format!(
+        r#"
 [[upstream]]
 name = "submission"
 address = "smtp.office365.com:587"
@@ -887,9 +902,13 @@ protocol = "smtp"
 bind = "{bind}"
 tls = "none"
 upstream = "submission"
-"#
-        )
-    };
+{more}"#
+    )
+}
+
+#[test]
+fn smtp_listeners_and_a_warning_for_cleartext_beyond_private_networks() {
+    let text = |bind: &str| printers_config(bind, "");
     for (bind, warned) in [
         ("127.0.0.1:2525", false),
         ("10.1.2.3:25", false),
@@ -931,6 +950,476 @@ fn the_exchange_online_smtp_example_is_valid() {
     assert_eq!(config.gateway.listeners.len(), 3);
     // The cleartext listener is on a private network: no warning.
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    // Its commented relay listener validates once uncommented (with its credentials file).
+    let relay_at = example
+        .find("# [[listener]]")
+        .expect("the commented relay example");
+    let uncommented: String = example[relay_at..]
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .or(l.strip_prefix('#'))
+                .unwrap_or(l)
+                .to_string()
+                + "\n"
+        })
+        .collect::<String>()
+        .replace("/etc/mailtls/", "");
+    let path = write_config(
+        "smtp-example-relay",
+        &format!("{example}{uncommented}"),
+        &["certs/gateway.pem", "certs/gateway.key"],
+    );
+    let cred = path.parent().unwrap().join("relay.cred");
+    std::fs::write(&cred, "scanner@contoso.com\npassword\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = load(&path).expect("the relay example validates");
+    assert_eq!(config.gateway.listeners.len(), 4);
+    assert!(config.gateway.listeners[3].relay.is_some());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+/// An SMTP listener bound at `bind` with a `[listener.relay]` holding `relay`, on a
+/// pass-through upstream, with `relay.cred` (mode `mode`) holding `credentials`.
+fn with_relay(name: &str, bind: &str, relay: &str, mode: u32, credentials: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let text = printers_config(bind, &format!("\n[listener.relay]\n{relay}\n"));
+    let path = write_config(name, &text, &[]);
+    let cred = path.parent().unwrap().join("relay.cred");
+    std::fs::write(&cred, credentials).unwrap();
+    std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+const RELAY: &str = r#"networks = ["10.20.0.0/24", "10.30.0.7"]
+senders = ["scanner@contoso.com", "Alerts@Contoso.com"]
+credentials_file = "relay.cred""#;
+
+#[test]
+fn a_relay_listener_takes_networks_senders_and_a_root_only_credentials_file() {
+    let path = with_relay(
+        "relay-ok",
+        "10.20.0.1:25",
+        RELAY,
+        0o600,
+        "relay@contoso.com\nS3cr3t:pw\n",
+    );
+    let config = load(&path).expect("valid");
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let relay = config.gateway.listeners[0].relay.as_ref().expect("relay");
+    use gateway::settings::RelayLogin;
+    let RelayLogin::Password(credentials) = &relay.login else {
+        panic!("a password login");
+    };
+    assert_eq!(credentials.user(), "relay@contoso.com");
+    assert_eq!(credentials.password().expose(), b"S3cr3t:pw");
+    assert!(!format!("{config:?}").contains("S3cr3t"));
+    assert!(relay.admits_client("10.20.0.99".parse().unwrap()));
+    assert!(relay.admits_client("::ffff:10.30.0.7".parse().unwrap()));
+    assert!(!relay.admits_client("10.30.0.8".parse().unwrap()));
+    assert!(!relay.admits_client("10.20.1.1".parse().unwrap()));
+    assert!(relay.admits_sender("SCANNER@contoso.COM"));
+    assert!(relay.admits_sender("alerts@contoso.com"));
+    assert!(!relay.admits_sender("ceo@contoso.com"));
+    assert!(!relay.admits_sender("scanner@contoso.com.evil.example"));
+    assert!(!relay.admits_sender(""));
+
+    // Beyond private networks it is a warning, as for cleartext listeners.
+    let path = with_relay("relay-public", "0.0.0.0:25", RELAY, 0o600, "u\np\n");
+    let config = load(&path).expect("valid");
+    let keys: Vec<&str> = config.warnings.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["listener[printers].bind", "listener[printers].relay"]
+    );
+}
+
+#[test]
+fn relay_problems_name_their_keys_and_never_allow_an_open_relay() {
+    let senders = r#"senders = ["scanner@contoso.com"]"#;
+    let networks = r#"networks = ["10.20.0.0/24"]"#;
+    let file = r#"credentials_file = "relay.cred""#;
+    for (label, relay, key, problem) in [
+        (
+            "every v4",
+            format!("networks = [\"0.0.0.0/0\"]\n{senders}\n{file}"),
+            "networks",
+            "open relay",
+        ),
+        (
+            "every v6",
+            format!("networks = [\"::/0\"]\n{senders}\n{file}"),
+            "networks",
+            "open relay",
+        ),
+        (
+            "no networks",
+            format!("networks = []\n{senders}\n{file}"),
+            "networks",
+            "empty",
+        ),
+        (
+            "bad network",
+            format!("networks = [\"10.20.0.0/33\"]\n{senders}\n{file}"),
+            "networks",
+            "not an IP",
+        ),
+        (
+            "no senders",
+            format!("{networks}\n{file}"),
+            "senders",
+            "missing",
+        ),
+        (
+            "a domain",
+            format!("{networks}\nsenders = [\"@contoso.com\"]\n{file}"),
+            "senders",
+            "whole domain",
+        ),
+        (
+            "not an address",
+            format!("{networks}\nsenders = [\"scanner\"]\n{file}"),
+            "senders",
+            "not an e-mail",
+        ),
+        (
+            "brackets",
+            format!("{networks}\nsenders = [\"<a@b>\"]\n{file}"),
+            "senders",
+            "not an e-mail",
+        ),
+        (
+            "an account on pass-through",
+            format!("{networks}\n{senders}\naccount = \"scanner\""),
+            "account",
+            "passes",
+        ),
+        (
+            "both",
+            format!("{networks}\n{senders}\n{file}\naccount = \"x\""),
+            "account",
+            "together",
+        ),
+    ] {
+        let path = with_relay("relay-bad", "10.20.0.1:25", &relay, 0o600, "u\np\n");
+        assert_one_problem(
+            label,
+            &path,
+            &format!("listener[printers].relay.{key}"),
+            problem,
+        );
+    }
+    let path = with_relay(
+        "relay-none",
+        "10.20.0.1:25",
+        &format!("{networks}\n{senders}"),
+        0o600,
+        "",
+    );
+    assert_one_problem(
+        "no login",
+        &path,
+        "listener[printers].relay",
+        "names no account",
+    );
+    let key = "listener[printers].relay.credentials_file";
+    for (label, mode, content, problem) in [
+        ("readable by others", 0o644, "u\np\n", "other users"),
+        ("group writable", 0o620, "u\np\n", "other users"),
+        (
+            "one line",
+            0o600,
+            "u\n",
+            "a user name line and a password line",
+        ),
+        (
+            "three lines",
+            0o600,
+            "u\np\nmore\n",
+            "a user name line and a password line",
+        ),
+        ("a NUL", 0o400, "u\np\0w\n", "NUL"),
+    ] {
+        let path = with_relay("relay-file", "10.20.0.1:25", RELAY, mode, content);
+        assert_one_problem(label, &path, key, problem);
+    }
+}
+
+#[test]
+fn a_relay_account_must_exist_on_an_oauth_upstream_and_relay_is_smtp_only() {
+    let text = |login: &str, protocol: &str| {
+        format!(
+            r#"
+[[oauth]]
+name = "contoso"
+token_url = "https://login.example/token"
+client_id = "id"
+scope = "https://outlook.office365.com/.default"
+grant = "client_credentials"
+client_secret_file = "app.secret"
+
+[[account]]
+login = "scanner"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$1O0iR/1SXaEmoVZyU3rYtAmD7Ms0yKWNLFJaR2IbfAk"
+mailbox = "scanner@contoso.com"
+oauth = "contoso"
+
+[token_cache]
+key_env = "MAILTLS_TOKEN_KEY"
+
+[[upstream]]
+name = "submission"
+address = "smtp.office365.com:587"
+protocol = "{protocol}"
+tls = "starttls"
+auth = "oauth"
+
+[[listener]]
+name = "printers"
+protocol = "{protocol}"
+bind = "10.20.0.1:25"
+tls = "none"
+upstream = "submission"
+
+[listener.relay]
+networks = ["10.20.0.0/24"]
+senders = ["scanner@contoso.com"]
+account = "{login}"
+"#
+        )
+    };
+    let path = write_config("relay-oauth", &text("scanner", "smtp"), &["app.secret"]);
+    let config = load(&path).expect("valid");
+    let relay = config.gateway.listeners[0].relay.as_ref().expect("relay");
+    assert_eq!(
+        relay.login,
+        gateway::settings::RelayLogin::Account("scanner".into())
+    );
+    let path = write_config("relay-oauth", &text("printer", "smtp"), &["app.secret"]);
+    assert_one_problem(
+        "unknown",
+        &path,
+        "listener[printers].relay.account",
+        "no [[account]]",
+    );
+    let path = write_config("relay-oauth", &text("scanner", "imap"), &["app.secret"]);
+    assert_one_problem(
+        "imap",
+        &path,
+        "listener[printers].relay",
+        "not protocol = \"smtp\"",
+    );
+}
+
+#[test]
+fn exception_ids_are_their_id_keys_else_their_positions_and_unique() {
+    let path = with_policy(
+        "exception-ids",
+        "",
+        &format!(
+            "[[exception]]\nid = 7\nclient = \"10.0.0.1\"\n{EXCEPTION_FIELDS}\n[[exception]]\nclient = \"10.0.0.2\"\n{EXCEPTION_FIELDS}\n[[exception]]\nid = 3\nclient = \"10.0.0.3\"\nadded = \"2026-12-01\"\n{EXCEPTION_FIELDS}"
+        ),
+    );
+    let config = load(&path).expect("valid");
+    let ids: Vec<(u32, bool)> = config
+        .policy
+        .exceptions()
+        .iter()
+        .map(|e| (e.id.0, e.added.is_some()))
+        .collect();
+    assert_eq!(ids, [(7, false), (2, false), (3, true)]);
+
+    for (label, entries, key, problem) in [
+        (
+            "id-twice",
+            "[[exception]]\nid = 2\nclient = \"10.0.0.1\"\n{F}\n[[exception]]\nclient = \"10.0.0.2\"\n{F}",
+            "exception[2].id",
+            "entries 1 and 2",
+        ),
+        (
+            "id-zero",
+            "[[exception]]\nid = 0\nclient = \"10.0.0.1\"\n{F}",
+            "exception[1].id",
+            "not a positive whole number",
+        ),
+        (
+            "bad-added",
+            "[[exception]]\nclient = \"10.0.0.1\"\nadded = \"yesterday\"\n{F}",
+            "exception[1].added",
+            "is not a date",
+        ),
+    ] {
+        let path = with_policy(
+            &format!("exception-{label}"),
+            "",
+            &entries.replace("{F}", EXCEPTION_FIELDS),
+        );
+        assert_one_problem(label, &path, key, problem);
+    }
+}
+
+#[test]
+fn the_register_may_live_in_a_file_the_config_names() {
+    let path = with_policy(
+        "register-file",
+        "policy = \"sunset\"",
+        &format!("{SUNSET}\n[exception_register]\nfile = \"exceptions.toml\"\n"),
+    );
+    let register = path.with_file_name("exceptions.toml");
+    std::fs::write(
+        &register,
+        format!("# approved by the CAB\n[[exception]]\nid = 4\nuser = \"scanner@contoso.com\"\n{EXCEPTION_FIELDS}"),
+    )
+    .unwrap();
+    let config = load(&path).expect("valid");
+    let ids: Vec<String> = config
+        .policy
+        .exceptions()
+        .iter()
+        .map(|e| format!("{} {}", e.id, e.matches))
+        .collect();
+    assert_eq!(ids, ["4 user=scanner@contoso.com"]);
+    assert_eq!(super::register_path(&path).unwrap(), register);
+
+    // Problems in the file are reported with the file's key or the exception's.
+    std::fs::write(&register, "[[exception]]\nuser = \"a\"\nowner = \"b\"\n").unwrap();
+    let keys = keys(&path);
+    assert!(keys.contains(&"exception[1].plan".to_string()), "{keys:?}");
+    std::fs::write(&register, "[listener]\nname = \"x\"\n").unwrap();
+    assert_one_problem("other-keys", &path, "exception_register.file", "listener");
+    std::fs::remove_file(&register).unwrap();
+    assert_one_problem(
+        "missing-file",
+        &path,
+        "exception_register.file",
+        "cannot read",
+    );
+
+    // One place only, and the section needs its file.
+    for (label, extra, key, problem) in [
+        (
+            "both",
+            format!("[exception_register]\nfile = \"exceptions.toml\"\n\n[[exception]]\nclient = \"10.0.0.1\"\n{EXCEPTION_FIELDS}"),
+            "exception",
+            "keep the register in one place",
+        ),
+        (
+            "no-file",
+            "[exception_register]\n".to_string(),
+            "exception_register.file",
+            "is missing",
+        ),
+    ] {
+        let path = with_policy(&format!("register-{label}"), "", &extra);
+        let problems = load(&path).expect_err(label);
+        assert_eq!(problems.len(), 1, "{label}: {problems:?}");
+        assert_eq!(problems[0].key, key);
+        assert!(
+            problems[0].problem.contains(problem) || problems[0].fix.contains(problem),
+            "{label}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn a_postgres_store_takes_its_url_password_file_and_ca_file() {
+    let dir = std::env::temp_dir().join(format!("mailtls-store-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let password = dir.join("store-password");
+    std::fs::write(&password, "pw-from-file\n").unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, "not read until connecting").unwrap();
+    let path = with_sections(
+        "store-postgres",
+        &format!(
+            "[store]\nurl = \"postgres://gw@db.example.org:5432/mailtls?sslmode=require\"\n\
+             password_file = \"{}\"\nca_file = \"{}\"\nkeep_sessions = \"400d\"",
+            password.display(),
+            ca.display()
+        ),
+    );
+    let config = load(&path).unwrap();
+    let StoreLocation::Postgres(target) = &config.store else {
+        panic!("a PostgreSQL store: {:?}", config.store);
+    };
+    assert_eq!(
+        target.url(),
+        "postgres://gw@db.example.org:5432/mailtls?sslmode=require"
+    );
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("pw-from-file"),
+        "the password shows: {shown}"
+    );
+    assert_eq!(
+        config.keep_sessions,
+        Some(std::time::Duration::from_secs(400 * 86_400))
+    );
+}
+
+#[test]
+fn store_keys_that_do_not_fit_are_problems_with_their_key() {
+    for (label, store, key, says) in [
+        (
+            "both",
+            "path = \"a.db\"\nurl = \"postgres://gw@db/m?sslmode=require\"",
+            "store.url",
+            "together with store.path",
+        ),
+        (
+            "password-in-url",
+            "url = \"postgres://gw:hunter2@db/m?sslmode=require\"",
+            "store.url",
+            "password_file",
+        ),
+        (
+            "no-tls",
+            "url = \"postgres://gw@db/m\"",
+            "store.url",
+            "sslmode=require",
+        ),
+        (
+            "missing-password-file",
+            "url = \"postgres://gw@db/m?sslmode=require\"\npassword_file = \"/nonexistent/pw\"",
+            "store.password_file",
+            "does not exist",
+        ),
+        (
+            "ca-without-url",
+            "ca_file = \"/etc/ssl/certs/ca-certificates.crt\"",
+            "store.ca_file",
+            "only used with store.url",
+        ),
+        (
+            "keep-unit",
+            "keep_sessions = \"400\"",
+            "store.keep_sessions",
+            "not a number followed by",
+        ),
+        (
+            "keep-short",
+            "keep_sessions = \"2h\"",
+            "store.keep_sessions",
+            "shorter than a day",
+        ),
+    ] {
+        let path = with_sections(&format!("store-{label}"), &format!("[store]\n{store}"));
+        let problems = load(&path).expect_err(label);
+        let problem = problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{label}: no problem at {key}: {problems:?}"));
+        assert!(
+            problem.problem.contains(says) || problem.fix.contains(says),
+            "{label}: {problem}"
+        );
+        assert!(
+            !problem.to_string().contains("hunter2"),
+            "{label}: {problem}"
+        );
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +17,12 @@ use wire::TlsVersion;
 use nix::unistd::{Group, User};
 
 use super::enforcement;
-use super::file::{ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry};
+use super::file::{
+    AccountEntry, ConfigFile, GatewaySection, ListenerEntry, MetricsSection, UpstreamEntry,
+};
 use super::Config;
 use crate::run_as::RunAs;
+use store::{StoreAccess, StoreLocation};
 
 /// One thing wrong with the config: where, what, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +192,11 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         Some(false),
     );
     let run_as = run_as(&mut c, &raw.gateway);
+    let pid_file = raw
+        .gateway
+        .pid_file
+        .as_deref()
+        .and_then(|path| pid_file(&mut c, path));
 
     // Names are checked on the raw entries, so an entry with other faults still counts.
     unique_names(
@@ -213,7 +221,7 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
         .listener
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| listener(&mut c, i, l, &raw.upstream))
+        .filter_map(|(i, l)| listener(&mut c, i, l, &raw.upstream, &upstreams, &raw.account))
         .collect();
     if raw.listener.is_empty() {
         c.report(
@@ -231,8 +239,17 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     let policy = enforcement::policy_set(&mut c, &raw);
     let dashboard = super::dashboard::validate(&mut c, &raw.dashboard, &listeners, metrics_bind);
 
-    let store_path = base.join(raw.store.path.as_deref().unwrap_or("mailtls.db"));
-    let oauth = super::oauth::validate(&mut c, &raw, &store_path);
+    let access = run_as
+        .as_ref()
+        .map_or(StoreAccess::default(), RunAs::store_access);
+    let store = super::store_section::location(&mut c, &raw.store, access);
+    let keep_sessions = super::store_section::keep_sessions(&mut c, &raw.store);
+    // The token cache's default place is beside the SQLite store, or the config with PostgreSQL.
+    let sqlite_path = match &store {
+        Some(StoreLocation::Sqlite { path, .. }) => path.clone(),
+        _ => base.join("mailtls.db"),
+    };
+    let oauth = super::oauth::validate(&mut c, &raw, &sqlite_path);
     if upstreams
         .iter()
         .any(|u| matches!(u.login, UpstreamLogin::OAuth(_)))
@@ -246,9 +263,15 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
     }
     let warnings = listeners
         .iter()
-        .filter_map(cleartext_beyond_trusted)
+        .flat_map(|l| {
+            [
+                cleartext_beyond_trusted(l),
+                super::relay::relay_beyond_trusted(l),
+            ]
+        })
+        .flatten()
         .collect();
-    if let (true, Some(policy)) = (c.problems.is_empty(), policy) {
+    if let (true, Some(policy), Some(store)) = (c.problems.is_empty(), policy, store) {
         Ok(Config {
             gateway: GatewaySettings {
                 listeners,
@@ -257,12 +280,14 @@ pub(super) fn validate(raw: ConfigFile, base: &Path) -> Result<Config, Vec<Confi
                 max_sessions,
                 client_limits,
             },
-            store_path,
+            store,
+            keep_sessions,
             oauth,
             log_json: log_json.unwrap_or(false),
             metrics_bind,
             dashboard,
             run_as,
+            pid_file,
             policy: Arc::new(policy),
             warnings,
         })
@@ -278,16 +303,7 @@ fn cleartext_beyond_trusted(listener: &ListenerSettings) -> Option<ConfigProblem
     if listener.tls != ClientTlsMode::None {
         return None;
     }
-    let ip = listener.bind.ip().to_canonical();
-    let trusted = match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        // fc00::/7 (unique local) and fe80::/10 (link local) are the IPv6 private ranges.
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    };
+    let trusted = super::relay::on_trusted_network(listener.bind.ip());
     (!trusted).then(|| {
         ConfigProblem::new(
             format!("listener[{}].bind", listener.name),
@@ -324,6 +340,31 @@ fn metrics_bind(
         return None;
     }
     Some(addr)
+}
+
+/// `[gateway] pid_file`: relative to the config's folder, in a folder that exists.
+fn pid_file(c: &mut Checker, path: &str) -> Option<PathBuf> {
+    let fix = "give a file in a folder the gateway's user may write, e.g. \"/run/mailtls/mailtls.pid\" (systemd: RuntimeDirectory=mailtls)";
+    if path.trim().is_empty() || path.ends_with('/') {
+        c.report(
+            "gateway.pid_file",
+            format!("\"{path}\" is not a file name"),
+            fix,
+        );
+        return None;
+    }
+    let file = c.base.join(path);
+    match file.parent() {
+        Some(folder) if folder.is_dir() => Some(file),
+        _ => {
+            c.report(
+                "gateway.pid_file",
+                format!("the folder of {} does not exist", file.display()),
+                fix,
+            );
+            None
+        }
+    }
 }
 
 /// `[gateway] user` and `group`, looked up in the system's user and group databases now, so
@@ -582,6 +623,8 @@ fn listener(
     index: usize,
     l: &ListenerEntry,
     upstreams: &[UpstreamEntry],
+    validated_upstreams: &[UpstreamSettings],
+    accounts: &[AccountEntry],
 ) -> Option<ListenerSettings> {
     let name = c.required(
         &format!("listener[{index}].name"),
@@ -651,6 +694,16 @@ fn listener(
             },
         );
     let proxy_protocol = proxy_protocol(c, &key, l);
+    let relay = match &l.relay {
+        None => Some(None),
+        Some(section) => {
+            let upstream_login = upstream
+                .and_then(|up| up.name.as_deref())
+                .and_then(|name| validated_upstreams.iter().find(|u| u.name == name))
+                .map(|u| u.login);
+            super::relay::relay(c, &label, section, protocol, upstream_login, accounts).map(Some)
+        }
+    };
     let upstream_protocol = upstream.and_then(|up| up.protocol.as_deref());
     if let (Some(p), Some(up_protocol)) = (protocol, upstream_protocol) {
         if p.as_str() != up_protocol {
@@ -676,6 +729,7 @@ fn listener(
             .clone()
             .unwrap_or_else(|| "mailtls ready".to_string()),
         proxy_protocol: proxy_protocol?,
+        relay: relay?,
     })
 }
 

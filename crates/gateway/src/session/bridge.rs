@@ -1,8 +1,8 @@
 //! The pair of proto machines for each protocol, so the session code is written once.
 
-use proto::smtp::FirstSender;
 use proto::{imap, pop3, smtp, ClientDialogue, DialogueOptions, UpstreamAuth, UpstreamDialogue};
 
+use super::submission_watch::SubmissionWatch;
 use crate::listener::UpstreamContext;
 
 /// A mail protocol the gateway bridges: its client-facing and upstream-facing machines.
@@ -10,16 +10,18 @@ pub(crate) trait Bridge {
     type Client: ClientDialogue + Send;
     type Upstream: UpstreamDialogue + Send;
 
-    /// The client-facing machine for a session bridged to `upstream`.
-    fn client(options: DialogueOptions, upstream: &UpstreamContext) -> Self::Client;
+    /// The client-facing machine for a session bridged to `upstream`; `relaying` on an SMTP
+    /// listener that relays for devices that cannot authenticate.
+    fn client(options: DialogueOptions, upstream: &UpstreamContext, relaying: bool)
+        -> Self::Client;
     fn upstream(auth: UpstreamAuth, starttls: bool) -> Self::Upstream;
 
     /// Keeps what a successful upstream login learned for the next sessions' clients.
     fn logged_in(_login: &Self::Upstream, _upstream: &UpstreamContext) {}
 
-    /// A watch over the client's first commands after login, for protocols whose record
-    /// names the envelope sender.
-    fn sender_watch() -> Option<FirstSender> {
+    /// A watch over the bytes copied after login, for protocols whose record names the
+    /// envelope sender and counts the messages submitted.
+    fn submission_watch() -> Option<SubmissionWatch> {
         None
     }
 }
@@ -30,7 +32,7 @@ impl Bridge for ImapBridge {
     type Client = imap::ClientSession;
     type Upstream = imap::UpstreamLogin;
 
-    fn client(options: DialogueOptions, _upstream: &UpstreamContext) -> Self::Client {
+    fn client(options: DialogueOptions, _upstream: &UpstreamContext, _: bool) -> Self::Client {
         imap::ClientSession::new(options)
     }
 
@@ -45,7 +47,7 @@ impl Bridge for Pop3Bridge {
     type Client = pop3::ClientSession;
     type Upstream = pop3::UpstreamLogin;
 
-    fn client(options: DialogueOptions, _upstream: &UpstreamContext) -> Self::Client {
+    fn client(options: DialogueOptions, _upstream: &UpstreamContext, _: bool) -> Self::Client {
         pop3::ClientSession::new(options)
     }
 
@@ -62,12 +64,21 @@ impl Bridge for SmtpBridge {
 
     /// The client is shown the extensions the upstream advertised at the latest login: after
     /// the hand-over it talks to the upstream, which must honour what the client uses.
-    fn client(options: DialogueOptions, upstream: &UpstreamContext) -> Self::Client {
+    fn client(
+        options: DialogueOptions,
+        upstream: &UpstreamContext,
+        relaying: bool,
+    ) -> Self::Client {
         let extensions = *upstream
             .smtp_extensions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        smtp::ClientSession::new(options, extensions)
+        let session = smtp::ClientSession::new(options, extensions);
+        if relaying {
+            session.relaying()
+        } else {
+            session
+        }
     }
 
     fn upstream(auth: UpstreamAuth, starttls: bool) -> Self::Upstream {
@@ -83,7 +94,7 @@ impl Bridge for SmtpBridge {
         }
     }
 
-    fn sender_watch() -> Option<FirstSender> {
-        Some(FirstSender::default())
+    fn submission_watch() -> Option<SubmissionWatch> {
+        Some(SubmissionWatch::new())
     }
 }

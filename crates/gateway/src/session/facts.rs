@@ -36,6 +36,8 @@ pub(crate) enum Fact {
     LoggedIn { upstream_tls: Option<TlsVersion> },
     /// SMTP: the envelope sender (MAIL FROM) of the session's first transaction.
     EnvelopeSender(String),
+    /// SMTP: the messages the upstream has accepted so far in the session.
+    MessagesSubmitted(u32),
 }
 
 /// The session's record, open to the stages only through [`Facts::note`].
@@ -82,6 +84,7 @@ impl<'r> Facts<'r> {
                 record.outcome = Outcome::Ok;
             }
             Fact::EnvelopeSender(sender) => record.envelope_sender = Some(sender),
+            Fact::MessagesSubmitted(count) => record.messages_submitted = Some(count),
         }
     }
 

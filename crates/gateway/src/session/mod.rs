@@ -1,27 +1,29 @@
 //! One client session, from accept to the session record. [`run_bridge`] shows its stages in
-//! order: client address (PROXY protocol header) ─► the limits of that address (over them the
-//! connection is closed at once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
-//! pre-auth dialogue (proto) until credentials ─► checks (failed-login throttle, TLS policy, a
-//! logged-in slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
+//! order: client address (PROXY protocol header; a sender that may not send one is closed at
+//! once and only counted) ─► the limits of that address (over them the connection is closed at
+//! once and only counted, never recorded) ─► client TLS (OpenSSL) ─►
+//! pre-auth dialogue (proto) until credentials, or on a relaying SMTP listener a MAIL command
+//! from a listed network and sender ─► checks (failed-login throttle, TLS policy, a logged-in
+//! slot) ─► upstream login (rustls) ─► hand-over ─► byte splice. Each stage reports
 //! what it learned as a [`Fact`], merged into the one record the session writes when it ends.
 
 mod bridge;
 mod client_handshake;
 mod facts;
 mod pre_auth;
-mod sender_watch;
 mod splice;
+mod submission_watch;
 mod upstream_auth;
 mod upstream_login;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use policy::Verdict;
-use proto::{ClientDialogue, ClientTls, DialogueOptions, Limits};
+use proto::{ClientDialogue, ClientTls, Credentials, DialogueOptions, Limits};
 use store::{
     Outcome, PolicyDecision, RefusalReason, RefusedConnection, SessionRecord, SessionRecorder,
 };
@@ -34,12 +36,13 @@ use wire::TlsVersion;
 
 use crate::client_limits::UnauthenticatedSlot;
 use crate::listener::ListenerContext;
-use crate::proxy_header;
-use crate::settings::{ClientTlsMode, Protocol};
+use crate::proxy_header::{self, NoClient};
+use crate::settings::{ClientTlsMode, Protocol, RelaySettings};
 use crate::stream::{enable_keepalive, ByteTally, Counted, MaybeTls, Rewind};
 use crate::token_logins::MailboxSlot;
 use facts::{Fact, Facts};
-use sender_watch::{watch_sender, WatchedClient};
+use pre_auth::Presented;
+use submission_watch::{Direction, Watched, WatchedStream};
 use upstream_login::LoggedIn;
 
 pub(crate) use bridge::{Bridge, ImapBridge, Pop3Bridge, SmtpBridge};
@@ -68,10 +71,11 @@ impl SessionEnd {
     }
 }
 
-/// A connection closed at once because its client address was over its limits: counted per
-/// address and minute, not recorded as a session, so a flood cannot fill the disk.
+/// A connection closed at once, before any dialogue (its address over its limits, or not
+/// allowed to send a PROXY header): counted per address and minute, not recorded as a
+/// session, so a flood cannot fill the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct OverLimits(RefusalReason);
+pub(crate) struct Refused(pub(crate) RefusalReason);
 
 /// Serves one accepted connection to its end and records it.
 pub(crate) async fn serve(
@@ -90,7 +94,7 @@ pub(crate) async fn serve(
     let end = tokio::select! {
         end = session => match end {
             Ok(Ok(end)) => end,
-            Ok(Err(OverLimits(reason))) => {
+            Ok(Err(Refused(reason))) => {
                 refused(&ctx, &record, reason, &recorder);
                 return;
             }
@@ -127,8 +131,8 @@ pub(crate) async fn serve(
     recorder.record(record);
 }
 
-/// Counts a connection refused over the limits of its address (`record` holds no more than
-/// its address).
+/// Counts a connection refused before its dialogue (`record` holds no more than its
+/// address).
 fn refused(
     ctx: &ListenerContext,
     record: &SessionRecord,
@@ -179,6 +183,7 @@ fn new_record(ctx: &ListenerContext, peer: SocketAddr) -> SessionRecord {
         bytes_to_client: 0,
         policy: None,
         envelope_sender: None,
+        messages_submitted: None,
     }
 }
 
@@ -188,7 +193,7 @@ async fn run(
     peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
-) -> Result<SessionEnd, OverLimits> {
+) -> Result<SessionEnd, Refused> {
     match ctx.settings.protocol {
         Protocol::Imap => run_bridge::<ImapBridge>(ctx, tcp, peer, facts, tally).await,
         Protocol::Pop3 => run_bridge::<Pop3Bridge>(ctx, tcp, peer, facts, tally).await,
@@ -209,7 +214,7 @@ fn dialogue_options(ctx: &ListenerContext) -> DialogueOptions {
     }
 }
 
-/// The stages of a session, in order. A connection over the limits of its address ends in
+/// The stages of a session, in order. A connection refused before its dialogue ends in
 /// `Err`, to be counted rather than recorded.
 async fn run_bridge<B: Bridge>(
     ctx: &ListenerContext,
@@ -217,7 +222,7 @@ async fn run_bridge<B: Bridge>(
     peer: SocketAddr,
     facts: &mut Facts<'_>,
     tally: Arc<ByteTally>,
-) -> Result<SessionEnd, OverLimits> {
+) -> Result<SessionEnd, Refused> {
     // Mail dialogues are small request/response exchanges: do not let Nagle delay them.
     let _ = tcp.set_nodelay(true);
     enable_keepalive(&tcp);
@@ -227,10 +232,12 @@ async fn run_bridge<B: Bridge>(
     let accepted = proxy_header::accept_client(ctx.proxy.as_ref(), &ctx.settings.name, tcp, peer);
     let (mut tcp, client_addr) = match accepted.await {
         Ok(accepted) => accepted,
-        Err(end) => return Ok(end),
+        Err(NoClient::Untrusted) => return Err(Refused(RefusalReason::UntrustedProxy)),
+        Err(NoClient::Ended(end)) => return Ok(end),
     };
     facts.note(Fact::ClientAddress(client_addr));
-    let mut dialogue = B::client(dialogue_options(ctx), &ctx.upstream);
+    let relaying = ctx.settings.relay.is_some();
+    let mut dialogue = B::client(dialogue_options(ctx), &ctx.upstream, relaying);
 
     // 0b. The limits of that address: a place among the unauthenticated connections, held
     //     until the upstream accepts a login. Over them the connection is closed at once.
@@ -239,7 +246,7 @@ async fn run_bridge<B: Bridge>(
             Ok(slot) => slot,
             Err(reason) => {
                 close_over_limits(ctx, &mut tcp, &mut dialogue, reason).await;
-                return Err(OverLimits(reason));
+                return Err(Refused(reason));
             }
         };
 
@@ -287,18 +294,26 @@ async fn run_bridge<B: Bridge>(
         upstream.flush().await
     });
     let handed_over = handover.await;
-    // SMTP records the first envelope sender: pipelined commands may already hold it.
-    let mut sender_watch = B::sender_watch();
-    watch_sender(&mut sender_watch, facts, &accepted.to_upstream);
+    // SMTP records the first envelope sender and counts the messages: pipelined commands may
+    // already hold a transaction's start, and the upstream's early bytes its replies.
+    let mut watched = Watched::new(B::submission_watch(), facts);
+    watched.saw(Direction::Upstream, &accepted.to_upstream);
+    watched.saw(Direction::ToClient, &leftover);
     drop((text, leftover, accepted));
 
     // 6. The byte splice, until either side closes.
     Ok(match handed_over {
         Ok(()) => {
-            let mut client = WatchedClient {
-                client: &mut client,
-                watch: sender_watch,
-                facts,
+            let watched = Mutex::new(watched);
+            let mut client = WatchedStream {
+                stream: &mut client,
+                direction: Direction::Upstream,
+                watched: &watched,
+            };
+            let mut upstream = WatchedStream {
+                stream: &mut upstream,
+                direction: Direction::ToClient,
+                watched: &watched,
             };
             splice::splice(&mut client, &mut upstream).await
         }
@@ -321,6 +336,8 @@ async fn close_over_limits<D: ClientDialogue>(
     let text = match reason {
         RefusalReason::ClientLimit => "Too many connections from your address; try again later",
         RefusalReason::PreAuthBudget => "Too many connections; try again later",
+        // Refused before the limits are checked, without a word.
+        RefusalReason::UntrustedProxy => return,
     };
     let line = dialogue.farewell(&format!(
         "{} {text}",
@@ -348,10 +365,10 @@ async fn log_in<B: Bridge>(
     let mut failed_logins = 0;
     let mut last_refusal: Option<SessionEnd> = None;
     loop {
-        // 2. The pre-auth dialogue, until credentials.
-        let credentials;
-        (client, credentials) =
-            match pre_auth::credentials(client, dialogue, ctx, facts, deadline).await {
+        // 2. The pre-auth dialogue, until credentials (or a relay request).
+        let presented;
+        (client, presented) =
+            match pre_auth::presented(client, dialogue, ctx, facts, deadline).await {
                 Ok(received) => received,
                 // A client that leaves after a refused login ends with that refusal.
                 Err(end) if end.outcome == Outcome::ClientClosed => {
@@ -359,22 +376,60 @@ async fn log_in<B: Bridge>(
                 }
                 Err(end) => return Err(end),
             };
-        facts.note(Fact::Login(credentials.user().to_owned()));
+        let login_as = match presented {
+            Presented::Login(credentials) => LoginAs::Device(credentials),
+            Presented::Relay { sender } => {
+                match check_relay(ctx, facts.record().client_addr, &sender) {
+                    Ok(relay) => LoginAs::Relay(relay),
+                    // Refused relay requests count as failed logins of the connection, so a
+                    // client cannot probe sender after sender on one connection.
+                    Err(refusal) => {
+                        failed_logins += 1;
+                        if failed_logins >= MAX_FAILED_LOGINS {
+                            let line = dialogue.farewell("Too many refused requests");
+                            say_goodbye(&mut client, &line).await;
+                            return Err(refusal.end);
+                        }
+                        match &refusal.client_text {
+                            RefusalText::Rejected(text) => dialogue.login_rejected(text),
+                            RefusalText::ByPolicy(message) => dialogue.policy_refused(message),
+                        }
+                        last_refusal = Some(refusal.end);
+                        continue;
+                    }
+                }
+            }
+        };
+        let user = match &login_as {
+            LoginAs::Device(credentials) => credentials.user(),
+            LoginAs::Relay(relay) => relay.login_name(),
+        };
+        facts.note(Fact::Login(user.to_owned()));
 
         // 3. Checks: may this client log in now?
-        let (session_slot, warning) = match check_login(ctx, facts, credentials.user()) {
+        let (session_slot, warning) = match check_login(ctx, facts, user) {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                dialogue.login_rejected(&refusal.client_text);
+                match &refusal.client_text {
+                    RefusalText::Rejected(text) => dialogue.login_rejected(text),
+                    RefusalText::ByPolicy(message) => dialogue.policy_refused(message),
+                }
                 last_refusal = Some(refusal.end);
                 continue;
             }
         };
         let client_addr = facts.record().client_addr;
+        let relaying = matches!(login_as, LoginAs::Relay(_));
 
-        // 4. Who logs in upstream (the device's own password, or a local account's mailbox
-        //    with its token), then the upstream login itself.
-        let logged_in = match upstream_auth::authorise(&ctx.upstream, credentials).await {
+        // 4. Who logs in upstream (the device's own password, a local account's mailbox
+        //    with its token, or the listener's relay account), then the upstream login.
+        let authorised = match login_as {
+            LoginAs::Device(credentials) => {
+                upstream_auth::authorise(&ctx.upstream, credentials).await
+            }
+            LoginAs::Relay(relay) => upstream_auth::relay(&ctx.upstream, &relay.login).await,
+        };
+        let logged_in = match authorised {
             Ok(authorised) => {
                 let upstream = &ctx.upstream;
                 let login =
@@ -397,6 +452,22 @@ async fn log_in<B: Bridge>(
                     warning,
                 };
                 return Ok((client, logged_in, held));
+            }
+            // The relay account's password is the gateway's configuration, not the device's
+            // fault: the device is told to try later, and the admin is told why.
+            Err(failure) if failure.outcome == Outcome::AuthFailed && relaying => {
+                tracing::error!(
+                    listener = %ctx.settings.name,
+                    upstream = %ctx.upstream.settings.name,
+                    reason = failure.detail.as_deref().unwrap_or(""),
+                    "the upstream refused the relay account's login; check listener.relay"
+                );
+                dialogue.login_rejected(&format!(
+                    "{} The relay account cannot log in upstream; try again later",
+                    ctx.settings.protocol.try_later_code()
+                ));
+                last_refusal = Some(failure);
+                continue;
             }
             Err(failure) if failure.outcome == Outcome::AuthFailed => {
                 ctx.limits.login_failed(client_addr);
@@ -441,6 +512,13 @@ async fn log_in<B: Bridge>(
     }
 }
 
+/// Whom the gateway logs in upstream for: the device with its own credentials, or, for mail
+/// relayed without authentication, the listener's relay account.
+enum LoginAs<'c> {
+    Device(Credentials),
+    Relay(&'c RelaySettings),
+}
+
 /// What a logged-in session holds until it ends: its logged-in slot, and its place in its
 /// mailbox's cap when the account has one (both give their place back when dropped); and the
 /// policy's warning the client is shown with its login.
@@ -450,11 +528,20 @@ struct Held {
     warning: Option<String>,
 }
 
-/// A login refused by the gateway itself: the text for the client's NO / -ERR and how the
-/// session ends if the client then leaves.
+/// A login refused by the gateway itself: what the client is told and how the session ends
+/// if the client then leaves.
 struct LoginRefusal {
-    client_text: String,
+    client_text: RefusalText,
     end: SessionEnd,
+}
+
+/// What a client whose login the gateway refused is told.
+enum RefusalText {
+    /// The text of a failed login's NO / -ERR / 535 (with its response code).
+    Rejected(String),
+    /// A TLS floor policy's message, said in the protocol's policy terms (see
+    /// [`ClientDialogue::policy_refused`]).
+    ByPolicy(String),
 }
 
 /// Stage 3, between credentials and the upstream login. First the failed-login throttle: an
@@ -473,9 +560,9 @@ fn check_login(
     if ctx.limits.login_throttled(record.client_addr) {
         crate::metrics::login_throttled(&ctx.settings.name);
         return Err(LoginRefusal {
-            client_text: format!(
+            client_text: RefusalText::Rejected(format!(
                 "{try_later} Too many failed logins from your address; try again later"
-            ),
+            )),
             end: SessionEnd::new(
                 Outcome::Throttled,
                 "the address failed too many logins lately; refused without asking the upstream",
@@ -509,21 +596,57 @@ fn check_login(
         }
         Verdict::Refuse => {
             return Err(LoginRefusal {
-                client_text: format!("{} {message}", ctx.settings.protocol.policy_refusal_code()),
+                client_text: RefusalText::ByPolicy(message.to_string()),
                 end: SessionEnd::new(Outcome::RefusedByPolicy, why),
             })
         }
     };
     let slot = ctx.limits.take_session_slot().ok_or_else(|| LoginRefusal {
-        client_text: format!(
+        client_text: RefusalText::Rejected(format!(
             "{try_later} The gateway is serving all the sessions it may; try again later"
-        ),
+        )),
         end: SessionEnd::new(
             Outcome::RefusedByPolicy,
             "every logged-in session slot was taken (gateway.max_sessions)",
         ),
     })?;
     Ok((slot, warning))
+}
+
+/// Relay mode, before the checks every login gets: is the `client` address (after any PROXY
+/// header) in the listener's relay networks, and the sender among its senders? Either refusal
+/// is a `550 5.7.1`, and nothing reaches the upstream. An admitted request logs in as the
+/// relay account.
+fn check_relay<'c>(
+    ctx: &'c ListenerContext,
+    client: IpAddr,
+    sender: &str,
+) -> Result<&'c RelaySettings, LoginRefusal> {
+    let refused = |client_text: &str, detail: String| LoginRefusal {
+        client_text: RefusalText::Rejected(format!("5.7.1 {client_text}")),
+        end: SessionEnd::new(Outcome::RefusedByPolicy, detail),
+    };
+    // The dialogue asks only in relay mode; a listener without it refuses all the same.
+    let Some(relay) = ctx.settings.relay.as_ref() else {
+        return Err(refused(
+            "Relay access denied: authenticate first",
+            "a relay request on a listener without relay".into(),
+        ));
+    };
+    if !relay.admits_client(client) {
+        return Err(refused(
+            "Relay access denied: this address may not send without authenticating",
+            format!("relay refused: {client} is outside the listener's relay networks"),
+        ));
+    }
+    if !relay.admits_sender(sender) {
+        return Err(refused(
+            "Sender address rejected: not allowed to send without authenticating",
+            // Debug quoting escapes whatever control characters the client put in the path.
+            format!("relay refused: sender {sender:?} is not among the listener's relay senders"),
+        ));
+    }
+    Ok(relay)
 }
 
 /// Writes a last line to the client and closes, bounded so a stuck client cannot hold us.

@@ -1,6 +1,7 @@
 //! The pre-auth dialogue: drives the client-facing proto machine over the client stream until
-//! the client presents credentials, leaves, or the deadline passes. STARTTLS happens inside it;
-//! what to do with the credentials is the session's next stage, not this one's.
+//! the client presents credentials (or, on a relaying SMTP listener, starts a transaction
+//! without them), leaves, or the deadline passes. STARTTLS happens inside it; what to do with
+//! what the client presented is the session's next stage, not this one's.
 
 use proto::{ClientDialogue, ClientStep, Credentials, Ending};
 use store::Outcome;
@@ -14,15 +15,24 @@ use crate::listener::ListenerContext;
 /// Size of one read from the client before login; commands are short.
 const READ_CHUNK: usize = 4096;
 
-/// Talks with the client until it presents credentials. Returns the client stream (with TLS
-/// if the client asked for STARTTLS) and the credentials; otherwise how the session ended.
-pub(crate) async fn credentials<D: ClientDialogue>(
+/// What the client asked for at the end of the pre-auth dialogue.
+pub(crate) enum Presented {
+    /// A login with these credentials.
+    Login(Credentials),
+    /// Relay mode: to send as this envelope sender without authenticating.
+    Relay { sender: String },
+}
+
+/// Talks with the client until it presents credentials or asks to relay. Returns the client
+/// stream (with TLS if the client asked for STARTTLS) and what it presented; otherwise how the
+/// session ended.
+pub(crate) async fn presented<D: ClientDialogue>(
     mut client: ClientStream,
     dialogue: &mut D,
     ctx: &ListenerContext,
     facts: &mut Facts<'_>,
     deadline: Instant,
-) -> Result<(ClientStream, Credentials), SessionEnd> {
+) -> Result<(ClientStream, Presented), SessionEnd> {
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
         let io = match dialogue.next() {
@@ -63,7 +73,8 @@ pub(crate) async fn credentials<D: ClientDialogue>(
                 facts.note(Fact::ClientId(fields));
                 continue;
             }
-            ClientStep::Login(credentials) => return Ok((client, credentials)),
+            ClientStep::Login(credentials) => return Ok((client, Presented::Login(credentials))),
+            ClientStep::Relay { sender } => return Ok((client, Presented::Relay { sender })),
             ClientStep::Close(ending) => {
                 let _ = timeout_at(deadline, client.flush()).await;
                 let _ = timeout_at(deadline, client.shutdown()).await;

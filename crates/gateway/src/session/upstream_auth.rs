@@ -1,14 +1,16 @@
 //! Who logs in upstream, decided after the checks and before the upstream login: the device's
 //! own user name and password (pass-through), or, on an upstream with `auth = "oauth"`, the
-//! mailbox of the local account the device logged in to, with an access token for it.
+//! mailbox of the local account the device logged in to, with an access token for it; for
+//! mail relayed without authentication, the relay account of the listener.
 
 use proto::{BearerMechanism, BearerToken, Credentials, Secret, UpstreamAuth};
 use store::Outcome;
 
 use super::SessionEnd;
 use crate::listener::UpstreamContext;
-use crate::settings::{OAuthMechanism, UpstreamLogin};
-use crate::token_logins::MailboxSlot;
+use crate::settings::{OAuthMechanism, RelayLogin, UpstreamLogin};
+use crate::token_logins::{MailboxSlot, TokenLogins};
+use oauth::LocalAccount;
 
 /// The upstream login to make, the session's place in its mailbox's cap (if any), and the
 /// token it presents (if any), to be dropped from the cache if the upstream refuses it.
@@ -44,7 +46,7 @@ pub(crate) async fn authorise(
     upstream: &UpstreamContext,
     credentials: Credentials,
 ) -> Result<Authorised, SessionEnd> {
-    let mechanism = match upstream.settings.login {
+    let (tokens, mechanism) = match upstream.settings.login {
         UpstreamLogin::Passthrough => {
             return Ok(Authorised {
                 auth: UpstreamAuth::Password(credentials),
@@ -52,19 +54,12 @@ pub(crate) async fn authorise(
                 token: None,
             })
         }
-        UpstreamLogin::OAuth(mechanism) => mechanism,
-    };
-    let Some(tokens) = upstream.tokens.as_ref() else {
-        // Gateway::prepare refuses an oauth upstream without them.
-        return Err(SessionEnd::new(
-            Outcome::TokenUnavailable,
-            "the upstream logs in with OAuth but no accounts are configured",
-        ));
+        UpstreamLogin::OAuth(mechanism) => (token_logins(upstream)?, mechanism),
     };
 
     // The local check: Argon2 off the reactor, a few at a time.
     let account = tokens
-        .accounts
+        .accounts()
         .verify(credentials.user(), credentials.password())
         .await
         // The pool of password checks is gone: a gateway fault the device cannot fix.
@@ -76,7 +71,59 @@ pub(crate) async fn authorise(
             )
         })?;
 
-    let mailbox = tokens.take_mailbox(&account).ok_or_else(|| {
+    with_token(tokens, &account, mechanism).await
+}
+
+/// The upstream login for mail relayed without authentication: the relay account's password,
+/// or its mailbox with a token (the account's own password is not asked: the listener's
+/// networks and senders admitted the client).
+pub(crate) async fn relay(
+    upstream: &UpstreamContext,
+    login: &RelayLogin,
+) -> Result<Authorised, SessionEnd> {
+    match (login, upstream.settings.login) {
+        (RelayLogin::Password(credentials), _) => Ok(Authorised {
+            auth: UpstreamAuth::Password(credentials.clone()),
+            mailbox: None,
+            token: None,
+        }),
+        (RelayLogin::Account(login), UpstreamLogin::OAuth(mechanism)) => {
+            let tokens = token_logins(upstream)?;
+            let account = tokens.accounts().account(login).ok_or_else(|| {
+                SessionEnd::new(
+                    Outcome::TokenUnavailable,
+                    format!("the relay account {login} is not an [[account]]"),
+                )
+            })?;
+            with_token(tokens, &account, mechanism).await
+        }
+        // check-config refuses a relay account on a pass-through upstream.
+        (RelayLogin::Account(login), UpstreamLogin::Passthrough) => Err(SessionEnd::new(
+            Outcome::TokenUnavailable,
+            format!("the relay account {login} needs an upstream with auth = \"oauth\""),
+        )),
+    }
+}
+
+/// The local accounts and tokens of an upstream with `auth = "oauth"`.
+fn token_logins(upstream: &UpstreamContext) -> Result<&std::sync::Arc<TokenLogins>, SessionEnd> {
+    // Gateway::prepare refuses an oauth upstream without them.
+    upstream.tokens.as_ref().ok_or_else(|| {
+        SessionEnd::new(
+            Outcome::TokenUnavailable,
+            "the upstream logs in with OAuth but no accounts are configured",
+        )
+    })
+}
+
+/// The login to `account`'s mailbox with its access token, holding a place in the mailbox's
+/// cap.
+async fn with_token(
+    tokens: &std::sync::Arc<TokenLogins>,
+    account: &LocalAccount,
+    mechanism: OAuthMechanism,
+) -> Result<Authorised, SessionEnd> {
+    let mailbox = tokens.take_mailbox(account).ok_or_else(|| {
         SessionEnd::new(
             Outcome::MailboxBusy,
             format!(

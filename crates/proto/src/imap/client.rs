@@ -295,6 +295,10 @@ impl ClientDialogue for ClientSession {
         self.state = State::Commands;
     }
 
+    fn policy_refused(&mut self, message: &str) {
+        self.login_rejected(&format!("[ALERT] {message}"));
+    }
+
     fn farewell(&mut self, reason: &str) -> Vec<u8> {
         self.queued.clear();
         self.state = State::SaidFarewell;

@@ -265,6 +265,10 @@ impl ClientDialogue for ClientSession {
         }
     }
 
+    fn policy_refused(&mut self, message: &str) {
+        self.login_rejected(&format!("[SYS/PERM] {message}"));
+    }
+
     fn farewell(&mut self, reason: &str) -> Vec<u8> {
         status_line(false, reason)
     }

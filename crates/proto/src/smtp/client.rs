@@ -4,6 +4,7 @@
 use std::mem;
 
 use super::command::{self, Command};
+use super::envelope::mail_from;
 use super::extensions::SmtpExtensions;
 use super::reply::{multiline_reply, reply_line};
 use crate::line::{without_line_ending, LineBuffer};
@@ -18,10 +19,15 @@ use crate::{
 /// complete `AUTH PLAIN` or `AUTH LOGIN`, and refuses every other command with a 5xx reply,
 /// so nothing reaches the upstream unauthenticated. Bytes the client pipelines after its AUTH
 /// stay buffered for the upstream.
+///
+/// In relay mode ([`ClientSession::relaying`]) a `MAIL FROM` before AUTH is handed to the
+/// gateway as [`ClientStep::Relay`] instead of being refused; AUTH works as before.
 #[derive(Debug)]
 pub struct ClientSession {
     options: DialogueOptions,
     extensions: SmtpExtensions,
+    /// Whether a MAIL command before AUTH is passed to the gateway to decide.
+    relay: bool,
     input: LineBuffer,
     tls_up: bool,
     /// Whether the client said EHLO or HELO since the start or since TLS (RFC 3207 section
@@ -44,6 +50,9 @@ enum State {
     StartTlsNext,
     AwaitingTls,
     AwaitingVerdict,
+    /// Relay mode: the gateway decides on this MAIL command line (ending included), which
+    /// goes upstream if it lets the client send.
+    AwaitingRelayVerdict(Vec<u8>),
     Ended(Ending),
 }
 
@@ -56,10 +65,20 @@ impl ClientSession {
             tls_up: options.tls == ClientTls::Active,
             options,
             extensions,
+            relay: false,
             greeted: false,
             reply: Vec::new(),
             state: State::Greeting,
         }
+    }
+
+    /// The same dialogue on a listener that relays for devices that cannot authenticate: a
+    /// `MAIL FROM` before AUTH (after EHLO or HELO, and after TLS on a STARTTLS listener) is
+    /// handed to the gateway as [`ClientStep::Relay`], which decides whether this client may
+    /// send as that sender.
+    pub fn relaying(mut self) -> Self {
+        self.relay = true;
+        self
     }
 
     /// Plaintext on a listener that demands STARTTLS: STARTTLS is offered and AUTH is neither
@@ -72,12 +91,15 @@ impl ClientSession {
         self.reply = reply_line(code, text);
     }
 
-    /// Acts on one line; returns credentials when the line completed a login.
-    fn handle_line(&mut self, line: &[u8]) -> Option<Credentials> {
+    /// Acts on one line (`line` with its ending); returns the step for the gateway when the
+    /// line completed a login or, in relay mode, began a transaction.
+    fn handle_line(&mut self, line: &[u8]) -> Option<ClientStep> {
+        let whole = line;
+        let line = without_line_ending(whole);
         // The line after a challenge is a response, whatever it looks like.
         let state = mem::replace(&mut self.state, State::Commands);
         if let State::SaslResponse(exchange) = state {
-            return self.sasl_response(exchange, line);
+            return self.sasl_response(exchange, line).map(ClientStep::Login);
         }
         self.state = state;
         match command::parse(line) {
@@ -110,7 +132,9 @@ impl ClientSession {
             } => match (SaslExchange::start(&mechanism), initial_response) {
                 (None, _) => self.say(504, "5.5.4 Unrecognized authentication type"),
                 (Some(exchange), Some(initial)) => {
-                    return self.sasl_response(exchange, initial.expose())
+                    return self
+                        .sasl_response(exchange, initial.expose())
+                        .map(ClientStep::Login)
                 }
                 (Some(exchange), None) => self.challenge(exchange),
             },
@@ -124,7 +148,8 @@ impl ClientSession {
                 self.say(221, "2.0.0 Bye");
                 self.state = State::Ended(Ending::ClientQuit);
             }
-            Command::NeedsAuth => self.say(530, "5.7.0 Authentication required"),
+            Command::Mail if self.relay => return self.relay_mail(whole),
+            Command::Mail | Command::NeedsAuth => self.say(530, "5.7.0 Authentication required"),
             Command::NeedsTransaction => {
                 self.say(503, "5.5.1 Bad sequence of commands: authenticate first")
             }
@@ -152,6 +177,29 @@ impl ClientSession {
             lines.push(format!("AUTH={mechanisms}"));
         }
         multiline_reply(250, &lines)
+    }
+
+    /// Relay mode: a MAIL command before AUTH, whose sender the gateway judges. Before TLS on
+    /// a STARTTLS listener it is refused as AUTH is, so the listener's promise of TLS holds.
+    fn relay_mail(&mut self, line: &[u8]) -> Option<ClientStep> {
+        if self.needs_starttls() {
+            self.say(530, "5.7.0 Must issue a STARTTLS command first");
+            return None;
+        }
+        if !self.greeted {
+            self.say(503, "5.5.1 Send EHLO first");
+            return None;
+        }
+        match mail_from(without_line_ending(line)) {
+            Some(Some(sender)) => {
+                self.state = State::AwaitingRelayVerdict(line.to_vec());
+                Some(ClientStep::Relay { sender })
+            }
+            _ => {
+                self.say(501, "5.5.4 Syntax: MAIL FROM:<address>");
+                None
+            }
+        }
     }
 
     /// Passes credentials on to the gateway, or refuses them with `535 5.7.8` when the
@@ -240,7 +288,9 @@ impl ClientDialogue for ClientSession {
                     self.state = State::AwaitingTls;
                     return ClientStep::StartTls;
                 }
-                State::AwaitingTls | State::AwaitingVerdict => return ClientStep::NeedInput,
+                State::AwaitingTls | State::AwaitingVerdict | State::AwaitingRelayVerdict(_) => {
+                    return ClientStep::NeedInput
+                }
                 State::Ended(ending) => return ClientStep::Close(ending.clone()),
                 &State::SkipChunk(remaining) => {
                     if !self.skip_chunk(remaining) {
@@ -250,9 +300,11 @@ impl ClientDialogue for ClientSession {
                 State::Commands | State::SaslResponse(_) => match self.input.next_line() {
                     Ok(None) => return ClientStep::NeedInput,
                     Ok(Some(line)) => {
-                        if let Some(credentials) = self.handle_line(without_line_ending(&line)) {
-                            self.state = State::AwaitingVerdict;
-                            return ClientStep::Login(credentials);
+                        if let Some(step) = self.handle_line(&line) {
+                            if matches!(step, ClientStep::Login(_)) {
+                                self.state = State::AwaitingVerdict;
+                            }
+                            return step;
                         }
                     }
                     Err(_) => {
@@ -275,7 +327,17 @@ impl ClientDialogue for ClientSession {
 
     /// The client is told `235 2.7.0` whatever words the upstream used: its success reply is
     /// always that (RFC 4954 section 6).
+    ///
+    /// A relayed client is told nothing by the gateway: its MAIL command goes upstream first,
+    /// and the upstream's reply to it is the client's. It sees no `warning` (no reply of the
+    /// gateway's could carry one); the session record keeps the policy's decision.
     fn login_accepted(mut self, _upstream_text: &str, warning: Option<&str>) -> LoginAccepted {
+        if let State::AwaitingRelayVerdict(mail) = mem::replace(&mut self.state, State::Commands) {
+            return LoginAccepted {
+                to_client: Vec::new(),
+                to_upstream: [mail, self.input.take_rest()].concat(),
+            };
+        }
         let text = match warning {
             Some(message) => format!("2.7.0 Authentication successful; {message}"),
             None => "2.7.0 Authentication successful".to_string(),
@@ -288,11 +350,33 @@ impl ClientDialogue for ClientSession {
 
     /// Replies `535 5.7.8 reason`; an enhanced status code the reason already starts with (the
     /// upstream's own) is replaced, so the reply carries one code of the right class.
+    ///
+    /// A relayed MAIL command is refused with `550 5.7.1 reason`, or, when `reason` starts
+    /// with a temporary enhanced code (`4.x.x`: the relay account cannot log in right now),
+    /// with `451` and that code, so the device tries again later. Nothing went upstream.
     fn login_rejected(&mut self, reason: &str) {
-        if !matches!(self.state, State::AwaitingVerdict) {
-            return;
+        match mem::replace(&mut self.state, State::Commands) {
+            State::AwaitingVerdict => {}
+            State::AwaitingRelayVerdict(_) => {
+                let text = without_enhanced_code(reason);
+                let text = if text.is_empty() {
+                    "Relay access denied"
+                } else {
+                    text
+                };
+                match reason.split_once(' ') {
+                    Some((code, _)) if code.starts_with("4.") && text != reason => {
+                        self.say(451, &format!("{code} {text}"))
+                    }
+                    _ => self.say(550, &format!("5.7.1 {text}")),
+                }
+                return;
+            }
+            other => {
+                self.state = other;
+                return;
+            }
         }
-        self.state = State::Commands;
         let reason = without_enhanced_code(reason);
         let reason = if reason.is_empty() {
             "Authentication credentials invalid"
@@ -300,6 +384,18 @@ impl ClientDialogue for ClientSession {
             reason
         };
         self.say(535, &format!("5.7.8 {reason}"));
+    }
+
+    /// Not `535`: the credentials were not judged. An enhanced code the message starts with
+    /// gives way to `5.7.0`, so the reply carries one code.
+    fn policy_refused(&mut self, message: &str) {
+        let message = without_enhanced_code(message);
+        match mem::replace(&mut self.state, State::Commands) {
+            State::AwaitingVerdict => self.say(530, &format!("5.7.0 {message}")),
+            // A relayed device asked with MAIL, whose refusal is 550 (RFC 5321 4.2.2).
+            State::AwaitingRelayVerdict(_) => self.say(550, &format!("5.7.1 {message}")),
+            other => self.state = other,
+        }
     }
 
     fn farewell(&mut self, reason: &str) -> Vec<u8> {

@@ -19,7 +19,10 @@ pub(super) enum Command {
     Noop,
     Quit,
     Help,
-    /// MAIL, VRFY, EXPN, ETRN: need an authenticated session.
+    /// `MAIL`: starts a transaction, which needs an authenticated session, or a listener that
+    /// relays for devices that cannot authenticate.
+    Mail,
+    /// VRFY, EXPN, ETRN: need an authenticated session.
     NeedsAuth,
     /// RCPT or DATA: need a mail transaction, which cannot exist before authentication.
     NeedsTransaction,
@@ -57,7 +60,8 @@ pub(super) fn parse(line: &[u8]) -> Command {
         b"QUIT" if blank => Command::Quit,
         b"QUIT" => Command::Malformed("Syntax: QUIT takes no arguments"),
         b"HELP" => Command::Help,
-        b"MAIL" | b"VRFY" | b"EXPN" | b"ETRN" => Command::NeedsAuth,
+        b"MAIL" => Command::Mail,
+        b"VRFY" | b"EXPN" | b"ETRN" => Command::NeedsAuth,
         b"RCPT" | b"DATA" => Command::NeedsTransaction,
         b"BDAT" => bdat(args),
         _ => Command::Unknown,
@@ -149,7 +153,8 @@ mod tests {
 
     #[test]
     fn transaction_commands_and_bdat_sizes() {
-        assert_eq!(parse(b"MAIL FROM:<a@b>"), Command::NeedsAuth);
+        assert_eq!(parse(b"MAIL FROM:<a@b>"), Command::Mail);
+        assert_eq!(parse(b"mail from:<a@b>"), Command::Mail);
         assert_eq!(parse(b"vrfy root"), Command::NeedsAuth);
         assert_eq!(parse(b"RCPT TO:<a@b>"), Command::NeedsTransaction);
         assert_eq!(parse(b"DATA"), Command::NeedsTransaction);

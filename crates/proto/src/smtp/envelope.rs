@@ -80,8 +80,9 @@ impl FirstSender {
 }
 
 /// `Some` for a MAIL command: `Some(Some(sender))` when its path reads, `Some(None)` when it
-/// does not (the upstream will refuse it; the watch ends all the same).
-fn mail_from(line: &[u8]) -> Option<Option<String>> {
+/// does not (the upstream will refuse it; the watch ends all the same). Also the relay mode's
+/// reading of a MAIL command before authentication, so both read a sender alike.
+pub(super) fn mail_from(line: &[u8]) -> Option<Option<String>> {
     let head = line.get(..10)?;
     if !head.eq_ignore_ascii_case(b"MAIL FROM:") {
         return line

@@ -814,3 +814,21 @@ fn many_pipelined_commands_and_big_literals_fed_bytewise() {
     assert_eq!(t.events, logged_in(creds("alice", &password)));
     assert_eq!(t.output.matches("a OK NOOP completed\r\n").count(), 5_000);
 }
+
+#[test]
+fn a_policy_refusal_is_an_alert() {
+    let t = dialogue(
+        options(ClientTls::Active),
+        &[b"a LOGIN alice pw\r\nb LOGIN alice pw\r\n"],
+        &[
+            Verdict::RefusedByPolicy("TLS 1.0 is no longer accepted.\r\n* OK fake"),
+            Verdict::Accept("Logged in"),
+        ],
+    );
+    assert!(
+        t.output
+            .contains("a NO [ALERT] TLS 1.0 is no longer accepted.  * OK fake\r\nb OK "),
+        "{}",
+        t.output
+    );
+}

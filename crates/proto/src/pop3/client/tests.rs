@@ -67,6 +67,7 @@ fn run(
             }
             ClientStep::Close(ending) => Seen::Close(ending),
             ClientStep::ClientId(_) => panic!("POP3 has no ID command"),
+            ClientStep::Relay { .. } => panic!("POP3 has no relay mode"),
             ClientStep::NeedInput => unreachable!("the driver does not record NeedInput"),
         })
         .collect();
@@ -724,4 +725,17 @@ fn debug_output_never_shows_a_password() {
     assert!(shown.contains("Login"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(!shown.contains("AGJvYgBodW50ZXIy"), "{shown}");
+}
+
+#[test]
+fn a_policy_refusal_says_sys_perm() {
+    let seen = dialogue(
+        &options(ClientTls::Active),
+        &[b"USER a\r\nPASS b\r\n"],
+        &[Verdict::RefusedByPolicy("TLS 1.0 is no longer accepted.")],
+    );
+    assert_eq!(
+        seen[3],
+        w("-ERR [SYS/PERM] TLS 1.0 is no longer accepted.\r\n")
+    );
 }

@@ -20,6 +20,8 @@ enum Seen {
         password: Vec<u8>,
     },
     Close(Ending),
+    /// A relay request for this sender.
+    Relay(String),
     /// The hand-over, made once all input was fed.
     Accepted {
         to_client: String,
@@ -76,7 +78,21 @@ fn run(
     verdicts: &[Verdict],
     chunk: usize,
 ) -> Vec<Seen> {
-    let session = ClientSession::new(options.clone(), extensions);
+    run_session(
+        ClientSession::new(options.clone(), extensions),
+        phases,
+        verdicts,
+        chunk,
+    )
+}
+
+/// Feeds the client's `phases` to `session` in pieces of `chunk` bytes.
+fn run_session(
+    session: ClientSession,
+    phases: &[&[u8]],
+    verdicts: &[Verdict],
+    chunk: usize,
+) -> Vec<Seen> {
     let run = testing::run_client(session, phases, verdicts, chunk);
     let mut seen: Vec<Seen> = run
         .steps
@@ -88,6 +104,7 @@ fn run(
                 login(credentials.user(), credentials.password().expose())
             }
             ClientStep::Close(ending) => Seen::Close(ending),
+            ClientStep::Relay { sender } => Seen::Relay(sender),
             ClientStep::ClientId(_) => panic!("SMTP has no ID command"),
             ClientStep::NeedInput => unreachable!("the driver does not record NeedInput"),
         })
@@ -665,4 +682,142 @@ fn debug_output_never_shows_a_password() {
     for secret in ["hunter2", "aHVudGVyMg", &b64(b"\0bob\0hunter2")] {
         assert!(!shown.contains(secret), "{shown}");
     }
+}
+
+#[test]
+fn a_policy_refusal_is_530_5_7_0_and_the_client_may_try_again() {
+    let seen = dialogue(
+        ClientTls::Active,
+        &[
+            b"EHLO a\r\n",
+            &auth_plain_line("bob", b"pw"),
+            &auth_plain_line("bob", b"pw"),
+        ],
+        &[
+            Verdict::RefusedByPolicy("4.7.0 TLS 1.0 is no longer accepted.\r\n250 fake"),
+            Verdict::Accept("ok"),
+        ],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w(EHLO_AUTH),
+            login("bob", b"pw"),
+            w("530 5.7.0 TLS 1.0 is no longer accepted.  250 fake\r\n"),
+            login("bob", b"pw"),
+            accepted(b""),
+        ]
+    );
+}
+
+/// Runs the client's `phases` on a relaying listener in every chunking.
+fn relay_dialogue(tls: ClientTls, phases: &[&[u8]], verdicts: &[Verdict]) -> Vec<Seen> {
+    testing::in_every_chunking(|chunk| {
+        let session = ClientSession::new(options(tls), SmtpExtensions::default()).relaying();
+        run_session(session, phases, verdicts, chunk)
+    })
+}
+
+const RELAY_REFUSED: &str = "550 5.7.1 Sender not allowed\r\n";
+
+fn relayed(to_upstream: &[u8]) -> Seen {
+    Seen::Accepted {
+        to_client: String::new(),
+        to_upstream: to_upstream.to_vec(),
+    }
+}
+
+/// A device that cannot authenticate: its MAIL command, with what it pipelined after it, goes
+/// upstream once the gateway lets it; the client hears nothing from the gateway, the
+/// upstream's reply to MAIL is its answer.
+#[test]
+fn relay_mode_hands_a_mail_command_before_auth_to_the_gateway() {
+    let seen = relay_dialogue(
+        ClientTls::None,
+        &[b"EHLO printer\r\nmail from: <Scanner@Contoso.example> SIZE=100\r\nRCPT TO:<a@b>\r\nDATA\r\n"],
+        &[Verdict::Accept("2.7.0 ok")],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w(EHLO_AUTH),
+            Seen::Relay("Scanner@Contoso.example".into()),
+            relayed(b"mail from: <Scanner@Contoso.example> SIZE=100\r\nRCPT TO:<a@b>\r\nDATA\r\n"),
+        ]
+    );
+}
+
+/// A refused relay request gets 550 5.7.1 (or 451 with the gateway's temporary code), the
+/// transaction that was to follow gets 503, and the client may try again or AUTH.
+#[test]
+fn relay_mode_refusals_are_550_5_7_1_and_the_dialogue_goes_on() {
+    let seen = relay_dialogue(
+        ClientTls::None,
+        &[
+            b"EHLO printer\r\nMAIL FROM:<ceo@contoso.example>\r\nRCPT TO:<a@b>\r\n",
+            b"MAIL FROM:<scanner@contoso.example>\r\n",
+            &auth_plain_line("bob", b"pw"),
+        ],
+        &[
+            Verdict::Reject("5.7.1 Sender not allowed"),
+            Verdict::Reject("4.7.0 The relay account cannot log in; try again later"),
+            Verdict::Accept("2.7.0 ok"),
+        ],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w(EHLO_AUTH),
+            Seen::Relay("ceo@contoso.example".into()),
+            w(RELAY_REFUSED),
+            w(BAD_SEQUENCE),
+            Seen::Relay("scanner@contoso.example".into()),
+            w("451 4.7.0 The relay account cannot log in; try again later\r\n"),
+            login("bob", b"pw"),
+            accepted(b""),
+        ]
+    );
+    // A reason without a code, or with a permanent one, is always 550 5.7.1.
+    let seen = relay_dialogue(
+        ClientTls::None,
+        &[b"EHLO a\r\nMAIL FROM:<x@y>\r\n"],
+        &[Verdict::Reject("5.7.0 Sender not allowed")],
+    );
+    assert_eq!(seen.last(), Some(&w(RELAY_REFUSED)));
+}
+
+/// Relay mode lets no MAIL through before EHLO, before STARTTLS on a STARTTLS listener, or
+/// with a path that does not read; without relay mode MAIL still needs AUTH.
+#[test]
+fn relay_mode_needs_ehlo_tls_and_a_readable_sender() {
+    let seen = relay_dialogue(
+        ClientTls::StartTlsRequired,
+        &[
+            b"MAIL FROM:<a@b>\r\nEHLO a\r\nMAIL FROM:<a@b>\r\nSTARTTLS\r\n",
+            b"MAIL FROM:<a@b>\r\nEHLO a\r\nMAIL FROM:a@b\r\nMAIL\r\nMAIL FROM:<a@b>\r\n",
+        ],
+        &[Verdict::Reject("no")],
+    );
+    assert_eq!(
+        seen,
+        vec![
+            w(HELLO),
+            w(NEED_STARTTLS),
+            w(EHLO_STARTTLS),
+            w(NEED_STARTTLS),
+            w(READY_FOR_TLS),
+            Seen::StartTls,
+            w("503 5.5.1 Send EHLO first\r\n"),
+            w(EHLO_AUTH),
+            w("501 5.5.4 Syntax: MAIL FROM:<address>\r\n"),
+            w("501 5.5.4 Syntax: MAIL FROM:<address>\r\n"),
+            Seen::Relay("a@b".into()),
+            w("550 5.7.1 no\r\n"),
+        ]
+    );
+    let seen = dialogue(ClientTls::None, &[b"EHLO a\r\nMAIL FROM:<a@b>\r\n"], &[]);
+    assert_eq!(seen.last(), Some(&w(NEED_AUTH)));
 }

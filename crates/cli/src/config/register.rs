@@ -1,0 +1,528 @@
+//! The exception register edited in place (`mailtls exceptions add|remove|renew`): the TOML
+//! document that holds the `[[exception]]` entries (the config, or the file
+//! `[exception_register] file` names) changed with `toml_edit`, so comments, order and
+//! formatting of everything else stay as the operator wrote them, then written atomically with
+//! the file's mode and owner.
+
+use std::fs::{self, File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
+
+/// What an edit of the register could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The file could not be read, or the new one written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The register's file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{path} is not valid TOML: {problem}")]
+    Syntax {
+        /// The register's file.
+        path: PathBuf,
+        /// The parser's words.
+        problem: String,
+    },
+    /// No exception has the id.
+    #[error("no exception has id {0}; `mailtls exceptions list` shows the ids")]
+    NoSuchId(u32),
+    /// `exception` is something other than `[[exception]]` entries.
+    #[error("{0}: exception is not a list of [[exception]] entries")]
+    NotEntries(PathBuf),
+}
+
+/// A new exception's keys, as given on the command line (validation comes after, on the whole
+/// edited config, exactly as `check-config` does it).
+#[derive(Debug, Default)]
+pub struct NewException<'a> {
+    pub client: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub ja4: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub expires: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub allow_broad: bool,
+    /// The day it is added ("2026-12-03").
+    pub added: &'a str,
+}
+
+/// The register's document, being edited.
+pub struct RegisterEdit {
+    path: PathBuf,
+    doc: DocumentMut,
+    /// The file does not exist yet (an `[exception_register] file` before its first entry).
+    new_file: bool,
+}
+
+/// The mode of a register file `add` creates: like the config, readable by its owner only.
+const NEW_FILE_MODE: u32 = 0o600;
+
+impl RegisterEdit {
+    /// Reads the register's file at `path`; a missing one is an empty register, created when
+    /// written.
+    pub fn open(path: &Path) -> Result<RegisterEdit, RegisterError> {
+        let (text, new_file) = match fs::read_to_string(path) {
+            Ok(text) => (text, false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+            Err(source) => {
+                return Err(RegisterError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        let doc = text
+            .parse::<DocumentMut>()
+            .map_err(|e| RegisterError::Syntax {
+                path: path.to_owned(),
+                problem: e.message().to_owned(),
+            })?;
+        let mut edit = RegisterEdit {
+            path: path.to_owned(),
+            doc,
+            new_file,
+        };
+        edit.pin_ids()?;
+        Ok(edit)
+    }
+
+    /// The file being edited.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The document as it would be written.
+    pub fn text(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// Appends `new` after the last entry with the next id (one above the highest), and
+    /// returns that id. The new entry's keys are written in the order `list` shows them.
+    pub fn add(&mut self, new: &NewException<'_>) -> Result<u32, RegisterError> {
+        let id = self.entries()?.map_or(0, |entries| {
+            entries.iter().filter_map(entry_id).max().unwrap_or(0)
+        }) + 1;
+        let mut table = Table::new();
+        table.insert("id", value(i64::from(id)));
+        for (key, text) in [
+            ("client", new.client),
+            ("user", new.user),
+            ("ja4", new.ja4),
+            ("owner", new.owner),
+            ("reason", new.reason),
+            ("expires", new.expires),
+            ("plan", new.plan),
+        ] {
+            if let Some(text) = text {
+                table.insert(key, value(text));
+            }
+        }
+        if new.allow_broad {
+            table.insert("allow_broad", value(true));
+        }
+        table.insert("added", value(new.added));
+        match self.doc.get_mut("exception") {
+            Some(Item::ArrayOfTables(entries)) => entries.push(table),
+            Some(_) => return Err(RegisterError::NotEntries(self.path.clone())),
+            None => {
+                let mut entries = ArrayOfTables::new();
+                entries.push(table);
+                self.doc.insert("exception", Item::ArrayOfTables(entries));
+            }
+        }
+        Ok(id)
+    }
+
+    /// Removes the exception `id`, with the comment lines directly above its header; a comment
+    /// paragraph set off from the header by a blank line (such as one that explains the whole
+    /// register) is kept, above whatever follows.
+    pub fn remove(&mut self, id: u32) -> Result<(), RegisterError> {
+        let entries = self.entries_mut()?;
+        let index = entries
+            .iter()
+            .position(|t| entry_id(t) == Some(id))
+            .ok_or(RegisterError::NoSuchId(id))?;
+        let removed = entries.remove(index);
+        let prefix = removed
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or("");
+        let kept = detached_comments(prefix);
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let kept = kept.to_owned();
+        match entries.get_mut(index) {
+            Some(next) => prepend_prefix(next, &kept),
+            None => {
+                let after = removed.position().unwrap_or(isize::MAX);
+                if !prepend_to_table_after(self.doc.as_table_mut(), after, &kept) {
+                    let trailing = self.doc.trailing().as_str().unwrap_or("").to_owned();
+                    self.doc.set_trailing(format!("{trailing}{kept}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the exception `id`'s expiry (and plan, when given), keeping the keys' places.
+    pub fn renew(
+        &mut self,
+        id: u32,
+        expires: &str,
+        plan: Option<&str>,
+    ) -> Result<(), RegisterError> {
+        let entry = self
+            .entries_mut()?
+            .iter_mut()
+            .find(|t| entry_id(t) == Some(id))
+            .ok_or(RegisterError::NoSuchId(id))?;
+        set_keeping_decor(entry, "expires", expires);
+        if let Some(plan) = plan {
+            set_keeping_decor(entry, "plan", plan);
+        }
+        Ok(())
+    }
+
+    /// Writes the document: a temporary file beside the register with its mode and owner, then
+    /// renamed over it, so a reader (the gateway starting, `check-config`) sees the old file or
+    /// the new one, never half of one.
+    pub fn write(&self) -> Result<(), RegisterError> {
+        let io = |source| RegisterError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        // A new file gets its mode and whoever writes it as owner.
+        let (mode, owner) = if self.new_file {
+            (NEW_FILE_MODE, None)
+        } else {
+            let old = fs::metadata(&self.path).map_err(io)?;
+            (old.mode() & 0o7777, Some((old.uid(), old.gid())))
+        };
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let temporary = self
+            .path
+            .with_file_name(format!(".{name}.edit-{}", std::process::id()));
+        let written = (|| {
+            let mut file = File::options()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)?;
+            // Mode first, so the register is never readable by more than the old file was.
+            file.set_permissions(Permissions::from_mode(mode))?;
+            let made = file.metadata()?;
+            if let Some((uid, gid)) = owner.filter(|&o| o != (made.uid(), made.gid())) {
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+            }
+            file.write_all(self.text().as_bytes())?;
+            file.sync_all()?;
+            fs::rename(&temporary, &self.path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temporary);
+        }
+        written.map_err(io)
+    }
+
+    /// Gives every entry without an `id` key its position as one. Such an entry's id is its
+    /// position, so without this, removing an entry above it would change the id that its
+    /// sessions were recorded with; once written, every id stays put.
+    fn pin_ids(&mut self) -> Result<(), RegisterError> {
+        let Some(entries) = self.entries_mut_if_any()? else {
+            return Ok(());
+        };
+        for (entry, position) in entries.iter_mut().zip(1_i64..) {
+            if !entry.contains_key("id") {
+                entry.insert("id", value(position));
+                // Stable sort: the id first, the other keys in their order.
+                entry.sort_values_by(|a, _, b, _| (b.get() == "id").cmp(&(a.get() == "id")));
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Result<Option<&ArrayOfTables>, RegisterError> {
+        match self.doc.get("exception") {
+            None => Ok(None),
+            Some(Item::ArrayOfTables(entries)) => Ok(Some(entries)),
+            Some(_) => Err(RegisterError::NotEntries(self.path.clone())),
+        }
+    }
+
+    fn entries_mut_if_any(&mut self) -> Result<Option<&mut ArrayOfTables>, RegisterError> {
+        match self.doc.get_mut("exception") {
+            None => Ok(None),
+            Some(Item::ArrayOfTables(entries)) => Ok(Some(entries)),
+            Some(_) => Err(RegisterError::NotEntries(self.path.clone())),
+        }
+    }
+
+    fn entries_mut(&mut self) -> Result<&mut ArrayOfTables, RegisterError> {
+        let path = self.path.clone();
+        self.entries_mut_if_any()?
+            .ok_or(RegisterError::NotEntries(path))
+    }
+}
+
+/// An entry's `id` key, when it is a positive number (the only kind `check-config` accepts).
+fn entry_id(entry: &Table) -> Option<u32> {
+    entry
+        .get("id")
+        .and_then(Item::as_integer)
+        .and_then(|id| u32::try_from(id).ok())
+}
+
+/// The part of a header's prefix before its last blank line: comment paragraphs that are not
+/// the header's own.
+fn detached_comments(prefix: &str) -> &str {
+    let lines: Vec<&str> = prefix.split_inclusive('\n').collect();
+    match lines.iter().rposition(|line| line.trim().is_empty()) {
+        Some(blank) => {
+            let end: usize = lines[..=blank].iter().map(|l| l.len()).sum();
+            if prefix[..end].contains('#') {
+                &prefix[..end]
+            } else {
+                ""
+            }
+        }
+        None => "",
+    }
+}
+
+/// Puts `text` (which ends with a blank line) above `table`'s header and its comments, with
+/// one blank line between them, not two.
+fn prepend_prefix(table: &mut Table, text: &str) {
+    let old = table
+        .decor()
+        .prefix()
+        .and_then(|p| p.as_str())
+        .unwrap_or("");
+    let old = old.trim_start_matches(['\n', '\r']).to_owned();
+    table.decor_mut().set_prefix(format!("{text}{old}"));
+}
+
+/// Puts `text` above the table written first after document position `after`; false when no
+/// table follows.
+fn prepend_to_table_after(root: &mut Table, after: isize, text: &str) -> bool {
+    fn nearest(table: &Table, after: isize, best: &mut Option<isize>) {
+        for (_, item) in table.iter() {
+            let tables: Vec<&Table> = match item {
+                Item::Table(t) => vec![t],
+                Item::ArrayOfTables(a) => a.iter().collect(),
+                _ => continue,
+            };
+            for t in tables {
+                if let Some(p) = t.position().filter(|&p| p > after && !t.is_implicit()) {
+                    if best.is_none_or(|b| p < b) {
+                        *best = Some(p);
+                    }
+                }
+                nearest(t, after, best);
+            }
+        }
+    }
+    fn prepend_at(table: &mut Table, position: isize, text: &str) -> bool {
+        for (_, item) in table.iter_mut() {
+            let tables: Vec<&mut Table> = match item {
+                Item::Table(t) => vec![t],
+                Item::ArrayOfTables(a) => a.iter_mut().collect(),
+                _ => continue,
+            };
+            for t in tables {
+                if t.position() == Some(position) && !t.is_implicit() {
+                    prepend_prefix(t, text);
+                    return true;
+                }
+                if prepend_at(t, position, text) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut best = None;
+    nearest(root, after, &mut best);
+    best.is_some_and(|position| prepend_at(root, position, text))
+}
+
+/// Sets `key` to the string `text`, keeping the whitespace and comments around the old value.
+fn set_keeping_decor(entry: &mut Table, key: &str, text: &str) {
+    let mut new = toml_edit::Value::from(text);
+    if let Some(old) = entry.get(key).and_then(Item::as_value) {
+        *new.decor_mut() = old.decor().clone();
+    }
+    entry.insert(key, Item::Value(new));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGISTER: &str = r#"# The config's own header comment.
+[[listener]]
+name = "imaps" # trailing comment
+
+# The exception register: one paragraph about all of them.
+# Second line of it.
+
+# The lab printer.
+[[exception]]
+client = "10.20.0.0/24"   # the MFP VLAN
+owner = "facilities@lab.example"
+reason = "old firmware"
+expires = "2027-03-31"
+plan = "replace it"
+
+[[exception]]
+user = "scanner@lab.example"
+owner = "it@lab.example"
+reason = "vendor patch pending"
+expires = "2027-01-15" # ticket OPS-1182
+plan = "firmware 4.2"
+
+[policy.sunset]
+mode = "warn"
+"#;
+
+    fn edit(text: &str) -> RegisterEdit {
+        RegisterEdit {
+            path: PathBuf::from("test.toml"),
+            doc: text.parse().unwrap(),
+            new_file: false,
+        }
+    }
+
+    fn opened(text: &str) -> RegisterEdit {
+        let mut e = edit(text);
+        e.pin_ids().unwrap();
+        e
+    }
+
+    #[test]
+    fn pinning_writes_positions_as_ids_and_keeps_everything_else() {
+        let text = opened(REGISTER).text();
+        assert_eq!(
+            text,
+            REGISTER
+                .replace("[[exception]]\nclient", "[[exception]]\nid = 1\nclient")
+                .replace("[[exception]]\nuser", "[[exception]]\nid = 2\nuser")
+        );
+    }
+
+    #[test]
+    fn removing_the_first_keeps_the_second_id_and_the_register_paragraph() {
+        let mut e = opened(REGISTER);
+        e.remove(1).unwrap();
+        let text = e.text();
+        assert!(!text.contains("10.20.0.0/24"), "{text}");
+        assert!(!text.contains("The lab printer"), "{text}");
+        assert!(
+            text.contains(
+                "# The exception register: one paragraph about all of them.\n# Second line of it.\n\n[[exception]]\nid = 2\nuser"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("name = \"imaps\" # trailing comment\n"));
+        assert!(text.contains("expires = \"2027-01-15\" # ticket OPS-1182\n"));
+        assert!(matches!(e.remove(1), Err(RegisterError::NoSuchId(1))));
+    }
+
+    #[test]
+    fn removing_the_last_keeps_what_follows_in_place() {
+        let mut e = opened(REGISTER);
+        e.remove(2).unwrap();
+        let text = e.text();
+        assert!(!text.contains("scanner@lab.example"), "{text}");
+        assert!(
+            text.ends_with("plan = \"replace it\"\n\n[policy.sunset]\nmode = \"warn\"\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn added_entries_follow_the_last_one_with_the_next_id() {
+        let mut e = opened(REGISTER);
+        let id = e
+            .add(&NewException {
+                user: Some("copier@lab.example"),
+                owner: Some("facilities@lab.example"),
+                reason: Some("no TLS 1.2"),
+                expires: Some("2027-02-01"),
+                plan: Some("retire it"),
+                added: "2026-12-03",
+                ..NewException::default()
+            })
+            .unwrap();
+        assert_eq!(id, 3);
+        let text = e.text();
+        assert!(
+            text.contains(
+                "plan = \"firmware 4.2\"\n\n[[exception]]\nid = 3\nuser = \"copier@lab.example\"\nowner = \"facilities@lab.example\"\nreason = \"no TLS 1.2\"\nexpires = \"2027-02-01\"\nplan = \"retire it\"\nadded = \"2026-12-03\"\n\n[policy.sunset]"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_empty_register_gets_its_first_entry_at_the_end() {
+        let mut e = opened("# only a comment\n[[listener]]\nname = \"a\"\n");
+        let id = e
+            .add(&NewException {
+                client: Some("10.0.0.0/0"),
+                allow_broad: true,
+                added: "2026-12-03",
+                ..NewException::default()
+            })
+            .unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(
+            e.text(),
+            "# only a comment\n[[listener]]\nname = \"a\"\n\n[[exception]]\nid = 1\nclient = \"10.0.0.0/0\"\nallow_broad = true\nadded = \"2026-12-03\"\n"
+        );
+    }
+
+    #[test]
+    fn renewing_changes_only_the_values() {
+        let mut e = opened(REGISTER);
+        e.renew(2, "2027-06-30", Some("firmware 5")).unwrap();
+        let text = e.text();
+        assert!(
+            text.contains("expires = \"2027-06-30\" # ticket OPS-1182\nplan = \"firmware 5\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("expires = \"2027-03-31\"\n"));
+        assert!(matches!(
+            e.renew(9, "2027-06-30", None),
+            Err(RegisterError::NoSuchId(9))
+        ));
+    }
+
+    #[test]
+    fn writing_keeps_the_mode_and_replaces_the_file_whole() {
+        let dir = std::env::temp_dir().join(format!("mailtls-register-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("exceptions.toml");
+        fs::write(&path, REGISTER).unwrap();
+        fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
+        let mut e = RegisterEdit::open(&path).unwrap();
+        e.remove(2).unwrap();
+        e.write().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), e.text());
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
