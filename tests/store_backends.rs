@@ -458,8 +458,34 @@ fn two_writers_at_once_make_one_inventory(fresh: FreshStore<'_>) {
     }
 }
 
+/// `mailtls import`'s writes: evidence seen before (in an earlier batch, or twice in one)
+/// adds no record, and the new records reach the inventory and the per-day rollups.
+fn imported_evidence_is_stored_once(fresh: FreshStore<'_>) {
+    let mut store = open(&fresh("imported"));
+    let now = std::time::SystemTime::now();
+    let mut logged = legacy(1);
+    logged.source = Source::DovecotLog;
+    let mut other = legacy(2);
+    other.source = Source::DovecotLog;
+    other.client_addr = "192.0.2.77".parse().unwrap();
+    let first = [([1u8; 16], logged.clone()), ([1u8; 16], logged.clone())];
+    assert_eq!(store.insert_imported(&first, now).unwrap(), [&logged]);
+    let again = [([1u8; 16], logged.clone()), ([2u8; 16], other.clone())];
+    assert_eq!(store.insert_imported(&again, now).unwrap(), [&other]);
+    assert_eq!(store.count().unwrap(), 2);
+    let clients = store.clients().unwrap();
+    assert_eq!(clients.len(), 2, "{clients:#?}");
+    assert!(clients
+        .iter()
+        .all(|c| c.values(store::AttributeKind::Source) == ["dovecot_log"]));
+    let days = store.daily_sessions(store::DayRange::default()).unwrap();
+    let total: u64 = days.iter().map(|(_, counts)| counts.sessions).sum();
+    assert_eq!(total, 2, "{days:?}");
+}
+
 /// Every behaviour, each against a fresh store from `fresh`.
 fn the_store_suite(fresh: FreshStore<'_>) {
+    imported_evidence_is_stored_once(fresh);
     records_read_back_equal(fresh);
     rollups_give_each_client_its_totals_and_verdict(fresh);
     attribute_values_are_capped_per_kind(fresh);

@@ -121,6 +121,16 @@ impl Store {
         on_either!(self, s => s.refusals())
     }
 
+    /// Stores the records of `batch` whose digest was never imported before, and remembers
+    /// the digests, in one transaction; returns the records stored.
+    pub fn insert_imported<'b>(
+        &mut self,
+        batch: &'b [(crate::EvidenceDigest, SessionRecord)],
+        now: SystemTime,
+    ) -> Result<Vec<&'b SessionRecord>, StoreError> {
+        on_either!(self, s => s.insert_imported(batch, now))
+    }
+
     /// Sessions per UTC day within `range`, summed over every client, oldest day first.
     pub fn daily_sessions(
         &mut self,

@@ -7,7 +7,7 @@
 //! circle; a serialization failure or deadlock (e.g. under a stricter default isolation level)
 //! is retried all the same.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -33,8 +33,8 @@ use crate::session_row::{
     record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
 };
 use crate::{
-    timestamp, Annotation, AnnotationSubject, ClientSummary, PolicyUse, RefusalSummary,
-    SessionRecord, SessionStore, Source, StoreError, UnexceptedClient,
+    timestamp, Annotation, AnnotationSubject, ClientSummary, EvidenceDigest, PolicyUse,
+    RefusalSummary, SessionRecord, SessionStore, Source, StoreError, UnexceptedClient,
 };
 
 /// Attempts at a transaction that failed on a serialization failure or deadlock.
@@ -487,6 +487,68 @@ impl PostgresStore {
             exception_last_matched,
             unexcepted: clients,
         })
+    }
+
+    /// Stores the records of `batch` whose digest was never imported before, and remembers
+    /// the digests, in one transaction (see [`SqliteStore::insert_imported`]); returns the
+    /// records stored.
+    ///
+    /// [`SqliteStore::insert_imported`]: crate::SqliteStore::insert_imported
+    pub fn insert_imported<'b>(
+        &mut self,
+        batch: &'b [(EvidenceDigest, SessionRecord)],
+        now: SystemTime,
+    ) -> Result<Vec<&'b SessionRecord>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let imported_at = timestamp::format(now);
+        let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
+        let sources: Vec<&str> = batch.iter().map(|(_, r)| r.source.as_str()).collect();
+        let known = std::mem::take(&mut self.known_values);
+        let written = self.in_transaction("write imported records", |tx, statements| {
+            let added: HashSet<Vec<u8>> = tx
+                .query(
+                    "INSERT INTO imported_evidence (digest, source, imported_at)
+                     SELECT d, s, $3 FROM unnest($1::bytea[], $2::text[]) AS t(d, s)
+                     ON CONFLICT (digest) DO NOTHING RETURNING digest",
+                    &[&digests, &sources, &imported_at],
+                )?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            // The first record of each new digest (a batch may hold a digest twice).
+            let mut taken = HashSet::new();
+            let new: Vec<usize> = batch
+                .iter()
+                .enumerate()
+                .filter(|(_, (digest, _))| {
+                    added.contains(&digest[..]) && taken.insert(digest.to_vec())
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if new.is_empty() {
+                return Ok((new, Vec::new()));
+            }
+            let columns: Vec<SessionColumns> = new
+                .iter()
+                .map(|&i| SessionColumns::of(&batch[i].1))
+                .collect();
+            let arrays = crate::session_row::text_columns(&columns);
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = arrays
+                .iter()
+                .map(|column| column as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            tx.execute(&statements.insert, &params)?;
+            let mut rollup = Rollup::default();
+            new.iter().for_each(|&i| rollup.add(&batch[i].1));
+            let checked = rollup.write(&mut PostgresRollup { tx, statements }, &known)?;
+            Ok((new, checked))
+        });
+        self.known_values = known;
+        let (new, checked) = written?;
+        self.known_values.extend(checked);
+        Ok(new.into_iter().map(|i| &batch[i].1).collect())
     }
 
     /// Sessions per UTC day within `range`, summed over every client, oldest day first.

@@ -106,8 +106,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE policy_exception IS NOT NULL;",
     // 8: SMTP sessions count the messages the upstream accepted.
     "ALTER TABLE sessions ADD COLUMN messages_submitted bigint;",
-    // 9: what `mailtls import` already stored (imports write SQLite only for now; the table
-    // keeps the two dialects' steps the same).
+    // 9: what `mailtls import` already stored, by a digest of the evidence behind each record.
     "CREATE TABLE imported_evidence (
         digest      bytea NOT NULL PRIMARY KEY,
         source      text  NOT NULL,

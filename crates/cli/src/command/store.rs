@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use store::{PostgresTarget, Store, StoreLocation};
 use zeroize::Zeroizing;
@@ -40,6 +40,12 @@ impl StoreChoice {
 
     /// Where the store is, and `keep_sessions` when a config gives it.
     pub fn location(&self) -> Result<(StoreLocation, Option<Duration>)> {
+        self.locate(true)
+    }
+
+    /// [`StoreChoice::location`]; a SQLite file that does not exist yet is an error when
+    /// `must_exist`, else it is created when opened.
+    fn locate(&self, must_exist: bool) -> Result<(StoreLocation, Option<Duration>)> {
         match (&self.store, &self.config) {
             (Some(url), None)
                 if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
@@ -60,7 +66,7 @@ impl StoreChoice {
                 }
                 let path = PathBuf::from(path);
                 // Reading must not leave an empty database behind a mistyped path.
-                if !path.exists() {
+                if must_exist && !path.exists() {
                     bail!(
                         "no session store at {} (has the gateway run?)",
                         path.display()
@@ -80,7 +86,7 @@ impl StoreChoice {
                     anyhow::anyhow!("{}: {}", file.display(), listed.join("; "))
                 })?;
                 if let StoreLocation::Sqlite { path, .. } = &config.store {
-                    if !path.exists() {
+                    if must_exist && !path.exists() {
                         bail!(
                             "no session store at {} (has the gateway run?)",
                             path.display()
@@ -91,6 +97,15 @@ impl StoreChoice {
             }
             _ => bail!("give the store with --store PATH|URL or --config FILE"),
         }
+    }
+
+    /// Opens the store to add records to (`mailtls import`): a SQLite file is created when
+    /// missing.
+    pub fn open_to_add(&self) -> Result<(Store, StoreLocation)> {
+        let (location, _) = self.locate(false)?;
+        let store = Store::open(&location)
+            .with_context(|| format!("opening the session store {location}"))?;
+        Ok((store, location))
     }
 
     /// Opens the store.

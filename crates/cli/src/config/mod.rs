@@ -194,29 +194,6 @@ pub fn load_or_explain(path: &Path) -> anyhow::Result<Config> {
     })
 }
 
-/// The SQLite session store a command writes: `--store PATH`, or the store of the config
-/// given with `--config FILE` (exactly one of them). Imports write SQLite only for now: their
-/// remembered evidence has no PostgreSQL table yet.
-pub fn store_path(store: Option<&Path>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
-    match (store, config) {
-        (Some(path), None) => Ok(path.to_path_buf()),
-        (None, Some(config)) => {
-            let loaded = load(config).map_err(|problems| {
-                let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                anyhow::anyhow!("{}: {}", config.display(), listed.join("; "))
-            })?;
-            match loaded.store {
-                store::StoreLocation::Sqlite { path, .. } => Ok(path),
-                store::StoreLocation::Postgres(_) => anyhow::bail!(
-                    "{} names a PostgreSQL store; importing writes to a SQLite file (--store PATH) for now",
-                    config.display()
-                ),
-            }
-        }
-        _ => anyhow::bail!("give the store with --store PATH or --config FILE"),
-    }
-}
-
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

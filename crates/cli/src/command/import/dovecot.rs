@@ -8,6 +8,6 @@ use super::log_file::{import, LogArgs};
 /// Imports the logs, then prints the summary.
 pub fn run(args: LogArgs) -> Result<()> {
     let mut reader = DovecotLog::new(args.clock(), args.server_floor());
-    let (summary, store) = import(&args, &mut reader)?;
-    summary.print(&store, args.json())
+    let (summary, mut store) = import(&args, &mut reader)?;
+    summary.print(&mut store, args.json())
 }

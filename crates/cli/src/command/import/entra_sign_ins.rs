@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{shown_name, ExportInput, ImportSummary, StoreArgs, SummaryArgs};
+use super::{shown_name, ExportInput, ImportSummary, SummaryArgs};
+use crate::command::store::StoreChoice;
 
 /// Options of `mailtls import entra-signins`.
 #[derive(Debug, Args)]
@@ -17,14 +18,14 @@ pub struct EntraArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
     #[command(flatten)]
-    store: StoreArgs,
+    store: StoreChoice,
     #[command(flatten)]
     summary: SummaryArgs,
 }
 
 /// Imports the download, then prints the summary.
 pub fn run(args: EntraArgs) -> Result<()> {
-    let (_, mut store) = args.store.open()?;
+    let (mut store, _) = args.store.open_to_add()?;
     let mut summary = ImportSummary::new("rows");
     let input = ExportInput::open(&args.file)?;
     let mut buffered = BufReader::new(input.reader);
@@ -37,7 +38,7 @@ pub fn run(args: EntraArgs) -> Result<()> {
     .with_context(|| format!("reading {}", shown_name(&args.file)))?;
     summary.add_bytes(input.read.get());
     super::store_rows(&mut summary, &mut store, rows)?;
-    summary.print(&store, args.summary.json)
+    summary.print(&mut store, args.summary.json)
 }
 
 /// The first byte that is not white space or a byte order mark, left unread.

@@ -15,11 +15,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use flate2::read::MultiGzDecoder;
 use logs::{LineKind, LogClock, LogReader};
-use store::{EvidenceDigest, SessionRecord, SqliteStore};
+use store::{EvidenceDigest, SessionRecord, Store};
 use time::UtcOffset;
 use wire::TlsVersion;
 
-use super::{parse_duration, shown_name, ImportProgress, ImportSummary, StoreArgs, SummaryArgs};
+use super::{parse_duration, shown_name, ImportProgress, ImportSummary, SummaryArgs};
+use crate::command::store::StoreChoice;
 
 /// Longest line read, in bytes: a file without line breaks must not be read into memory
 /// whole. A longer line is skipped and counted as not understood.
@@ -38,7 +39,7 @@ pub struct LogArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     #[command(flatten)]
-    store: StoreArgs,
+    store: StoreChoice,
     /// Keep reading the last file as it grows, and after it is rotated, until interrupted
     /// (Ctrl-C) or --for has passed.
     #[arg(long)]
@@ -89,7 +90,7 @@ fn parse_offset(text: &str) -> Result<UtcOffset, String> {
 
 /// Reads every file of `args` into `reader`, storing its records as they come; returns the
 /// tally and the store for the summary.
-pub fn import(args: &LogArgs, reader: &mut dyn LogReader) -> Result<(ImportSummary, SqliteStore)> {
+pub fn import(args: &LogArgs, reader: &mut dyn LogReader) -> Result<(ImportSummary, Store)> {
     // Before the store is opened, so that once the store exists Ctrl-C ends the import
     // with its summary rather than killing it.
     let stop = if args.follow {
@@ -97,7 +98,7 @@ pub fn import(args: &LogArgs, reader: &mut dyn LogReader) -> Result<(ImportSumma
     } else {
         None
     };
-    let (_, mut store) = args.store.open()?;
+    let (mut store, _) = args.store.open_to_add()?;
     let mut summary = ImportSummary::new("lines");
     let deadline = args.follow_for.map(|d| Instant::now() + d);
     let mut session = ReadSession {
@@ -155,7 +156,7 @@ fn stop_on_interrupt() -> Result<Arc<AtomicBool>> {
 
 struct ReadSession<'a> {
     reader: &'a mut dyn LogReader,
-    store: &'a mut SqliteStore,
+    store: &'a mut Store,
     summary: &'a mut ImportSummary,
     batch: Vec<(EvidenceDigest, SessionRecord)>,
     out: Vec<logs::Evidence>,

@@ -12,15 +12,14 @@ mod postfix;
 mod smtp_auth_report;
 mod summary;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use store::SqliteStore;
+use store::Store;
 
-use crate::config;
 pub use summary::{ImportProgress, ImportSummary};
 
 /// The sources `mailtls import` reads.
@@ -41,27 +40,6 @@ pub enum ImportCommand {
     /// The Exchange admin center's SMTP AUTH clients report (CSV): TLS version shares per
     /// sender.
     SmtpAuthReport(smtp_auth_report::ReportArgs),
-}
-
-/// Where imported records go: `--store PATH` or the store of `--config FILE`.
-#[derive(Debug, Args)]
-pub struct StoreArgs {
-    /// The session store (SQLite file) to add to; created if missing.
-    #[arg(long, value_name = "PATH", conflicts_with = "config")]
-    store: Option<PathBuf>,
-    /// Use the store named in this gateway config.
-    #[arg(long, short, value_name = "FILE")]
-    config: Option<PathBuf>,
-}
-
-impl StoreArgs {
-    /// Opens (or creates) the store.
-    pub fn open(&self) -> Result<(PathBuf, SqliteStore)> {
-        let path = config::store_path(self.store.as_deref(), self.config.as_deref())?;
-        let store = SqliteStore::open(&path)
-            .with_context(|| format!("opening the session store {}", path.display()))?;
-        Ok((path, store))
-    }
 }
 
 /// Output options every import shares.
@@ -149,7 +127,7 @@ impl ExportInput {
 /// Stores what an export reader found and counts it in `summary`.
 fn store_rows(
     summary: &mut ImportSummary,
-    store: &mut SqliteStore,
+    store: &mut Store,
     rows: logs::ExportRows,
 ) -> Result<()> {
     summary.count_understood(rows.rows - rows.not_understood);

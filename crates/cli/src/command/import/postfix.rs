@@ -9,10 +9,10 @@ use super::log_file::{import, LogArgs};
 /// off before their end (not recorded: a later import of the grown log records them).
 pub fn run(args: LogArgs) -> Result<()> {
     let mut reader = PostfixLog::new(args.clock(), args.server_floor());
-    let (mut summary, store) = import(&args, &mut reader)?;
+    let (mut summary, mut store) = import(&args, &mut reader)?;
     summary.note(
         "connections still open at the end of the log (not recorded)",
         reader.open_connections() as u64,
     );
-    summary.print(&store, args.json())
+    summary.print(&mut store, args.json())
 }

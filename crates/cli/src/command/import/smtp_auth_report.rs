@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{shown_name, ExportInput, ImportSummary, StoreArgs, SummaryArgs};
+use super::{shown_name, ExportInput, ImportSummary, SummaryArgs};
+use crate::command::store::StoreChoice;
 
 /// Options of `mailtls import smtp-auth-report`.
 #[derive(Debug, Args)]
@@ -20,14 +21,14 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     date: Option<SystemTime>,
     #[command(flatten)]
-    store: StoreArgs,
+    store: StoreChoice,
     #[command(flatten)]
     summary: SummaryArgs,
 }
 
 /// Imports the report, then prints the summary.
 pub fn run(args: ReportArgs) -> Result<()> {
-    let (_, mut store) = args.store.open()?;
+    let (mut store, _) = args.store.open_to_add()?;
     let mut summary = ImportSummary::new("rows");
     let input = ExportInput::open(&args.file)?;
     let date = match args.date {
@@ -38,7 +39,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         .with_context(|| format!("reading {}", shown_name(&args.file)))?;
     summary.add_bytes(input.read.get());
     super::store_rows(&mut summary, &mut store, rows)?;
-    summary.print(&store, args.summary.json)
+    summary.print(&mut store, args.summary.json)
 }
 
 fn parse_date(text: &str) -> Result<SystemTime, String> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use store::{ClientIdentity, EvidenceDigest, SessionRecord, SqliteStore, Verdict};
+use store::{ClientIdentity, EvidenceDigest, SessionRecord, Store, Verdict};
 
 /// The running tally of one import, stored batch by batch.
 #[derive(Debug)]
@@ -87,10 +87,10 @@ impl ImportSummary {
     }
 
     /// Stores the records of `batch` not imported before (see
-    /// [`SqliteStore::insert_imported`]) and empties it.
+    /// [`Store::insert_imported`]) and empties it.
     pub fn store_batch(
         &mut self,
-        store: &mut SqliteStore,
+        store: &mut Store,
         batch: &mut Vec<(EvidenceDigest, SessionRecord)>,
     ) -> Result<()> {
         let stored = store
@@ -107,7 +107,7 @@ impl ImportSummary {
 
     /// Prints the summary to standard output, as text or JSON; the clients' verdicts are
     /// read from `store`'s inventory.
-    pub fn print(&self, store: &SqliteStore, json: bool) -> Result<()> {
+    pub fn print(&self, store: &mut Store, json: bool) -> Result<()> {
         let mut clients: BTreeMap<&'static str, u64> =
             Verdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
         for client in store.clients().context("reading the inventory")? {
