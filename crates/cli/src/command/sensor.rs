@@ -5,9 +5,10 @@
 //! packets the kernel or interface dropped are counted. Runs until `--for` has passed or
 //! SIGINT/SIGTERM. With `--config` and `[metrics]`, serves Prometheus metrics.
 
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
@@ -15,18 +16,22 @@ use capture::{AnalysisConfig, Analyzer, CaptureStats, Packet};
 use clap::Args;
 use gateway::metrics::MetricsEndpoint;
 use metrics::{counter, describe_counter, describe_gauge, gauge};
-use store::Source;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags};
+use store::{SessionRecord, Source};
 
 use crate::command::discovery::{DiscoveryTarget, RecordWriter};
 
-/// How long to wait when no packet is waiting, so the deadline and signals are noticed.
-const IDLE_WAIT: Duration = Duration::from_millis(20);
+/// Longest wait for packets when none is waiting, so the deadline and signals are noticed.
+const IDLE_WAIT_MS: u16 = 20;
 /// Records are written at least this often.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
+/// Batches of records waiting for the writer thread before the packet loop waits for it.
+const WRITE_QUEUE: usize = 1024;
 /// Bytes of each packet kept: enough for any ClientHello segment and its headers.
 const SNAPLEN: i32 = 65535;
 /// The kernel's buffer for packets not read yet.
-const KERNEL_BUFFER_BYTES: i32 = 16 * 1024 * 1024;
+const KERNEL_BUFFER_BYTES: i32 = 64 * 1024 * 1024;
 /// Ports whose connections the filter lets through, besides `--tls-port`.
 const MAIL_PORTS: [u16; 8] = [993, 995, 465, 143, 110, 25, 587, 2525];
 
@@ -124,42 +129,70 @@ fn run_inner(args: SensorArgs) -> Result<()> {
     let mut writer = RecordWriter::new(&mut store);
     let started = Instant::now();
     let deadline = args.run_for.map(|d| started + d);
-    let mut last_write = Instant::now();
     let mut bytes = 0u64;
     let mut counted = CaptureStats::default();
-    eprintln!("mailtls sensor: listening on {} ({filter})", args.interface);
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        match capture.next_packet() {
-            Ok(packet) => {
-                let header = packet.header;
-                let timestamp = UNIX_EPOCH
-                    + Duration::from_secs(u64::try_from(header.ts.tv_sec).unwrap_or(0))
-                    + Duration::from_micros(u64::try_from(header.ts.tv_usec).unwrap_or(0));
-                bytes += packet.data.len() as u64;
-                analyzer.packet(&Packet {
-                    timestamp,
-                    link_type,
-                    data: packet.data,
-                    offset: 0,
-                });
+    // Records are written by a thread of their own: a store write takes long enough for a
+    // burst to overflow the kernel's buffer if packets waited for it.
+    let (to_writer, records) = mpsc::sync_channel::<(Vec<SessionRecord>, bool)>(WRITE_QUEUE);
+    let writer_ref = &mut writer;
+    std::thread::scope(|scope| -> Result<()> {
+        let writing = scope.spawn(move || -> Result<()> {
+            for (batch, flush) in records {
+                writer_ref.add(batch, flush)?;
             }
-            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_WAIT),
-            Err(e) => return Err(e).context("reading packets"),
-        }
-        if last_write.elapsed() >= WRITE_EVERY {
-            last_write = Instant::now();
-            writer.add(analyzer.take_records(), true)?;
-            publish(&mut counted, analyzer.stats(), analyzer.open_flows());
-            if let Ok(stat) = capture.stats() {
-                gauge!(DROPPED_PACKETS).set(f64::from(stat.dropped));
-                gauge!(INTERFACE_DROPPED_PACKETS).set(f64::from(stat.if_dropped));
+            Ok(())
+        });
+        let mut last_write = Instant::now();
+        eprintln!("mailtls sensor: listening on {} ({filter})", args.interface);
+        while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+            match capture.next_packet() {
+                Ok(packet) => {
+                    let header = packet.header;
+                    let timestamp = UNIX_EPOCH
+                        + Duration::from_secs(u64::try_from(header.ts.tv_sec).unwrap_or(0))
+                        + Duration::from_micros(u64::try_from(header.ts.tv_usec).unwrap_or(0));
+                    bytes += packet.data.len() as u64;
+                    analyzer.packet(&Packet {
+                        timestamp,
+                        link_type,
+                        data: packet.data,
+                        offset: 0,
+                    });
+                }
+                // Waiting on the descriptor rather than sleeping: a burst arriving during a
+                // sleep could overflow the kernel's buffer (loopback packets are up to 64 KiB).
+                Err(pcap::Error::TimeoutExpired) => {
+                    let mut ready = [PollFd::new(capture.as_fd(), PollFlags::POLLIN)];
+                    match poll(&mut ready, IDLE_WAIT_MS) {
+                        Ok(_) | Err(Errno::EINTR) => {}
+                        Err(e) => return Err(e).context("waiting for packets"),
+                    }
+                }
+                Err(e) => return Err(e).context("reading packets"),
             }
-        } else {
-            writer.add(analyzer.take_records(), false)?;
+            let flush = last_write.elapsed() >= WRITE_EVERY;
+            let batch = analyzer.take_records();
+            // A closed channel means the writer failed: its join below says why.
+            if (flush || !batch.is_empty()) && to_writer.send((batch, flush)).is_err() {
+                break;
+            }
+            if flush {
+                last_write = Instant::now();
+                publish(&mut counted, analyzer.stats(), analyzer.open_flows());
+                if let Ok(stat) = capture.stats() {
+                    gauge!(DROPPED_PACKETS).set(f64::from(stat.dropped));
+                    gauge!(INTERFACE_DROPPED_PACKETS).set(f64::from(stat.if_dropped));
+                }
+            }
         }
-    }
-    analyzer.finish();
-    writer.add(analyzer.take_records(), true)?;
+        analyzer.finish();
+        // The writer may be gone already; its join reports why.
+        let _ = to_writer.send((analyzer.take_records(), true));
+        drop(to_writer);
+        writing
+            .join()
+            .map_err(|_| anyhow!("the session store's writer thread panicked"))?
+    })?;
     publish(&mut counted, analyzer.stats(), analyzer.open_flows());
     let stat = capture
         .stats()
