@@ -25,7 +25,7 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 # shellcheck source=bench/processes.sh
 source "$BENCH/processes.sh"
 
-for tool in cargo python3 dovecot sqlite3; do
+for tool in cargo python3 dovecot; do
     command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
 done
 
@@ -86,7 +86,11 @@ line=$(grep "packets received by the filter" "$WORK/sensor.out") || die "no end 
 received=$(awk '{print $1}' <<<"$line")
 dropped=$(awk '{print $7}' <<<"$line")
 if_dropped=$(awk '{print $12}' <<<"$line")
-recorded=$(sqlite3 "$WORK/sensor.db" "select count(*) from sessions where source = 'sensor' and tls_version is not null")
+# Python's own sqlite3: the sqlite3 command is not among what lab/install.sh installs.
+recorded=$(python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute(
+    "select count(*) from sessions where source = ? and tls_version is not null", ("sensor",)
+).fetchone()[0])' "$WORK/sensor.db")
 hz=$(getconf CLK_TCK)
 python3 - "$received" "$dropped" "$if_dropped" "$recorded" "$HANDSHAKES" "$start" "$end" "$cpu_ticks" "$hz" <<'EOF'
 import sys

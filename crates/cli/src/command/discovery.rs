@@ -1,17 +1,16 @@
 //! What the discovery commands (`mailtls import pcap`, `mailtls sensor`) share: where records
-//! go (`--store` or `--config`), writing them in batches, and the summary of what was found.
+//! go (`--store PATH|URL` or `--config`, as every command names a store), writing them in
+//! batches, and the summary of what was found.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use capture::{CaptureStats, MailProtocol};
 use clap::Args;
-use store::{
-    ClientIdentity, SessionRecord, SessionStore, Store, StoreAccess, StoreLocation, Verdict,
-};
+use store::{ClientIdentity, SessionRecord, SessionStore, Store, Verdict};
 
+use crate::command::store::StoreChoice;
 use crate::config;
 
 /// Records written per store transaction.
@@ -20,12 +19,10 @@ const BATCH: usize = 1000;
 /// Where the records go, and the ports that carry implicit TLS.
 #[derive(Debug, Args)]
 pub struct DiscoveryTarget {
-    /// The session store (SQLite file) to write; created when missing.
-    #[arg(long, value_name = "PATH", conflicts_with = "config")]
-    store: Option<PathBuf>,
-    /// Write to the store of this gateway config (and serve metrics if it has `[metrics]`).
-    #[arg(long, short, value_name = "FILE")]
-    config: Option<PathBuf>,
+    /// The store to write (a SQLite file is created when missing); with `--config`, metrics
+    /// are also served when the config has `[metrics]`.
+    #[command(flatten)]
+    store: StoreChoice,
     /// Another port where clients start with TLS, as PORT=PROTOCOL (imap, pop3, smtp);
     /// 993=imap, 995=pop3 and 465=smtp are always known. Repeat for more.
     #[arg(long = "tls-port", value_name = "PORT=PROTOCOL", value_parser = parse_tls_port)]
@@ -45,27 +42,12 @@ fn parse_tls_port(text: &str) -> Result<(u16, MailProtocol), String> {
 impl DiscoveryTarget {
     /// Opens the store, and says where metrics are to be served (only a config says).
     pub fn open(&self) -> Result<(Store, Option<SocketAddr>)> {
-        match (&self.store, &self.config) {
-            (Some(path), None) => {
-                let location = StoreLocation::Sqlite {
-                    path: path.clone(),
-                    access: StoreAccess::default(),
-                };
-                let store = Store::open(&location)
-                    .with_context(|| format!("opening the store {location}"))?;
-                Ok((store, None))
-            }
-            (None, Some(file)) => {
-                let config = config::load(file).map_err(|problems| {
-                    let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                    anyhow::anyhow!("{}: {}", file.display(), listed.join("; "))
-                })?;
-                let store = Store::open(&config.store)
-                    .with_context(|| format!("opening the store {}", config.store))?;
-                Ok((store, config.metrics_bind))
-            }
-            _ => bail!("give the store with --store PATH or --config FILE"),
-        }
+        let (store, _) = self.store.open_to_add()?;
+        let metrics = match self.store.config_file() {
+            Some(file) => config::load_or_explain(file)?.metrics_bind,
+            None => None,
+        };
+        Ok((store, metrics))
     }
 }
 

@@ -296,13 +296,20 @@ async fn run_bridge<B: Bridge>(
     let handed_over = handover.await;
     // SMTP records the first envelope sender and counts the messages: pipelined commands may
     // already hold a transaction's start, and the upstream's early bytes its replies.
-    let mut watched = Watched::new(B::submission_watch(), facts);
+    let watch = B::submission_watch();
+    let watching = watch.is_some();
+    let mut watched = Watched::new(watch, facts);
     watched.saw(Direction::Upstream, &accepted.to_upstream);
     watched.saw(Direction::ToClient, &leftover);
     drop((text, leftover, accepted));
 
-    // 6. The byte splice, until either side closes.
+    // 6. The byte splice, until either side closes. Only a watched session reads through the
+    //    watch: IMAP and POP3 splice the bare streams, with nothing added per read.
     Ok(match handed_over {
+        Ok(()) if !watching => {
+            drop(watched);
+            splice::splice(&mut client, &mut upstream).await
+        }
         Ok(()) => {
             let watched = Mutex::new(watched);
             let mut client = WatchedStream {
