@@ -15,27 +15,10 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
-# Free ports below the ephemeral range (as lab/dovecot.sh does): thousands of outgoing
+# Free ports below the ephemeral range (lab/free_ports.py): thousands of outgoing
 # connections in this run must not take a port a listener is about to bind.
 pick_ports() {
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-ports = []
-while len(ports) < n:
-    p = random.randint(10000, low - 1)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in ports:
-            ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(" ".join(map(str, ports)))
-EOF
+    python3 "$(dirname "${BASH_SOURCE[0]}")/../lab/free_ports.py" 127.0.0.1 "$1"
 }
 
 # Waits until 127.0.0.1:PORT is in LISTEN state, without connecting: a probe connection

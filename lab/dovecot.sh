@@ -88,37 +88,9 @@ cmd_watch() {
     fi
 }
 
-# Prints N distinct free TCP ports on ADDR. They come from below the kernel's ephemeral range,
-# so they never collide with source ports of outgoing connections nor with tests that bind
-# port 0; random choice keeps parallel lab instances apart; a bind test proves each is free now.
+# Prints N distinct free TCP ports on ADDR (lab/free_ports.py says how they are chosen).
 pick_ports() {
-    python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-addr, n = sys.argv[1], int(sys.argv[2])
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except OSError:
-    low = 32768
-lo, hi = (10000, low - 1) if low > 12000 else (low, 65535)
-ports = []
-rng = random.SystemRandom()
-for _ in range(10000):
-    p = rng.randint(lo, hi)
-    if p in ports:
-        continue
-    s = socket.socket()
-    try:
-        s.bind((addr, p))
-        ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-    if len(ports) == n:
-        print(" ".join(map(str, ports)))
-        sys.exit(0)
-sys.exit("no free ports found")
-EOF
+    python3 "$LAB/free_ports.py" "$1" "$2"
 }
 
 # Waits until every port listens, then reads the IMAP and POP3 greetings: proof that the login

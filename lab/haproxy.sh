@@ -59,15 +59,9 @@ cmd_watch() {
     fi
 }
 
-# Prints N distinct free TCP ports on 127.0.0.1 (the kernel's choice, so free right now).
+# Prints N distinct free TCP ports on 127.0.0.1 (lab/free_ports.py says how they are chosen).
 pick_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))
-EOF
+    python3 "$LAB/free_ports.py" 127.0.0.1 "$1"
 }
 
 # Waits until every port listens on 127.0.0.1, without connecting: a connection would be

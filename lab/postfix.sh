@@ -31,23 +31,9 @@ cmd_stop() {
     echo "postfix.sh: stopped Postfix in $dir"
 }
 
+# Prints N distinct free TCP ports on ADDR (lab/free_ports.py says how they are chosen).
 free_ports() {
-    python3 - "$1" "$2" <<'PY'
-import random, socket, sys
-addr, n = sys.argv[1], int(sys.argv[2])
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-ports = []
-while len(ports) < n:
-    p = random.randint(10000, low - 1)
-    with socket.socket() as s:
-        try:
-            s.bind((addr, p))
-        except OSError:
-            continue
-    if p not in ports:
-        ports.append(p)
-print(" ".join(map(str, ports)))
-PY
+    python3 "$LAB/free_ports.py" "$1" "$2"
 }
 
 MAIL_DOMAIN=lab.mailtls.example

@@ -120,9 +120,9 @@ cmd_watch() {
     cmd_stop "$dir" >/dev/null
 }
 
-# Prints a free TCP port on 127.0.0.1 (the kernel's choice, so free right now).
+# Prints a free TCP port on 127.0.0.1 (lab/free_ports.py says how it is chosen).
 pick_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 "$LAB/free_ports.py" 127.0.0.1 1
 }
 
 cmd_start() {

@@ -17,11 +17,39 @@ pub fn free_port() -> u16 {
 
 /// A port free on loopback address `ip` right now, e.g. a source port for a client that binds
 /// `127.0.0.3` so the gateway sees it apart from a proxy on `127.0.0.1`.
+///
+/// The port is released before the gateway binds it, so it comes from below the kernel's
+/// ephemeral range, where no other test's outgoing connection can take it meanwhile (CI saw
+/// "Address already in use" once with a kernel-chosen port). The rule is lab/free_ports.py's;
+/// a port is never handed out twice in one test process.
 pub fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("bind an ephemeral port on {ip}: {e}"))
-        .port()
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = if ephemeral_low > 12000 {
+        (10000, ephemeral_low - 1)
+    } else {
+        (ephemeral_low, u16::MAX)
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32);
+    let mut random = crate::xorshift::XorShift(seed | 1);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    for _ in 0..10_000 {
+        let port = low + random.below(usize::from(high - low) + 1) as u16;
+        if !handed_out.contains(&port) && TcpListener::bind((ip, port)).is_ok() {
+            handed_out.insert(port);
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range on {ip}")
 }
 
 /// The `mailtls` binary, built once per test process.
