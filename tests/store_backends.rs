@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::{mailtls_bin, Postgres, Scratch};
 use store::{
-    Annotation, AnnotationSubject, AttributeKind, OfferedHello, Outcome, RefusalReason,
+    Annotation, AnnotationSubject, AttributeKind, OfferedHello, Outcome, Pruned, RefusalReason,
     RefusalSummary, SessionPruner, SessionRecord, SessionStore, Source, Store, StoreAccess,
     StoreLocation, Verdict,
 };
@@ -385,17 +385,64 @@ fn pruning_deletes_old_sessions_in_batches_and_keeps_the_rollups(fresh: FreshSto
     recent.started_at = now - DAY;
     store.insert_batch(std::slice::from_ref(&recent)).unwrap();
 
-    assert_eq!(store.prune(400 * DAY, now).unwrap(), 12_500);
-    assert_eq!(store.count().unwrap(), 1);
+    // Counts of refused connections and digests of imported evidence, old and recent.
+    let refusal = |minute| RefusalSummary {
+        minute,
+        listener: "imaps".into(),
+        client_addr: "192.0.2.9".parse::<IpAddr>().unwrap(),
+        reason: RefusalReason::ClientLimit,
+        count: 3,
+    };
+    let whole_minute = |at: SystemTime| {
+        let since = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        UNIX_EPOCH + Duration::from_secs(since / 60 * 60)
+    };
+    let (old_minute, recent_minute) = (whole_minute(now - 401 * DAY), whole_minute(now - DAY));
+    store
+        .add_refusals(&[refusal(old_minute), refusal(recent_minute)])
+        .unwrap();
+    let mut imported = legacy(7);
+    imported.started_at = now - 500 * DAY;
+    let old_evidence = [([7u8; 16], imported.clone())];
+    store
+        .insert_imported(&old_evidence, now - 401 * DAY)
+        .unwrap();
+    let recent_evidence = [([8u8; 16], recent.clone())];
+    store.insert_imported(&recent_evidence, now - DAY).unwrap();
+
+    let pruned = store.prune(400 * DAY, now).unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            sessions: 12_501,
+            refusal_counts: 1,
+            evidence_digests: 1
+        }
+    );
+    assert_eq!(store.refusals().unwrap(), [refusal(recent_minute)]);
+    assert!(
+        store
+            .insert_imported(&recent_evidence, now)
+            .unwrap()
+            .is_empty(),
+        "recent evidence is still known as imported"
+    );
+    assert_eq!(
+        store.insert_imported(&old_evidence, now).unwrap(),
+        [&imported],
+        "a pruned digest no longer stops its evidence"
+    );
+    assert_eq!(store.prune(400 * DAY, now).unwrap().sessions, 1);
+    assert_eq!(store.count().unwrap(), 2);
     assert_eq!(store.sessions().unwrap()[0].client_port, recent.client_port);
     let clients = store.clients().unwrap();
     assert_eq!(clients.len(), 1);
     assert_eq!(
-        clients[0].sessions, 12_501,
+        clients[0].sessions, 12_504,
         "the rollup still counts the pruned sessions"
     );
     assert_eq!(
-        store.prune(400 * DAY, now).unwrap(),
+        store.prune(400 * DAY, now).unwrap().total(),
         0,
         "nothing left to prune"
     );

@@ -188,7 +188,10 @@ mod tests {
             // As the schema before this rollup left it.
             store
                 .conn()
-                .execute_batch("DROP TABLE daily_sessions; PRAGMA user_version = 9;")
+                .execute_batch(
+                    "DROP INDEX imported_evidence_by_age; DROP TABLE daily_sessions;
+                     PRAGMA user_version = 9;",
+                )
                 .unwrap();
             before
         };

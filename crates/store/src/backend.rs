@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    Annotation, AnnotationSubject, ClientSummary, PostgresStore, PostgresTarget, RefusalSummary,
-    SessionRecord, SessionStore, SqliteStore, StoreAccess, StoreError,
+    Annotation, AnnotationSubject, ClientSummary, PostgresStore, PostgresTarget, Pruned,
+    RefusalSummary, RetainedTable, SessionRecord, SessionStore, SqliteStore, StoreAccess,
+    StoreError,
 };
 
 /// Sessions deleted per transaction when pruning: small enough that the gateway's writer never
@@ -152,18 +153,22 @@ impl Store {
         on_either!(self, s => s.policy_use(since))
     }
 
-    /// Deletes the sessions that started more than `keep` before `now`, [`PRUNE_BATCH`] per
-    /// transaction, and returns how many went. The inventory's rollups keep counting them.
-    pub fn prune(&mut self, keep: Duration, now: SystemTime) -> Result<u64, StoreError> {
+    /// Deletes what is older than `keep` before `now` (sessions, counts of refused
+    /// connections, digests of imported evidence), [`PRUNE_BATCH`] rows per transaction, and
+    /// says how many rows went. The inventory's rollups keep counting the pruned sessions.
+    pub fn prune(&mut self, keep: Duration, now: SystemTime) -> Result<Pruned, StoreError> {
         let cutoff = now.checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut pruned = 0;
-        loop {
-            let batch = on_either!(self, s => s.prune_sessions(cutoff, PRUNE_BATCH))?;
-            pruned += batch;
-            if batch < u64::from(PRUNE_BATCH) {
-                return Ok(pruned);
+        let mut pruned = Pruned::default();
+        for table in RetainedTable::ALL {
+            loop {
+                let batch = on_either!(self, s => s.prune(table, cutoff, PRUNE_BATCH))?;
+                *pruned.count_mut(table) += batch;
+                if batch < u64::from(PRUNE_BATCH) {
+                    break;
+                }
             }
         }
+        Ok(pruned)
     }
 }
 

@@ -34,7 +34,8 @@ use crate::session_row::{
 };
 use crate::{
     timestamp, Annotation, AnnotationSubject, ClientSummary, EvidenceDigest, PolicyUse,
-    RefusalSummary, SessionRecord, SessionStore, Source, StoreError, UnexceptedClient,
+    RefusalSummary, RetainedTable, SessionRecord, SessionStore, Source, StoreError,
+    UnexceptedClient,
 };
 
 /// Attempts at a transaction that failed on a serialization failure or deadlock.
@@ -401,17 +402,36 @@ impl PostgresStore {
             .collect()
     }
 
-    /// Deletes at most `limit` sessions that started before `cutoff`, oldest first, in one
-    /// transaction; returns how many went. The rollups keep them counted.
-    pub fn prune_sessions(&mut self, cutoff: SystemTime, limit: u32) -> Result<u64, StoreError> {
-        let cutoff = timestamp::format(cutoff);
-        self.in_transaction("prune sessions", |tx, _| {
-            tx.execute(
+    /// Deletes at most `limit` rows of `table` older than `cutoff`, oldest first, in one
+    /// transaction; returns how many went. The rollups keep pruned sessions counted.
+    pub fn prune(
+        &mut self,
+        table: RetainedTable,
+        cutoff: SystemTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        // Neither refused_connections nor imported_evidence has a single-column id to name a
+        // batch of rows by; `ctid` names any table's rows within one statement.
+        let sql = match table {
+            RetainedTable::Sessions => {
                 "DELETE FROM sessions WHERE id IN (
                      SELECT id FROM sessions WHERE started_at < $1::text::timestamptz
-                     ORDER BY started_at LIMIT $2)",
-                &[&cutoff, &i64::from(limit)],
-            )
+                     ORDER BY started_at LIMIT $2)"
+            }
+            RetainedTable::RefusedConnections => {
+                "DELETE FROM refused_connections WHERE ctid IN (
+                     SELECT ctid FROM refused_connections WHERE minute < $1::text::timestamptz
+                     ORDER BY minute LIMIT $2)"
+            }
+            RetainedTable::ImportedEvidence => {
+                "DELETE FROM imported_evidence WHERE ctid IN (
+                     SELECT ctid FROM imported_evidence WHERE imported_at < $1
+                     ORDER BY imported_at LIMIT $2)"
+            }
+        };
+        let cutoff = timestamp::format(cutoff);
+        self.in_transaction("prune old rows", |tx, _| {
+            tx.execute(sql, &[&cutoff, &i64::from(limit)])
         })
     }
 

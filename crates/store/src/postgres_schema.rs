@@ -123,7 +123,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO daily_sessions
         SELECT day, sum(sessions), sum(legacy_sessions), sum(plaintext_sessions),
                sum(failed_sessions)
-        FROM client_days GROUP BY day;",
+        FROM client_days GROUP BY day;", // 11: retention deletes imported evidence by when it was imported.
+    "CREATE INDEX imported_evidence_by_age ON imported_evidence (imported_at);",
 ];
 
 /// The schema version a fully migrated database has.

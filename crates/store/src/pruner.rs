@@ -1,5 +1,6 @@
-//! Retention: a background thread that deletes sessions older than the configured time, in
-//! small transactions, while the inventory's rollups keep counting them.
+//! Retention: a background thread that deletes sessions older than the configured time, with
+//! the other rows that grow with traffic (counts of refused connections, digests of imported
+//! evidence), in small transactions, while the inventory's rollups keep counting the sessions.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
@@ -10,6 +11,53 @@ use crate::Store;
 /// How often old sessions are looked for: each run finds a day's worth at most, once the
 /// first run has caught up.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3_600);
+
+/// A table whose rows grow with traffic and go once older than the retention time; the
+/// inventory's rollups are kept whatever their age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetainedTable {
+    /// One row per session, by when it started.
+    Sessions,
+    /// Counts of connections refused before their dialogue, by minute.
+    RefusedConnections,
+    /// Digests of imported log lines and export rows, by when they were imported.
+    ImportedEvidence,
+}
+
+impl RetainedTable {
+    /// Every retained table, in the order they are pruned.
+    pub const ALL: [RetainedTable; 3] = [
+        RetainedTable::Sessions,
+        RetainedTable::RefusedConnections,
+        RetainedTable::ImportedEvidence,
+    ];
+}
+
+/// How many rows one pruning deleted, by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Sessions (their clients stay counted in the inventory).
+    pub sessions: u64,
+    /// Per-minute counts of refused connections.
+    pub refusal_counts: u64,
+    /// Digests of imported evidence: importing that evidence again would add it anew.
+    pub evidence_digests: u64,
+}
+
+impl Pruned {
+    /// Rows deleted from every table.
+    pub fn total(&self) -> u64 {
+        self.sessions + self.refusal_counts + self.evidence_digests
+    }
+
+    pub(crate) fn count_mut(&mut self, table: RetainedTable) -> &mut u64 {
+        match table {
+            RetainedTable::Sessions => &mut self.sessions,
+            RetainedTable::RefusedConnections => &mut self.refusal_counts,
+            RetainedTable::ImportedEvidence => &mut self.evidence_digests,
+        }
+    }
+}
 
 /// The pruning thread; [`stop`](SessionPruner::stop) ends it.
 #[derive(Debug)]
@@ -34,11 +82,13 @@ impl SessionPruner {
             .name("session-pruner".into())
             .spawn(move || loop {
                 match store.prune(keep, SystemTime::now()) {
-                    Ok(0) => {}
+                    Ok(pruned) if pruned.total() == 0 => {}
                     Ok(pruned) => tracing::info!(
-                        pruned,
+                        sessions = pruned.sessions,
+                        refusal_counts = pruned.refusal_counts,
+                        evidence_digests = pruned.evidence_digests,
                         keep_days = keep.as_secs() / 86_400,
-                        "deleted sessions older than [store] keep_sessions; the inventory keeps counting them"
+                        "deleted rows older than [store] keep_sessions; the inventory keeps counting their sessions"
                     ),
                     Err(error) => tracing::warn!(
                         %error,

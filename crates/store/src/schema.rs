@@ -86,7 +86,8 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO daily_sessions
         SELECT day, sum(sessions), sum(legacy_sessions), sum(plaintext_sessions),
                sum(failed_sessions)
-        FROM client_days GROUP BY day;",
+        FROM client_days GROUP BY day;", // 11: retention deletes imported evidence by when it was imported, oldest first.
+    "CREATE INDEX imported_evidence_by_age ON imported_evidence (imported_at);",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

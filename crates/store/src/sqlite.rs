@@ -17,8 +17,8 @@ use crate::session_row::{
     record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
 };
 use crate::{
-    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, RefusalSummary, SessionRecord,
-    SessionStore, StoreError,
+    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, RefusalSummary, RetainedTable,
+    SessionRecord, SessionStore, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
@@ -295,16 +295,35 @@ impl SqliteStore {
         Ok(count.unsigned_abs())
     }
 
-    /// Deletes at most `limit` sessions that started before `cutoff`, oldest first, in one
-    /// transaction; returns how many went. The rollups keep them counted.
-    pub fn prune_sessions(&mut self, cutoff: SystemTime, limit: u32) -> Result<u64, StoreError> {
-        self.conn
-            .execute(
+    /// Deletes at most `limit` rows of `table` older than `cutoff`, oldest first, in one
+    /// statement; returns how many went. The rollups keep pruned sessions counted.
+    pub fn prune(
+        &mut self,
+        table: RetainedTable,
+        cutoff: SystemTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        // refused_connections has no rowid (WITHOUT ROWID): its rows are named by their key.
+        let sql = match table {
+            RetainedTable::Sessions => {
                 "DELETE FROM sessions WHERE id IN (
                      SELECT id FROM sessions WHERE started_at < ?1
-                     ORDER BY started_at LIMIT ?2)",
-                params![timestamp::format(cutoff), limit],
-            )
+                     ORDER BY started_at LIMIT ?2)"
+            }
+            RetainedTable::RefusedConnections => {
+                "DELETE FROM refused_connections
+                 WHERE (minute, listener, client_addr, reason) IN (
+                     SELECT minute, listener, client_addr, reason FROM refused_connections
+                     WHERE minute < ?1 ORDER BY minute LIMIT ?2)"
+            }
+            RetainedTable::ImportedEvidence => {
+                "DELETE FROM imported_evidence WHERE digest IN (
+                     SELECT digest FROM imported_evidence WHERE imported_at < ?1
+                     ORDER BY imported_at LIMIT ?2)"
+            }
+        };
+        self.conn
+            .execute(sql, params![timestamp::format(cutoff), limit])
             .map(|n| n as u64)
             .map_err(|source| StoreError::Write {
                 path: self.path.clone(),

@@ -149,8 +149,13 @@ fn prune(choice: &StoreChoice, older_than: Option<Duration>) -> Result<()> {
     };
     let pruned = store.prune(age, SystemTime::now())?;
     println!(
-        "pruned {pruned} session(s) older than {} days from {location}; the inventory keeps them counted",
+        "pruned {} session(s) older than {} days from {location}; the inventory keeps them counted",
+        pruned.sessions,
         age.as_secs() / 86_400
+    );
+    println!(
+        "pruned {} count(s) of refused connections and {} digest(s) of imported evidence of that age",
+        pruned.refusal_counts, pruned.evidence_digests
     );
     Ok(())
 }
