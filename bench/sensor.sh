@@ -82,10 +82,14 @@ kill -INT "$SENSOR_PID"
 wait "$SENSOR_PID" || true
 SENSOR_PID=""
 
-line=$(grep "packets received by the filter" "$WORK/sensor.out") || die "no end line: $(cat "$WORK/sensor.out" "$WORK/sensor.err")"
-received=$(awk '{print $1}' <<<"$line")
-dropped=$(awk '{print $7}' <<<"$line")
-if_dropped=$(awk '{print $12}' <<<"$line")
+# The summary's counts, one a line: "N packets received by the filter" and so on.
+count_of() {
+    awk -v what="$1" '$0 ~ "^[0-9]+ " what "$" {print $1}' "$WORK/sensor.out"
+}
+received=$(count_of "packets received by the filter")
+dropped=$(count_of "packets dropped by the kernel")
+if_dropped=$(count_of "packets dropped by the interface")
+[[ -n $received && -n $dropped && -n $if_dropped ]] || die "no counts in the summary: $(cat "$WORK/sensor.out" "$WORK/sensor.err")"
 # Python's own sqlite3: the sqlite3 command is not among what lab/install.sh installs.
 recorded=$(python3 -c 'import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute(

@@ -465,6 +465,25 @@ fn real_sessions_captured_by_tcpdump_are_found_whatever_the_capture_looks_like()
     );
     assert_eq!(same("pcapng", &[&pcapng], true).0, want, "pcapng");
 
+    // The same connections imported again, here as the pcapng copy into the first store, add
+    // nothing: each is known by its digest.
+    let lo_db = scratch.path().join("lo.db");
+    let mut again = vec!["import", "pcap"];
+    let pcapng_arg = pcapng.display().to_string();
+    let lo_db_arg = lo_db.display().to_string();
+    again.extend([pcapng_arg.as_str(), "--store", lo_db_arg.as_str(), "--json"]);
+    for port in &tls_ports {
+        again.extend(["--tls-port", port.as_str()]);
+    }
+    let output = mailtls(&again);
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(summary["records"], records.len(), "{summary}");
+    assert_eq!(summary["new_records"], 0, "{summary}");
+    assert_eq!(summary["already_imported"], records.len(), "{summary}");
+    let stored = SqliteStore::open(&lo_db).unwrap().sessions().unwrap();
+    assert_eq!(stored.len(), records.len());
+
     // Rewritten captures.
     let original = PcapFile::read(&on_lo);
     assert_eq!(original.link_type, 1, "tcpdump on lo writes Ethernet");

@@ -21,9 +21,10 @@ use wire::TlsVersion;
 
 use crate::evidence::{
     bounded, is_version_refusal, negotiated_tls, offered_at_most, offered_below, openssl_reason,
-    sighting, Digester,
+    sighting,
 };
 use crate::{Evidence, LineKind, LogClock, LogReader};
+use store::EvidenceDigester;
 
 /// The listener name records from Dovecot logs carry.
 pub const DOVECOT_LISTENER: &str = "dovecot-log";
@@ -50,7 +51,7 @@ const LEVELS: [&str; 6] = [
 pub struct DovecotLog {
     clock: LogClock,
     floor: TlsVersion,
-    digests: Digester,
+    digests: EvidenceDigester,
 }
 
 impl DovecotLog {
@@ -61,7 +62,7 @@ impl DovecotLog {
         DovecotLog {
             clock,
             floor,
-            digests: Digester::new("dovecot"),
+            digests: EvidenceDigester::new("dovecot"),
         }
     }
 }

@@ -26,9 +26,10 @@ use std::time::SystemTime;
 use serde_json::Value;
 use store::{Outcome, Source};
 
-use crate::evidence::{bounded, sighting, Digester};
+use crate::evidence::{bounded, sighting};
 use crate::export::{iso_time, read_csv, ExportError, ExportRows, Wanted};
 use crate::Evidence;
+use store::EvidenceDigester;
 
 /// The listener name records from Entra sign-in logs carry.
 pub const ENTRA_LISTENER: &str = "entra-sign-ins";
@@ -139,7 +140,7 @@ pub fn read_entra_sign_ins_json(input: impl Read) -> Result<ExportRows, ExportEr
         _ => return Err(json_error("neither an array nor a Graph page".into())),
     };
     let mut rows = ExportRows::default();
-    let mut digests = Digester::new("entra");
+    let mut digests = EvidenceDigester::new("entra");
     for item in sign_ins {
         rows.rows += 1;
         let text = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or("");
@@ -169,7 +170,7 @@ pub fn read_entra_sign_ins_json(input: impl Read) -> Result<ExportRows, ExportEr
 }
 
 /// Adds one sign-in to `rows`: a record for a mail protocol's, a count otherwise.
-fn add(rows: &mut ExportRows, digests: &mut Digester, sign_in: &SignIn<'_>, text: &[&str]) {
+fn add(rows: &mut ExportRows, digests: &mut EvidenceDigester, sign_in: &SignIn<'_>, text: &[&str]) {
     let Some(protocol) = mail_protocol(sign_in.client_app) else {
         rows.other += 1;
         return;

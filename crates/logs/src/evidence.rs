@@ -1,11 +1,9 @@
 //! What every reader produces: session records for the inventory, each with a digest of the
 //! text it came from, so the store can tell evidence already imported from new evidence.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
 use store::{EvidenceDigest, OfferedHello, Outcome, SessionRecord, Source};
 use wire::TlsVersion;
 
@@ -40,62 +38,6 @@ pub trait LogReader {
 /// Longest login or detail a record keeps from a log, in bytes: the text is the client's
 /// (a failed login's user name) and must not make records large.
 pub const MAX_TEXT_BYTES: usize = 256;
-
-/// Makes digests of the text behind each record. Two identical records in one second (a device
-/// retrying, logged by the same process with the same words) are told apart by how many came
-/// before in that second, so reading the same input again gives the same digests and reading
-/// it once keeps both.
-#[derive(Debug)]
-pub(crate) struct Digester {
-    tag: &'static str,
-    second: u64,
-    seen: HashMap<[u8; 16], u32>,
-}
-
-impl Digester {
-    pub(crate) fn new(tag: &'static str) -> Digester {
-        Digester {
-            tag,
-            second: u64::MAX,
-            seen: HashMap::new(),
-        }
-    }
-
-    /// The digest of `parts`, seen at `at`.
-    pub(crate) fn digest<'a>(
-        &mut self,
-        at: SystemTime,
-        parts: impl IntoIterator<Item = &'a str>,
-    ) -> EvidenceDigest {
-        let second = at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        // Also cleared when huge, at a point that depends on the input alone, so the digests
-        // stay reproducible.
-        if second != self.second || self.seen.len() >= 100_000 {
-            self.second = second;
-            self.seen.clear();
-        }
-        let mut hash = Sha256::new();
-        hash.update(self.tag.as_bytes());
-        for part in parts {
-            // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-            hash.update((part.len() as u64).to_be_bytes());
-            hash.update(part.as_bytes());
-        }
-        let base: [u8; 16] = first_16(&hash.clone().finalize());
-        let occurrence = self.seen.entry(base).or_insert(0);
-        hash.update(occurrence.to_be_bytes());
-        *occurrence += 1;
-        first_16(&hash.finalize())
-    }
-}
-
-fn first_16(bytes: &[u8]) -> [u8; 16] {
-    let mut out = [0; 16];
-    out.copy_from_slice(&bytes[..16]);
-    out
-}
 
 /// A record of a session a log or export saw, with what such sources never know left empty:
 /// no port, no hello, no bytes, no policy.
@@ -204,25 +146,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    #[test]
-    fn identical_text_in_one_second_gets_distinct_reproducible_digests() {
-        let at = UNIX_EPOCH + Duration::from_secs(1_796_276_610);
-        let run = || {
-            let mut digester = Digester::new("test");
-            [
-                digester.digest(at, ["same line"]),
-                digester.digest(at, ["same line"]),
-                digester.digest(at + Duration::from_secs(1), ["same line"]),
-            ]
-        };
-        let first = run();
-        assert_ne!(first[0], first[1]);
-        assert_eq!(first[0], first[2], "a new second counts from zero again");
-        assert_eq!(first, run());
-        let mut other = Digester::new("test");
-        assert_ne!(other.digest(at, ["same", " line"]), first[0]);
-    }
 
     #[test]
     fn negotiated_versions_and_ciphers_are_read() {

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use time::UtcOffset;
 
-use crate::evidence::Digester;
 use crate::{Evidence, LogClock};
+use store::EvidenceDigester;
 
 /// Why an export file could not be read at all. A row it cannot read is counted instead (see
 /// [`ExportRows::not_understood`]).
@@ -142,14 +142,14 @@ pub(crate) fn read_csv(
     input: impl Read,
     wanted: &[Wanted],
     tag: &'static str,
-    mut each: impl FnMut(&CsvRow<'_>, &mut ExportRows, &mut Digester),
+    mut each: impl FnMut(&CsvRow<'_>, &mut ExportRows, &mut EvidenceDigester),
 ) -> Result<ExportRows, ExportError> {
     let csv_error = |source| ExportError::Csv { export, source };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let header = reader.headers().map_err(csv_error)?.clone();
     let columns = find_columns(export, header.iter(), wanted)?;
     let mut rows = ExportRows::default();
-    let mut digests = Digester::new(tag);
+    let mut digests = EvidenceDigester::new(tag);
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(csv_error)? {
         rows.rows += 1;

@@ -24,9 +24,10 @@ use wire::TlsVersion;
 
 use crate::evidence::{
     bounded, is_version_refusal, negotiated_tls, offered_at_most, offered_below, openssl_reason,
-    sighting, Digester,
+    sighting,
 };
 use crate::{Evidence, LineKind, LogClock, LogReader};
+use store::EvidenceDigester;
 
 /// The listener name records from Postfix logs carry.
 pub const POSTFIX_LISTENER: &str = "postfix-log";
@@ -43,7 +44,7 @@ const MAX_LINES_KEPT: usize = 32;
 pub struct PostfixLog {
     clock: LogClock,
     floor: TlsVersion,
-    digests: Digester,
+    digests: EvidenceDigester,
     open: HashMap<(String, u32), Connection>,
     opened: u64,
 }
@@ -69,7 +70,7 @@ impl PostfixLog {
         PostfixLog {
             clock,
             floor,
-            digests: Digester::new("postfix"),
+            digests: EvidenceDigester::new("postfix"),
             open: HashMap::new(),
             opened: 0,
         }

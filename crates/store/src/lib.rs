@@ -11,6 +11,7 @@ mod activity;
 mod annotation;
 mod backend;
 mod error;
+mod evidence_digest;
 #[cfg(test)]
 mod fixture;
 mod inventory;
@@ -35,6 +36,7 @@ pub use activity::{DayRange, SessionCounts};
 pub use annotation::{Annotation, AnnotationSubject, MAX_ANNOTATION_BYTES};
 pub use backend::{Store, StoreLocation, PRUNE_BATCH};
 pub use error::StoreError;
+pub use evidence_digest::{EvidenceDigest, EvidenceDigester};
 pub use inventory::{
     AttributeKind, ClientIdentity, ClientSummary, UnknownVerdict, Verdict, MAX_VALUES_PER_KIND,
 };
@@ -50,7 +52,7 @@ pub use recorder::{
 };
 pub use refusal::{RefusalReason, RefusalSummary, RefusedConnection, UnknownRefusalReason};
 pub use source::{Source, UnknownSource};
-pub use sqlite::{EvidenceDigest, SqliteStore, StoreAccess};
+pub use sqlite::{SqliteStore, StoreAccess};
 
 /// Where session records are kept: the seam between the recorder and a database.
 pub trait SessionStore: Send {

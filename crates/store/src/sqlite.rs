@@ -17,8 +17,8 @@ use crate::session_row::{
     record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
 };
 use crate::{
-    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, RefusalSummary, RetainedTable,
-    SessionRecord, SessionStore, StoreError,
+    schema, timestamp, Annotation, AnnotationSubject, ClientSummary, EvidenceDigest,
+    RefusalSummary, RetainedTable, SessionRecord, SessionStore, StoreError,
 };
 
 /// How long a writer waits for another process's lock (e.g. `mailtls import` running beside the
@@ -36,10 +36,6 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
 
 static SELECT_ALL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {SELECT_COLUMNS} FROM sessions ORDER BY id"));
-
-/// Identifies one piece of imported evidence (the log lines or export row a record came
-/// from): the first 16 bytes of a SHA-256 digest.
-pub type EvidenceDigest = [u8; 16];
 
 /// Who owns the store's files and who besides the owner may read them. The files hold client
 /// addresses and login names, so nobody else may.

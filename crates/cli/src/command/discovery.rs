@@ -2,14 +2,15 @@
 //! go (`--store PATH|URL` or `--config`, as every command names a store), writing them in
 //! batches, and the summary of what was found.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::time::UNIX_EPOCH;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use capture::{CaptureStats, MailProtocol};
 use clap::Args;
-use store::{ClientIdentity, SessionRecord, SessionStore, Store, Verdict};
+use store::{EvidenceDigest, EvidenceDigester, SessionRecord, Store};
 
+use crate::command::import::ImportSummary;
 use crate::command::store::StoreChoice;
 use crate::config;
 
@@ -51,95 +52,127 @@ impl DiscoveryTarget {
     }
 }
 
-/// Writes records in batches and remembers the clients they belong to.
+/// Writes a capture's records in batches, tallied for the summary every import prints.
 pub struct RecordWriter<'s> {
     store: &'s mut Store,
     pending: Vec<SessionRecord>,
-    /// Records committed so far.
-    pub stored: u64,
-    identities: BTreeSet<ClientIdentity>,
+    /// For capture files: each record's digest, so importing a file again adds nothing. A
+    /// live sensor never sees a packet twice and stores its records as they are.
+    digests: Option<EvidenceDigester>,
+    summary: ImportSummary,
 }
 
 impl<'s> RecordWriter<'s> {
-    /// A writer into `store`.
-    pub fn new(store: &'s mut Store) -> RecordWriter<'s> {
+    /// A writer of records read from capture files, each stored once however often the
+    /// files are imported.
+    pub fn for_files(store: &'s mut Store) -> RecordWriter<'s> {
+        RecordWriter::new(store, Some(EvidenceDigester::new("capture")))
+    }
+
+    /// A writer of the records of a live capture.
+    pub fn for_live_capture(store: &'s mut Store) -> RecordWriter<'s> {
+        RecordWriter::new(store, None)
+    }
+
+    fn new(store: &'s mut Store, digests: Option<EvidenceDigester>) -> RecordWriter<'s> {
         RecordWriter {
             store,
             pending: Vec::new(),
-            stored: 0,
-            identities: BTreeSet::new(),
+            digests,
+            summary: ImportSummary::new("packets"),
         }
     }
 
     /// Queues `records`; writes when a batch is full, or when `flush` and any wait.
     pub fn add(&mut self, records: Vec<SessionRecord>, flush: bool) -> Result<()> {
-        for record in &records {
-            self.identities.insert(ClientIdentity::of(record));
-        }
         self.pending.extend(records);
-        if self.pending.len() >= BATCH || (flush && !self.pending.is_empty()) {
-            self.store.insert_batch(&self.pending).with_context(|| {
-                format!(
-                    "writing to the session store ({} records were stored before)",
-                    self.stored
-                )
-            })?;
-            self.stored += self.pending.len() as u64;
-            self.pending.clear();
+        let write = self.pending.len() >= BATCH || (flush && !self.pending.is_empty());
+        if !write {
+            return Ok(());
         }
-        Ok(())
+        match &mut self.digests {
+            Some(digests) => {
+                let mut batch: Vec<_> = self
+                    .pending
+                    .drain(..)
+                    .map(|record| (capture_digest(digests, &record), record))
+                    .collect();
+                self.summary.store_batch(self.store, &mut batch)
+            }
+            None => self.summary.store_records(self.store, &mut self.pending),
+        }
     }
 
-    /// Prints what was found: counts from `stats`, the clients by verdict, and the rate at
-    /// which `bytes` were read in `seconds`.
-    pub fn print_summary(&mut self, stats: &CaptureStats, bytes: u64, seconds: f64) -> Result<()> {
-        let mut verdicts: BTreeMap<Verdict, usize> = BTreeMap::new();
-        for client in self.store.clients().context("reading the inventory")? {
-            if self.identities.contains(&client.identity) {
-                *verdicts.entry(client.verdict).or_insert(0) += 1;
+    /// Adds `n` to a count named `what` in the summary.
+    pub fn note(&mut self, what: &str, n: u64) {
+        self.summary.note(what, n);
+    }
+
+    /// Prints the summary (as text or JSON): what `stats` counted, the records stored and
+    /// their clients by verdict, and the rate at which `bytes` were read.
+    pub fn print_summary(&mut self, stats: &CaptureStats, bytes: u64, json: bool) -> Result<()> {
+        let not_understood = stats.unknown_link_type + stats.malformed;
+        self.summary
+            .count_understood(stats.packets - not_understood);
+        self.summary.count_not_understood(not_understood);
+        self.summary.add_bytes(bytes);
+        for (what, n, always) in [
+            ("connections", stats.flows, true),
+            (
+                "connections joined mid-stream",
+                stats.mid_stream_flows,
+                true,
+            ),
+            ("handshakes", stats.handshakes, true),
+            ("handshakes refused", stats.refused_handshakes, true),
+            ("plaintext logins", stats.plaintext_logins, true),
+            ("frames not TCP", stats.not_tcp, false),
+            ("IP fragments skipped", stats.fragments, false),
+            (
+                "TLS connections on ports not known to carry mail (add --tls-port PORT=PROTOCOL)",
+                stats.tls_on_other_ports,
+                false,
+            ),
+            (
+                "segments dropped beyond the per-connection bound",
+                stats.dropped_segments,
+                false,
+            ),
+            (
+                "connections not followed (table full)",
+                stats.flows_not_followed,
+                false,
+            ),
+            (
+                "connections given up (memory bound)",
+                stats.flows_over_budget,
+                false,
+            ),
+        ] {
+            if always || n > 0 {
+                self.summary.note(what, n);
             }
         }
-        println!(
-            "{} packets, {} connections ({} joined mid-stream), {} handshakes ({} refused), {} plaintext logins",
-            stats.packets,
-            stats.flows,
-            stats.mid_stream_flows,
-            stats.handshakes,
-            stats.refused_handshakes,
-            stats.plaintext_logins
-        );
-        println!(
-            "{} records stored, {} clients",
-            self.stored,
-            self.identities.len()
-        );
-        for (verdict, count) in &verdicts {
-            println!("  {verdict}: {count}");
-        }
-        if stats.tls_on_other_ports > 0 {
-            println!(
-                "{} TLS connections on ports not known to carry mail (add --tls-port PORT=PROTOCOL)",
-                stats.tls_on_other_ports
-            );
-        }
-        let skipped = stats.not_tcp + stats.unknown_link_type + stats.malformed + stats.fragments;
-        if skipped > 0 {
-            println!(
-                "{skipped} frames skipped: {} not TCP, {} unknown link type, {} malformed, {} IP fragments",
-                stats.not_tcp, stats.unknown_link_type, stats.malformed, stats.fragments
-            );
-        }
-        if stats.dropped_segments + stats.flows_not_followed + stats.flows_over_budget > 0 {
-            println!(
-                "{} segments dropped beyond the per-connection bound, {} connections not followed (table full), {} given up (memory bound)",
-                stats.dropped_segments, stats.flows_not_followed, stats.flows_over_budget
-            );
-        }
-        let seconds = seconds.max(1e-6);
-        println!(
-            "{:.1} MB/s ({bytes} bytes in {seconds:.2} s)",
-            bytes as f64 / seconds / 1e6
-        );
-        Ok(())
+        self.summary.print(self.store, json)
     }
+}
+
+/// The digest of a capture's record: a connection is one client address and port talking to
+/// one server at one moment, so the same connection read again (the same file, or a copy
+/// captured elsewhere on its path) has the same digest.
+fn capture_digest(digests: &mut EvidenceDigester, record: &SessionRecord) -> EvidenceDigest {
+    let started = record
+        .started_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros());
+    digests.digest(
+        record.started_at,
+        [
+            record.client_addr.to_string().as_str(),
+            record.client_port.to_string().as_str(),
+            record.upstream.as_str(),
+            started.to_string().as_str(),
+            record.protocol.as_str(),
+        ],
+    )
 }

@@ -21,6 +21,7 @@ use nix::poll::{poll, PollFd, PollFlags};
 use store::{SessionRecord, Source};
 
 use crate::command::discovery::{DiscoveryTarget, RecordWriter};
+use crate::command::import::SummaryArgs;
 
 /// Longest wait for packets when none is waiting, so the deadline and signals are noticed.
 const IDLE_WAIT_MS: u16 = 20;
@@ -49,6 +50,8 @@ pub struct SensorArgs {
     ports: Vec<u16>,
     #[command(flatten)]
     target: DiscoveryTarget,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -126,7 +129,7 @@ fn run_inner(args: SensorArgs) -> Result<()> {
         .implicit_tls_ports
         .extend(args.target.tls_ports.iter().copied());
     let mut analyzer = Analyzer::new(analysis);
-    let mut writer = RecordWriter::new(&mut store);
+    let mut writer = RecordWriter::for_live_capture(&mut store);
     let started = Instant::now();
     let deadline = args.run_for.map(|d| started + d);
     let mut bytes = 0u64;
@@ -197,11 +200,10 @@ fn run_inner(args: SensorArgs) -> Result<()> {
     let stat = capture
         .stats()
         .context("reading the capture's statistics")?;
-    println!(
-        "{} packets received by the filter, {} dropped by the kernel, {} by the interface",
-        stat.received, stat.dropped, stat.if_dropped
-    );
-    writer.print_summary(analyzer.stats(), bytes, started.elapsed().as_secs_f64())
+    writer.note("packets received by the filter", stat.received.into());
+    writer.note("packets dropped by the kernel", stat.dropped.into());
+    writer.note("packets dropped by the interface", stat.if_dropped.into());
+    writer.print_summary(analyzer.stats(), bytes, args.summary.json)
 }
 
 /// The gauges set from outside the counts.

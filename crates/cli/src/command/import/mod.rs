@@ -47,7 +47,7 @@ pub enum ImportCommand {
 pub struct SummaryArgs {
     /// Print the summary as one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Runs one `mailtls import` command.

@@ -4,17 +4,15 @@
 //! errors.
 
 use std::fs::File;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use capture::{AnalysisConfig, Analyzer, CaptureReader};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use store::Source;
 
+use super::{ImportProgress, SummaryArgs};
 use crate::command::discovery::{DiscoveryTarget, RecordWriter};
 use crate::command::terminal::shown;
 
@@ -30,6 +28,8 @@ pub struct PcapArgs {
     files: Vec<PathBuf>,
     #[command(flatten)]
     target: DiscoveryTarget,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 /// Runs `mailtls import pcap`.
@@ -57,21 +57,9 @@ fn run_inner(args: PcapArgs) -> Result<ExitCode> {
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg}",
-            )
-            .expect("the template is valid"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = ImportProgress::new(Some(total));
 
-    let started = Instant::now();
-    let mut writer = RecordWriter::new(&mut store);
+    let mut writer = RecordWriter::for_files(&mut store);
     let mut faults = 0;
     let mut bytes_before = 0;
     for file in &args.files {
@@ -88,9 +76,8 @@ fn run_inner(args: PcapArgs) -> Result<ExitCode> {
     }
     analyzer.finish();
     writer.add(analyzer.take_records(), true)?;
-    progress.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    writer.print_summary(analyzer.stats(), bytes_before, seconds)?;
+    drop(progress);
+    writer.print_summary(analyzer.stats(), bytes_before, args.summary.json)?;
     Ok(if faults > 0 {
         ExitCode::from(1)
     } else {
@@ -111,7 +98,7 @@ fn read_capture(
     path: &Path,
     analyzer: &mut Analyzer,
     writer: &mut RecordWriter<'_>,
-    progress: &ProgressBar,
+    progress: &ImportProgress,
     bytes_before: u64,
 ) -> Result<u64, ReadFault> {
     let file = File::open(path)

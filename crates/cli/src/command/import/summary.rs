@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use store::{ClientIdentity, EvidenceDigest, SessionRecord, Store, Verdict};
+use store::{ClientIdentity, EvidenceDigest, SessionRecord, SessionStore, Store, Verdict};
 
 /// The running tally of one import, stored batch by batch.
 #[derive(Debug)]
@@ -95,14 +95,40 @@ impl ImportSummary {
     ) -> Result<()> {
         let stored = store
             .insert_imported(batch, SystemTime::now())
-            .context("storing imported records (the batches before this one are stored)")?;
+            .with_context(|| self.store_error())?;
         self.new_records += stored.len() as u64;
-        self.records += batch.len() as u64;
-        for (_, record) in batch.iter() {
-            self.clients.insert(ClientIdentity::of(record));
-        }
+        self.count_records(batch.iter().map(|(_, record)| record));
         batch.clear();
         Ok(())
+    }
+
+    /// Stores `records`, which no digest tells apart (a live capture's), and empties it.
+    pub fn store_records(
+        &mut self,
+        store: &mut Store,
+        records: &mut Vec<SessionRecord>,
+    ) -> Result<()> {
+        store
+            .insert_batch(records)
+            .with_context(|| self.store_error())?;
+        self.new_records += records.len() as u64;
+        self.count_records(records.iter());
+        records.clear();
+        Ok(())
+    }
+
+    fn count_records<'r>(&mut self, records: impl Iterator<Item = &'r SessionRecord>) {
+        for record in records {
+            self.records += 1;
+            self.clients.insert(ClientIdentity::of(record));
+        }
+    }
+
+    fn store_error(&self) -> String {
+        format!(
+            "writing to the session store ({} records were stored before)",
+            self.new_records
+        )
     }
 
     /// Prints the summary to standard output, as text or JSON; the clients' verdicts are
@@ -195,6 +221,11 @@ impl ImportProgress {
     /// Moves the bar to `bytes` read.
     pub fn set_position(&self, bytes: u64) {
         self.bar.set_position(bytes);
+    }
+
+    /// Runs `show` (which writes to standard error) with the bar out of its way.
+    pub fn suspend<R>(&self, show: impl FnOnce() -> R) -> R {
+        self.bar.suspend(show)
     }
 
     /// Shows `message` beside the bar, e.g. the file being read.
