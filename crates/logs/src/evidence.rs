@@ -143,8 +143,6 @@ pub(crate) fn bounded(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
