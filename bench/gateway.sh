@@ -279,7 +279,19 @@ log "2. connection rate: $RATE_COUNT x (connect, TLS, LOGIN, LOGOUT), $RATE_WORK
 for ((r = 1; r <= RATE_ROUNDS; r++)); do
     line="  round $r:"
     for path in $(rotated "$r" direct mailtls stunnel); do
+        # The gateway's CPU per session, and the part of it its session-writer thread spends
+        # recording each session (the SQLite store with the inventory's rollups).
+        if [[ $path == mailtls ]]; then
+            gw_before=$(cpu_ticks "$GW_PID") writer_before=$(thread_cpu_ticks "$GW_PID" session-writer)
+        fi
         out=$(bench_client rate "$path" --count "$RATE_COUNT" --workers "$RATE_WORKERS")
+        if [[ $path == mailtls ]]; then
+            # Records are written in batches: wait for the last one before counting.
+            sleep 1.5
+            out=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); gw, wr, hz, n = map(int, sys.argv[2:]); d["proxy_cpu_ms_per_session"] = round(gw * 1000 / hz / n, 3); d["writer_cpu_ms_per_session"] = round(wr * 1000 / hz / n, 3); print(json.dumps(d))' \
+                "$out" "$(($(cpu_ticks "$GW_PID") - gw_before))" \
+                "$(($(thread_cpu_ticks "$GW_PID" session-writer) - writer_before))" "$CLK_TCK" "$RATE_COUNT")
+        fi
         record rate "$path" "$r" "$out"
         line+=" $path $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["per_s"])' "$out")"
     done

@@ -35,6 +35,15 @@ wait_listening() {
 }
 
 CLK_TCK=$(getconf CLK_TCK)
+thread_cpu_ticks() { # PID NAME: user + system CPU time of PID's threads named NAME, in ticks
+    local total=0 task
+    for task in /proc/"$1"/task/*; do
+        [[ $(<"$task/comm") == "$2" ]] || continue
+        total=$((total + $(sed 's/.*) //' "$task/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
+
 cpu_ticks() { # user + system CPU time of the given pids (all their threads, live and ended), in ticks
     local total=0 pid
     for pid in "$@"; do

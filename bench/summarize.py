@@ -151,6 +151,12 @@ def main():
     print(f"   per-round ratios: mailtls/direct {spread(per_round(rate['mailtls'], rate['direct']))}, "
           f"mailtls/stunnel {spread(per_round(rate['mailtls'], rate['stunnel']))}")
     print(f"   target: mailtls/stunnel >= 1.0 {verdict(m / s, 1.0)}")
+    costs = [r for r in rows if r["test"] == "rate" and "writer_cpu_ms_per_session" in r]
+    if costs:
+        gw = median({r["round"]: r["proxy_cpu_ms_per_session"] for r in costs})
+        wr = median({r["round"]: r["writer_cpu_ms_per_session"] for r in costs})
+        print(f"   recording: the session-writer thread spends {wr:.3f} ms of CPU per session "
+              f"(SQLite, rollups kept), {100 * wr / gw:.1f}% of the gateway's {gw:.3f} ms")
     print()
 
     print("3. Idle sessions: resident memory (VmRSS) per logged-in idle IMAP session, both TLS legs"
