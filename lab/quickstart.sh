@@ -14,7 +14,7 @@
 # It writes /etc/mailtls/mailtls.toml from that example (device login `scanner`), keeps the
 # client secret, the token cache key and an RSA certificate for the gateway beside it in the
 # root-only /etc/mailtls, creates the `mailtls` system user, checks the config and runs the
-# gateway. The gateway starts as root only to bind ports 993 and 995 and read its config and
+# gateway. The gateway starts as root only to bind ports 993, 995 and 587 and read its config and
 # keys, then serves as `mailtls`, which owns only /var/lib/mailtls (the session store and the
 # encrypted token cache): nothing root reads at the next start is writable by it. Not runuser: as `mailtls` from the start it could bind neither port and would
 # need the keys made readable to it.

@@ -442,6 +442,13 @@ fn the_exchange_online_oauth_example_is_valid() {
         .upstreams
         .iter()
         .all(|u| u.login == UpstreamLogin::OAuth(OAuthMechanism::XOAuth2)));
+    let protocols: Vec<String> = config
+        .gateway
+        .listeners
+        .iter()
+        .map(|l| format!("{:?}", l.protocol))
+        .collect();
+    assert_eq!(protocols.len(), 3, "IMAP, POP3 and SMTP: {protocols:?}");
 }
 
 #[test]
