@@ -484,3 +484,79 @@ fn a_host_that_failed_ten_logins_is_throttled_without_asking_the_upstream() {
     let throttled = records.iter().filter(|r| r.outcome == Outcome::Throttled);
     assert_eq!(throttled.count(), 2, "{records:#?}");
 }
+
+/// A reload changes the limits while keeping what they count: lowered under what a host holds,
+/// its connections stay served and its next one is refused at once; raised again, it is let in
+/// without a restart.
+#[test]
+fn a_reload_lowers_and_raises_a_hosts_share_keeping_its_connections() {
+    let lab = Lab::start(
+        "reload-share",
+        "max_unauthenticated_per_client = 8",
+        Vec::new(),
+        standard_listeners(),
+    );
+    let mut held: Vec<Client> = (0..3)
+        .map(|_| {
+            let mut c = lab.connect("imap-plain");
+            c.expect_greeting_imap();
+            c
+        })
+        .collect();
+    let imap_plain = lab.gateway.port("imap-plain");
+    let config = lab.gateway.config_path();
+    let share = |n: u32| {
+        let text = std::fs::read_to_string(&config).expect("read the config");
+        let text = text
+            .lines()
+            .map(
+                |line| match line.starts_with("max_unauthenticated_per_client") {
+                    true => format!("max_unauthenticated_per_client = {n}"),
+                    false => line.to_string(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&config, text).expect("write the config");
+    };
+
+    share(3);
+    lab.gateway.hang_up();
+    let log = lab.gateway.wait_for_log("config reloaded", 1);
+    assert!(
+        !log.contains("needs a restart"),
+        "the limits change at a reload:\n{log}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&refused_bytes(LOOPBACK, imap_plain)),
+        IMAP_TOO_MANY
+    );
+    // The connections held before the reload are served to the end.
+    for (n, client) in held.iter_mut().enumerate() {
+        client.send(format!("a{n} LOGIN alice secret\r\n").as_bytes());
+        assert!(client
+            .tagged(&format!("a{n}"))
+            .starts_with(&format!("a{n} OK ")));
+        client.send(format!("b{n} LOGOUT\r\n").as_bytes());
+        client.tagged(&format!("b{n}"));
+    }
+    drop(held);
+
+    // Three at once again fit; the fourth does not.
+    let again: Vec<Client> = (0..3)
+        .map(|_| {
+            let mut c = lab.connect("imap-plain");
+            c.expect_greeting_imap();
+            c
+        })
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&refused_bytes(LOOPBACK, imap_plain)),
+        IMAP_TOO_MANY
+    );
+    share(8);
+    lab.gateway.hang_up();
+    lab.gateway.wait_for_log("config reloaded", 2);
+    lab.imap_login_works("imap-plain");
+    drop(again);
+}

@@ -23,11 +23,14 @@ use unauthenticated::UnauthenticatedCounts;
 /// Client addresses whose failed logins are remembered at most; about 64 bytes each.
 const FAILED_LOGIN_ADDRESSES: usize = 65_536;
 
-/// The gateway's limits per client address, shared by all listeners.
+/// The gateway's limits per client address, shared by all listeners and kept across reloads
+/// (they count the connections and failures of the moment); a reload changes their limits.
 pub(crate) struct ClientLimits {
     unauthenticated: Arc<Mutex<UnauthenticatedCounts>>,
     failed_logins: Mutex<FailedLogins>,
     logged_in: Arc<Semaphore>,
+    /// The logged-in budget as last configured: what a reload's new budget is measured from.
+    session_budget: Mutex<usize>,
 }
 
 impl ClientLimits {
@@ -44,7 +47,40 @@ impl ClientLimits {
                 FAILED_LOGIN_ADDRESSES,
             )),
             logged_in: Arc::new(Semaphore::new(max_sessions)),
+            session_budget: Mutex::new(max_sessions),
         }
+    }
+
+    /// Applies a reloaded config's limits. Connections and failures counted so far stay
+    /// counted: a lower limit refuses new connections until enough of the present ones end.
+    /// A smaller session budget takes back free places at once and the rest as sessions end
+    /// (a task waits for them), so running sessions are never cut.
+    pub fn reconfigure(&self, settings: &ClientLimitSettings, max_sessions: usize) {
+        lock(&self.unauthenticated).set_limits(
+            settings.max_unauthenticated,
+            settings.max_unauthenticated_per_client,
+        );
+        lock(&self.failed_logins).set_limits(
+            settings.failed_logins_per_client,
+            settings.failed_login_window,
+        );
+        let mut budget = lock(&self.session_budget);
+        if max_sessions > *budget {
+            self.logged_in.add_permits(max_sessions - *budget);
+        } else if max_sessions < *budget {
+            let surplus = *budget - max_sessions;
+            let held_back = surplus - self.logged_in.forget_permits(surplus);
+            if held_back > 0 {
+                let logged_in = self.logged_in.clone();
+                let held_back = u32::try_from(held_back).unwrap_or(u32::MAX);
+                tokio::spawn(async move {
+                    if let Ok(places) = logged_in.acquire_many_owned(held_back).await {
+                        places.forget();
+                    }
+                });
+            }
+        }
+        *budget = max_sessions;
     }
 
     /// A place for a new connection of `client` until it logs in, or why there is none (the
@@ -187,6 +223,59 @@ mod tests {
         limits.login_failed("::ffff:192.0.2.1".parse().unwrap());
         assert!(limits.login_throttled(client));
         assert!(!limits.login_throttled("192.0.2.2".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_reload_changes_the_limits_and_keeps_what_is_counted() {
+        let limits = limits();
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = limits.admit_unauthenticated(client).unwrap();
+        let _second = limits.admit_unauthenticated(client).unwrap();
+        let session = limits.take_session_slot().expect("one slot");
+        limits.login_failed(client);
+
+        let raised = ClientLimitSettings {
+            max_unauthenticated: 10,
+            max_unauthenticated_per_client: 3,
+            failed_logins_per_client: 1,
+            failed_login_window: Duration::from_secs(600),
+        };
+        limits.reconfigure(&raised, 3);
+        let third = limits
+            .admit_unauthenticated(client)
+            .expect("the raised share");
+        assert!(matches!(
+            limits.admit_unauthenticated(client),
+            Err(RefusalReason::ClientLimit)
+        ));
+        assert!(
+            limits.login_throttled(client),
+            "the failure counted before now reaches the lower limit"
+        );
+        let more: Vec<_> = (0..2)
+            .map(|_| limits.take_session_slot().unwrap())
+            .collect();
+        assert!(limits.take_session_slot().is_none(), "three places in all");
+
+        // Lowered below what is held: nothing running is cut, new ones wait for the ends.
+        let lowered = ClientLimitSettings {
+            max_unauthenticated_per_client: 1,
+            ..raised
+        };
+        limits.reconfigure(&lowered, 1);
+        drop((first, third));
+        assert!(matches!(
+            limits.admit_unauthenticated(client),
+            Err(RefusalReason::ClientLimit)
+        ));
+        drop(more);
+        tokio::task::yield_now().await;
+        assert!(
+            limits.take_session_slot().is_none(),
+            "the one place left is the running session's"
+        );
+        drop(session);
+        assert!(limits.take_session_slot().is_some());
     }
 
     #[test]

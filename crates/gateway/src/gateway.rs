@@ -16,7 +16,9 @@ use crate::error::SetupError;
 use crate::listener::{ListenerContext, UpstreamContext};
 use crate::proxy_header::ProxyHeaderCheck;
 use crate::running::RunningGateway;
-use crate::settings::{ClientTlsMode, GatewaySettings, ListenerSettings, UpstreamLogin};
+use crate::settings::{
+    ClientLimitSettings, ClientTlsMode, GatewaySettings, ListenerSettings, UpstreamLogin,
+};
 use crate::token_logins::TokenLogins;
 use crate::upstream_tls::connector_for;
 
@@ -24,8 +26,10 @@ use crate::upstream_tls::connector_for;
 /// a running gateway's config ([`RunningGateway::reload`]).
 pub struct Gateway {
     pub(crate) listeners: Vec<ListenerContext>,
-    /// Used at start; a reload keeps the running gateway's.
+    /// Used at start; a reload keeps the running gateway's and gives it the limits below.
     limits: Arc<ClientLimits>,
+    pub(crate) limit_settings: ClientLimitSettings,
+    pub(crate) max_sessions: usize,
 }
 
 impl Gateway {
@@ -110,7 +114,12 @@ impl Gateway {
             });
         }
         if errors.is_empty() {
-            Ok(Gateway { listeners, limits })
+            Ok(Gateway {
+                listeners,
+                limits,
+                limit_settings: settings.client_limits,
+                max_sessions: settings.max_sessions,
+            })
         } else {
             Err(errors)
         }

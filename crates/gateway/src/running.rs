@@ -25,8 +25,8 @@ use crate::settings::UpstreamSettings;
 pub struct RunningGateway {
     recorder: SessionRecorder,
     shutdown: watch::Sender<bool>,
-    /// The limits every listener shares, kept across reloads: they count the sessions and
-    /// failed logins of the moment, which a fresh set would forget.
+    /// The limits every listener shares, kept across reloads (which change their limits): they
+    /// count the sessions and failed logins of the moment, which a fresh set would forget.
     limits: Arc<ClientLimits>,
     listeners: Vec<OpenListener>,
     /// Accept loops of listeners a reload removed, waiting for their sessions to end.
@@ -90,7 +90,12 @@ impl RunningGateway {
     /// new address is bound before anything changes, so a reload that cannot bind one changes
     /// nothing and returns why.
     pub fn reload(&mut self, next: Gateway) -> Result<ListenerChanges, Vec<SetupError>> {
-        let Gateway { listeners, .. } = next;
+        let Gateway {
+            listeners,
+            limit_settings,
+            max_sessions,
+            ..
+        } = next;
         let mut sockets = Vec::new();
         let mut errors = Vec::new();
         for ctx in &listeners {
@@ -107,6 +112,7 @@ impl RunningGateway {
             return Err(errors);
         }
         self.retired.retain(|task| !task.is_finished());
+        self.limits.reconfigure(&limit_settings, max_sessions);
 
         let changes = self.changes(&listeners);
         let learned = learned_state(&self.listeners);

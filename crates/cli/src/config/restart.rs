@@ -1,7 +1,7 @@
 //! The settings a running gateway cannot take on at a reload: they were put to use once, at
 //! start (the store opened, the metrics port bound, root given up, logging set up, the token
-//! cache and the counts of the limits in use; local accounts change only with the apps and
-//! cache they started with). A reload reports each changed one in the log as
+//! cache; local accounts change only with the apps and cache they started with). Limits per
+//! client and `max_sessions` do change at a reload, keeping what they count. A reload reports each changed one in the log as
 //! needing a restart rather than ignoring it without a word.
 
 use super::Config;
@@ -9,8 +9,6 @@ use super::Config;
 impl Config {
     /// The keys whose values differ in `next` but only take effect at the next start.
     pub fn restart_only_changes(&self, next: &Config) -> Vec<&'static str> {
-        let (now, then) = (&self.gateway, &next.gateway);
-        let (limits, next_limits) = (&now.client_limits, &then.client_limits);
         let (oauth, next_oauth) = (&self.oauth, &next.oauth);
         let user = |c: &Config| c.run_as.as_ref().map(|r| (r.uid, r.user.clone()));
         let group = |c: &Config| c.run_as.as_ref().map(|r| (r.gid, r.group_readable));
@@ -25,26 +23,6 @@ impl Config {
             ("gateway.group", group(self) != group(next)),
             ("gateway.pid_file", self.pid_file != next.pid_file),
             ("gateway.log_format", self.log_json != next.log_json),
-            (
-                "gateway.max_sessions",
-                now.max_sessions != then.max_sessions,
-            ),
-            (
-                "gateway.max_unauthenticated",
-                limits.max_unauthenticated != next_limits.max_unauthenticated,
-            ),
-            (
-                "gateway.max_unauthenticated_per_client",
-                limits.max_unauthenticated_per_client != next_limits.max_unauthenticated_per_client,
-            ),
-            (
-                "gateway.failed_logins_per_client",
-                limits.failed_logins_per_client != next_limits.failed_logins_per_client,
-            ),
-            (
-                "gateway.failed_login_window_secs",
-                limits.failed_login_window != next_limits.failed_login_window,
-            ),
             ("oauth", oauth.apps != next_oauth.apps),
             ("token_cache", oauth.token_cache != next_oauth.token_cache),
             // Accounts are reloaded, but only with the apps and cache they started with.
@@ -101,18 +79,21 @@ mod tests {
                 "metrics.bind",
                 "gateway.pid_file",
                 "gateway.log_format",
-                "gateway.max_sessions",
-                "gateway.failed_login_window_secs",
             ]
         );
         assert!(started.restart_only_changes(&started).is_empty());
     }
 
     #[test]
-    fn listeners_policies_and_exceptions_change_without_a_restart() {
+    fn listeners_policies_exceptions_and_limits_change_without_a_restart() {
         let started = config("listeners", "", 1143, "");
         let exception = "[[exception]]\nclient = \"10.0.0.0/24\"\nowner = \"it@lab.example\"\nreason = \"old MFP\"\nexpires = \"2099-01-01\"\nplan = \"replace it\"\n";
-        let next = config("listeners", "upstream_timeout_secs = 5", 1144, exception);
+        let next = config(
+            "listeners",
+            "upstream_timeout_secs = 5\nmax_sessions = 5\nmax_unauthenticated_per_client = 1\nfailed_login_window_secs = 60",
+            1144,
+            exception,
+        );
         assert_eq!(started.restart_only_changes(&next), Vec::<&str>::new());
     }
 

@@ -37,6 +37,12 @@ impl FailedLogins {
         }
     }
 
+    /// Changes the limit and the window; failures counted so far stay, judged by the new ones.
+    pub fn set_limits(&mut self, limit: u32, window: Duration) {
+        self.limit = limit;
+        self.window = window;
+    }
+
     /// When `client`'s logins are refused at `now`, the time the refusal ends; `None` when it
     /// may log in. Does not count as a use of the address (it keeps its place in the map).
     pub fn refused_until(&mut self, client: IpAddr, now: Instant) -> Option<Instant> {

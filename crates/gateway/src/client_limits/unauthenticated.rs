@@ -28,6 +28,12 @@ impl UnauthenticatedCounts {
         }
     }
 
+    /// Changes the limits; connections held now stay counted.
+    pub fn set_limits(&mut self, budget: usize, per_client: u32) {
+        self.budget = budget;
+        self.per_client = per_client;
+    }
+
     /// Takes a place for one more connection of `client`, or says why there is none. The
     /// address's own limit is checked first, so a flooding host is named as the cause even
     /// when it has also filled the budget.
