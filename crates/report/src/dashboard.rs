@@ -18,6 +18,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use base64::Engine;
+use policy::PolicySet;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use store::{Annotation, AnnotationSubject, DayRange, Store, Verdict};
@@ -26,6 +27,7 @@ use crate::client_row::{sort_by_risk, ClientRow};
 use crate::evidence::ReportData;
 use crate::filter::{parse_time, ClientFilter};
 use crate::page::{render_html, sha256_hex, LiveView, MAX_LIVE_ROWS};
+use crate::register::RegisterSection;
 
 const SCRIPT: &str = include_str!("../templates/dashboard.js");
 
@@ -85,16 +87,20 @@ pub fn check_exposure(
 
 struct Dashboard {
     store: Mutex<Store>,
+    /// The gateway's policies, whose exception register the page shows; none without a config.
+    register: Option<Arc<PolicySet>>,
     token: Option<DashboardToken>,
     csrf: String,
     port: u16,
 }
 
-/// Serves the dashboard on `listener` until the process ends.
+/// Serves the dashboard on `listener` until the process ends; with `register` (the gateway's
+/// policies), the page shows its exception register and warnings, judged at each request.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     token: Option<DashboardToken>,
+    register: Option<Arc<PolicySet>>,
 ) -> Result<(), DashboardError> {
     let local = listener.local_addr()?;
     check_exposure(local, token.as_ref())?;
@@ -102,6 +108,7 @@ pub async fn serve(
     getrandom::fill(&mut random).map_err(|e| DashboardError::Random(e.to_string()))?;
     let state = Arc::new(Dashboard {
         store: Mutex::new(store),
+        register,
         token,
         csrf: random.iter().map(|b| format!("{b:02x}")).collect(),
         port: local.port(),
@@ -198,15 +205,15 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
 }
 
-/// Runs `work` on the store off the async threads.
+/// Runs `work` on the store (and the register) off the async threads.
 async fn with_store<T: Send + 'static>(
     app: &Arc<Dashboard>,
-    work: impl FnOnce(&mut Store) -> Result<T, store::StoreError> + Send + 'static,
+    work: impl FnOnce(&mut Store, Option<&PolicySet>) -> Result<T, store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
         let mut store = app.store.lock().unwrap_or_else(|p| p.into_inner());
-        work(&mut store)
+        work(&mut store, app.register.as_deref())
     })
     .await
     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())?
@@ -216,19 +223,17 @@ async fn with_store<T: Send + 'static>(
 /// The report data with the live state digest.
 fn live_data(
     store: &mut Store,
+    register: Option<&PolicySet>,
 ) -> Result<(ReportData, Vec<store::ClientSummary>, String), store::StoreError> {
     let clients = store.clients()?;
     let range = DayRange::default();
     let per_client = store.client_sessions(range)?;
     let days = store.daily_sessions(range)?;
-    let data = ReportData::build(
-        clients.clone(),
-        &per_client,
-        &days,
-        range,
-        SystemTime::now(),
-    );
-    let state = serde_json::to_string(&(&data.totals, &data.clients)).unwrap_or_default();
+    let now = SystemTime::now();
+    let mut data = ReportData::build(clients.clone(), &per_client, &days, range, now);
+    data.register = RegisterSection::judge(store, register, now)?;
+    let state =
+        serde_json::to_string(&(&data.totals, &data.clients, &data.register)).unwrap_or_default();
     Ok((data, clients, sha256_hex(state.as_bytes())))
 }
 
@@ -347,7 +352,7 @@ async fn annotate(
         return bad_request("give an owner, a device or a note");
     }
     let subject = AnnotationSubject::parse(form.client.trim());
-    match with_store(&app, move |store| {
+    match with_store(&app, move |store, _| {
         store.annotate(&subject, &annotation, SystemTime::now())
     })
     .await

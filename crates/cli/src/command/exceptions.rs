@@ -173,10 +173,10 @@ fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
     // Opening would create a missing SQLite file; without one only expiries can be judged.
     let missing = matches!(&location, StoreLocation::Sqlite { path, .. } if !path.exists());
     let warnings = if !missing {
-        let judged = Store::open(&location)
-            .and_then(|mut store| gateway::register_warnings(&mut store, &config.policy, at));
+        let judged =
+            Store::open(&location).and_then(|mut store| store.judge_register(&config.policy, at));
         match judged {
-            Ok(warnings) => warnings,
+            Ok(judged) => judged.warnings,
             Err(e) => {
                 eprintln!("mailtls exceptions warnings: {e}");
                 return ExitCode::from(2);
