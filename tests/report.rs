@@ -119,6 +119,15 @@ fn gateway_with_three_clients(scratch: &Scratch, expires: &str) -> (Gateway, Dov
     (gateway, dovecot)
 }
 
+/// `mailtls report --html FILE` with the store chosen by `store` (`--store DB` or `--config
+/// FILE`); the page made.
+fn html_report(store: &[&str], file: &Path) -> String {
+    let args = [&["report"], store, &["--html", file.to_str().unwrap()]].concat();
+    let made = mailtls(&args);
+    assert!(made.status.success(), "{made:?}");
+    std::fs::read_to_string(file).unwrap()
+}
+
 fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
@@ -155,15 +164,7 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     let config = gateway.config_path();
     let config = config.to_str().unwrap();
     let file = scratch.path().join("report.html");
-    let made = mailtls(&[
-        "report",
-        "--config",
-        config,
-        "--html",
-        file.to_str().unwrap(),
-    ]);
-    assert!(made.status.success(), "{made:?}");
-    let html = std::fs::read_to_string(&file).unwrap();
+    let html = html_report(&["--config", config], &file);
     assert!(
         !html.contains(HOSTILE_NAME) && !html.contains("<img") && !html.contains("<b>MFP"),
         "markup escaped"
@@ -172,16 +173,7 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     assert!(html.contains("Warnings (2)"), "{html}");
 
     // From the store alone: the page says no register was given, the data has none.
-    let storeonly = scratch.path().join("store-only.html");
-    let made = mailtls(&[
-        "report",
-        "--store",
-        db,
-        "--html",
-        storeonly.to_str().unwrap(),
-    ]);
-    assert!(made.status.success(), "{made:?}");
-    let text = std::fs::read_to_string(&storeonly).unwrap();
+    let text = html_report(&["--store", db], &scratch.path().join("store-only.html"));
     assert!(text.contains("No exception register was given"), "{text}");
     assert!(!text.contains("Warnings ("), "{text}");
     let json: Value =

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -85,10 +85,40 @@ pub fn check_exposure(
     }
 }
 
+/// How long a judged register is shown before it is judged again.
+const REGISTER_JUDGED_FOR: Duration = Duration::from_secs(60);
+
+/// The gateway's policies and their register as last judged. Judged at most once a minute
+/// rather than at every 2-second poll: the warnings read the last 30 days of raw sessions,
+/// which on a busy store is far more than the rollups the rest of the page reads, and they
+/// move in days.
+struct RegisterView {
+    set: Arc<PolicySet>,
+    judged: Mutex<Option<(Instant, Option<RegisterSection>)>>,
+}
+
+impl RegisterView {
+    fn section(
+        &self,
+        store: &mut Store,
+        now: SystemTime,
+    ) -> Result<Option<RegisterSection>, store::StoreError> {
+        let mut judged = self.judged.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, section)) = judged.as_ref() {
+            if at.elapsed() < REGISTER_JUDGED_FOR {
+                return Ok(section.clone());
+            }
+        }
+        let section = RegisterSection::judge(store, Some(&self.set), now)?;
+        *judged = Some((Instant::now(), section.clone()));
+        Ok(section)
+    }
+}
+
 struct Dashboard {
     store: Mutex<Store>,
-    /// The gateway's policies, whose exception register the page shows; none without a config.
-    register: Option<Arc<PolicySet>>,
+    /// The exception register the page shows; none without a config.
+    register: Option<RegisterView>,
     token: Option<DashboardToken>,
     csrf: String,
     port: u16,
@@ -108,7 +138,10 @@ pub async fn serve(
     getrandom::fill(&mut random).map_err(|e| DashboardError::Random(e.to_string()))?;
     let state = Arc::new(Dashboard {
         store: Mutex::new(store),
-        register,
+        register: register.map(|set| RegisterView {
+            set,
+            judged: Mutex::new(None),
+        }),
         token,
         csrf: random.iter().map(|b| format!("{b:02x}")).collect(),
         port: local.port(),
@@ -208,12 +241,14 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
 /// Runs `work` on the store (and the register) off the async threads.
 async fn with_store<T: Send + 'static>(
     app: &Arc<Dashboard>,
-    work: impl FnOnce(&mut Store, Option<&PolicySet>) -> Result<T, store::StoreError> + Send + 'static,
+    work: impl FnOnce(&mut Store, Option<&RegisterView>) -> Result<T, store::StoreError>
+        + Send
+        + 'static,
 ) -> Result<T, Response> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
         let mut store = app.store.lock().unwrap_or_else(|p| p.into_inner());
-        work(&mut store, app.register.as_deref())
+        work(&mut store, app.register.as_ref())
     })
     .await
     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())?
@@ -223,7 +258,7 @@ async fn with_store<T: Send + 'static>(
 /// The report data with the live state digest.
 fn live_data(
     store: &mut Store,
-    register: Option<&PolicySet>,
+    register: Option<&RegisterView>,
 ) -> Result<(ReportData, Vec<store::ClientSummary>, String), store::StoreError> {
     let clients = store.clients()?;
     let range = DayRange::default();
@@ -231,7 +266,10 @@ fn live_data(
     let days = store.daily_sessions(range)?;
     let now = SystemTime::now();
     let mut data = ReportData::build(clients.clone(), &per_client, &days, range, now);
-    data.register = RegisterSection::judge(store, register, now)?;
+    data.register = match register {
+        Some(view) => view.section(store, now)?,
+        None => None,
+    };
     let state =
         serde_json::to_string(&(&data.totals, &data.clients, &data.register)).unwrap_or_default();
     Ok((data, clients, sha256_hex(state.as_bytes())))
