@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use e2e::legacy_client::Client;
-use e2e::{start_gateway, Dovecot, DovecotOptions, ListenerSpec, Scratch};
+use e2e::{start_gateway, utc_date, Dovecot, DovecotOptions, ListenerSpec, Scratch};
 use store::{Outcome, SessionRecord};
 
 const WARNING: &str = "TLS 1.0 ends here on 2027-01-31: update the client";
@@ -180,18 +180,6 @@ fn warned_refused_and_excepted_clients_each_hear_why_and_are_recorded() {
         ),
         ("allow", "exception:1", Some(1))
     );
-}
-
-/// `date -u -d OFFSET +FORMAT`: the e2e tests have no date library, and the instants only need
-/// to be near now.
-fn utc_date(offset: &str, format: &str) -> String {
-    let out = e2e::run_ok(std::process::Command::new("date").args([
-        "-u",
-        "-d",
-        offset,
-        &format!("+{format}"),
-    ]));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// An IMAP LOGIN as alice over TLS 1.0 from `source` on `port`; returns the tagged reply

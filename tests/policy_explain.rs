@@ -318,7 +318,13 @@ fn exceptions_add_remove_and_renew_edit_the_register_in_place() {
     assert!(out.starts_with("added exception 4 in "), "{out}");
     assert_eq!(listed_ids(&config), ["1", "2", "3", "4"]);
     let edited = std::fs::read_to_string(&config).unwrap();
-    let stripped: String = edited
+    // The next id is remembered at the top, so that no id is ever given twice.
+    let (mark, rest) = edited.split_at(edited.find("\n\n").unwrap() + 2);
+    assert_eq!(
+        mark,
+        "# The id `mailtls exceptions add` gives next: ids of removed exceptions are never reused.\nnext_exception_id = 5\n\n"
+    );
+    let stripped: String = rest
         .lines()
         .filter(|l| !l.starts_with("id = "))
         .map(|l| format!("{l}\n"))
@@ -354,6 +360,16 @@ fn exceptions_add_remove_and_renew_edit_the_register_in_place() {
     let output = run(&mut exceptions(&config, "remove", &["1"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no exception has id 1"));
+
+    // Removing the highest id, then adding: the new exception gets 6, never 5 again (and the
+    // config with its mark still loads: `list` checks it).
+    run_ok(&mut exceptions(&config, "remove", &["5"]));
+    let out = stdout(&run_ok(&mut exceptions(&config, "add", &broad)));
+    assert!(out.starts_with("added exception 6 in "), "{out}");
+    assert_eq!(listed_ids(&config), ["2", "3", "4", "6"]);
+    let edited = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(edited.matches("next_exception_id").count(), 1, "{edited}");
+    assert!(edited.contains("\nnext_exception_id = 7\n"), "{edited}");
 
     // Renewed: the expiry and plan change in place; a past expiry is refused.
     run_ok(&mut exceptions(

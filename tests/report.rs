@@ -3,8 +3,12 @@
 //! carries a spreadsheet formula), then `mailtls report --html` rendered in headless Chromium
 //! (no console errors, no request leaving the file, a screenshot and a PDF), `report verify`
 //! on the file and on a copy with one changed byte, and the JSON and CSV forms; then the live
-//! dashboard in Chromium. With `MAILTLS_KEEP_SCREENSHOTS=DIR` the screenshots and the PDF are
-//! copied there to be looked at.
+//! dashboard in Chromium. The legacy listener is under a policy in warn mode with an
+//! exception register whose one exception expires in 10 days and covers none of the clients,
+//! so the report made with the gateway's config shows two register warnings (the expiry, and
+//! the TLS 1.0 client no exception covers); made from the store alone it says no register was
+//! given. With `MAILTLS_KEEP_SCREENSHOTS=DIR` the screenshots and the PDF are copied there to
+//! be looked at.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,14 +16,36 @@ use std::process::{Command, Output};
 use e2e::chromium::Chromium;
 use e2e::clients::{last_line, Conversation, LEGACY_CIPHERS};
 use e2e::{
-    free_port, mailtls_bin, post_cutoff_dovecot, start_gateway, Dovecot, Gateway, ListenerSpec,
-    Scratch,
+    free_port, mailtls_bin, post_cutoff_dovecot, start_gateway, utc_date, Dovecot, Gateway,
+    ListenerSpec, Scratch,
 };
 use serde_json::Value;
 
 /// What the TLS 1.3 client reports as its software: markup that must stay text.
 const HOSTILE_NAME: &str = "<script>alert(1)</script>";
 const HOSTILE_VERSION: &str = "1</td><img src=http://192.0.2.1/x.png>";
+
+/// The owner of the register's exception: markup that must stay text.
+const EXCEPTION_OWNER: &str = "Print room <b>MFP</b>";
+
+/// The register's one exception, for a scanner never seen, expiring on `expires`.
+fn register_toml(expires: &str) -> String {
+    format!(
+        r#"
+[policy.sunset]
+mode = "warn"
+start = "2026-01-01"
+end = "2099-01-31"
+
+[[exception]]
+user = "scanner@lab.example"
+owner = "{EXCEPTION_OWNER}"
+reason = "MFP firmware has no TLS 1.2"
+expires = "{expires}"
+plan = "Replace the MFP"
+"#
+    )
+}
 
 fn mailtls(args: &[&str]) -> Output {
     Command::new(mailtls_bin())
@@ -55,13 +81,24 @@ fn imap_session(mut client: Conversation, id: Option<&str>) {
 /// sessions through it: one that breaks, one that is fine but names itself in markup, one
 /// without TLS naming itself as a formula.
 /// The Dovecot is returned too: it stops when dropped.
-fn gateway_with_three_clients(scratch: &Scratch) -> (Gateway, Dovecot) {
+/// The legacy listener applies `[policy.sunset]` (warn mode) with [`register_toml`]'s
+/// register, expiring on `expires`.
+fn gateway_with_three_clients(scratch: &Scratch, expires: &str) -> (Gateway, Dovecot) {
     let dovecot = post_cutoff_dovecot(scratch);
     let listeners = vec![
-        ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")),
+        ListenerSpec::new("imaps-legacy", "imap", "implicit", Some("1.0")).with_policy("sunset"),
         ListenerSpec::new("imap-plain", "imap", "none", None),
     ];
-    let gateway = start_gateway(scratch, &dovecot, listeners, "pre_auth_timeout_secs = 10");
+    let gateway = start_gateway(
+        scratch,
+        &dovecot,
+        listeners,
+        &format!(
+            "pre_auth_timeout_secs = 10
+{}",
+            register_toml(expires)
+        ),
+    );
     let ca = dovecot.ca_file();
     let tls_port = gateway.port("imaps-legacy");
     imap_session(
@@ -82,6 +119,15 @@ fn gateway_with_three_clients(scratch: &Scratch) -> (Gateway, Dovecot) {
     (gateway, dovecot)
 }
 
+/// `mailtls report --html FILE` with the store chosen by `store` (`--store DB` or `--config
+/// FILE`); the page made.
+fn html_report(store: &[&str], file: &Path) -> String {
+    let args = [&["report"], store, &["--html", file.to_str().unwrap()]].concat();
+    let made = mailtls(&args);
+    assert!(made.status.success(), "{made:?}");
+    std::fs::read_to_string(file).unwrap()
+}
+
 fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
@@ -89,7 +135,8 @@ fn file_url(path: &Path) -> String {
 #[test]
 fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_byte() {
     let scratch = Scratch::new("report");
-    let (mut gateway, _dovecot) = gateway_with_three_clients(&scratch);
+    let expires = utc_date("+10 days", "%Y-%m-%d");
+    let (mut gateway, _dovecot) = gateway_with_three_clients(&scratch, &expires);
     gateway.stop();
     let db = gateway.db_path();
     let db = db.to_str().unwrap();
@@ -113,15 +160,25 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     ]);
     assert!(annotated.status.success(), "{annotated:?}");
 
+    // Made with the gateway's config: its register and the register's warnings.
+    let config = gateway.config_path();
+    let config = config.to_str().unwrap();
     let file = scratch.path().join("report.html");
-    let made = mailtls(&["report", "--store", db, "--html", file.to_str().unwrap()]);
-    assert!(made.status.success(), "{made:?}");
-    let html = std::fs::read_to_string(&file).unwrap();
+    let html = html_report(&["--config", config], &file);
     assert!(
-        !html.contains(HOSTILE_NAME) && !html.contains("<img"),
+        !html.contains(HOSTILE_NAME) && !html.contains("<img") && !html.contains("<b>MFP"),
         "markup escaped"
     );
     assert!(html.contains("Lobby printer") && html.contains("Facilities"));
+    assert!(html.contains("Warnings (2)"), "{html}");
+
+    // From the store alone: the page says no register was given, the data has none.
+    let text = html_report(&["--store", db], &scratch.path().join("store-only.html"));
+    assert!(text.contains("No exception register was given"), "{text}");
+    assert!(!text.contains("Warnings ("), "{text}");
+    let json: Value =
+        serde_json::from_slice(&mailtls(&["report", "--store", db, "--json"]).stdout).unwrap();
+    assert!(json["register"].is_null(), "{json:#}");
 
     // Verified as made; one changed byte in the data (a session count) or in the page fails.
     let verified = mailtls(&["report", "verify", file.to_str().unwrap()]);
@@ -134,6 +191,18 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     bytes[count_at] = if bytes[count_at] == b'7' { b'8' } else { b'7' };
     let copy = scratch.path().join("copy.html");
     std::fs::write(&copy, &bytes).unwrap();
+    let changed = mailtls(&["report", "verify", copy.to_str().unwrap()]);
+    assert_eq!(changed.status.code(), Some(1), "{changed:?}");
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("embedded data was changed"));
+    // A register warning changed in the data: the expiry moved out of sight.
+    let warned = format!("expires at {expires}");
+    let (page, data) = html.split_at(data_at);
+    assert!(data.contains(&warned), "{data}");
+    let moved = format!(
+        "{page}{}",
+        data.replacen(&warned, "expires at 2099-01-01", 1)
+    );
+    std::fs::write(&copy, moved).unwrap();
     let changed = mailtls(&["report", "verify", copy.to_str().unwrap()]);
     assert_eq!(changed.status.code(), Some(1), "{changed:?}");
     assert!(String::from_utf8_lossy(&changed.stdout).contains("embedded data was changed"));
@@ -163,6 +232,30 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     let csv = String::from_utf8(mailtls(&["report", "--store", db, "--csv"]).stdout).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(csv.contains(",'=HYPERLINK(1) \x1b[2J,"), "{csv}");
+    // The register in the JSON, as the gateway judged it: the expiring exception and the TLS
+    // 1.0 client it does not cover.
+    let json: Value =
+        serde_json::from_slice(&mailtls(&["report", "--config", config, "--json"]).stdout).unwrap();
+    let register = &json["register"];
+    let exception = &register["exceptions"][0];
+    assert_eq!(exception["id"], 1, "{register:#}");
+    assert_eq!(exception["owner"], EXCEPTION_OWNER);
+    assert_eq!(exception["plan"], "Replace the MFP");
+    assert_eq!(exception["sessions"], 0);
+    assert_eq!(exception["expires"], format!("{expires}T00:00:00Z"));
+    let warnings = register["warnings"].as_array().unwrap();
+    let kinds: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["expiring", "unexcepted"], "{register:#}");
+    assert_eq!(warnings[0]["exception"], 1);
+    let unexcepted = warnings[1]["text"].as_str().unwrap();
+    assert!(
+        unexcepted.starts_with("legacy client 127.0.0.1 (login \"alice\") negotiated TLSv1.0")
+            && unexcepted.contains("no exception covers it"),
+        "{unexcepted}"
+    );
     let empty: Value = serde_json::from_slice(
         &mailtls(&["report", "--store", db, "--json", "--since", "2999-01-01"]).stdout,
     )
@@ -177,6 +270,19 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     assert!(text.contains(HOSTILE_NAME), "shown as text");
     assert!(text.contains("Clients that break (1)"), "{text}");
     assert!(text.contains("Device owners"), "{text}");
+    assert!(text.contains("Exception register"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "expires soon exception 1 (user=scanner@lab.example) expires at {expires}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("no exception legacy client 127.0.0.1 (login \"alice\")"),
+        "{text}"
+    );
+    assert!(text.contains(EXCEPTION_OWNER), "shown as text: {text}");
+    assert!(text.contains("Act on 2 warnings about the exception register"));
     assert_eq!(
         browser.evaluate("document.scripts.length"),
         1,
@@ -284,7 +390,8 @@ fn wait_for_clients(db: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
 #[test]
 fn the_dashboard_follows_the_store_filters_and_annotates_in_chromium() {
     let scratch = Scratch::new("dashboard");
-    let (gateway, dovecot) = gateway_with_three_clients(&scratch);
+    let (gateway, dovecot) =
+        gateway_with_three_clients(&scratch, &utc_date("+10 days", "%Y-%m-%d"));
     let db = gateway.db_path();
     let db = db.to_str().unwrap();
     let clients = wait_for_clients(db, |c| c.len() == 3);
@@ -327,9 +434,14 @@ fn the_dashboard_follows_the_store_filters_and_annotates_in_chromium() {
     browser.open(&base);
     browser.wait_until("document.body.innerText.includes('Clients (3)')");
     let text = browser.evaluate("document.body.innerText");
+    let text = text.as_str().unwrap();
+    assert!(text.contains(HOSTILE_NAME), "shown as text");
+    // The config's register, judged live: the expiry and the TLS 1.0 client without one.
+    assert!(text.contains("Warnings (2)"), "{text}");
+    assert!(text.contains("expires soon exception 1"), "{text}");
     assert!(
-        text.as_str().unwrap().contains(HOSTILE_NAME),
-        "shown as text"
+        text.contains("no exception legacy client 127.0.0.1"),
+        "{text}"
     );
     assert_eq!(browser.evaluate("document.images.length"), 0);
 

@@ -132,6 +132,16 @@ fn records_read_back_equal(fresh: FreshStore<'_>) {
     expected[4].started_at = sub_ms.started_at - Duration::from_nanos(456_789);
     assert_eq!(store.sessions().unwrap(), expected);
     assert_eq!(store.count().unwrap(), 5);
+    // The exception that let the submission through, with its one session.
+    let matched = store.policy_use(UNIX_EPOCH).unwrap().exception_matches;
+    assert_eq!(
+        matched,
+        [store::ExceptionMatches {
+            id: 7,
+            last_matched: expected[3].started_at,
+            sessions: 1
+        }]
+    );
 }
 
 fn rollups_give_each_client_its_totals_and_verdict(fresh: FreshStore<'_>) {

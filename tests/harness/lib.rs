@@ -64,6 +64,13 @@ pub fn run_ok(command: &mut Command) -> Output {
     output
 }
 
+/// `date -u -d OFFSET +FORMAT`: the e2e tests have no date library, and the instants only need
+/// to be near now.
+pub fn utc_date(offset: &str, format: &str) -> String {
+    let out = run_ok(Command::new("date").args(["-u", "-d", offset, &format!("+{format}")]));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// The `[store]` table a test gateway gets (`sessions.db` in its folder), unless the test's
 /// `[gateway]` text goes on with a `[store]` table of its own (e.g. a PostgreSQL `url`).
 pub(crate) fn default_store_table(gateway_section: &str) -> &'static str {

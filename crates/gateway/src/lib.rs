@@ -24,6 +24,6 @@ mod upstream_tls;
 
 pub use error::SetupError;
 pub use gateway::{BoundGateway, Gateway, ListenerSuites};
-pub use register_watch::{register_warnings, watch_register, WATCH_INTERVAL};
+pub use register_watch::{watch_register, WATCH_INTERVAL};
 pub use running::{ListenerChanges, RunningGateway};
 pub use token_logins::TokenLogins;

@@ -1,48 +1,16 @@
 //! The exception register's warnings while the gateway runs: judged at start and then every
 //! hour from the session store, logged, and exported as a gauge so an alert can fire on them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy::{DecidedClient, ExceptionId, PolicySet, RegisterUse, RegisterWarning, WARNING_WINDOW};
+use policy::PolicySet;
 use store::{Store, StoreError, StoreLocation};
 use time::OffsetDateTime;
 
 /// How often the warnings are judged again: expiries are in days, so an hour is prompt enough,
 /// and the store's queries cost little at that rate.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// The register's warnings at `at`, from what `store` recorded.
-pub fn register_warnings<'s>(
-    store: &mut Store,
-    set: &'s PolicySet,
-    at: OffsetDateTime,
-) -> Result<Vec<RegisterWarning<'s>>, StoreError> {
-    let recorded = store.policy_use((at - WARNING_WINDOW).into())?;
-    let usage = RegisterUse {
-        observed_since: recorded.first_session.map(OffsetDateTime::from),
-        last_matched: recorded
-            .exception_last_matched
-            .iter()
-            .map(|&(id, at)| (ExceptionId(id), at.into()))
-            .collect::<HashMap<_, _>>(),
-        unexcepted: recorded
-            .unexcepted
-            .iter()
-            .map(|c| DecidedClient {
-                address: c.client_addr,
-                login: c.login.as_deref(),
-                ja4: c.ja4.as_deref(),
-                version: c.tls_version,
-                rule: &c.policy_rule,
-                last_seen: c.last_seen.into(),
-                sessions: c.sessions,
-            })
-            .collect(),
-    };
-    Ok(set.register_warnings(&usage, at))
-}
 
 /// Judges the warnings of the set in force (`in_force`, which a reload replaces) against the
 /// store at `location`: now, every `every`, and at once when a reload puts a new register
@@ -67,9 +35,10 @@ pub async fn watch_register(
         let location = location.clone();
         let judged = tokio::task::spawn_blocking(move || {
             let mut store = Store::open(&location)?;
-            let warnings = register_warnings(&mut store, &set, OffsetDateTime::now_utc())?;
+            let judged = store.judge_register(&set, OffsetDateTime::now_utc())?;
             Ok::<_, StoreError>(
-                warnings
+                judged
+                    .warnings
                     .iter()
                     .map(|w| (w.kind(), w.to_string()))
                     .collect::<Vec<_>>(),

@@ -97,10 +97,7 @@ impl ClientRow {
 
     /// The latest session's start to the minute, as a table shows it: `2026-07-19 09:00`.
     pub fn last_seen_minute(&self) -> String {
-        self.last_seen
-            .get(..16)
-            .unwrap_or(&self.last_seen)
-            .replace('T', " ")
+        to_the_minute(&self.last_seen)
     }
 
     /// `(header, value)` pairs of the CSV, in column order.
@@ -142,6 +139,11 @@ pub fn sort_by_risk(clients: &mut [ClientSummary]) {
             .then(b.sessions.cmp(&a.sessions))
             .then(a.id.cmp(&b.id))
     });
+}
+
+/// An RFC 3339 time (UTC) to the minute, as a table shows it: `2026-07-19 09:00`.
+pub(crate) fn to_the_minute(time: &str) -> String {
+    time.get(..16).unwrap_or(time).replace('T', " ")
 }
 
 /// RFC 3339 in UTC, to the second.

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -18,6 +18,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use base64::Engine;
+use policy::PolicySet;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use store::{Annotation, AnnotationSubject, DayRange, Store, Verdict};
@@ -26,6 +27,7 @@ use crate::client_row::{sort_by_risk, ClientRow};
 use crate::evidence::ReportData;
 use crate::filter::{parse_time, ClientFilter};
 use crate::page::{render_html, sha256_hex, LiveView, MAX_LIVE_ROWS};
+use crate::register::RegisterSection;
 
 const SCRIPT: &str = include_str!("../templates/dashboard.js");
 
@@ -83,18 +85,52 @@ pub fn check_exposure(
     }
 }
 
+/// How long a judged register is shown before it is judged again.
+const REGISTER_JUDGED_FOR: Duration = Duration::from_secs(60);
+
+/// The gateway's policies and their register as last judged. Judged at most once a minute
+/// rather than at every 2-second poll: the warnings read the last 30 days of raw sessions,
+/// which on a busy store is far more than the rollups the rest of the page reads, and they
+/// move in days.
+struct RegisterView {
+    set: Arc<PolicySet>,
+    judged: Mutex<Option<(Instant, Option<RegisterSection>)>>,
+}
+
+impl RegisterView {
+    fn section(
+        &self,
+        store: &mut Store,
+        now: SystemTime,
+    ) -> Result<Option<RegisterSection>, store::StoreError> {
+        let mut judged = self.judged.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, section)) = judged.as_ref() {
+            if at.elapsed() < REGISTER_JUDGED_FOR {
+                return Ok(section.clone());
+            }
+        }
+        let section = RegisterSection::judge(store, Some(&self.set), now)?;
+        *judged = Some((Instant::now(), section.clone()));
+        Ok(section)
+    }
+}
+
 struct Dashboard {
     store: Mutex<Store>,
+    /// The exception register the page shows; none without a config.
+    register: Option<RegisterView>,
     token: Option<DashboardToken>,
     csrf: String,
     port: u16,
 }
 
-/// Serves the dashboard on `listener` until the process ends.
+/// Serves the dashboard on `listener` until the process ends; with `register` (the gateway's
+/// policies), the page shows its exception register and warnings, judged at each request.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     token: Option<DashboardToken>,
+    register: Option<Arc<PolicySet>>,
 ) -> Result<(), DashboardError> {
     let local = listener.local_addr()?;
     check_exposure(local, token.as_ref())?;
@@ -102,6 +138,10 @@ pub async fn serve(
     getrandom::fill(&mut random).map_err(|e| DashboardError::Random(e.to_string()))?;
     let state = Arc::new(Dashboard {
         store: Mutex::new(store),
+        register: register.map(|set| RegisterView {
+            set,
+            judged: Mutex::new(None),
+        }),
         token,
         csrf: random.iter().map(|b| format!("{b:02x}")).collect(),
         port: local.port(),
@@ -198,15 +238,17 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
 }
 
-/// Runs `work` on the store off the async threads.
+/// Runs `work` on the store (and the register) off the async threads.
 async fn with_store<T: Send + 'static>(
     app: &Arc<Dashboard>,
-    work: impl FnOnce(&mut Store) -> Result<T, store::StoreError> + Send + 'static,
+    work: impl FnOnce(&mut Store, Option<&RegisterView>) -> Result<T, store::StoreError>
+        + Send
+        + 'static,
 ) -> Result<T, Response> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
         let mut store = app.store.lock().unwrap_or_else(|p| p.into_inner());
-        work(&mut store)
+        work(&mut store, app.register.as_ref())
     })
     .await
     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())?
@@ -216,19 +258,20 @@ async fn with_store<T: Send + 'static>(
 /// The report data with the live state digest.
 fn live_data(
     store: &mut Store,
+    register: Option<&RegisterView>,
 ) -> Result<(ReportData, Vec<store::ClientSummary>, String), store::StoreError> {
     let clients = store.clients()?;
     let range = DayRange::default();
     let per_client = store.client_sessions(range)?;
     let days = store.daily_sessions(range)?;
-    let data = ReportData::build(
-        clients.clone(),
-        &per_client,
-        &days,
-        range,
-        SystemTime::now(),
-    );
-    let state = serde_json::to_string(&(&data.totals, &data.clients)).unwrap_or_default();
+    let now = SystemTime::now();
+    let mut data = ReportData::build(clients.clone(), &per_client, &days, range, now);
+    data.register = match register {
+        Some(view) => view.section(store, now)?,
+        None => None,
+    };
+    let state =
+        serde_json::to_string(&(&data.totals, &data.clients, &data.register)).unwrap_or_default();
     Ok((data, clients, sha256_hex(state.as_bytes())))
 }
 
@@ -347,7 +390,7 @@ async fn annotate(
         return bad_request("give an owner, a device or a note");
     }
     let subject = AnnotationSubject::parse(form.client.trim());
-    match with_store(&app, move |store| {
+    match with_store(&app, move |store, _| {
         store.annotate(&subject, &annotation, SystemTime::now())
     })
     .await

@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
+use policy::PolicySet;
 use serde::{Deserialize, Serialize};
 use store::{ClientSummary, DayRange, SessionCounts, Verdict};
 use time::Date;
 
 use crate::client_row::{rfc3339, sort_by_risk, ClientRow};
+use crate::register::RegisterSection;
 
 /// Everything a report shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,11 @@ pub struct ReportData {
     pub ownership: Vec<Ownership>,
     /// Every client with sessions in the range, by risk; `sessions` counts those in the range.
     pub clients: Vec<ClientRow>,
+    /// The exception register and its warnings when the report was made; `None` when it was
+    /// made without the gateway's config (the page says so). Absent in reports made before
+    /// the register was part of them.
+    #[serde(default)]
+    pub register: Option<RegisterSection>,
 }
 
 /// The time a report covers.
@@ -120,14 +127,18 @@ pub(crate) fn spell_day(day: Date) -> String {
 impl ReportData {
     /// The report of the inventory in `store` over `range`, made at `now`: reads the rollups
     /// only ([`Store::clients`](store::Store::clients), `client_sessions`,
-    /// `daily_sessions`).
+    /// `daily_sessions`), and with `register` (the gateway's policies), that register and its
+    /// warnings at `now`.
     pub fn from_store(
         store: &mut store::Store,
         range: DayRange,
         now: SystemTime,
+        register: Option<&PolicySet>,
     ) -> Result<ReportData, store::StoreError> {
         let clients = store.clients()?;
-        ReportData::from_store_clients(store, clients, range, now)
+        let mut data = ReportData::from_store_clients(store, clients, range, now)?;
+        data.register = RegisterSection::judge(store, register, now)?;
+        Ok(data)
     }
 
     /// [`ReportData::from_store`] with the store's clients already read.
@@ -161,6 +172,7 @@ impl ReportData {
     /// [`client_sessions`](store::Store::client_sessions) and
     /// [`daily_sessions`](store::Store::daily_sessions) over the same range. Clients
     /// without sessions in the range are left out; verdicts are over each client's whole life.
+    /// No register: [`ReportData::from_store`] adds it.
     pub fn build(
         mut clients: Vec<ClientSummary>,
         per_client: &HashMap<i64, SessionCounts>,
@@ -261,6 +273,7 @@ impl ReportData {
                 })
                 .collect(),
             clients: rows,
+            register: None,
         }
     }
 }

@@ -218,6 +218,28 @@ pub fn advice(data: &ReportData, digest: Option<&str>) -> Vec<RoleAdvice> {
                  carries a SHA-256 that `mailtls report verify` checks."
             .to_string(),
     });
+    security.push(match &data.register {
+        None => "This report was made without the exception register: make it with \
+                 `--config` and the gateway's config so it lists every exception and its \
+                 warnings."
+            .to_string(),
+        Some(register) if register.warnings.is_empty() => format!(
+            "The exception register ({}) has no warnings.",
+            plural(register.exceptions.len() as u64, "exception", "exceptions")
+        ),
+        Some(register) => format!(
+            "Act on {} about the exception register ({} expiring within 30 days, {} unused \
+             for 30 days, {} without an exception): see \"Exception register\".",
+            plural(register.warnings.len() as u64, "warning", "warnings"),
+            register.count("expiring"),
+            register.count("unused"),
+            plural(
+                register.count("unexcepted") as u64,
+                "legacy client",
+                "legacy clients"
+            )
+        ),
+    });
     if t.unowned_needing_action > 0 {
         security.push(format!(
             "{} that need action have no owner: an open finding until each has one.",

@@ -13,10 +13,12 @@ mod chart;
 mod evidence;
 mod guidance;
 mod page;
+mod register;
 
 pub use evidence::{Count, CoveredRange, DayRow, Ownership, ReportData, Totals};
 pub use guidance::RoleAdvice;
 pub use page::{render_html, verify, LiveView, PageError, VerifiedReport};
+pub use register::{ExceptionRow, RegisterSection, WarningRow};
 mod dashboard;
 
 pub use dashboard::{check_exposure, serve, DashboardError, DashboardToken};

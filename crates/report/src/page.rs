@@ -244,6 +244,7 @@ mod tests {
     use super::*;
     use crate::client_row::tests::hostile_row;
     use crate::evidence::{Count, CoveredRange, DayRow, Ownership, Totals};
+    use crate::register::{ExceptionRow, RegisterSection, WarningRow};
 
     fn data() -> ReportData {
         let mut ok = hostile_row();
@@ -288,7 +289,71 @@ mod tests {
                 unowned: 0,
             }],
             clients: vec![hostile_row(), ok],
+            register: Some(RegisterSection {
+                exceptions: vec![ExceptionRow {
+                    id: 3,
+                    matches: "client=10.20.0.0/24".into(),
+                    owner: "facilities </td><b>owner</b>".into(),
+                    reason: "old firmware".into(),
+                    expires: "2026-12-20T00:00:00Z".into(),
+                    live: true,
+                    plan: "<script>alert(2)</script>".into(),
+                    sessions: 41,
+                    last_matched: Some("2026-12-02T10:00:00Z".into()),
+                }],
+                warnings: vec![
+                    WarningRow {
+                        kind: "expiring".into(),
+                        exception: Some(3),
+                        text: "exception 3 (client=10.20.0.0/24) expires at 2026-12-20".into(),
+                    },
+                    WarningRow {
+                        kind: "unexcepted".into(),
+                        exception: None,
+                        text: "legacy client 192.0.2.17 (login \"<i>x</i>\") negotiated TLSv1.0"
+                            .into(),
+                    },
+                ],
+            }),
         }
+    }
+
+    #[test]
+    fn the_register_and_its_warnings_are_shown_escaped_or_said_to_be_missing() {
+        let html = render_html(&data(), None).unwrap();
+        assert!(html.contains("Warnings (2)"), "{html}");
+        assert!(html.contains("Exceptions (1)"));
+        assert!(html.contains(
+            ">expires soon</span> exception 3 (client=10.20.0.0/24) expires at 2026-12-20<"
+        ));
+        assert!(html.contains("<td>2026-12-20 00:00</td>"));
+        assert!(html.contains("<td>41</td>"));
+        assert!(!html.contains("<b>owner</b>") && !html.contains("<i>x</i>"));
+        assert!(!html.contains("<script>alert(2)"));
+        assert!(html.contains("Act on 2 warnings about the exception register (1 expiring"));
+        assert!(verify(&html).is_ok());
+        // A warning changed in the data, or on the page, is found.
+        let (page, data_part) = html.split_at(html.find(DATA_OPEN).unwrap());
+        let changed = format!(
+            "{page}{}",
+            data_part.replacen("expires at 2026-12-20", "expires at 2027-12-20", 1)
+        );
+        assert_ne!(changed, html);
+        assert!(matches!(
+            verify(&changed),
+            Err(PageError::DataChanged { .. })
+        ));
+        let changed = html.replacen("expires at 2026-12-20", "expires at 2027-12-20", 1);
+        assert!(matches!(verify(&changed), Err(PageError::PageChanged)));
+
+        let without = ReportData {
+            register: None,
+            ..data()
+        };
+        let html = render_html(&without, None).unwrap();
+        assert!(html.contains("No exception register was given"));
+        assert!(!html.contains("Warnings ("));
+        assert!(verify(&html).is_ok());
     }
 
     #[test]

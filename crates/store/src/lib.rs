@@ -43,10 +43,10 @@ pub use inventory::{
 pub use known_software::software_for_ja4;
 pub use offered::{OfferedHello, MAX_OFFERED_ENTRIES};
 pub use outcome::{Outcome, UnknownOutcome};
-pub use policy_use::{PolicyUse, UnexceptedClient};
+pub use policy_use::{ExceptionMatches, JudgedRegister, PolicyUse, UnexceptedClient};
 pub use postgres::{PostgresStore, PostgresTarget};
 pub use pruner::{Pruned, RetainedTable, SessionPruner};
-pub use record::{PolicyDecision, SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
+pub use record::{cut_to, PolicyDecision, SessionRecord, CUT_MARKER, MAX_SNI_BYTES};
 pub use recorder::{
     describe_metrics, SessionRecorder, WriterGone, QUEUED_RECORDS_METRIC, WRITE_FAILURES_METRIC,
 };

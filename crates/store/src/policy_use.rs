@@ -1,24 +1,92 @@
 //! What the stored sessions say about the TLS floor policy's exception register: when each
 //! exception last let a client through, and which legacy clients no exception covered. The
-//! register's warnings (stale and missing exceptions) are judged from these in `policy`.
+//! register's warnings (stale and missing exceptions) are judged from these by `policy`, in
+//! [`Store::judge_register`], the one place the gateway, `mailtls exceptions warnings`, the
+//! report and the dashboard get them from.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use policy::{DecidedClient, ExceptionId, PolicySet, RegisterUse, RegisterWarning, WARNING_WINDOW};
 use rusqlite::types::Value as SqlValue;
+use time::OffsetDateTime;
 use wire::TlsVersion;
 
-use crate::{timestamp, Source, SqliteStore, StoreError};
+use crate::{timestamp, Source, SqliteStore, Store, StoreError};
 
 /// The register's use, as the gateway's sessions recorded it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyUse {
     /// When the first gateway session the store holds started: nothing before it is known.
     pub first_session: Option<SystemTime>,
-    /// Each exception id that let a client through, with when it last did.
-    pub exception_last_matched: Vec<(u32, SystemTime)>,
+    /// Each exception id that let a client through, by id.
+    pub exception_matches: Vec<ExceptionMatches>,
     /// Clients a policy decided for without an exception, since the instant asked for.
     pub unexcepted: Vec<UnexceptedClient>,
+}
+
+/// The sessions one exception let through, as far as the store still holds them (pruned
+/// sessions are not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExceptionMatches {
+    /// The exception's id.
+    pub id: u32,
+    /// The start of the latest session it let through.
+    pub last_matched: SystemTime,
+    /// How many sessions it let through.
+    pub sessions: u64,
+}
+
+impl PolicyUse {
+    /// The use as the policy judges it; borrows the clients' texts.
+    pub fn register_use(&self) -> RegisterUse<'_> {
+        RegisterUse {
+            observed_since: self.first_session.map(OffsetDateTime::from),
+            last_matched: self
+                .exception_matches
+                .iter()
+                .map(|m| (ExceptionId(m.id), m.last_matched.into()))
+                .collect::<HashMap<_, _>>(),
+            unexcepted: self
+                .unexcepted
+                .iter()
+                .map(|c| DecidedClient {
+                    address: c.client_addr,
+                    login: c.login.as_deref(),
+                    ja4: c.ja4.as_deref(),
+                    version: c.tls_version,
+                    rule: &c.policy_rule,
+                    last_seen: c.last_seen.into(),
+                    sessions: c.sessions,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The exception register's warnings at an instant, with the store's record they were judged
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedRegister<'s> {
+    /// What the sessions say: the last [`WARNING_WINDOW`] of clients without an exception,
+    /// and every exception's matches.
+    pub recorded: PolicyUse,
+    /// What someone should act on (see [`PolicySet::register_warnings`]).
+    pub warnings: Vec<RegisterWarning<'s>>,
+}
+
+impl Store {
+    /// The warnings of `set`'s exception register at `at`, from what this store recorded.
+    pub fn judge_register<'s>(
+        &mut self,
+        set: &'s PolicySet,
+        at: OffsetDateTime,
+    ) -> Result<JudgedRegister<'s>, StoreError> {
+        let recorded = self.policy_use((at - WARNING_WINDOW).into())?;
+        let warnings = set.register_warnings(&recorded.register_use(), at);
+        Ok(JudgedRegister { recorded, warnings })
+    }
 }
 
 /// One client (address and login) decided by a policy rule without an exception, per TLS
@@ -66,23 +134,34 @@ impl SqliteStore {
             .map_err(read)?;
         let first_session = first.map(|t| time("started_at", t)).transpose()?;
 
+        // The count costs nothing more: the grouping reads the whole index either way.
         let mut stmt = conn
             .prepare_cached(
-                "SELECT policy_exception, MAX(started_at) FROM sessions
-                 WHERE policy_exception IS NOT NULL GROUP BY policy_exception",
+                "SELECT policy_exception, MAX(started_at), COUNT(*) FROM sessions
+                 WHERE policy_exception IS NOT NULL
+                 GROUP BY policy_exception ORDER BY policy_exception",
             )
             .map_err(read)?;
         let rows = stmt
             .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
             })
             .map_err(read)?;
-        let mut exception_last_matched = Vec::new();
+        let mut exception_matches = Vec::new();
         for row in rows {
-            let (id, at) = row.map_err(read)?;
+            let (id, at, sessions) = row.map_err(read)?;
             let id = u32::try_from(id)
                 .map_err(|_| invalid("policy_exception", format!("{id} is not an exception id")))?;
-            exception_last_matched.push((id, time("started_at", at)?));
+            exception_matches.push(ExceptionMatches {
+                id,
+                last_matched: time("started_at", at)?,
+                // COUNT(*) is never negative.
+                sessions: sessions.unsigned_abs(),
+            });
         }
 
         let mut stmt = conn
@@ -140,7 +219,7 @@ impl SqliteStore {
         }
         Ok(PolicyUse {
             first_session,
-            exception_last_matched,
+            exception_matches,
             unexcepted,
         })
     }
@@ -192,8 +271,19 @@ mod tests {
         let found = store.policy_use(since).unwrap();
         assert_eq!(found.first_session, Some(records[0].started_at));
         assert_eq!(
-            found.exception_last_matched,
-            [(4, records[1].started_at), (7, records[2].started_at)]
+            found.exception_matches,
+            [
+                ExceptionMatches {
+                    id: 4,
+                    last_matched: records[1].started_at,
+                    sessions: 2
+                },
+                ExceptionMatches {
+                    id: 7,
+                    last_matched: records[2].started_at,
+                    sessions: 1
+                }
+            ]
         );
         let alice = UnexceptedClient {
             client_addr: records[3].client_addr,

@@ -33,8 +33,8 @@ use crate::session_row::{
     record_from_row, SessionColumns, INSERT_COLUMNS, INSERT_COLUMN_COUNT, SELECT_COLUMNS,
 };
 use crate::{
-    timestamp, Annotation, AnnotationSubject, ClientSummary, EvidenceDigest, PolicyUse,
-    RefusalSummary, RetainedTable, SessionRecord, SessionStore, Source, StoreError,
+    timestamp, Annotation, AnnotationSubject, ClientSummary, EvidenceDigest, ExceptionMatches,
+    PolicyUse, RefusalSummary, RetainedTable, SessionRecord, SessionStore, Source, StoreError,
     UnexceptedClient,
 };
 
@@ -451,8 +451,9 @@ impl PostgresStore {
                     )?
                     .get(0);
                 let matched = tx.query(
-                    "SELECT policy_exception, MAX(started_at) FROM sessions
-                 WHERE policy_exception IS NOT NULL GROUP BY policy_exception",
+                    "SELECT policy_exception, MAX(started_at), COUNT(*) FROM sessions
+                 WHERE policy_exception IS NOT NULL
+                 GROUP BY policy_exception ORDER BY policy_exception",
                     &[],
                 )?;
                 let unexcepted = tx.query(
@@ -473,12 +474,16 @@ impl PostgresStore {
             column,
             reason,
         };
-        let mut exception_last_matched = Vec::new();
+        let mut exception_matches = Vec::new();
         for row in &matched {
             let id: i64 = row.get(0);
             let id = u32::try_from(id)
                 .map_err(|_| invalid("policy_exception", format!("{id} is not an exception id")))?;
-            exception_last_matched.push((id, row.get::<_, SystemTime>(1)));
+            exception_matches.push(ExceptionMatches {
+                id,
+                last_matched: row.get(1),
+                sessions: row.get::<_, i64>(2).unsigned_abs(),
+            });
         }
         let mut clients = Vec::new();
         for row in &unexcepted {
@@ -504,7 +509,7 @@ impl PostgresStore {
         }
         Ok(PolicyUse {
             first_session: first,
-            exception_last_matched,
+            exception_matches,
             unexcepted: clients,
         })
     }

@@ -129,11 +129,11 @@ impl SessionRecord {
 
 /// `text` if it fits in `max` bytes; otherwise its longest prefix that ends on a character
 /// boundary and leaves room for [`CUT_MARKER`], then the marker.
-fn cut_to(mut text: String, max: usize) -> String {
+pub fn cut_to(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
-    let mut end = max - CUT_MARKER.len();
+    let mut end = max.saturating_sub(CUT_MARKER.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }

@@ -35,9 +35,13 @@ pub fn run(args: DashboardArgs) -> ExitCode {
 }
 
 fn run_inner(args: DashboardArgs) -> Result<()> {
-    let settings = match args.store.config_file() {
-        Some(path) => config::load_or_explain(path)?.dashboard,
-        None => DashboardSettings::default(),
+    // With the gateway's config, its exception register is shown too.
+    let (settings, register) = match args.store.config_file() {
+        Some(path) => {
+            let config = config::load_or_explain(path)?;
+            (config.dashboard, Some(config.policy))
+        }
+        None => (DashboardSettings::default(), None),
     };
     let bind = args.bind.or(settings.bind).unwrap_or_else(|| {
         config::DEFAULT_DASHBOARD_BIND
@@ -74,7 +78,7 @@ fn run_inner(args: DashboardArgs) -> Result<()> {
                 ""
             }
         );
-        report::serve(listener, store, token).await?;
+        report::serve(listener, store, token, register).await?;
         Ok(())
     })
 }

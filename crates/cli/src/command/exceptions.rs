@@ -37,10 +37,12 @@ pub enum ExceptionsCommand {
         #[arg(long)]
         store: Option<PathBuf>,
     },
-    /// Add an exception (with a new id) to the register; owner, reason, expires and plan are
-    /// required, and at least one of client, user and ja4.
+    /// Add an exception to the register, with an id never given before (the register's
+    /// next_exception_id); owner, reason, expires and plan are required, and at least one of
+    /// client, user and ja4.
     Add(AddArgs),
-    /// Remove the exception with this id; the other exceptions keep their ids.
+    /// Remove the exception with this id; the other exceptions keep their ids, and this one
+    /// is never given to another exception.
     Remove {
         /// The mailtls config (the register is in it, or in the file it names).
         #[arg(long, short)]
@@ -173,10 +175,10 @@ fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
     // Opening would create a missing SQLite file; without one only expiries can be judged.
     let missing = matches!(&location, StoreLocation::Sqlite { path, .. } if !path.exists());
     let warnings = if !missing {
-        let judged = Store::open(&location)
-            .and_then(|mut store| gateway::register_warnings(&mut store, &config.policy, at));
+        let judged =
+            Store::open(&location).and_then(|mut store| store.judge_register(&config.policy, at));
         match judged {
-            Ok(warnings) => warnings,
+            Ok(judged) => judged.warnings,
             Err(e) => {
                 eprintln!("mailtls exceptions warnings: {e}");
                 return ExitCode::from(2);

@@ -11,6 +11,7 @@ use report::{clients_csv, parse_time, render_html, utc_day, verify, PageError, R
 use store::DayRange;
 
 use super::store::StoreChoice;
+use crate::config;
 
 /// Options of `mailtls report`.
 #[derive(Debug, Args)]
@@ -98,8 +99,15 @@ fn run_inner(args: ReportArgs) -> Result<ExitCode> {
         since: day(&args.since)?,
         until: day(&args.until)?,
     };
+    // The register comes with the gateway's config; from --store alone the page says so.
+    let register = args
+        .store
+        .config_file()
+        .map(config::load_or_explain)
+        .transpose()?
+        .map(|config| config.policy);
     let (mut store, location, _) = args.store.open()?;
-    let data = ReportData::from_store(&mut store, range, now)
+    let data = ReportData::from_store(&mut store, range, now, register.as_deref())
         .with_context(|| format!("reading the inventory in {location}"))?;
     if let Some(file) = &args.html {
         let html = render_html(&data, None)?;

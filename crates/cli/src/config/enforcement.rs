@@ -82,7 +82,7 @@ pub(super) fn policy_set(c: &mut Checker, raw: &ConfigFile) -> Option<PolicySet>
             }
         }
     }
-    let ids = exception_ids(c, &raw.exception);
+    let ids = exception_ids(c, &raw.exception, raw.next_exception_id);
     let exceptions: Vec<Option<Exception>> = raw
         .exception
         .iter()
@@ -200,18 +200,35 @@ fn instant(
 /// Each entry's id: its `id` key, else its 1-based position. Sessions record the id of the
 /// exception that let them through, so `mailtls exceptions add` writes an explicit id that no
 /// later removal can shift; the position fallback keeps hand-written registers working. An id
-/// out of range or used twice is reported (and that entry gets none).
+/// out of range or used twice is reported (and that entry gets none), and so is a
+/// `next_exception_id` (`next_id`) that is not above every id: `add` would give it again.
 pub(super) fn exception_ids(
     c: &mut Checker,
     entries: &[ExceptionEntry],
+    next_id: Option<i64>,
 ) -> Vec<Option<ExceptionId>> {
-    let next_free = entries
+    let highest = entries
         .iter()
         .zip(1..)
         .map(|(e, position)| e.id.unwrap_or(position))
         .max()
-        .unwrap_or(0)
-        + 1;
+        .unwrap_or(0);
+    let next_free = next_id.unwrap_or(0).max(highest + 1);
+    if let Some(next) = next_id {
+        if next <= highest || u32::try_from(next).is_err() {
+            c.report(
+                "next_exception_id",
+                format!(
+                    "is {next}; it must be above every exception's id (the highest is {highest}) and at most {}",
+                    u32::MAX
+                ),
+                format!(
+                    "set next_exception_id = {} (mailtls exceptions add gives it next; ids of removed exceptions are never given again)",
+                    highest + 1
+                ),
+            );
+        }
+    }
     let mut seen = HashMap::new();
     entries
         .iter()

@@ -32,6 +32,9 @@ pub struct ConfigFile {
     pub exception: Vec<ExceptionEntry>,
     /// `[exception_register]`: the register in a file of its own instead.
     pub exception_register: Option<ExceptionRegisterSection>,
+    /// The id `mailtls exceptions add` gives next, kept beside the `[[exception]]` entries
+    /// (here, or at the top of the register's own file) so no id is given twice.
+    pub next_exception_id: Option<i64>,
 }
 
 /// `[exception_register] file = "exceptions.toml"`: the `[[exception]]` entries live in that
@@ -47,6 +50,8 @@ pub struct ExceptionRegisterSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionFile {
+    /// As [`ConfigFile::next_exception_id`].
+    pub next_exception_id: Option<i64>,
     #[serde(default)]
     pub exception: Vec<ExceptionEntry>,
 }

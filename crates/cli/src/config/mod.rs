@@ -104,9 +104,20 @@ pub fn load_edited(
         let included: file::ExceptionFile = parse_toml(
             &text,
             "exception_register.file",
-            "the file holds only [[exception]] entries; fix its TOML",
+            "the file holds only next_exception_id and [[exception]] entries; fix its TOML",
         )?;
+        if raw.next_exception_id.is_some() {
+            return Err(vec![ConfigProblem::new(
+                "next_exception_id",
+                format!(
+                    "is in the config, but the register is in {}",
+                    register.display()
+                ),
+                "move the line to the top of the register's file, beside its [[exception]] entries",
+            )]);
+        }
         raw.exception = included.exception;
+        raw.next_exception_id = included.next_exception_id;
     }
     validate::validate(raw, base)
 }

@@ -62,6 +62,13 @@ pub struct RegisterEdit {
     new_file: bool,
 }
 
+/// The register's key for the id `add` gives next.
+const NEXT_ID_KEY: &str = "next_exception_id";
+
+/// The comment above a `next_exception_id` line an edit adds.
+const NEXT_ID_COMMENT: &str =
+    "# The id `mailtls exceptions add` gives next: ids of removed exceptions are never reused.\n";
+
 /// The mode of a register file `add` creates: like the config, readable by its owner only.
 const NEW_FILE_MODE: u32 = 0o600;
 
@@ -104,12 +111,11 @@ impl RegisterEdit {
         self.doc.to_string()
     }
 
-    /// Appends `new` after the last entry with the next id (one above the highest), and
-    /// returns that id. The new entry's keys are written in the order `list` shows them.
+    /// Appends `new` after the last entry with the next id, and returns that id. The new
+    /// entry's keys are written in the order `list` shows them.
     pub fn add(&mut self, new: &NewException<'_>) -> Result<u32, RegisterError> {
-        let id = self.entries()?.map_or(0, |entries| {
-            entries.iter().filter_map(entry_id).max().unwrap_or(0)
-        }) + 1;
+        let id = self.next_id()?;
+        self.set_next_id(id + 1);
         let mut table = Table::new();
         table.insert("id", value(i64::from(id)));
         for (key, text) in [
@@ -145,6 +151,12 @@ impl RegisterEdit {
     /// paragraph set off from the header by a blank line (such as one that explains the whole
     /// register) is kept, above whatever follows.
     pub fn remove(&mut self, id: u32) -> Result<(), RegisterError> {
+        // Kept before the entry goes: if it had the highest id, that id stays given.
+        let next = self.next_id()?;
+        if !self.entries_mut()?.iter().any(|t| entry_id(t) == Some(id)) {
+            return Err(RegisterError::NoSuchId(id));
+        }
+        self.set_next_id(next);
         let entries = self.entries_mut()?;
         let index = entries
             .iter()
@@ -231,6 +243,47 @@ impl RegisterEdit {
             let _ = fs::remove_file(&temporary);
         }
         written.map_err(io)
+    }
+
+    /// The id the next exception gets: `next_exception_id`, or one above the highest id if
+    /// that is higher (a register from before the key, or edited by hand).
+    ///
+    /// Ids are never given twice: a session recorded with an id, a ticket or a report that
+    /// names one must not come to mean another exception. Remembering the high-water mark in
+    /// the register itself is the simplest way that survives removals, restores from a backup
+    /// of the register alone, and stores that were pruned or never saw the removed exception.
+    fn next_id(&self) -> Result<u32, RegisterError> {
+        let highest = self.entries()?.map_or(0, |entries| {
+            entries.iter().filter_map(entry_id).max().unwrap_or(0)
+        });
+        let recorded = self
+            .doc
+            .get(NEXT_ID_KEY)
+            .and_then(Item::as_integer)
+            .and_then(|next| u32::try_from(next).ok())
+            .unwrap_or(0);
+        Ok(recorded.max(highest + 1))
+    }
+
+    /// Writes `next_exception_id`: in place when the register has it, else as the document's
+    /// first line, with a comment saying what it is.
+    fn set_next_id(&mut self, next: u32) {
+        let mut new = toml_edit::Value::from(i64::from(next));
+        // Replaced where it stands: inserting again would drop the comment above the key.
+        if let Some(item) = self.doc.get_mut(NEXT_ID_KEY) {
+            if let Some(old) = item.as_value() {
+                *new.decor_mut() = old.decor().clone();
+            }
+            *item = Item::Value(new);
+            return;
+        }
+        self.doc.insert(NEXT_ID_KEY, Item::Value(new));
+        if let Some(mut key) = self.doc.key_mut(NEXT_ID_KEY) {
+            key.leaf_decor_mut().set_prefix(NEXT_ID_COMMENT);
+        }
+        // Root keys are written before every table: a blank line sets it off from the first
+        // one and its comments.
+        prepend_to_table_after(self.doc.as_table_mut(), isize::MIN, "\n");
     }
 
     /// Gives every entry without an `id` key its position as one. Such an entry's id is its
@@ -486,8 +539,50 @@ mode = "warn"
         assert_eq!(id, 1);
         assert_eq!(
             e.text(),
-            "# only a comment\n[[listener]]\nname = \"a\"\n\n[[exception]]\nid = 1\nclient = \"10.0.0.0/0\"\nallow_broad = true\nadded = \"2026-12-03\"\n"
+            format!("{NEXT_ID_COMMENT}next_exception_id = 2\n\n# only a comment\n[[listener]]\nname = \"a\"\n\n[[exception]]\nid = 1\nclient = \"10.0.0.0/0\"\nallow_broad = true\nadded = \"2026-12-03\"\n")
         );
+    }
+
+    #[test]
+    fn ids_of_removed_exceptions_are_never_given_again() {
+        // The highest id removed, then an exception added: it gets the next id, not 2 again.
+        let mut e = opened(REGISTER);
+        e.remove(2).unwrap();
+        let text = e.text();
+        assert!(
+            text.starts_with(&format!(
+                "{NEXT_ID_COMMENT}next_exception_id = 3\n\n# The config's own header comment.\n"
+            )),
+            "{text}"
+        );
+        let new = NewException {
+            user: Some("copier@lab.example"),
+            added: "2026-12-03",
+            ..NewException::default()
+        };
+        assert_eq!(e.add(&new).unwrap(), 3);
+        // Once written and read again, the mark holds even with every entry gone.
+        let mut e = opened(&e.text());
+        e.remove(3).unwrap();
+        e.remove(1).unwrap();
+        let mut e = opened(&e.text());
+        assert_eq!(e.add(&new).unwrap(), 4);
+        let text = e.text();
+        assert_eq!(text.matches("next_exception_id").count(), 1, "{text}");
+        assert!(
+            text.starts_with(&format!("{NEXT_ID_COMMENT}next_exception_id = 5\n")),
+            "{text}"
+        );
+
+        // A mark kept in place, with its comment; a mark below the ids (edited by hand) is
+        // passed, and check-config reports it.
+        let mut e = opened(&format!("next_exception_id = 9 # do not lower\n{REGISTER}"));
+        assert_eq!(e.add(&new).unwrap(), 9);
+        assert!(e
+            .text()
+            .starts_with("next_exception_id = 10 # do not lower\n"));
+        let mut e = opened(&format!("next_exception_id = 1\n{REGISTER}"));
+        assert_eq!(e.add(&new).unwrap(), 3);
     }
 
     #[test]

@@ -1290,6 +1290,35 @@ fn the_register_may_live_in_a_file_the_config_names() {
     assert_eq!(ids, ["4 user=scanner@contoso.com"]);
     assert_eq!(super::register_path(&path).unwrap(), register);
 
+    // The next id is kept at the top of the file; one not above every id is a problem, and
+    // so is the key in the config when the register is elsewhere.
+    let entry =
+        format!("[[exception]]\nid = 4\nuser = \"scanner@contoso.com\"\n{EXCEPTION_FIELDS}");
+    std::fs::write(&register, format!("next_exception_id = 7\n{entry}")).unwrap();
+    load(&path).expect("valid");
+    std::fs::write(&register, format!("next_exception_id = 4\n{entry}")).unwrap();
+    assert_one_problem(
+        "next-id-low",
+        &path,
+        "next_exception_id",
+        "the highest is 4",
+    );
+    let problems = load(&path).expect_err("next-id-low");
+    assert!(
+        problems[0].fix.contains("next_exception_id = 5"),
+        "{problems:?}"
+    );
+    std::fs::write(&register, &entry).unwrap();
+    let config_text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("next_exception_id = 7\n{config_text}")).unwrap();
+    assert_one_problem(
+        "next-id-in-config",
+        &path,
+        "next_exception_id",
+        "is in the config",
+    );
+    std::fs::write(&path, config_text).unwrap();
+
     // Problems in the file are reported with the file's key or the exception's.
     std::fs::write(&register, "[[exception]]\nuser = \"a\"\nowner = \"b\"\n").unwrap();
     let keys = keys(&path);
