@@ -28,6 +28,9 @@ const APP_SECRET: &str = "app-secret-Zq8-oauth-bridge";
 const DEVICE_PASSWORD: &str = "pr1nter \"pass\\ wörd";
 /// A second account whose app's tokens name another subject: Dovecot refuses them.
 const STRANGER_PASSWORD: &str = "str4nger-pw";
+/// The secret of an app that only a reload adds, and the password of its device.
+const LATER_SECRET: &str = "later-secret-Vb3-oauth-bridge";
+const HELPDESK_PASSWORD: &str = "h3lpdesk-pw";
 
 /// The oauth Dovecot, a token endpoint, and a gateway whose IMAP upstream logs in with
 /// XOAUTH2 and POP3 upstream with OAUTHBEARER for two local accounts.
@@ -77,6 +80,10 @@ impl Lab {
         options
             .secret_clients
             .push(("stranger-app".into(), APP_SECRET.into(), "alice".into()));
+        // An app registered later, which a reload brings in.
+        options
+            .secret_clients
+            .push(("later-app".into(), LATER_SECRET.into(), mailbox.clone()));
         let endpoint = TokenEndpoint::start(&options);
 
         let dir = scratch.path().join("gateway");
@@ -452,5 +459,83 @@ fn a_reload_replaces_a_local_password_while_a_session_with_the_old_one_goes_on()
     assert_no_secret_in_gateway_files(
         &lab.gateway,
         &[DEVICE_PASSWORD.as_bytes(), NEW_PASSWORD.as_bytes(), b"eyJ"],
+    );
+}
+
+/// A reload that adds an app (a new registration with its own secret) and an account on it:
+/// the broker is opened anew on the token cache, so the new device logs in at once with a
+/// token of the new app, while a session of the old app goes on and its cached token stays
+/// in use.
+#[test]
+fn a_reload_adds_an_app_and_its_account_without_a_restart() {
+    let lab = Lab::start("oauth-bridge-new-app", 50);
+    let login = |client: &mut Client, tag: &str, user: &str, password: &str| {
+        client.send(format!("{tag} LOGIN {user} {}\r\n", imap_quoted(password)).as_bytes());
+        client.tagged(tag)
+    };
+    let mut live = lab.imap();
+    assert!(login(&mut live, "a", "scanner", DEVICE_PASSWORD).contains("a OK"));
+    assert_eq!(lab.endpoint.count("client_credentials"), 1);
+
+    let secret_file = lab.scratch.path().join("later.secret");
+    std::fs::write(&secret_file, format!("{LATER_SECRET}\n")).expect("secret");
+    let path = lab.gateway.config_path();
+    let config = std::fs::read_to_string(&path).expect("the config");
+    let first_account = config.find("[[account]]").expect("an account");
+    let app = format!(
+        "[[oauth]]\nname = \"later-app\"\ntoken_url = \"{url}\"\nclient_id = \"later-app\"\n\
+         client_secret_file = \"{secret}\"\nscope = \"https://outlook.office365.com/.default\"\n\
+         grant = \"client_credentials\"\n\n\
+         [[account]]\nlogin = \"helpdesk\"\npassword_hash = '{hash}'\nmailbox = \"{mailbox}\"\n\
+         oauth = \"later-app\"\n\n",
+        url = lab.endpoint.token_url(),
+        secret = secret_file.display(),
+        hash = password_hash(HELPDESK_PASSWORD),
+        mailbox = lab.mailbox,
+    );
+    let changed = format!(
+        "{}{app}{}",
+        &config[..first_account],
+        &config[first_account..]
+    );
+    std::fs::write(&path, changed).expect("write the config");
+    lab.gateway.hang_up();
+    let log = lab
+        .gateway
+        .wait_for_log("OAuth apps and token cache reloaded", 1);
+    lab.gateway.wait_for_log("config reloaded", 1);
+    assert!(!log.contains("needs a restart"), "{log}");
+
+    // The new device, with a token of the new app; the scanner again, on its cached token.
+    let mut helpdesk = lab.imap();
+    let reply = login(&mut helpdesk, "b", "helpdesk", HELPDESK_PASSWORD);
+    assert!(reply.contains("b OK"), "{reply}");
+    let mut scanner = lab.imap();
+    assert!(login(&mut scanner, "c", "scanner", DEVICE_PASSWORD).contains("c OK"));
+    assert_eq!(
+        lab.endpoint.count("client_credentials"),
+        2,
+        "one request for the new app, none for the cached token: {}",
+        lab.endpoint.stats()
+    );
+    for mut session in [live, helpdesk, scanner] {
+        session.send(b"n NOOP\r\nz LOGOUT\r\n");
+        assert!(session.tagged("n").starts_with("n OK"));
+        assert!(session.tagged("z").contains("\r\nz OK"));
+    }
+    eventually("three upstream logins", || lab.upstream_logins().len() == 3);
+    let (records, lab) = lab.records();
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::Ok),
+        "{records:#?}"
+    );
+    assert_no_secret_in_gateway_files(
+        &lab.gateway,
+        &[
+            LATER_SECRET.as_bytes(),
+            HELPDESK_PASSWORD.as_bytes(),
+            b"eyJ",
+        ],
     );
 }

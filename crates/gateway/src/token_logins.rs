@@ -12,7 +12,9 @@ use tokio::sync::watch;
 pub struct TokenLogins {
     /// Replaced by a reload; a login in progress keeps the accounts it started checking with.
     accounts: watch::Sender<Arc<LocalAccounts>>,
-    pub(crate) broker: TokenBroker,
+    /// Replaced by a reload that changes the apps or the token cache; a login in progress
+    /// keeps the broker it asked. Brokers share the cache file, merged under its lock.
+    broker: watch::Sender<Arc<TokenBroker>>,
     /// Sessions open per mailbox, for the accounts with a `max_connections`.
     open: Mutex<HashMap<String, u32>>,
 }
@@ -22,7 +24,7 @@ impl TokenLogins {
     pub fn new(accounts: LocalAccounts, broker: TokenBroker) -> Self {
         TokenLogins {
             accounts: watch::Sender::new(Arc::new(accounts)),
-            broker,
+            broker: watch::Sender::new(Arc::new(broker)),
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -32,9 +34,18 @@ impl TokenLogins {
         self.accounts.borrow().clone()
     }
 
-    /// Puts `accounts` in place for the logins from now on (a config reload). The broker and
-    /// its tokens stay, and so do the counts of sessions per mailbox.
-    pub fn replace_accounts(&self, accounts: LocalAccounts) {
+    /// The token broker of the moment.
+    pub(crate) fn broker(&self) -> Arc<TokenBroker> {
+        self.broker.borrow().clone()
+    }
+
+    /// Puts `accounts`, and `broker` when the apps or the token cache changed, in place for
+    /// the logins from now on (a config reload). The counts of sessions per mailbox stay. The
+    /// broker goes first, so a login that already read the new accounts finds their apps.
+    pub fn replace(&self, accounts: LocalAccounts, broker: Option<TokenBroker>) {
+        if let Some(broker) = broker {
+            self.broker.send_replace(Arc::new(broker));
+        }
         self.accounts.send_replace(Arc::new(accounts));
     }
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context, Result};
 use gateway::metrics::MetricsEndpoint;
 use gateway::{Gateway, RunningGateway, SetupError, TokenLogins};
-use oauth::settings::AccountSettings;
-use oauth::LocalAccounts;
+use oauth::settings::OAuthSettings;
+use oauth::{LocalAccounts, TokenBroker};
 use policy::PolicySet;
 use store::{SessionPruner, SessionRecorder, Store};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -117,7 +117,7 @@ fn serve(path: &Path) -> Result<()> {
             path,
             started: &config,
             tokens,
-            accounts: config.oauth.accounts.clone(),
+            oauth_in_force: config.oauth.clone(),
             policy_in_force,
         };
         while signals.next().await == Wanted::Reload {
@@ -182,13 +182,13 @@ impl Signals {
 
 /// Config reloads of a running gateway: the file it was started with, read again at each
 /// SIGHUP, and what was opened at start for good (the config of the settings a reload cannot
-/// change, and the OAuth token logins, whose local accounts a reload may replace).
+/// change, and the OAuth token logins, whose accounts, apps and cache a reload may replace).
 struct Reloads<'a> {
     path: &'a Path,
     started: &'a Config,
     tokens: Option<Arc<TokenLogins>>,
-    /// The `[[account]]` entries in force.
-    accounts: Vec<AccountSettings>,
+    /// The `[[oauth]]`, `[[account]]` and `[token_cache]` entries in force.
+    oauth_in_force: OAuthSettings,
     /// The policy set in force, for the exception register's watch.
     policy_in_force: watch::Sender<Arc<PolicySet>>,
 }
@@ -221,12 +221,21 @@ impl Reloads<'_> {
         }
         let prepared = Gateway::prepare(&next.gateway, next.policy.clone(), self.tokens.clone())
             .map_err(setup_problems)?;
-        let accounts = self.changed_accounts(&next)?;
+        let oauth = self.changed_oauth(&next)?;
         let changes = running.reload(prepared).map_err(setup_problems)?;
-        if let (Some(accounts), Some(tokens)) = (accounts, &self.tokens) {
-            tokens.replace_accounts(accounts);
-            self.accounts = next.oauth.accounts.clone();
-            tracing::info!(accounts = self.accounts.len(), "local accounts reloaded");
+        if let (Some((accounts, broker)), Some(tokens)) = (oauth, &self.tokens) {
+            if broker.is_some() {
+                tracing::info!(
+                    apps = next.oauth.apps.len(),
+                    "OAuth apps and token cache reloaded: new logins use them"
+                );
+            }
+            tokens.replace(accounts, broker);
+            self.oauth_in_force = next.oauth.clone();
+            tracing::info!(
+                accounts = self.oauth_in_force.accounts.len(),
+                "local accounts reloaded"
+            );
         }
         for key in self.started.restart_only_changes(&next) {
             tracing::warn!(
@@ -245,25 +254,41 @@ impl Reloads<'_> {
         Ok(())
     }
 
-    /// The local accounts of `next` when they differ from those in force and can be put in
-    /// place: with the same `[[oauth]]` apps and `[token_cache]` as at start (the broker and
-    /// its cache are opened once; other apps need a restart, which the log says).
-    fn changed_accounts(&self, next: &Config) -> Result<Option<LocalAccounts>, Vec<ConfigProblem>> {
-        let started = &self.started.oauth;
-        let same_broker =
-            next.oauth.apps == started.apps && next.oauth.token_cache == started.token_cache;
-        if self.tokens.is_none() || !same_broker || next.oauth.accounts == self.accounts {
+    /// What of `next`'s OAuth settings is to be put in place, when they differ from those in
+    /// force: its local accounts, and a broker opened on its apps and token cache when those
+    /// changed (a rotated client secret or certificate, a new app). The broker is opened here,
+    /// before anything changes, so a secret or cache key that cannot be read refuses the
+    /// reload. A gateway started without OAuth needs a restart for it, which the log says.
+    fn changed_oauth(
+        &self,
+        next: &Config,
+    ) -> Result<Option<(LocalAccounts, Option<TokenBroker>)>, Vec<ConfigProblem>> {
+        let in_force = &self.oauth_in_force;
+        if self.tokens.is_none() || next.oauth == *in_force {
             return Ok(None);
         }
-        LocalAccounts::new(&next.oauth.accounts, password_checks())
-            .map(Some)
-            .map_err(|e| {
+        let broker =
+            if next.oauth.apps != in_force.apps || next.oauth.token_cache != in_force.token_cache {
+                let broker = TokenBroker::open(&next.oauth).map_err(|e| {
+                    vec![ConfigProblem::new(
+                    e.field,
+                    e.problem,
+                    "correct it and reload again; the running apps and token cache stay in force",
+                )]
+                })?;
+                Some(broker)
+            } else {
+                None
+            };
+        let accounts =
+            LocalAccounts::new(&next.oauth.accounts, password_checks()).map_err(|e| {
                 vec![ConfigProblem::new(
                     e.field,
                     e.problem,
                     "correct the account and reload again",
                 )]
-            })
+            })?;
+        Ok(Some((accounts, broker)))
     }
 
     /// A gateway that gave root up may no longer read a root-only config: said plainly, with

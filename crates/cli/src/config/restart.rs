@@ -1,8 +1,9 @@
 //! The settings a running gateway cannot take on at a reload: they were put to use once, at
-//! start (the store opened, the metrics port bound, root given up, logging set up, the token
-//! cache; local accounts change only with the apps and cache they started with). Limits per
-//! client and `max_sessions` do change at a reload, keeping what they count. A reload reports each changed one in the log as
-//! needing a restart rather than ignoring it without a word.
+//! start (the store opened, the metrics port bound, root given up, logging set up). A reload
+//! reports each changed one in the log as needing a restart rather than ignoring it without a
+//! word. The limits per client, `max_sessions` and the OAuth apps, accounts and token cache do
+//! change at a reload; only a gateway started with no `[[oauth]]` app needs a restart to take
+//! one on.
 
 use super::Config;
 
@@ -23,14 +24,10 @@ impl Config {
             ("gateway.group", group(self) != group(next)),
             ("gateway.pid_file", self.pid_file != next.pid_file),
             ("gateway.log_format", self.log_json != next.log_json),
-            ("oauth", oauth.apps != next_oauth.apps),
-            ("token_cache", oauth.token_cache != next_oauth.token_cache),
-            // Accounts are reloaded, but only with the apps and cache they started with.
+            // The token logins exist only when the gateway started with an app.
             (
-                "account",
-                oauth.accounts != next_oauth.accounts
-                    && (oauth.apps != next_oauth.apps
-                        || oauth.token_cache != next_oauth.token_cache),
+                "oauth",
+                oauth.apps.is_empty() && oauth.apps != next_oauth.apps,
             ),
         ]
         .into_iter()

@@ -35,7 +35,7 @@ pub(crate) async fn token_refused(upstream: &UpstreamContext, presented: &Presen
             mailbox,
             token,
         } = presented;
-        tokens.broker.forget_refused(app, mailbox, token).await;
+        tokens.broker().forget_refused(app, mailbox, token).await;
     }
 }
 
@@ -137,7 +137,7 @@ async fn with_token(
     // The token: cached per mailbox, refreshed ahead of expiry, fetched once for all the
     // logins that need it at the same moment.
     let token = tokens
-        .broker
+        .broker()
         .token(&account.oauth, &account.mailbox)
         .await
         .map_err(|e| token_unavailable(&account.mailbox, &e))?;
