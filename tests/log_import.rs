@@ -353,6 +353,74 @@ fn a_followed_dovecot_log_is_read_as_it_grows_until_interrupted() {
     assert_eq!(client_at(&listed, "127.0.0.7")["verdict"], "ok");
 }
 
+/// A followed log rotated as logrotate does it (renamed, then created anew) while the daemon
+/// still writes to the old file: the lines it wrote there after the last read and those of the
+/// new file are all read, none lost.
+#[test]
+fn a_followed_log_loses_no_line_across_rotation() {
+    let scratch = Scratch::new("log-import-rotate");
+    let dovecot = Dovecot::start(&scratch.path().join("dovecot"), &DovecotOptions::default());
+    let ca = dovecot.ca_file();
+    // Three clients' logins in Dovecot's own words, cut into three parts of its log.
+    for n in [7, 8, 9] {
+        assert!(imap_login(
+            modern_tls(source(n), dovecot.port("IMAPS_PORT"), &ca),
+            "secret"
+        ));
+    }
+    let log = wait_for_lines(|| dovecot.log(), "Login: user=<alice>", 3);
+    let lines: Vec<&str> = log.lines().collect();
+    let logins: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("Login: user=<alice>"))
+        .collect();
+    let part = |from: usize, to: usize| lines[from..=to].join("\n") + "\n";
+    let (first, second, third) = (
+        part(0, logins[0]),
+        part(logins[0] + 1, logins[1]),
+        part(logins[1] + 1, logins[2]),
+    );
+
+    let followed = scratch.path().join("dovecot-followed.log");
+    std::fs::write(&followed, first).expect("write the log");
+    let store_path = scratch.path().join("inventory.db");
+    let follower = Command::new(mailtls_bin())
+        .args([
+            "import", "dovecot", "--json", "--follow", "--for", "5s", "--store",
+        ])
+        .arg(&store_path)
+        .arg(&followed)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailtls import --follow");
+    let started = Instant::now();
+    while !store_path.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no store made");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // In one go: the daemon writes on, the log is renamed, a new one is started.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&followed)
+        .and_then(|mut f| f.write_all(second.as_bytes()))
+        .expect("append to the log");
+    std::fs::rename(&followed, followed.with_extension("log.1")).expect("rotate");
+    std::fs::write(&followed, third).expect("the new log");
+
+    let output = follower.wait_with_output().expect("the follower ends");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["new_records"], 3, "{summary:#}");
+    let listed = clients(store_path.to_str().unwrap());
+    for address in ["127.0.0.7", "127.0.0.8", "127.0.0.9"] {
+        client_at(&listed, address);
+    }
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut child = Command::new("gzip")
         .arg("-c")

@@ -172,16 +172,14 @@ impl ReadSession<'_> {
         progress.set_message(shown_name(path));
         let mut line = Vec::new();
         let mut counted = 0;
+        // Bytes read of a rotated file when it was last found at its end: it is read on until
+        // a poll brings nothing new, since its daemon writes on to it until it reopens its log.
+        let mut rotated_at: Option<u64> = None;
         loop {
             match next_line(&mut *input.lines, &mut line, follow.is_none())? {
                 NextLine::Whole => {
-                    let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                    let text = text.strip_suffix(b"\r").unwrap_or(text);
-                    let kind = self.reader.read_line(text, &mut self.out);
-                    self.summary.count_read(kind != LineKind::NotUnderstood);
+                    self.read_line(&line);
                     line.clear();
-                    self.batch
-                        .extend(self.out.drain(..).map(|e| (e.digest, e.record)));
                     if self.batch.len() >= BATCH_RECORDS {
                         self.flush()?;
                         progress.set_position(input.read.get());
@@ -195,20 +193,59 @@ impl ReadSession<'_> {
                     if follow.done() {
                         break;
                     }
-                    std::thread::sleep(FOLLOW_POLL);
-                    if input.replaced(path) {
-                        // Rotated or truncated: what is left of the old file was read; go on
-                        // with the file now at the path, from its start.
+                    let read = input.read.get();
+                    let reopen = match rotated_at {
+                        // The rotated file has had a whole poll without a new byte: its last
+                        // line is whole, and the file now at the path is read from its start.
+                        Some(at) if at == read => {
+                            if !line.is_empty() {
+                                self.read_line(&line);
+                                line.clear();
+                                self.flush()?;
+                            }
+                            true
+                        }
+                        Some(_) => {
+                            rotated_at = Some(read);
+                            false
+                        }
+                        None => match input.change(path) {
+                            FileChange::None => false,
+                            FileChange::Rotated => {
+                                rotated_at = Some(read);
+                                false
+                            }
+                            // Truncated in place (copytruncate): what it held is gone; read it
+                            // again from its start.
+                            FileChange::Truncated => {
+                                line.clear();
+                                true
+                            }
+                        },
+                    };
+                    if reopen {
                         self.summary.add_bytes(input.read.get() - counted);
                         counted = 0;
-                        line.clear();
+                        rotated_at = None;
                         input = LogInput::open(path)?;
+                    } else {
+                        std::thread::sleep(FOLLOW_POLL);
                     }
                 }
             }
         }
         self.summary.add_bytes(input.read.get() - counted);
         Ok(())
+    }
+
+    /// Reads one whole line (with its line break, if any) into the batch.
+    fn read_line(&mut self, line: &[u8]) {
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let kind = self.reader.read_line(text, &mut self.out);
+        self.summary.count_read(kind != LineKind::NotUnderstood);
+        self.batch
+            .extend(self.out.drain(..).map(|e| (e.digest, e.record)));
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -331,15 +368,28 @@ impl LogInput {
         })
     }
 
-    /// Whether the file at `path` is no longer the one being read (rotated), or shorter than
-    /// what was read of it (truncated).
-    fn replaced(&self, path: &Path) -> bool {
+    /// Whether the file at `path` is still the one being read, another one (the log was
+    /// rotated), or shorter than what was read of it (truncated in place).
+    fn change(&self, path: &Path) -> FileChange {
         let Ok(meta) = std::fs::metadata(path) else {
-            // Rotated away and not yet created again: keep the old one.
-            return false;
+            // Rotated away and not yet created again: keep reading the old one.
+            return FileChange::None;
         };
-        Some((meta.dev(), meta.ino())) != self.identity || meta.len() < self.read.get()
+        if Some((meta.dev(), meta.ino())) != self.identity {
+            FileChange::Rotated
+        } else if meta.len() < self.read.get() {
+            FileChange::Truncated
+        } else {
+            FileChange::None
+        }
     }
+}
+
+/// What became of a followed log's file since it was opened.
+enum FileChange {
+    None,
+    Rotated,
+    Truncated,
 }
 
 /// Counts the bytes read through it.
