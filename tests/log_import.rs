@@ -393,9 +393,18 @@ fn a_followed_log_loses_no_line_across_rotation() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("mailtls import --follow");
+    // The follower has read the log so far once its first record is stored.
     let started = Instant::now();
-    while !store_path.exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "no store made");
+    let stored = || {
+        store::SqliteStore::open(&store_path)
+            .and_then(|s| s.count())
+            .unwrap_or(0)
+    };
+    while !store_path.exists() || stored() < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first part was not read"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // In one go: the daemon writes on, the log is renamed, a new one is started.

@@ -189,7 +189,7 @@ mod tests {
             store
                 .conn()
                 .execute_batch(
-                    "DROP INDEX imported_evidence_by_age; DROP TABLE daily_sessions;
+                    "DROP TABLE retention; DROP INDEX imported_evidence_by_age; DROP TABLE daily_sessions;
                      PRAGMA user_version = 9;",
                 )
                 .unwrap();

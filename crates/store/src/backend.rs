@@ -10,6 +10,15 @@ use crate::{
     StoreError,
 };
 
+/// What [`Store::insert_imported`] did with a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported<'b> {
+    /// The records stored: their evidence was new.
+    pub stored: Vec<&'b SessionRecord>,
+    /// Records not stored because they started before what retention keeps.
+    pub older_than_kept: usize,
+}
+
 /// Sessions deleted per transaction when pruning: small enough that the gateway's writer never
 /// waits long for the lock, large enough that a year of a busy site goes in minutes.
 pub const PRUNE_BATCH: u32 = 5_000;
@@ -123,13 +132,24 @@ impl Store {
     }
 
     /// Stores the records of `batch` whose digest was never imported before, and remembers
-    /// the digests, in one transaction; returns the records stored.
+    /// the digests, in one transaction. Records older than what retention keeps are not
+    /// stored: their digests may have been pruned, and the inventory's rollups still count
+    /// them, so storing them again would count them twice.
     pub fn insert_imported<'b>(
         &mut self,
         batch: &'b [(crate::EvidenceDigest, SessionRecord)],
         now: SystemTime,
-    ) -> Result<Vec<&'b SessionRecord>, StoreError> {
-        on_either!(self, s => s.insert_imported(batch, now))
+    ) -> Result<Imported<'b>, StoreError> {
+        let kept_from = on_either!(self, s => s.pruned_before())?;
+        let older_than_kept = batch
+            .iter()
+            .filter(|(_, record)| kept_from.is_some_and(|from| record.started_at < from))
+            .count();
+        let stored = on_either!(self, s => s.insert_imported(batch, kept_from, now))?;
+        Ok(Imported {
+            stored,
+            older_than_kept,
+        })
     }
 
     /// Sessions per UTC day within `range`, summed over every client, oldest day first.
@@ -160,6 +180,10 @@ impl Store {
         let cutoff = now.checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut pruned = Pruned::default();
         for table in RetainedTable::ALL {
+            if table == RetainedTable::Sessions {
+                // First, so an import meanwhile stores nothing this pruning would miss.
+                on_either!(self, s => s.raise_pruned_before(cutoff))?;
+            }
             loop {
                 let batch = on_either!(self, s => s.prune(table, cutoff, PRUNE_BATCH))?;
                 *pruned.count_mut(table) += batch;

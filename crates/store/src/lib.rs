@@ -34,7 +34,7 @@ mod timestamp;
 
 pub use activity::{DayRange, SessionCounts};
 pub use annotation::{Annotation, AnnotationSubject, MAX_ANNOTATION_BYTES};
-pub use backend::{Store, StoreLocation, PRUNE_BATCH};
+pub use backend::{Imported, Store, StoreLocation, PRUNE_BATCH};
 pub use error::StoreError;
 pub use evidence_digest::{EvidenceDigest, EvidenceDigester};
 pub use inventory::{

@@ -387,6 +387,31 @@ impl PostgresStore {
         Ok(count.unsigned_abs())
     }
 
+    /// The start of what retention keeps: the latest cutoff a pruning used, if any.
+    pub fn pruned_before(&mut self) -> Result<Option<SystemTime>, StoreError> {
+        let rows = self.query(
+            "read the retention cutoff",
+            "SELECT pruned_before FROM retention WHERE id = 1",
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|row| timestamp::parse(row.get::<_, &str>(0)).ok()))
+    }
+
+    /// Raises the start of what retention keeps to `cutoff` (never lowers it).
+    pub fn raise_pruned_before(&mut self, cutoff: SystemTime) -> Result<(), StoreError> {
+        let cutoff = timestamp::format(cutoff);
+        self.in_transaction("record the retention cutoff", |tx, _| {
+            tx.execute(
+                "INSERT INTO retention (id, pruned_before) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE
+                 SET pruned_before = GREATEST(retention.pruned_before, excluded.pruned_before)",
+                &[&cutoff],
+            )
+        })
+        .map(drop)
+    }
+
     /// Every stored count of refused connections, by minute, listener, address and reason.
     pub fn refusals(&mut self) -> Result<Vec<RefusalSummary>, StoreError> {
         let rows = self.query("read refusal counts", SELECT_REFUSALS)?;
@@ -522,8 +547,13 @@ impl PostgresStore {
     pub fn insert_imported<'b>(
         &mut self,
         batch: &'b [(EvidenceDigest, SessionRecord)],
+        kept_from: Option<SystemTime>,
         now: SystemTime,
     ) -> Result<Vec<&'b SessionRecord>, StoreError> {
+        let batch: Vec<&'b (EvidenceDigest, SessionRecord)> = batch
+            .iter()
+            .filter(|(_, record)| kept_from.is_none_or(|from| record.started_at >= from))
+            .collect();
         if batch.is_empty() {
             return Ok(Vec::new());
         }

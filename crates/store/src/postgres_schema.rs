@@ -125,6 +125,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                sum(failed_sessions)
         FROM client_days GROUP BY day;", // 11: retention deletes imported evidence by when it was imported.
     "CREATE INDEX imported_evidence_by_age ON imported_evidence (imported_at);",
+    // 12: the start of what retention keeps (see the SQLite step).
+    "CREATE TABLE retention (
+        id            integer PRIMARY KEY CHECK (id = 1),
+        pruned_before text    NOT NULL
+    );",
 ];
 
 /// The schema version a fully migrated database has.

@@ -88,6 +88,12 @@ const MIGRATIONS: &[&str] = &[
                sum(failed_sessions)
         FROM client_days GROUP BY day;", // 11: retention deletes imported evidence by when it was imported, oldest first.
     "CREATE INDEX imported_evidence_by_age ON imported_evidence (imported_at);",
+    // 12: the start of what retention keeps, raised at each pruning: imported evidence older
+    // than it is not stored again (its digest may be pruned, and the rollups still count it).
+    "CREATE TABLE retention (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        pruned_before TEXT    NOT NULL
+    );",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

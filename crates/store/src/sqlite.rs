@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{params, CachedStatement, Connection};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use crate::activity::{self, DayRange, SessionCounts};
 use crate::annotation::AnnotationIndex;
@@ -356,12 +356,44 @@ impl SqliteStore {
         Ok(summaries)
     }
 
-    /// Stores the records of `batch` whose digest was never imported before, and remembers
-    /// the digests, in one transaction: all of it is stored, or none. Returns the records
-    /// stored; the others were imported earlier (by this file or a copy of it).
+    /// The start of what retention keeps: the latest cutoff a pruning used, if any.
+    pub fn pruned_before(&self) -> Result<Option<SystemTime>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT pruned_before FROM retention WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.read_error(e))?;
+        Ok(text.and_then(|t| timestamp::parse(&t).ok()))
+    }
+
+    /// Raises the start of what retention keeps to `cutoff` (never lowers it).
+    pub fn raise_pruned_before(&mut self, cutoff: SystemTime) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO retention (id, pruned_before) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET pruned_before = max(pruned_before, excluded.pruned_before)",
+                params![timestamp::format(cutoff)],
+            )
+            .map(drop)
+            .map_err(|source| StoreError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Stores the records of `batch` whose digest was never imported before and that started
+    /// from `kept_from` on (the start of what retention keeps), and remembers their digests,
+    /// in one transaction: all of it is stored, or none. Returns the records stored; the
+    /// others were imported earlier (by this file or a copy of it) or are older than the store
+    /// keeps.
     pub fn insert_imported<'b>(
         &mut self,
         batch: &'b [(EvidenceDigest, SessionRecord)],
+        kept_from: Option<SystemTime>,
         now: SystemTime,
     ) -> Result<Vec<&'b SessionRecord>, StoreError> {
         if batch.is_empty() {
@@ -385,6 +417,9 @@ impl SqliteStore {
                 .map_err(write_error)?;
             let mut insert = tx.prepare_cached(&INSERT).map_err(write_error)?;
             for (digest, record) in batch {
+                if kept_from.is_some_and(|from| record.started_at < from) {
+                    continue;
+                }
                 let added = remember
                     .execute(params![&digest[..], record.source.as_str(), imported_at])
                     .map_err(write_error)?;
@@ -669,10 +704,10 @@ mod tests {
         logged.source = Source::DovecotLog;
         let batch = vec![([1; 16], logged.clone()), ([2; 16], sample_record(2))];
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        assert_eq!(store.insert_imported(&batch, now).unwrap().len(), 2);
+        assert_eq!(store.insert_imported(&batch, None, now).unwrap().len(), 2);
         // The same evidence again, and one new piece.
         let again = vec![batch[0].clone(), ([3; 16], sample_record(3))];
-        let stored = store.insert_imported(&again, now).unwrap();
+        let stored = store.insert_imported(&again, None, now).unwrap();
         assert_eq!(stored, [&again[1].1]);
         assert_eq!(store.count().unwrap(), 3);
         assert_eq!(store.clients().unwrap()[0].sessions, 3);

@@ -22,6 +22,7 @@ pub struct ImportSummary {
     not_understood: u64,
     records: u64,
     new_records: u64,
+    older_than_kept: u64,
     /// Source-specific counts worth telling, e.g. connections cut off at the end of a log.
     notes: BTreeMap<String, u64>,
     clients: HashSet<ClientIdentity>,
@@ -37,6 +38,8 @@ struct SummaryView<'a> {
     records: u64,
     new_records: u64,
     already_imported: u64,
+    /// Records older than what the store's retention keeps, not stored.
+    older_than_kept: u64,
     not_understood: u64,
     /// Clients the records belong to, by their verdict in the inventory after the import.
     clients: BTreeMap<&'static str, u64>,
@@ -54,6 +57,7 @@ impl ImportSummary {
             not_understood: 0,
             records: 0,
             new_records: 0,
+            older_than_kept: 0,
             notes: BTreeMap::new(),
             clients: HashSet::new(),
         }
@@ -93,10 +97,11 @@ impl ImportSummary {
         store: &mut Store,
         batch: &mut Vec<(EvidenceDigest, SessionRecord)>,
     ) -> Result<()> {
-        let stored = store
+        let imported = store
             .insert_imported(batch, SystemTime::now())
             .with_context(|| self.store_error())?;
-        self.new_records += stored.len() as u64;
+        self.new_records += imported.stored.len() as u64;
+        self.older_than_kept += imported.older_than_kept as u64;
         self.count_records(batch.iter().map(|(_, record)| record));
         batch.clear();
         Ok(())
@@ -149,7 +154,8 @@ impl ImportSummary {
             seconds,
             records: self.records,
             new_records: self.new_records,
-            already_imported: self.records - self.new_records,
+            already_imported: self.records - self.new_records - self.older_than_kept,
+            older_than_kept: self.older_than_kept,
             not_understood: self.not_understood,
             clients,
             notes: &self.notes,
@@ -176,9 +182,16 @@ fn text(view: &SummaryView<'_>) -> String {
         view.unit
     );
     out += &format!(
-        "{} records: {} new, {} already imported\n",
+        "{} records: {} new, {} already imported",
         view.records, view.new_records, view.already_imported
     );
+    if view.older_than_kept > 0 {
+        out += &format!(
+            ", {} older than the store keeps (not stored)",
+            view.older_than_kept
+        );
+    }
+    out += "\n";
     let verdicts: Vec<String> = Verdict::ALL
         .iter()
         .map(|v| format!("{} {}", view.clients[v.as_str()], v.as_str()))
@@ -256,6 +269,7 @@ mod tests {
             records: 30,
             new_records: 10,
             already_imported: 20,
+            older_than_kept: 0,
             not_understood: 4,
             clients: Verdict::ALL.iter().map(|v| (v.as_str(), 1)).collect(),
             notes: &notes,
