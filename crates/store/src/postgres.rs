@@ -531,8 +531,7 @@ impl PostgresStore {
             if new.is_empty() {
                 return Ok((new, Vec::new()));
             }
-            let checked =
-                write_sessions(tx, statements, new.iter().map(|&i| &batch[i].1), &known)?;
+            let checked = write_sessions(tx, statements, new.iter().map(|&i| &batch[i].1), &known)?;
             Ok((new, checked))
         });
         self.known_values = known;
