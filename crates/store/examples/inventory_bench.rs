@@ -317,4 +317,7 @@ fn postgres(url: &str, clients: u64) {
         listed.len(),
         started.elapsed().as_millis()
     );
+    // Two writers adding to the same client rows at once must lose no update.
+    let counted: u64 = listed.iter().map(|client| client.sessions).sum();
+    assert_eq!(counted, records + half * 2, "sessions in the inventory");
 }
