@@ -51,6 +51,7 @@ impl rusqlite::ToSql for StoredTime {
 }
 
 impl postgres::types::ToSql for StoredTime {
+    // `private::BytesMut` is the buffer type the trait names (bytes' BytesMut, re-exported).
     fn to_sql(
         &self,
         ty: &postgres::types::Type,
