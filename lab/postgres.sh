@@ -5,6 +5,7 @@
 #   lab/postgres.sh pause DIR      # stop the server, keep its data and port (an outage)
 #   lab/postgres.sh resume DIR     # start it again on the same port with the same data
 #   lab/postgres.sh createdb DIR NAME   # one more empty database owned by mailtls
+#   lab/postgres.sh dropdb DIR NAME     # drop it again (a benchmark's round, to free disk)
 #   lab/postgres.sh stop DIR
 #
 # A new cluster in DIR/data, run as the postgres user (when started as root), listening on a
@@ -22,7 +23,7 @@ LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -83,13 +84,17 @@ cmd_resume() {
     echo "postgres.sh: resumed PostgreSQL on 127.0.0.1:$port in $dir"
 }
 
-cmd_createdb() {
-    local dir name port
-    dir=$(realpath "$1") name=$2
+# createdb or dropdb (TOOL) of database NAME in DIR's server.
+cmd_database() {
+    local tool=$1 dir name port
+    dir=$(realpath "$2") name=$3
     [[ $name =~ ^[a-z][a-z0-9_]{0,62}$ ]] || die "a database name is lower-case letters, digits and _, not '$name'"
     [[ -n $(server_pid "$dir") ]] || die "PostgreSQL does not run in $dir"
     read -r port <"$dir/port"
-    as_owner "$(pg_bin)/createdb" -h "$dir/run" -p "$port" -U postgres -O mailtls "$name"
+    case $tool in
+        createdb) as_owner "$(pg_bin)/createdb" -h "$dir/run" -p "$port" -U postgres -O mailtls "$name" ;;
+        dropdb) as_owner "$(pg_bin)/dropdb" -h "$dir/run" -p "$port" -U postgres "$name" ;;
+    esac
 }
 
 cmd_stop() {
@@ -230,7 +235,7 @@ case $command in
     start) cmd_start "$dir" "$@" ;;
     pause) [[ $# -eq 0 ]] || die "pause takes no options"; cmd_pause "$dir" ;;
     resume) [[ $# -eq 0 ]] || die "resume takes no options"; cmd_resume "$dir" ;;
-    createdb) [[ $# -eq 1 ]] || usage; cmd_createdb "$dir" "$1" ;;
+    createdb|dropdb) [[ $# -eq 1 ]] || usage; cmd_database "$command" "$dir" "$1" ;;
     stop) [[ $# -eq 0 ]] || die "stop takes no options"; cmd_stop "$dir" ;;
     watch) [[ $# -eq 2 ]] || usage; cmd_watch "$dir" "$@" ;;
     *) usage ;;

@@ -2,7 +2,8 @@
 //! writes) against the same session rows written without them, and the time to read the
 //! inventory back. Run by `bench/inventory.sh`; not part of CI.
 //!
-//! Usage: `inventory_bench DIR [RECORDS] [CLIENTS]` (defaults 1,000,000 and 1,000). Writes
+//! Usage: `inventory_bench DIR [RECORDS] [CLIENTS]` (defaults 1,000,000 and 1,000; RECORDS 0
+//! measures PostgreSQL alone). Writes
 //! `DIR/with-rollup.db` and `DIR/sessions-only.db`, prints one `key=value` line per figure.
 //! With `POSTGRES_URL`, `POSTGRES_PASSWORD_FILE` and `POSTGRES_CA_FILE` set (a
 //! `lab/postgres.sh` ports.env), also writes `POSTGRES_RECORDS` (default 200,000) of the same
@@ -98,6 +99,13 @@ fn main() {
         .map_or(1_000_000, |n| n.parse().expect("RECORDS"));
     let clients: u64 = args.next().map_or(1_000, |n| n.parse().expect("CLIENTS"));
     std::fs::create_dir_all(&dir).expect("bench directory");
+    if records == 0 {
+        // PostgreSQL alone (bench/inventory.sh with RECORDS=0).
+        if let Ok(url) = std::env::var("POSTGRES_URL") {
+            postgres(&url, clients);
+        }
+        return;
+    }
     let batches = || {
         (0..records).step_by(BATCH).map(move |first| {
             (first..(first + BATCH as u64).min(records))
@@ -184,6 +192,69 @@ fn main() {
     }
 }
 
+/// CPU time (user and system) of this process and of the PostgreSQL server, for the cost per
+/// session on a machine whose other load makes wall time a poor measure.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    bench: Duration,
+    server: Option<Duration>,
+}
+
+impl CpuTimes {
+    /// Now. The server's time is its postmaster's (`POSTGRES_PID` from ports.env), the
+    /// backends it has reaped, and those still running.
+    fn now() -> CpuTimes {
+        let server = std::env::var("POSTGRES_PID").ok().map(|pid| {
+            let mut total = proc_cpu(&pid, true).unwrap_or_default();
+            for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.bytes().all(|b| b.is_ascii_digit())
+                    && proc_field(&name, 1).as_deref() == Some(pid.as_str())
+                {
+                    total += proc_cpu(&name, false).unwrap_or_default();
+                }
+            }
+            total
+        });
+        CpuTimes {
+            bench: proc_cpu("self", false).unwrap_or_default(),
+            server,
+        }
+    }
+
+    /// Microseconds per session since `earlier`, as `name_bench_cpu_us_per_session=..` and
+    /// `name_server_cpu_us_per_session=..`.
+    fn report(&self, earlier: &CpuTimes, name: &str, sessions: u64) {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / sessions as f64;
+        print!(
+            "{name}_bench_cpu_us_per_session={:.1}",
+            per(self.bench - earlier.bench)
+        );
+        if let (Some(now), Some(then)) = (self.server, earlier.server) {
+            print!(" {name}_server_cpu_us_per_session={:.1}", per(now - then));
+        }
+        println!();
+    }
+}
+
+/// Field `index` (0 = state, after the command) of /proc/PID/stat.
+fn proc_field(pid: &str, index: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may hold spaces; the fields start after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(index).map(str::to_string)
+}
+
+/// User and system time of a process, with its reaped children's when `children`.
+fn proc_cpu(pid: &str, children: bool) -> Option<Duration> {
+    // utime, stime, cutime, cstime are fields 14-17 of stat, 11-14 after the command.
+    let ticks: Vec<u64> = (11..if children { 15 } else { 13 })
+        .map(|i| proc_field(pid, i).and_then(|f| f.parse().ok()))
+        .collect::<Option<_>>()?;
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks.iter().sum::<u64>() * 10))
+}
+
 /// The PostgreSQL figures: one writer, then two at once into a fresh set of tables.
 fn postgres(url: &str, clients: u64) {
     let records: u64 =
@@ -194,37 +265,50 @@ fn postgres(url: &str, clients: u64) {
         .expect("POSTGRES_URL")
         .with_password(password.trim_end().to_string().into())
         .with_ca_file(env("POSTGRES_CA_FILE").into());
-    let write = |first: u64, count: u64| {
+    // The batches are made before the clock starts, so only the store's work is timed.
+    let batches = |first: u64, count: u64| -> Vec<Vec<SessionRecord>> {
+        (first..first + count)
+            .step_by(BATCH)
+            .map(|start| {
+                (start..(start + BATCH as u64).min(first + count))
+                    .map(|i| record(i, clients))
+                    .collect()
+            })
+            .collect()
+    };
+    let write = |batches: Vec<Vec<SessionRecord>>| {
         let mut store = PostgresStore::open(&target).expect("open PostgreSQL");
         let started = Instant::now();
-        for batch_start in (first..first + count).step_by(BATCH) {
-            let batch: Vec<SessionRecord> = (batch_start
-                ..(batch_start + BATCH as u64).min(first + count))
-                .map(|i| record(i, clients))
-                .collect();
-            store.insert_batch(&batch).expect("insert");
+        for batch in &batches {
+            store.insert_batch(batch).expect("insert");
         }
         started.elapsed()
     };
-    let took = write(0, records);
+    let one = batches(0, records);
+    let before = CpuTimes::now();
+    let took = write(one);
     println!(
         "postgres_records={records} postgres_with_rollup_rows_per_s={}",
         rate(records, took)
     );
+    CpuTimes::now().report(&before, "postgres_one_writer", records);
     // Two writers at once, each with half, into the same clients.
+    let half = records / 2;
+    let (a, b) = (batches(records, half), batches(records + half, half));
+    let before = CpuTimes::now();
     let started = Instant::now();
     let write = &write;
     std::thread::scope(|scope| {
-        let half = records / 2;
-        let a = scope.spawn(move || write(records, half));
-        let b = scope.spawn(move || write(records + half, half));
+        let a = scope.spawn(move || write(a));
+        let b = scope.spawn(move || write(b));
         a.join().expect("writer a");
         b.join().expect("writer b");
     });
     println!(
         "postgres_two_writers_rows_per_s={}",
-        rate(records / 2 * 2, started.elapsed())
+        rate(half * 2, started.elapsed())
     );
+    CpuTimes::now().report(&before, "postgres_two_writers", half * 2);
     let mut reader = PostgresStore::open(&target).expect("open PostgreSQL");
     let started = Instant::now();
     let listed = reader.clients().expect("clients");
@@ -233,4 +317,7 @@ fn postgres(url: &str, clients: u64) {
         listed.len(),
         started.elapsed().as_millis()
     );
+    // Two writers adding to the same client rows at once must lose no update.
+    let counted: u64 = listed.iter().map(|client| client.sessions).sum();
+    assert_eq!(counted, records + half * 2, "sessions in the inventory");
 }

@@ -86,7 +86,8 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO daily_sessions
         SELECT day, sum(sessions), sum(legacy_sessions), sum(plaintext_sessions),
                sum(failed_sessions)
-        FROM client_days GROUP BY day;", // 11: retention deletes imported evidence by when it was imported, oldest first.
+        FROM client_days GROUP BY day;",
+    // 11: retention deletes imported evidence by when it was imported, oldest first.
     "CREATE INDEX imported_evidence_by_age ON imported_evidence (imported_at);",
     // 12: the start of what retention keeps, raised at each pruning: imported evidence older
     // than it is not stored again (its digest may be pruned, and the rollups still count it).
@@ -94,6 +95,9 @@ const MIGRATIONS: &[&str] = &[
         id            INTEGER PRIMARY KEY CHECK (id = 1),
         pruned_before TEXT    NOT NULL
     );",
+    // 13: nothing to do in SQLite; PostgreSQL leaves room on the pages of the rollups (see
+    // postgres_schema.rs). Kept as a step so both databases number their steps alike.
+    "",
 ];
 
 /// The client inventory (see `inventory` for the identity rule and the verdicts): what each

@@ -5,11 +5,13 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use postgres::types::Type;
 use serde_json::Value;
 use wire::TlsVersion;
 
 use crate::stored_row::StoredRow;
-use crate::{timestamp, OfferedHello, Outcome, PolicyDecision, SessionRecord, Source, StoreError};
+use crate::timestamp::StoredTime;
+use crate::{OfferedHello, Outcome, PolicyDecision, SessionRecord, Source, StoreError};
 
 /// The columns an insert writes, in the order [`SessionColumns`] binds them.
 pub(crate) const INSERT_COLUMNS: &str = "started_at, ended_at, listener, protocol, client_addr,
@@ -30,11 +32,11 @@ pub(crate) const SELECT_COLUMNS: &str = "id, started_at, ended_at, listener, pro
         offered_signature_algorithms, offered_alpn, ja3, policy_verdict, policy_rule,
         policy_exception, envelope_sender, source, messages_submitted";
 
-/// One record's values as stored: times as RFC 3339 text with milliseconds (PostgreSQL casts
-/// them to `timestamptz`), versions in their display spelling (`TLSv1.0`), lists as JSON.
+/// One record's values as stored: times to the millisecond (RFC 3339 text in SQLite,
+/// `timestamptz` in PostgreSQL), versions in their display spelling (`TLSv1.0`), lists as JSON.
 pub(crate) struct SessionColumns {
-    started_at: String,
-    ended_at: String,
+    started_at: StoredTime,
+    ended_at: StoredTime,
     listener: String,
     protocol: String,
     client_addr: String,
@@ -109,8 +111,8 @@ macro_rules! in_insert_order {
 impl SessionColumns {
     pub(crate) fn of(rec: &SessionRecord) -> SessionColumns {
         SessionColumns {
-            started_at: timestamp::format(rec.started_at),
-            ended_at: timestamp::format(rec.ended_at),
+            started_at: StoredTime::of(rec.started_at),
+            ended_at: StoredTime::of(rec.ended_at),
             listener: rec.listener.clone(),
             protocol: rec.protocol.clone(),
             client_addr: rec.client_addr.to_string(),
@@ -148,51 +150,50 @@ impl SessionColumns {
     pub(crate) fn sqlite_params(&self) -> [&dyn rusqlite::ToSql; INSERT_COLUMN_COUNT] {
         in_insert_order!(self)
     }
-}
 
-/// The rows' values column by column, as text (NULL as `None`), for PostgreSQL to insert a
-/// batch in one statement with `unnest`.
-pub(crate) fn text_columns(rows: &[SessionColumns]) -> Vec<Vec<Option<String>>> {
-    let mut columns: Vec<Vec<Option<String>>> = (0..INSERT_COLUMN_COUNT)
-        .map(|_| Vec::with_capacity(rows.len()))
-        .collect();
-    for row in rows {
-        let values: [&dyn AsSqlText; INSERT_COLUMN_COUNT] = in_insert_order!(row);
-        for (column, value) in columns.iter_mut().zip(values) {
-            column.push(value.as_sql_text());
-        }
-    }
-    columns
-}
-
-/// A stored value in PostgreSQL's text input form.
-trait AsSqlText {
-    fn as_sql_text(&self) -> Option<String>;
-}
-
-impl AsSqlText for String {
-    fn as_sql_text(&self) -> Option<String> {
-        Some(self.clone())
+    /// The values as PostgreSQL's binary COPY writes them, of [`POSTGRES_TYPES`].
+    pub(crate) fn postgres_params(
+        &self,
+    ) -> [&(dyn postgres::types::ToSql + Sync); INSERT_COLUMN_COUNT] {
+        in_insert_order!(self)
     }
 }
 
-impl AsSqlText for &'static str {
-    fn as_sql_text(&self) -> Option<String> {
-        Some((*self).to_string())
-    }
-}
-
-impl AsSqlText for i64 {
-    fn as_sql_text(&self) -> Option<String> {
-        Some(self.to_string())
-    }
-}
-
-impl<T: AsSqlText> AsSqlText for Option<T> {
-    fn as_sql_text(&self) -> Option<String> {
-        self.as_ref().and_then(AsSqlText::as_sql_text)
-    }
-}
+/// The PostgreSQL types of [`INSERT_COLUMNS`], in order: a binary COPY converts nothing, so
+/// each value is sent as its column's own type.
+pub(crate) const POSTGRES_TYPES: [Type; INSERT_COLUMN_COUNT] = [
+    Type::TIMESTAMPTZ, // started_at
+    Type::TIMESTAMPTZ, // ended_at
+    Type::TEXT,        // listener
+    Type::TEXT,        // protocol
+    Type::TEXT,        // client_addr
+    Type::INT8,        // client_port
+    Type::TEXT,        // tls_version
+    Type::TEXT,        // tls_cipher
+    Type::TEXT,        // offered_max_tls
+    Type::TEXT,        // sni
+    Type::TEXT,        // ja4
+    Type::TEXT,        // client_id
+    Type::TEXT,        // login
+    Type::TEXT,        // upstream
+    Type::TEXT,        // upstream_tls_version
+    Type::TEXT,        // outcome
+    Type::TEXT,        // detail
+    Type::INT8,        // bytes_from_client
+    Type::INT8,        // bytes_to_client
+    Type::TEXT,        // offered_versions
+    Type::TEXT,        // offered_suites
+    Type::TEXT,        // offered_groups
+    Type::TEXT,        // offered_signature_algorithms
+    Type::TEXT,        // offered_alpn
+    Type::TEXT,        // ja3
+    Type::TEXT,        // policy_verdict
+    Type::TEXT,        // policy_rule
+    Type::INT8,        // policy_exception
+    Type::TEXT,        // envelope_sender
+    Type::TEXT,        // source
+    Type::INT8,        // messages_submitted
+];
 
 /// Reads one `sessions` row (columns as [`SELECT_COLUMNS`] names them) of the store at
 /// `location` (a file, or PostgreSQL's URL).

@@ -29,6 +29,44 @@ pub(crate) fn format(time: SystemTime) -> String {
         .unwrap_or_else(|error| panic!("formatting {ms} ms since the epoch: {error}"))
 }
 
+/// A stored time as each database takes it: RFC 3339 text (see [`format`]) in SQLite, a
+/// binary `timestamptz` in PostgreSQL, both truncated to the same whole millisecond, so a
+/// record reads back the same from either store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredTime(SystemTime);
+
+impl StoredTime {
+    pub(crate) fn of(time: SystemTime) -> StoredTime {
+        let ms = unix_millis(time).clamp(MIN_UNIX_MS, MAX_UNIX_MS);
+        // Unreachable fallback: every clamped time is within SystemTime's range on the
+        // platforms this runs on.
+        StoredTime(from_unix_millis(ms).unwrap_or(time))
+    }
+}
+
+impl rusqlite::ToSql for StoredTime {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(format(self.0).into())
+    }
+}
+
+impl postgres::types::ToSql for StoredTime {
+    // `private::BytesMut` is the buffer type the trait names (bytes' BytesMut, re-exported).
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        <SystemTime as postgres::types::ToSql>::accepts(ty)
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
 /// Parses text written by [`format`]; other RFC 3339 spellings (offsets, other precisions) are
 /// rejected because only this crate writes these columns.
 pub(crate) fn parse(text: &str) -> Result<SystemTime, String> {
@@ -106,6 +144,16 @@ mod tests {
         if let Some(early) = UNIX_EPOCH.checked_sub(Duration::from_secs(100_000_000_000)) {
             assert_eq!(format(early), "0000-01-01T00:00:00.000Z");
         }
+    }
+
+    #[test]
+    fn a_stored_time_is_the_formatted_millisecond() {
+        let t = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_999_999);
+        assert_eq!(StoredTime::of(t).0, at_ms(1_700_000_000_123));
+        let before = UNIX_EPOCH - Duration::from_nanos(1);
+        assert_eq!(StoredTime::of(before).0, at_ms(-1));
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(StoredTime::of(far).0, at_ms(MAX_UNIX_MS));
     }
 
     #[test]
