@@ -88,9 +88,11 @@ impl Credentials {
     }
 }
 
-/// Cc, Cf, Zl and Zp, from the Unicode tables of a maintained crate rather than a list kept
-/// here: new format characters arrive with new Unicode versions.
-fn is_control_or_format(c: char) -> bool {
+/// Whether `c` is a control or format character (Unicode categories Cc, Cf, Zl and Zp: escape
+/// sequences, U+202E right-to-left override, zero-width characters), which could reorder or
+/// hide text wherever a client's string is shown. From the Unicode tables of a maintained crate
+/// rather than a list kept here: new format characters arrive with new Unicode versions.
+pub fn is_control_or_format(c: char) -> bool {
     matches!(
         c.general_category(),
         GeneralCategory::Control

@@ -25,8 +25,8 @@ pub mod starttls;
 mod testing;
 
 pub use credentials::{
-    BearerMechanism, BearerToken, BearerTokenError, Credentials, CredentialsRefused, Secret,
-    MAX_USER_BYTES,
+    is_control_or_format, BearerMechanism, BearerToken, BearerTokenError, Credentials,
+    CredentialsRefused, Secret, MAX_USER_BYTES,
 };
 
 /// Limits the client-facing machines enforce before login, so a hostile client cannot make the

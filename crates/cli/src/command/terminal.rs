@@ -5,7 +5,8 @@
 /// Longest value shown in one cell or field.
 const MAX_SHOWN_CHARS: usize = 80;
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`) and cut at 80 characters (`…`).
+/// `text` with control and format characters escaped (`\n`, `\u{1b}`, `\u{202e}`) and cut at
+/// 80 characters (`…`).
 pub fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_SHOWN_CHARS + 8));
     for (count, ch) in text.chars().enumerate() {
@@ -13,8 +14,8 @@ pub fn shown(text: &str) -> String {
             out.push('…');
             break;
         }
-        if ch.is_control() {
-            out.extend(ch.escape_default());
+        if proto::is_control_or_format(ch) {
+            out.extend(ch.escape_unicode());
         } else {
             out.push(ch);
         }
@@ -28,7 +29,11 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_and_long_text_cut() {
-        assert_eq!(shown("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\r\\n");
+        assert_eq!(shown("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\u{d}\\u{a}");
+        assert_eq!(
+            shown("alice\u{202e}gpj.exe\u{200b}"),
+            "alice\\u{202e}gpj.exe\\u{200b}"
+        );
         let long = "x".repeat(200);
         assert_eq!(shown(&long).chars().count(), 81);
         assert!(shown(&long).ends_with('…'));
