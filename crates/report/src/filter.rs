@@ -70,12 +70,15 @@ pub fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, UnreadableT
             .checked_sub(Duration::from_secs(age))
             .ok_or_else(unreadable);
     }
-    if let Ok(day) = Date::parse(text, format_description!("[year]-[month]-[day]")) {
-        return Ok(day.with_time(Time::MIDNIGHT).assume_utc().into());
+    let instant = match Date::parse(text, format_description!("[year]-[month]-[day]")) {
+        Ok(day) => day.with_time(Time::MIDNIGHT).assume_utc(),
+        Err(_) => OffsetDateTime::parse(text, &Rfc3339).map_err(|_| unreadable())?,
+    };
+    // PostgreSQL's dates have no year 0 (SQLite would compare it as text): refused alike.
+    if instant.to_offset(time::UtcOffset::UTC).year() < 1 {
+        return Err(unreadable());
     }
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(SystemTime::from)
-        .map_err(|_| unreadable())
+    Ok(instant.into())
 }
 
 /// The UTC day of an instant; one beyond the calendar's years ±9999 is its first or last day
@@ -202,10 +205,13 @@ mod tests {
             "99999999999999999d",
             "",
             "222222222d",
+            "0000-01-01",
+            "0000-12-31T23:59:59Z",
         ] {
             assert!(parse_time(bad, now).is_err(), "{bad}");
         }
         assert!(parse_time("36500d", now).is_ok());
+        assert!(parse_time("0001-01-01", now).is_ok());
         let far = UNIX_EPOCH - Duration::from_secs(1_000_000 * 365 * 86_400);
         assert_eq!(utc_day(far), Date::MIN);
         assert_eq!(
