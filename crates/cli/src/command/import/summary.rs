@@ -25,8 +25,15 @@ pub struct ImportSummary {
     older_than_kept: u64,
     /// Source-specific counts worth telling, e.g. connections cut off at the end of a log.
     notes: BTreeMap<String, u64>,
+    /// The clients of the records stored, by identity, up to [`MAX_TALLIED_CLIENTS`].
     clients: HashSet<ClientIdentity>,
+    /// Whether records of further clients came after the tally was full.
+    untallied_clients: bool,
 }
+
+/// Clients an import or the sensor tallies by verdict for its summary, at most: about 200
+/// bytes each.
+const MAX_TALLIED_CLIENTS: usize = 100_000;
 
 /// The summary as printed.
 #[derive(Debug, Serialize)]
@@ -60,6 +67,7 @@ impl ImportSummary {
             older_than_kept: 0,
             notes: BTreeMap::new(),
             clients: HashSet::new(),
+            untallied_clients: false,
         }
     }
 
@@ -125,7 +133,12 @@ impl ImportSummary {
     fn count_records<'r>(&mut self, records: impl Iterator<Item = &'r SessionRecord>) {
         for record in records {
             self.records += 1;
-            self.clients.insert(ClientIdentity::of(record));
+            // Bounded: a sensor runs for months and sees new addresses all the while.
+            if self.clients.len() < MAX_TALLIED_CLIENTS {
+                self.clients.insert(ClientIdentity::of(record));
+            } else if !self.clients.contains(&ClientIdentity::of(record)) {
+                self.untallied_clients = true;
+            }
         }
     }
 
@@ -146,6 +159,14 @@ impl ImportSummary {
                 *clients.entry(client.verdict.as_str()).or_default() += 1;
             }
         }
+        let mut notes = self.notes.clone();
+        if self.untallied_clients {
+            notes.insert(
+                "clients tallied by verdict at most (more were seen; `mailtls clients` lists all)"
+                    .to_string(),
+                MAX_TALLIED_CLIENTS as u64,
+            );
+        }
         let seconds = self.started.elapsed().as_secs_f64();
         let view = SummaryView {
             unit: self.unit,
@@ -158,7 +179,7 @@ impl ImportSummary {
             older_than_kept: self.older_than_kept,
             not_understood: self.not_understood,
             clients,
-            notes: &self.notes,
+            notes: &notes,
         };
         if json {
             println!("{}", serde_json::to_string_pretty(&view)?);
