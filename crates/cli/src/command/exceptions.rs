@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use policy::Exception;
-use store::{Store, StoreAccess, StoreLocation};
+use store::{Store, StoreLocation};
 use time::{Duration, OffsetDateTime};
 
 use super::check_config;
 use super::terminal::shown;
+use crate::command::store::named_store;
 use crate::config::{self, NewException, RegisterEdit};
 
 /// The subcommands of `mailtls exceptions`.
@@ -33,9 +34,13 @@ pub enum ExceptionsCommand {
     Warnings {
         #[command(flatten)]
         register: RegisterArgs,
-        /// The session store; default: the config's `[store] path`.
-        #[arg(long)]
-        store: Option<PathBuf>,
+        /// The session store, a SQLite file or a postgres:// URL (password from
+        /// MAILTLS_STORE_PASSWORD); default: the config's `[store]`.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
+        /// With a postgres:// --store, the CA file the server's certificate must chain to.
+        #[arg(long, value_name = "FILE", requires = "store")]
+        store_ca: Option<PathBuf>,
     },
     /// Add an exception to the register, with an id never given before (the register's
     /// next_exception_id); owner, reason, expires and plan are required, and at least one of
@@ -116,7 +121,11 @@ pub fn run(command: ExceptionsCommand) -> ExitCode {
         ExceptionsCommand::List(args) => (args, None),
         ExceptionsCommand::Expiring { register, days } => (register, Some(days)),
         ExceptionsCommand::Add(args) => return add(&args),
-        ExceptionsCommand::Warnings { register, store } => return warnings(&register, store),
+        ExceptionsCommand::Warnings {
+            register,
+            store,
+            store_ca,
+        } => return warnings(&register, store.as_deref(), store_ca),
         ExceptionsCommand::Remove { config, id } => {
             return edit(&config, "removed", |register| {
                 register.remove(id).map(|()| id).map_err(|e| e.to_string())
@@ -158,18 +167,19 @@ pub fn run(command: ExceptionsCommand) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn warnings(args: &RegisterArgs, store: Option<PathBuf>) -> ExitCode {
+fn warnings(args: &RegisterArgs, store: Option<&str>, store_ca: Option<PathBuf>) -> ExitCode {
     let config = match check_config::load_or_report(&args.config) {
         Ok(config) => config,
         Err(code) => return code,
     };
     let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
     // As the gateway opens it: run as root, the -wal/-shm files stay the gateway user's.
-    let location = match store {
-        Some(path) => StoreLocation::Sqlite {
-            path,
-            access: StoreAccess::default(),
-        },
+    let location = match store.map(|text| named_store(text, store_ca, false)) {
+        Some(Ok(location)) => location,
+        Some(Err(e)) => {
+            eprintln!("mailtls exceptions warnings: {e:#}");
+            return ExitCode::from(2);
+        }
         None => config.store.clone(),
     };
     // Opening would create a missing SQLite file; without one only expiries can be judged.

@@ -47,39 +47,7 @@ impl StoreChoice {
     /// `must_exist`, else it is created when opened.
     fn locate(&self, must_exist: bool) -> Result<(StoreLocation, Option<Duration>)> {
         match (&self.store, &self.config) {
-            (Some(url), None)
-                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
-            {
-                let mut target =
-                    PostgresTarget::parse(url).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
-                if let Ok(password) = std::env::var(PASSWORD_ENV) {
-                    target = target.with_password(Zeroizing::new(password));
-                }
-                if let Some(ca) = &self.store_ca {
-                    target = target.with_ca_file(ca.clone());
-                }
-                Ok((StoreLocation::Postgres(target), None))
-            }
-            (Some(path), None) => {
-                if self.store_ca.is_some() {
-                    bail!("--store-ca goes with a postgres:// --store only");
-                }
-                let path = PathBuf::from(path);
-                // Reading must not leave an empty database behind a mistyped path.
-                if must_exist && !path.exists() {
-                    bail!(
-                        "no session store at {} (has the gateway run?)",
-                        path.display()
-                    );
-                }
-                Ok((
-                    StoreLocation::Sqlite {
-                        path,
-                        access: store::StoreAccess::default(),
-                    },
-                    None,
-                ))
-            }
+            (Some(text), None) => Ok((named_store(text, self.store_ca.clone(), must_exist)?, None)),
             (None, Some(file)) => {
                 let config = config::load(file).map_err(|problems| {
                     let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
@@ -158,4 +126,35 @@ fn prune(choice: &StoreChoice, older_than: Option<Duration>) -> Result<()> {
         pruned.refusal_counts, pruned.evidence_digests
     );
     Ok(())
+}
+
+/// The store `--store` names: a postgres:// URL (its password from MAILTLS_STORE_PASSWORD, its
+/// server's CA from `ca`), or a SQLite file, which must exist when `must_exist` (reading must
+/// not leave an empty database behind a mistyped path).
+pub fn named_store(text: &str, ca: Option<PathBuf>, must_exist: bool) -> Result<StoreLocation> {
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let mut target =
+            PostgresTarget::parse(text).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+        if let Ok(password) = std::env::var(PASSWORD_ENV) {
+            target = target.with_password(Zeroizing::new(password));
+        }
+        if let Some(ca) = ca {
+            target = target.with_ca_file(ca);
+        }
+        return Ok(StoreLocation::Postgres(target));
+    }
+    if ca.is_some() {
+        bail!("--store-ca goes with a postgres:// --store only");
+    }
+    let path = PathBuf::from(text);
+    if must_exist && !path.exists() {
+        bail!(
+            "no session store at {} (has the gateway run?)",
+            path.display()
+        );
+    }
+    Ok(StoreLocation::Sqlite {
+        path,
+        access: store::StoreAccess::default(),
+    })
 }
