@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, Permissions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
@@ -60,6 +60,10 @@ pub struct RegisterEdit {
     doc: DocumentMut,
     /// The file does not exist yet (an `[exception_register] file` before its first entry).
     new_file: bool,
+    /// An exclusive lock on `.<register>.lock` beside the register, held from the read to the
+    /// write (released on drop), so two edits at once cannot both read the old file and one
+    /// silently undo the other. `None` in unit tests of the document alone.
+    _lock: Option<File>,
 }
 
 /// The register's key for the id `add` gives next.
@@ -76,6 +80,19 @@ impl RegisterEdit {
     /// Reads the register's file at `path`; a missing one is an empty register, created when
     /// written.
     pub fn open(path: &Path) -> Result<RegisterEdit, RegisterError> {
+        let io = |source| RegisterError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let lock = File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(NEW_FILE_MODE)
+            .open(path.with_file_name(format!(".{name}.lock")))
+            .map_err(io)?;
+        lock.lock().map_err(io)?;
         let (text, new_file) = match fs::read_to_string(path) {
             Ok(text) => (text, false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
@@ -96,6 +113,7 @@ impl RegisterEdit {
             path: path.to_owned(),
             doc,
             new_file,
+            _lock: Some(lock),
         };
         edit.pin_ids()?;
         Ok(edit)
@@ -451,6 +469,7 @@ mode = "warn"
             path: PathBuf::from("test.toml"),
             doc: text.parse().unwrap(),
             new_file: false,
+            _lock: None,
         }
     }
 
@@ -613,11 +632,59 @@ mode = "warn"
         e.write().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), e.text());
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+        let left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
+            left.iter().filter(|name| !name.ends_with(".lock")).count(),
             1,
-            "no temporary file left"
+            "no temporary file left: {left:?}"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn edits_at_once_each_see_the_others_and_none_is_lost() {
+        let dir =
+            std::env::temp_dir().join(format!("mailtls-register-race-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("exceptions.toml");
+        fs::write(&path, REGISTER).unwrap();
+        let adders: Vec<_> = (0..8)
+            .map(|n| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let owner = format!("owner{n}@lab.example");
+                    let new = NewException {
+                        client: Some("10.9.9.0/24"),
+                        user: None,
+                        ja4: None,
+                        owner: Some(&owner),
+                        reason: Some("r"),
+                        expires: Some("2027-01-01"),
+                        plan: Some("p"),
+                        allow_broad: false,
+                        added: "2026-12-03",
+                    };
+                    let mut e = RegisterEdit::open(&path).unwrap();
+                    let id = e.add(&new).unwrap();
+                    e.write().unwrap();
+                    id
+                })
+            })
+            .collect();
+        let mut ids: Vec<u32> = adders.into_iter().map(|t| t.join().unwrap()).collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            (3..11).collect::<Vec<u32>>(),
+            "each add got its own id"
+        );
+        let text = fs::read_to_string(&path).unwrap();
+        for n in 0..8 {
+            assert!(text.contains(&format!("owner{n}@lab.example")), "{text}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }
