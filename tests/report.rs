@@ -20,6 +20,7 @@ use e2e::{
     ListenerSpec, Scratch,
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// What the TLS 1.3 client reports as its software: markup that must stay text.
 const HOSTILE_NAME: &str = "<script>alert(1)</script>";
@@ -209,6 +210,35 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     std::fs::write(&copy, html.replacen("Lobby printer", "Lobby Printer", 1)).unwrap();
     let changed = mailtls(&["report", "verify", copy.to_str().unwrap()]);
     assert_eq!(changed.status.code(), Some(1), "{changed:?}");
+    // A crafted file: "today" moved to the calendar's last day and the digest recomputed, so
+    // `verify` renders it again (it once panicked there); the page is not what that data
+    // renders to, so it is refused with a reason.
+    let (page, data) = html.split_at(data_at);
+    let json_at = data.find('>').unwrap() + 1;
+    let json = &data[json_at..json_at + data[json_at..].find("</script>").unwrap()];
+    let generated = json.find("\"generated_at\":\"").unwrap() + 16;
+    let crafted_json = format!(
+        "{}9999-12-31T00:00:00Z{}",
+        &json[..generated],
+        &json[generated + json[generated..].find('"').unwrap()..]
+    );
+    let digest = |text: &str| -> String {
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let evil = format!("{page}{data}")
+        .replace(json, &crafted_json)
+        .replace(&digest(json), &digest(&crafted_json));
+    assert!(evil.contains("9999-12-31T00:00:00Z"));
+    std::fs::write(&copy, evil).unwrap();
+    let crafted = mailtls(&["report", "verify", copy.to_str().unwrap()]);
+    assert_eq!(crafted.status.code(), Some(1), "{crafted:?}");
+    assert!(
+        String::from_utf8_lossy(&crafted.stdout).contains("page's text was changed"),
+        "{crafted:?}"
+    );
 
     // JSON and CSV carry the same clients; CSV defuses the formula; a range without sessions
     // is empty.

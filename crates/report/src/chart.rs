@@ -172,6 +172,10 @@ const MILESTONES: [(i32, Month, u8, &str); 4] = [
     (2026, Month::December, 31, "rollout ends"),
 ];
 
+/// Furthest the timeline's axis reaches before the first or after the last milestone, in
+/// days (about ten years).
+const MAX_TIMELINE_REACH_DAYS: i64 = 3_653;
+
 /// The MC1293480 timeline with the rollout shaded and `today` marked.
 pub fn timeline(today: Date) -> String {
     let day = |(y, m, d, _): (i32, Month, u8, &str)| {
@@ -179,8 +183,15 @@ pub fn timeline(today: Date) -> String {
     };
     let first = day(MILESTONES[0]) - Duration::days(26);
     let last = day(MILESTONES[3]) + Duration::days(31);
-    let start = first.min(today - Duration::days(14));
-    let end = last.max(today + Duration::days(14));
+    // `today` comes from the report's own data, which `report verify` renders again: a
+    // crafted date near the calendar's ends must not overflow, and one decades away would
+    // draw a month tick for every month in between. So the axis reaches at most
+    // MAX_TIMELINE_REACH beyond the milestones, and a today outside it sits at its edge
+    // (labelled with its real date).
+    let reach = Duration::days(MAX_TIMELINE_REACH_DAYS);
+    let marked = today.clamp(first - reach, last + reach);
+    let start = first.min(marked - Duration::days(14));
+    let end = last.max(marked + Duration::days(14));
     let (left, right) = (20.0, WIDTH - 20.0);
     let span = (end - start).whole_days().max(1) as f64;
     let x = |d: Date| left + (d - start).whole_days() as f64 / span * (right - left);
@@ -235,7 +246,7 @@ pub fn timeline(today: Date) -> String {
             label = xml(milestone.3),
         );
     }
-    let tx = x(today);
+    let tx = x(marked);
     let anchor = if tx > WIDTH - 120.0 { "end" } else { "start" };
     let _ = write!(
         svg,
@@ -275,5 +286,23 @@ mod tests {
         // A today far past the rollout stretches the axis rather than falling off it.
         let later = timeline(date!(2027 - 06 - 01));
         assert!(later.contains("today 2027-06-01"), "{later}");
+    }
+
+    #[test]
+    fn a_today_at_the_calendars_ends_is_drawn_at_the_axis_edge() {
+        // Found by `report verify` on a file whose generated_at said 9999-12-31: the axis
+        // arithmetic overflowed and panicked.
+        for (today, label) in [
+            (Date::MAX, "today 9999-12-31"),
+            (Date::MIN, "today -9999-01-01"),
+        ] {
+            let line = timeline(today);
+            assert!(line.contains(label), "{line}");
+            assert!(line.len() < 40_000, "{} bytes", line.len());
+            assert!(line.contains("2026-08-01 rollout starts"));
+        }
+        let decades = timeline(date!(2090 - 01 - 01));
+        assert!(decades.contains("today 2090-01-01"));
+        assert!(decades.len() < 40_000, "{} bytes", decades.len());
     }
 }

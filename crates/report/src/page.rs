@@ -379,6 +379,30 @@ mod tests {
     }
 
     #[test]
+    fn data_dated_at_the_calendars_ends_renders_and_verifies() {
+        // The report_data fuzz target's seed is such data; it must stay readable.
+        let seed: ReportData =
+            serde_json::from_str(include_str!("../testdata/report-data.json")).unwrap();
+        assert_eq!(seed.clients.len(), 2);
+        // `report verify` renders again any file this version made, with "today" taken from
+        // the file: a crafted date used to overflow the timeline's arithmetic and panic.
+        for generated_at in [
+            "9999-12-31T23:59:59Z",
+            "-9999-01-01T00:00:00Z",
+            "+999999-01-01T00:00:00Z",
+            "36500d",
+        ] {
+            let crafted = ReportData {
+                generated_at: generated_at.into(),
+                ..seed.clone()
+            };
+            let html = render_html(&crafted, None).unwrap();
+            let checked = verify(&html).unwrap();
+            assert_eq!(checked.data, crafted);
+        }
+    }
+
+    #[test]
     fn any_changed_byte_is_found() {
         let html = render_html(&data(), None).unwrap();
         let data_at = html.find(DATA_OPEN).unwrap() + DATA_OPEN.len();
