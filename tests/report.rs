@@ -351,6 +351,37 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
         serde_json::json!({"width": 794, "height": 1123, "deviceScaleFactor": 1, "mobile": false}),
     );
     browser.screenshot(&scratch.path().join("report-print.png"));
+
+    // Ownership field by field: the network's owner stays with a client annotated on its own
+    // (a note), in `clients`, `--unowned` and the report; `--owner ""` clears.
+    let annotate = |args: &[&str]| {
+        let done = mailtls(&[&["clients", "annotate"], args, &["--store", db]].concat());
+        assert!(done.status.success(), "{done:?}");
+    };
+    let plain = listed[2]["id"].as_str().unwrap();
+    annotate(&["127.0.0.0/8", "--owner", "Network team"]);
+    annotate(&[plain, "--note", "printer"]);
+    let clients = listed_clients(db);
+    let client = clients.iter().find(|c| c["id"] == plain).unwrap();
+    assert_eq!(client["owner"], "Network team", "{client:#}");
+    assert_eq!(client["note"], "printer", "{client:#}");
+    let unowned = mailtls(&["clients", "--store", db, "--unowned", "--json"]);
+    let unowned: Vec<Value> = serde_json::from_slice(&unowned.stdout).unwrap();
+    assert!(unowned.is_empty(), "{unowned:#?}");
+    let json: Value =
+        serde_json::from_slice(&mailtls(&["report", "--store", db, "--json"]).stdout).unwrap();
+    assert_eq!(json["totals"]["unowned"], 0, "{json:#}");
+    annotate(&["127.0.0.0/8", "--owner", ""]);
+    annotate(&[breaking, "--owner", "", "--device", ""]);
+    let clients = listed_clients(db);
+    let client = clients.iter().find(|c| c["id"] == breaking).unwrap();
+    assert!(
+        client["owner"].is_null() && client["device"].is_null(),
+        "{client:#}"
+    );
+    let unowned = mailtls(&["clients", "--store", db, "--unowned", "--json"]);
+    let unowned: Vec<Value> = serde_json::from_slice(&unowned.stdout).unwrap();
+    assert_eq!(unowned.len(), 3, "{unowned:#?}");
 }
 
 /// A `mailtls dashboard` process, stopped when dropped.

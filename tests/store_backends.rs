@@ -312,6 +312,52 @@ fn annotations_show_with_their_clients(fresh: FreshStore<'_>) {
     );
     assert_eq!(store.annotations().unwrap().len(), 2);
 
+    // Field by field: a note on the scanner itself and a device on a narrower network keep
+    // the owner its /24 gives it (the client's own annotation used to hide it whole).
+    store
+        .annotate(
+            &AnnotationSubject::Client(scanner.id),
+            &note(None, None, Some("printer")),
+            now,
+        )
+        .unwrap();
+    store
+        .annotate(
+            &AnnotationSubject::parse("198.51.100.0/28"),
+            &note(None, Some("MFP"), None),
+            now,
+        )
+        .unwrap();
+    let annotation_of = |store: &mut Store, id: i64| {
+        let clients = store.clients().unwrap();
+        clients.into_iter().find(|c| c.id == id).unwrap().annotation
+    };
+    assert_eq!(
+        annotation_of(&mut store, scanner.id),
+        Some(note(Some("Security"), Some("MFP"), Some("printer")))
+    );
+    // A field given blank is cleared on that subject: the scanner's note goes, the wider
+    // owner stays; alice's own owner goes, with nothing wider to show instead.
+    store
+        .annotate(
+            &AnnotationSubject::Client(scanner.id),
+            &note(None, None, Some("")),
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        annotation_of(&mut store, scanner.id),
+        Some(note(Some("Security"), Some("MFP"), None))
+    );
+    store
+        .annotate(
+            &AnnotationSubject::Client(alice_id),
+            &note(Some(" "), Some(""), Some("")),
+            now,
+        )
+        .unwrap();
+    assert_eq!(annotation_of(&mut store, alice_id), None);
+
     let missing = store
         .annotate(
             &AnnotationSubject::Client(9_999),
