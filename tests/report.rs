@@ -575,6 +575,77 @@ fn the_dashboard_follows_the_store_filters_and_annotates_in_chromium() {
     );
     assert_eq!(listed_clients(db)[0]["owner"], "Facilities");
 
+    // The live page embeds no data (it would be the whole inventory at every reload).
+    assert_eq!(
+        browser.evaluate("document.getElementById('mailtls-report-data') === null"),
+        true
+    );
+    // The owner emptied in the form is cleared; the device, saved unchanged, stays.
+    browser.navigate(&base);
+    browser.wait_until("document.body.innerText.includes('Lobby printer')");
+    browser.evaluate(&format!(
+        "(() => {{ const form = [...document.querySelectorAll('form.annotate')]
+              .find(f => f.client.value === '{breaking}');
+            form.owner.value = ''; form.requestSubmit(); return true; }})()"
+    ));
+    let cleared = wait_for_clients(db, |clients| {
+        clients
+            .iter()
+            .any(|c| c["id"] == breaking.as_str() && c["owner"].is_null())
+    });
+    let client = cleared
+        .iter()
+        .find(|c| c["id"] == breaking.as_str())
+        .unwrap();
+    assert_eq!(client["device"], "Lobby printer", "{client:#}");
+    // A refused annotation is the request's fault, said as such: an unknown client, and an
+    // owner of 700 characters that is 1,400 bytes (the form's maxlength counts characters).
+    let refused = |fields: &[&str]| -> (String, String) {
+        let mut args = vec!["-s", "-w", "\n%{http_code}"];
+        for field in fields {
+            args.extend(["--data-urlencode", field]);
+        }
+        args.push(post.as_str());
+        let output = Command::new("curl").args(&args).output().expect("curl");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.to_string(), body.to_string())
+    };
+    let csrf_field = format!("csrf={csrf}");
+    let (status, body) = refused(&[&csrf_field, "client=c999999", "owner=Nobody"]);
+    assert_eq!(status, "422", "{body}");
+    assert!(body.contains("no client c999999"), "{body}");
+    let long_owner = format!("owner={}", "\u{e9}".repeat(700));
+    let client_field = format!("client={breaking}");
+    let (status, body) = refused(&[&csrf_field, &client_field, &long_owner]);
+    assert_eq!(status, "422", "{body}");
+    assert!(body.contains("1024 bytes"), "{body}");
+
+    // An exception added to the register shows without restarting the dashboard, and covers
+    // the TLS 1.0 client, so its warning goes.
+    let added = mailtls(&[
+        "exceptions",
+        "add",
+        "--config",
+        config.to_str().unwrap(),
+        "--user",
+        "alice",
+        "--owner",
+        "Helpdesk",
+        "--reason",
+        "old mail client",
+        "--expires",
+        &utc_date("+60 days", "%Y-%m-%d"),
+        "--plan",
+        "upgrade it",
+    ]);
+    assert!(added.status.success(), "{added:?}");
+    browser.navigate(&base);
+    browser.wait_until("document.body.innerText.includes('Exceptions (2)')");
+    let text = browser.evaluate("document.body.innerText");
+    let text = text.as_str().unwrap();
+    assert!(text.contains("Warnings (1)"), "{text}");
+
     // With a token: nothing without it or with a wrong one; the token as bearer or password.
     let token = "7c1b9f0e2d4a6c8e0f1a3b5d7e9f1a2b3c4d5e6f";
     std::fs::write(beside("dashboard.token"), format!("{token}\n")).unwrap();

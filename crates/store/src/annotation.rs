@@ -183,12 +183,16 @@ pub(crate) fn check_lengths(annotation: &Annotation) -> Result<(), crate::StoreE
         ("device", &annotation.device),
         ("note", &annotation.note),
     ] {
-        if value
+        if let Some(bytes) = value
             .as_ref()
-            .is_some_and(|v| v.len() > MAX_ANNOTATION_BYTES)
+            .map(String::len)
+            .filter(|&bytes| bytes > MAX_ANNOTATION_BYTES)
         {
+            // Counted in bytes, as stored: a letter outside ASCII takes 2 to 4, so a text
+            // within a form's 1024 characters can still be too long.
             return Err(crate::StoreError::AnnotationRefused(format!(
-                "the {field} is longer than {MAX_ANNOTATION_BYTES} bytes"
+                "the {field} is {bytes} bytes, longer than {MAX_ANNOTATION_BYTES} bytes \
+                 (a letter outside ASCII takes 2 to 4 bytes); shorten it"
             )));
         }
     }
