@@ -620,6 +620,26 @@ fn the_dashboard_follows_the_store_filters_and_annotates_in_chromium() {
     let (status, body) = refused(&[&csrf_field, &client_field, &long_owner]);
     assert_eq!(status, "422", "{body}");
     assert!(body.contains("1024 bytes"), "{body}");
+    // An owner the client has from its network cannot be cleared on the client: the answer
+    // says where it is set instead of appearing to ignore the form.
+    let network = mailtls(&[
+        "clients",
+        "annotate",
+        "127.0.0.0/8",
+        "--owner",
+        "Network team",
+        "--store",
+        db,
+    ]);
+    assert!(network.status.success(), "{network:?}");
+    let (status, body) = refused(&[
+        &csrf_field,
+        &client_field,
+        "owner=",
+        "shown_owner=Network team",
+    ]);
+    assert_eq!(status, "409", "{body}");
+    assert!(body.contains("owner \"Network team\""), "{body}");
 
     // An exception added to the register shows without restarting the dashboard, and covers
     // the TLS 1.0 client, so its warning goes.

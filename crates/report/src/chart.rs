@@ -81,7 +81,8 @@ pub fn legacy_days(days: &[DayRow], title: &str) -> String {
     let plot_w = WIDTH - left - 10.0;
     let max = days
         .iter()
-        .map(|d| d.legacy_sessions + d.plaintext_sessions)
+        // Saturating: the counts may come from a file `report verify` renders again.
+        .map(|d| d.legacy_sessions.saturating_add(d.plaintext_sessions))
         .max()
         .unwrap_or(0);
     let scale = plot_h / max.max(1) as f64;
@@ -137,7 +138,7 @@ pub fn ownership(rows: &[Ownership], title: &str) -> String {
     let mut svg = open_svg(height, title);
     let max = rows
         .iter()
-        .map(|r| r.owned + r.unowned)
+        .map(|r| r.owned.saturating_add(r.unowned))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -289,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn a_today_at_the_calendars_ends_is_drawn_at_the_axis_edge() {
+    fn dates_and_counts_at_their_types_ends_are_drawn_not_overflowed() {
         // Found by `report verify` on a file whose generated_at said 9999-12-31: the axis
         // arithmetic overflowed and panicked.
         for (today, label) in [
@@ -301,6 +302,20 @@ mod tests {
             assert!(line.len() < 40_000, "{} bytes", line.len());
             assert!(line.contains("2026-08-01 rollout starts"));
         }
+        // Counts at u64's end, as a crafted file may hold: drawn, not overflowed.
+        let huge = DayRow {
+            day: "2026-12-02".into(),
+            sessions: u64::MAX,
+            legacy_sessions: u64::MAX,
+            plaintext_sessions: u64::MAX,
+        };
+        assert!(legacy_days(&[huge], "t").contains("2026-12-02"));
+        let owners = Ownership {
+            verdict: "breaks".into(),
+            owned: u64::MAX,
+            unowned: u64::MAX,
+        };
+        assert!(ownership(&[owners], "t").contains("without owner"));
         let decades = timeline(date!(2090 - 01 - 01));
         assert!(decades.contains("today 2090-01-01"));
         assert!(decades.len() < 40_000, "{} bytes", decades.len());
