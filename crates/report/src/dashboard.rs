@@ -281,7 +281,7 @@ fn loopback_host(headers: &HeaderMap, port: u16) -> bool {
         .any(|name| host == format!("{name}:{port}"))
 }
 
-/// A form's or query's text field: empty is not given.
+/// A filter field of the query: empty is not given.
 fn given(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
