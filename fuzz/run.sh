@@ -288,6 +288,10 @@ write_seeds() {
     { byte 1; cat "$testdata/postfix.log"; } > "$dir/log_reader/postfix"
     cp "$testdata"/entra-* "$dir/entra_sign_ins/"
     cp "$testdata"/smtp-auth-report* "$dir/smtp_auth_report/"
+
+    # Report data: the report crate's own sample, as `mailtls report` embeds it.
+    mkdir -p "$dir/report_data"
+    cp "$repo_dir/crates/report/testdata/report-data.json" "$dir/report_data/"
 }
 write_seeds "$seed_dir"
 

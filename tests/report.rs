@@ -20,6 +20,7 @@ use e2e::{
     ListenerSpec, Scratch,
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// What the TLS 1.3 client reports as its software: markup that must stay text.
 const HOSTILE_NAME: &str = "<script>alert(1)</script>";
@@ -209,6 +210,35 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
     std::fs::write(&copy, html.replacen("Lobby printer", "Lobby Printer", 1)).unwrap();
     let changed = mailtls(&["report", "verify", copy.to_str().unwrap()]);
     assert_eq!(changed.status.code(), Some(1), "{changed:?}");
+    // A crafted file: "today" moved to the calendar's last day and the digest recomputed, so
+    // `verify` renders it again (it once panicked there); the page is not what that data
+    // renders to, so it is refused with a reason.
+    let (page, data) = html.split_at(data_at);
+    let json_at = data.find('>').unwrap() + 1;
+    let json = &data[json_at..json_at + data[json_at..].find("</script>").unwrap()];
+    let generated = json.find("\"generated_at\":\"").unwrap() + 16;
+    let crafted_json = format!(
+        "{}9999-12-31T00:00:00Z{}",
+        &json[..generated],
+        &json[generated + json[generated..].find('"').unwrap()..]
+    );
+    let digest = |text: &str| -> String {
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let evil = format!("{page}{data}")
+        .replace(json, &crafted_json)
+        .replace(&digest(json), &digest(&crafted_json));
+    assert!(evil.contains("9999-12-31T00:00:00Z"));
+    std::fs::write(&copy, evil).unwrap();
+    let crafted = mailtls(&["report", "verify", copy.to_str().unwrap()]);
+    assert_eq!(crafted.status.code(), Some(1), "{crafted:?}");
+    assert!(
+        String::from_utf8_lossy(&crafted.stdout).contains("page's text was changed"),
+        "{crafted:?}"
+    );
 
     // JSON and CSV carry the same clients; CSV defuses the formula; a range without sessions
     // is empty.
@@ -321,6 +351,37 @@ fn the_report_renders_offline_keeps_client_text_as_text_and_detects_a_changed_by
         serde_json::json!({"width": 794, "height": 1123, "deviceScaleFactor": 1, "mobile": false}),
     );
     browser.screenshot(&scratch.path().join("report-print.png"));
+
+    // Ownership field by field: the network's owner stays with a client annotated on its own
+    // (a note), in `clients`, `--unowned` and the report; `--owner ""` clears.
+    let annotate = |args: &[&str]| {
+        let done = mailtls(&[&["clients", "annotate"], args, &["--store", db]].concat());
+        assert!(done.status.success(), "{done:?}");
+    };
+    let plain = listed[2]["id"].as_str().unwrap();
+    annotate(&["127.0.0.0/8", "--owner", "Network team"]);
+    annotate(&[plain, "--note", "printer"]);
+    let clients = listed_clients(db);
+    let client = clients.iter().find(|c| c["id"] == plain).unwrap();
+    assert_eq!(client["owner"], "Network team", "{client:#}");
+    assert_eq!(client["note"], "printer", "{client:#}");
+    let unowned = mailtls(&["clients", "--store", db, "--unowned", "--json"]);
+    let unowned: Vec<Value> = serde_json::from_slice(&unowned.stdout).unwrap();
+    assert!(unowned.is_empty(), "{unowned:#?}");
+    let json: Value =
+        serde_json::from_slice(&mailtls(&["report", "--store", db, "--json"]).stdout).unwrap();
+    assert_eq!(json["totals"]["unowned"], 0, "{json:#}");
+    annotate(&["127.0.0.0/8", "--owner", ""]);
+    annotate(&[breaking, "--owner", "", "--device", ""]);
+    let clients = listed_clients(db);
+    let client = clients.iter().find(|c| c["id"] == breaking).unwrap();
+    assert!(
+        client["owner"].is_null() && client["device"].is_null(),
+        "{client:#}"
+    );
+    let unowned = mailtls(&["clients", "--store", db, "--unowned", "--json"]);
+    let unowned: Vec<Value> = serde_json::from_slice(&unowned.stdout).unwrap();
+    assert_eq!(unowned.len(), 3, "{unowned:#?}");
 }
 
 /// A `mailtls dashboard` process, stopped when dropped.
@@ -513,6 +574,97 @@ fn the_dashboard_follows_the_store_filters_and_annotates_in_chromium() {
         "foreign Host"
     );
     assert_eq!(listed_clients(db)[0]["owner"], "Facilities");
+
+    // The live page embeds no data (it would be the whole inventory at every reload).
+    assert_eq!(
+        browser.evaluate("document.getElementById('mailtls-report-data') === null"),
+        true
+    );
+    // The owner emptied in the form is cleared; the device, saved unchanged, stays.
+    browser.navigate(&base);
+    browser.wait_until("document.body.innerText.includes('Lobby printer')");
+    browser.evaluate(&format!(
+        "(() => {{ const form = [...document.querySelectorAll('form.annotate')]
+              .find(f => f.client.value === '{breaking}');
+            form.owner.value = ''; form.requestSubmit(); return true; }})()"
+    ));
+    let cleared = wait_for_clients(db, |clients| {
+        clients
+            .iter()
+            .any(|c| c["id"] == breaking.as_str() && c["owner"].is_null())
+    });
+    let client = cleared
+        .iter()
+        .find(|c| c["id"] == breaking.as_str())
+        .unwrap();
+    assert_eq!(client["device"], "Lobby printer", "{client:#}");
+    // A refused annotation is the request's fault, said as such: an unknown client, and an
+    // owner of 700 characters that is 1,400 bytes (the form's maxlength counts characters).
+    let refused = |fields: &[&str]| -> (String, String) {
+        let mut args = vec!["-s", "-w", "\n%{http_code}"];
+        for field in fields {
+            args.extend(["--data-urlencode", field]);
+        }
+        args.push(post.as_str());
+        let output = Command::new("curl").args(&args).output().expect("curl");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.to_string(), body.to_string())
+    };
+    let csrf_field = format!("csrf={csrf}");
+    let (status, body) = refused(&[&csrf_field, "client=c999999", "owner=Nobody"]);
+    assert_eq!(status, "422", "{body}");
+    assert!(body.contains("no client c999999"), "{body}");
+    let long_owner = format!("owner={}", "\u{e9}".repeat(700));
+    let client_field = format!("client={breaking}");
+    let (status, body) = refused(&[&csrf_field, &client_field, &long_owner]);
+    assert_eq!(status, "422", "{body}");
+    assert!(body.contains("1024 bytes"), "{body}");
+    // An owner the client has from its network cannot be cleared on the client: the answer
+    // says where it is set instead of appearing to ignore the form.
+    let network = mailtls(&[
+        "clients",
+        "annotate",
+        "127.0.0.0/8",
+        "--owner",
+        "Network team",
+        "--store",
+        db,
+    ]);
+    assert!(network.status.success(), "{network:?}");
+    let (status, body) = refused(&[
+        &csrf_field,
+        &client_field,
+        "owner=",
+        "shown_owner=Network team",
+    ]);
+    assert_eq!(status, "409", "{body}");
+    assert!(body.contains("owner \"Network team\""), "{body}");
+
+    // An exception added to the register shows without restarting the dashboard, and covers
+    // the TLS 1.0 client, so its warning goes.
+    let added = mailtls(&[
+        "exceptions",
+        "add",
+        "--config",
+        config.to_str().unwrap(),
+        "--user",
+        "alice",
+        "--owner",
+        "Helpdesk",
+        "--reason",
+        "old mail client",
+        "--expires",
+        &utc_date("+60 days", "%Y-%m-%d"),
+        "--plan",
+        "upgrade it",
+    ]);
+    assert!(added.status.success(), "{added:?}");
+    browser.navigate(&base);
+    browser.wait_until("document.body.innerText.includes('Exceptions (2)')");
+    let text = browser.evaluate("document.body.innerText");
+    let text = text.as_str().unwrap();
+    assert!(text.contains("Warnings (1)"), "{text}");
 
     // With a token: nothing without it or with a wrong one; the token as bearer or password.
     let token = "7c1b9f0e2d4a6c8e0f1a3b5d7e9f1a2b3c4d5e6f";

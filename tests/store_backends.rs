@@ -312,6 +312,41 @@ fn annotations_show_with_their_clients(fresh: FreshStore<'_>) {
     );
     assert_eq!(store.annotations().unwrap().len(), 2);
 
+    // Field by field: a note on the scanner itself and a device on a narrower network keep
+    // the owner its /24 gives it (the client's own annotation used to hide it whole).
+    let write = |store: &mut Store, subject: AnnotationSubject, annotation: Annotation| {
+        store.annotate(&subject, &annotation, now).unwrap();
+    };
+    let annotation_of = |store: &mut Store, id: i64| {
+        let clients = store.clients().unwrap();
+        clients.into_iter().find(|c| c.id == id).unwrap().annotation
+    };
+    let scanner_id = AnnotationSubject::Client(scanner.id);
+    write(
+        &mut store,
+        scanner_id.clone(),
+        note(None, None, Some("printer")),
+    );
+    write(
+        &mut store,
+        AnnotationSubject::parse("198.51.100.0/28"),
+        note(None, Some("MFP"), None),
+    );
+    assert_eq!(
+        annotation_of(&mut store, scanner.id),
+        Some(note(Some("Security"), Some("MFP"), Some("printer")))
+    );
+    // A field given blank is cleared on that subject: the scanner's note goes, the wider
+    // owner stays; alice's own owner goes, with nothing wider to show instead.
+    write(&mut store, scanner_id, note(None, None, Some("")));
+    assert_eq!(
+        annotation_of(&mut store, scanner.id),
+        Some(note(Some("Security"), Some("MFP"), None))
+    );
+    let alice = AnnotationSubject::Client(alice_id);
+    write(&mut store, alice, note(Some(" "), Some(""), Some("")));
+    assert_eq!(annotation_of(&mut store, alice_id), None);
+
     let missing = store
         .annotate(
             &AnnotationSubject::Client(9_999),

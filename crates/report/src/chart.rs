@@ -81,7 +81,8 @@ pub fn legacy_days(days: &[DayRow], title: &str) -> String {
     let plot_w = WIDTH - left - 10.0;
     let max = days
         .iter()
-        .map(|d| d.legacy_sessions + d.plaintext_sessions)
+        // Saturating: the counts may come from a file `report verify` renders again.
+        .map(|d| d.legacy_sessions.saturating_add(d.plaintext_sessions))
         .max()
         .unwrap_or(0);
     let scale = plot_h / max.max(1) as f64;
@@ -137,7 +138,7 @@ pub fn ownership(rows: &[Ownership], title: &str) -> String {
     let mut svg = open_svg(height, title);
     let max = rows
         .iter()
-        .map(|r| r.owned + r.unowned)
+        .map(|r| r.owned.saturating_add(r.unowned))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -172,6 +173,10 @@ const MILESTONES: [(i32, Month, u8, &str); 4] = [
     (2026, Month::December, 31, "rollout ends"),
 ];
 
+/// Furthest the timeline's axis reaches before the first or after the last milestone, in
+/// days (about ten years).
+const MAX_TIMELINE_REACH_DAYS: i64 = 3_653;
+
 /// The MC1293480 timeline with the rollout shaded and `today` marked.
 pub fn timeline(today: Date) -> String {
     let day = |(y, m, d, _): (i32, Month, u8, &str)| {
@@ -179,8 +184,15 @@ pub fn timeline(today: Date) -> String {
     };
     let first = day(MILESTONES[0]) - Duration::days(26);
     let last = day(MILESTONES[3]) + Duration::days(31);
-    let start = first.min(today - Duration::days(14));
-    let end = last.max(today + Duration::days(14));
+    // `today` comes from the report's own data, which `report verify` renders again: a
+    // crafted date near the calendar's ends must not overflow, and one decades away would
+    // draw a month tick for every month in between. So the axis reaches at most
+    // MAX_TIMELINE_REACH beyond the milestones, and a today outside it sits at its edge
+    // (labelled with its real date).
+    let reach = Duration::days(MAX_TIMELINE_REACH_DAYS);
+    let marked = today.clamp(first - reach, last + reach);
+    let start = first.min(marked - Duration::days(14));
+    let end = last.max(marked + Duration::days(14));
     let (left, right) = (20.0, WIDTH - 20.0);
     let span = (end - start).whole_days().max(1) as f64;
     let x = |d: Date| left + (d - start).whole_days() as f64 / span * (right - left);
@@ -235,7 +247,7 @@ pub fn timeline(today: Date) -> String {
             label = xml(milestone.3),
         );
     }
-    let tx = x(today);
+    let tx = x(marked);
     let anchor = if tx > WIDTH - 120.0 { "end" } else { "start" };
     let _ = write!(
         svg,
@@ -275,5 +287,37 @@ mod tests {
         // A today far past the rollout stretches the axis rather than falling off it.
         let later = timeline(date!(2027 - 06 - 01));
         assert!(later.contains("today 2027-06-01"), "{later}");
+    }
+
+    #[test]
+    fn dates_and_counts_at_their_types_ends_are_drawn_not_overflowed() {
+        // Found by `report verify` on a file whose generated_at said 9999-12-31: the axis
+        // arithmetic overflowed and panicked.
+        for (today, label) in [
+            (Date::MAX, "today 9999-12-31"),
+            (Date::MIN, "today -9999-01-01"),
+        ] {
+            let line = timeline(today);
+            assert!(line.contains(label), "{line}");
+            assert!(line.len() < 40_000, "{} bytes", line.len());
+            assert!(line.contains("2026-08-01 rollout starts"));
+        }
+        // Counts at u64's end, as a crafted file may hold: drawn, not overflowed.
+        let huge = DayRow {
+            day: "2026-12-02".into(),
+            sessions: u64::MAX,
+            legacy_sessions: u64::MAX,
+            plaintext_sessions: u64::MAX,
+        };
+        assert!(legacy_days(&[huge], "t").contains("2026-12-02"));
+        let owners = Ownership {
+            verdict: "breaks".into(),
+            owned: u64::MAX,
+            unowned: u64::MAX,
+        };
+        assert!(ownership(&[owners], "t").contains("without owner"));
+        let decades = timeline(date!(2090 - 01 - 01));
+        assert!(decades.contains("today 2090-01-01"));
+        assert!(decades.len() < 40_000, "{} bytes", decades.len());
     }
 }

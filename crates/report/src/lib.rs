@@ -21,4 +21,4 @@ pub use page::{render_html, verify, LiveView, PageError, VerifiedReport};
 pub use register::{ExceptionRow, RegisterSection, WarningRow};
 mod dashboard;
 
-pub use dashboard::{check_exposure, serve, DashboardError, DashboardToken};
+pub use dashboard::{check_exposure, serve, DashboardError, DashboardToken, PolicySource};

@@ -11,8 +11,9 @@ use crate::ClientSummary;
 /// Longest owner, device or note kept, in bytes.
 pub const MAX_ANNOTATION_BYTES: usize = 1024;
 
-/// What an annotation is about. A client's annotation is that of its most specific subject:
-/// its id, else its login, else its address, else the narrowest network holding the address.
+/// What an annotation is about. Each field of a client's annotation is that of its most
+/// specific subject setting it: its id, else its login, else its address, else the narrowest
+/// network holding the address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnnotationSubject {
     /// One client, by the id `mailtls clients` shows (`c17`).
@@ -85,7 +86,9 @@ impl fmt::Display for AnnotationSubject {
     }
 }
 
-/// Who owns a client and what it is. A field left `None` when annotating keeps its old value.
+/// Who owns a client and what it is. When annotating, a field left `None` keeps its old value
+/// and one given empty (or only spaces) clears it on that subject, so the client shows what a
+/// wider subject (its network, say) sets, if any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Annotation {
     /// The person or team responsible.
@@ -122,29 +125,55 @@ impl<'a> AnnotationIndex<'a> {
         index
     }
 
-    /// The annotation of the most specific subject that names `client`: its id, else its
-    /// login, else its address, else the narrowest network holding the address (the latest
-    /// written among equally narrow ones).
+    /// The annotation of `client`, field by field: its owner, device and note each come from
+    /// the most specific subject naming it that sets that field: its id, else its login, else
+    /// its address, else the networks holding the address, narrowest first. So a note on one
+    /// client keeps the owner its network gives it. `None` when no field is set.
     pub(crate) fn annotation_for(&self, client: &ClientSummary) -> Option<Annotation> {
         let identity = &client.identity;
         let exact = |kind: &'static str, key: String| self.exact.get(&(kind, key)).copied();
-        exact("client", client.id.to_string())
-            .or_else(|| {
-                identity
-                    .login
-                    .as_ref()
-                    .and_then(|login| exact("login", login.clone()))
-            })
-            .or_else(|| exact("address", identity.address.to_string()))
-            .or_else(|| {
-                self.networks
-                    .iter()
-                    .filter(|(network, _)| network.contains(&identity.address))
-                    .max_by_key(|(network, _)| network.prefix_len())
-                    .map(|(_, annotation)| *annotation)
-            })
-            .cloned()
+        let mut networks: Vec<&(IpNet, &Annotation)> = self
+            .networks
+            .iter()
+            .filter(|(network, _)| network.contains(&identity.address))
+            .collect();
+        // Narrowest first; among equally narrow ones (one network written twice) the latest.
+        networks.reverse();
+        networks.sort_by_key(|(network, _)| std::cmp::Reverse(network.prefix_len()));
+        let most_specific_first: Vec<&Annotation> = [
+            exact("client", client.id.to_string()),
+            identity
+                .login
+                .as_ref()
+                .and_then(|login| exact("login", login.clone())),
+            exact("address", identity.address.to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(networks.into_iter().map(|(_, annotation)| *annotation))
+        .collect();
+        let field = |get: fn(&Annotation) -> &Option<String>| {
+            most_specific_first
+                .iter()
+                .find_map(|annotation| get(annotation).clone())
+        };
+        let merged = Annotation {
+            owner: field(|a| &a.owner),
+            device: field(|a| &a.device),
+            note: field(|a| &a.note),
+        };
+        (merged != Annotation::default()).then_some(merged)
     }
+}
+
+/// How `annotate` writes each field (owner, device, note): whether it changes, and to what.
+/// A field not given keeps its value; one given blank is stored as none (cleared).
+pub(crate) fn field_writes(annotation: &Annotation) -> [(bool, Option<&str>); 3] {
+    [&annotation.owner, &annotation.device, &annotation.note].map(|field| match field {
+        None => (false, None),
+        Some(text) if text.trim().is_empty() => (true, None),
+        Some(text) => (true, Some(text.as_str())),
+    })
 }
 
 /// Refuses an annotation with a field longer than [`MAX_ANNOTATION_BYTES`].
@@ -154,12 +183,16 @@ pub(crate) fn check_lengths(annotation: &Annotation) -> Result<(), crate::StoreE
         ("device", &annotation.device),
         ("note", &annotation.note),
     ] {
-        if value
+        if let Some(bytes) = value
             .as_ref()
-            .is_some_and(|v| v.len() > MAX_ANNOTATION_BYTES)
+            .map(String::len)
+            .filter(|&bytes| bytes > MAX_ANNOTATION_BYTES)
         {
+            // Counted in bytes, as stored: a letter outside ASCII takes 2 to 4, so a text
+            // within a form's 1024 characters can still be too long.
             return Err(crate::StoreError::AnnotationRefused(format!(
-                "the {field} is longer than {MAX_ANNOTATION_BYTES} bytes"
+                "the {field} is {bytes} bytes, longer than {MAX_ANNOTATION_BYTES} bytes \
+                 (a letter outside ASCII takes 2 to 4 bytes); shorten it"
             )));
         }
     }
@@ -168,7 +201,71 @@ pub(crate) fn check_lengths(annotation: &Annotation) -> Result<(), crate::StoreE
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
+    use crate::{ClientIdentity, Source, Verdict};
+
+    fn client(id: i64, address: &str, login: &str) -> ClientSummary {
+        ClientSummary {
+            id,
+            identity: ClientIdentity {
+                address: address.parse().unwrap(),
+                login: Some(login.into()),
+                ja4: None,
+                reported_software: None,
+            },
+            source: Source::Gateway,
+            first_seen: UNIX_EPOCH,
+            last_seen: UNIX_EPOCH,
+            sessions: 1,
+            highest_offered: None,
+            negotiated: vec![],
+            attributes: Default::default(),
+            verdict: Verdict::Unknown,
+            annotation: None,
+        }
+    }
+
+    fn annotation(owner: Option<&str>, device: Option<&str>, note: Option<&str>) -> Annotation {
+        Annotation {
+            owner: owner.map(Into::into),
+            device: device.map(Into::into),
+            note: note.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn each_field_comes_from_the_most_specific_subject_setting_it() {
+        let annotations = vec![
+            (
+                AnnotationSubject::parse("127.0.0.0/8"),
+                annotation(Some("Facilities"), Some("any device"), Some("wide")),
+            ),
+            (
+                AnnotationSubject::parse("127.0.0.0/24"),
+                annotation(None, Some("lab"), None),
+            ),
+            (
+                AnnotationSubject::parse("c7"),
+                annotation(None, None, Some("printer")),
+            ),
+            (
+                AnnotationSubject::parse("alice"),
+                annotation(Some("Alice"), None, None),
+            ),
+        ];
+        let index = AnnotationIndex::new(&annotations);
+        assert_eq!(
+            index.annotation_for(&client(7, "127.0.0.1", "bob")),
+            Some(annotation(Some("Facilities"), Some("lab"), Some("printer")))
+        );
+        assert_eq!(
+            index.annotation_for(&client(8, "127.0.1.1", "alice")),
+            Some(annotation(Some("Alice"), Some("any device"), Some("wide")))
+        );
+        assert_eq!(index.annotation_for(&client(9, "192.0.2.1", "eve")), None);
+    }
 
     #[test]
     fn subjects_parse_as_documented() {

@@ -245,7 +245,8 @@ pub struct ClientSummary {
     pub attributes: BTreeMap<AttributeKind, Vec<String>>,
     /// The verdict.
     pub verdict: Verdict,
-    /// Owner, device and note from the most specific annotation naming this client.
+    /// Owner, device and note, each from the most specific annotation naming this client that
+    /// sets it.
     pub annotation: Option<crate::Annotation>,
 }
 

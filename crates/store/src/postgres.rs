@@ -353,22 +353,27 @@ impl PostgresStore {
                     return Ok(false);
                 }
             }
+            let [(set_owner, owner), (set_device, device), (set_note, note)] =
+                crate::annotation::field_writes(annotation);
             tx.execute(
                 "INSERT INTO client_annotations
                      (subject_kind, subject, owner, device, note, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz)
                  ON CONFLICT (subject_kind, subject) DO UPDATE SET
-                     owner = coalesce(excluded.owner, client_annotations.owner),
-                     device = coalesce(excluded.device, client_annotations.device),
-                     note = coalesce(excluded.note, client_annotations.note),
+                     owner = CASE WHEN $7 THEN excluded.owner ELSE client_annotations.owner END,
+                     device = CASE WHEN $8 THEN excluded.device ELSE client_annotations.device END,
+                     note = CASE WHEN $9 THEN excluded.note ELSE client_annotations.note END,
                      updated_at = excluded.updated_at",
                 &[
                     &subject.kind(),
                     &subject.key(),
-                    &annotation.owner,
-                    &annotation.device,
-                    &annotation.note,
+                    &owner,
+                    &device,
+                    &note,
                     &timestamp::format(now),
+                    &set_owner,
+                    &set_device,
+                    &set_note,
                 ],
             )?;
             Ok(true)

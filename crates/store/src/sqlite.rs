@@ -238,8 +238,9 @@ impl SqliteStore {
         Ok(annotations)
     }
 
-    /// Sets the owner, device and note of `subject`; fields given as `None` keep their value.
-    /// A client id must exist; a field longer than 1024 bytes is refused.
+    /// Sets the owner, device and note of `subject`; fields given as `None` keep their value,
+    /// fields given blank are cleared. A client id must exist; a field longer than 1024 bytes
+    /// is refused.
     pub fn annotate(
         &mut self,
         subject: &AnnotationSubject,
@@ -256,22 +257,27 @@ impl SqliteStore {
                 )));
             }
         }
+        let [(set_owner, owner), (set_device, device), (set_note, note)] =
+            crate::annotation::field_writes(annotation);
         self.conn
             .execute(
                 "INSERT INTO client_annotations (subject_kind, subject, owner, device, note, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (subject_kind, subject) DO UPDATE SET
-                     owner = coalesce(excluded.owner, owner),
-                     device = coalesce(excluded.device, device),
-                     note = coalesce(excluded.note, note),
+                     owner = CASE WHEN ?7 THEN excluded.owner ELSE owner END,
+                     device = CASE WHEN ?8 THEN excluded.device ELSE device END,
+                     note = CASE WHEN ?9 THEN excluded.note ELSE note END,
                      updated_at = excluded.updated_at",
                 params![
                     subject.kind(),
                     subject.key(),
-                    annotation.owner,
-                    annotation.device,
-                    annotation.note,
+                    owner,
+                    device,
+                    note,
                     timestamp::format(now),
+                    set_owner,
+                    set_device,
+                    set_note,
                 ],
             )
             .map(drop)

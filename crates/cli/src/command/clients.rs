@@ -49,13 +49,13 @@ enum ClientsAction {
     Annotate {
         /// A client id (`c17`), an address, a network (`192.0.2.0/24`) or a login.
         client: String,
-        /// The person or team responsible.
+        /// The person or team responsible; `--owner ""` clears it on this subject.
         #[arg(long)]
         owner: Option<String>,
-        /// What the device is.
+        /// What the device is; `--device ""` clears it.
         #[arg(long)]
         device: Option<String>,
-        /// Anything else worth knowing.
+        /// Anything else worth knowing; `--note ""` clears it.
         #[arg(long)]
         note: Option<String>,
     },

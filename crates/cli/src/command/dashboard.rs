@@ -3,11 +3,15 @@
 //! needs `[dashboard] token_file` in the config.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use report::{check_exposure, DashboardToken};
+use policy::PolicySet;
+use report::{check_exposure, DashboardToken, PolicySource};
 
 use super::store::StoreChoice;
 use crate::config::{self, DashboardSettings};
@@ -35,11 +39,14 @@ pub fn run(args: DashboardArgs) -> ExitCode {
 }
 
 fn run_inner(args: DashboardArgs) -> Result<()> {
-    // With the gateway's config, its exception register is shown too.
+    // With the gateway's config, its exception register is shown too, read again as the
+    // config or the register's file changes.
     let (settings, register) = match args.store.config_file() {
         Some(path) => {
             let config = config::load_or_explain(path)?;
-            (config.dashboard, Some(config.policy))
+            let source: Box<dyn PolicySource> =
+                Box::new(ConfigPolicies::new(path.to_owned(), config.policy));
+            (config.dashboard, Some(source))
         }
         None => (DashboardSettings::default(), None),
     };
@@ -81,4 +88,57 @@ fn run_inner(args: DashboardArgs) -> Result<()> {
         report::serve(listener, store, token, register).await?;
         Ok(())
     })
+}
+
+/// The policies of the config at `config`, loaded again when the config or its exception
+/// register file changes (by modification time and size), so `mailtls exceptions add` shows on
+/// the dashboard without a restart. A config that no longer loads keeps the last good
+/// policies, and says why once per change.
+struct ConfigPolicies {
+    config: PathBuf,
+    loaded: Mutex<(Vec<FileStamp>, Arc<PolicySet>)>,
+}
+
+/// What tells a file changed: its modification time and size (none when unreadable).
+type FileStamp = Option<(SystemTime, u64)>;
+
+impl ConfigPolicies {
+    fn new(config: PathBuf, policies: Arc<PolicySet>) -> ConfigPolicies {
+        let stamps = stamps(&config);
+        ConfigPolicies {
+            config,
+            loaded: Mutex::new((stamps, policies)),
+        }
+    }
+}
+
+/// The stamps of the config and of its register's file (the config again when it holds the
+/// register).
+fn stamps(config: &std::path::Path) -> Vec<FileStamp> {
+    let stamp = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    };
+    let register = config::register_path(config).ok();
+    vec![stamp(config), register.as_deref().and_then(stamp)]
+}
+
+impl PolicySource for ConfigPolicies {
+    fn current(&self) -> Arc<PolicySet> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let now = stamps(&self.config);
+        if now != loaded.0 {
+            match config::load(&self.config) {
+                Ok(config) => loaded.1 = config.policy,
+                Err(problems) => eprintln!(
+                    "mailtls dashboard: {} has {} problem(s), still showing the register as it was: {}",
+                    self.config.display(),
+                    problems.len(),
+                    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+                ),
+            }
+            loaded.0 = now;
+        }
+        loaded.1.clone()
+    }
 }
