@@ -39,6 +39,10 @@ use crate::{
     UnexceptedClient,
 };
 
+/// Asks a new connection whether the writes of a transaction whose commit went unanswered are
+/// there (see [`PostgresStore::in_transaction_checked`]).
+type LandedCheck<'a> = &'a dyn Fn(&mut Client) -> Result<bool, postgres::Error>;
+
 /// Attempts at a transaction that failed on a serialization failure or deadlock.
 const CONFLICT_ATTEMPTS: u32 = 5;
 /// How long a connection attempt may take: the writer retries later, the CLI reports it.
@@ -239,30 +243,64 @@ impl PostgresStore {
     fn in_transaction<R>(
         &mut self,
         doing: &'static str,
+        work: impl FnMut(&mut Transaction<'_>, &Statements) -> Result<R, postgres::Error>,
+    ) -> Result<R, StoreError> {
+        self.in_transaction_checked(doing, work, None)
+    }
+
+    /// [`PostgresStore::in_transaction`]; when the connection is lost while the commit's answer
+    /// is awaited, so the commit may or may not have happened, `landed` is asked on a new
+    /// connection whether the transaction's writes are there. Without that check a caller
+    /// retrying the "failed" write would store it twice.
+    fn in_transaction_checked<R>(
+        &mut self,
+        doing: &'static str,
         mut work: impl FnMut(&mut Transaction<'_>, &Statements) -> Result<R, postgres::Error>,
+        landed: Option<LandedCheck<'_>>,
     ) -> Result<R, StoreError> {
         let mut attempt = 1;
         loop {
             let Connection { client, statements } = self.connection()?;
             let outcome = client.transaction().and_then(|mut tx| {
                 let value = work(&mut tx, statements)?;
-                tx.commit()?;
-                Ok(value)
+                Ok((tx.commit(), value))
             });
-            match outcome {
-                Ok(value) => return Ok(value),
-                Err(e)
-                    if attempt < CONFLICT_ATTEMPTS
-                        && matches!(
-                            e.code(),
-                            Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-                                | Some(&SqlState::T_R_DEADLOCK_DETECTED)
-                        ) =>
-                {
-                    attempt += 1;
+            let error = match outcome {
+                Ok((Ok(()), value)) => return Ok(value),
+                // No SQL state: the server's answer never came (the connection broke).
+                Ok((Err(e), value)) if e.code().is_none() => {
+                    let Some(landed) = landed else {
+                        return Err(self.error(doing)(e));
+                    };
+                    let target = self.target.url.clone();
+                    let check = self.connection().and_then(|Connection { client, .. }| {
+                        landed(client).map_err(|e| StoreError::Postgres {
+                            target,
+                            doing: "check whether a commit happened",
+                            reason: describe(&e),
+                        })
+                    });
+                    return match check {
+                        Ok(true) => {
+                            tracing::warn!(
+                                doing,
+                                "the connection broke while a commit was answered; the commit had happened"
+                            );
+                            Ok(value)
+                        }
+                        _ => Err(self.error(doing)(e)),
+                    };
                 }
-                Err(source) => return Err(self.error(doing)(source)),
+                Ok((Err(e), _)) | Err(e) => e,
+            };
+            let conflict = matches!(
+                error.code(),
+                Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+            );
+            if !conflict || attempt >= CONFLICT_ATTEMPTS {
+                return Err(self.error(doing)(error));
             }
+            attempt += 1;
         }
     }
 
@@ -852,9 +890,29 @@ impl SessionStore for PostgresStore {
         }
         // Taken out for the transaction's closure, which borrows the store; put back after.
         let known = std::mem::take(&mut self.known_values);
-        let written = self.in_transaction("write session records", |tx, statements| {
-            write_sessions(tx, statements, records.iter(), &known)
-        });
+        // A batch is written whole or not at all, so its last record being there proves the
+        // commit: no two sessions share a client address and port, start and listener.
+        let last = records.last().expect("a batch that is not empty");
+        let landed = |client: &mut Client| -> Result<bool, postgres::Error> {
+            let found = client.query_one(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE client_addr = $1
+                     AND started_at = $2::text::timestamptz AND client_port = $3
+                     AND listener = $4 AND source = $5)",
+                &[
+                    &last.client_addr.to_string(),
+                    &timestamp::format(last.started_at),
+                    &i64::from(last.client_port),
+                    &last.listener,
+                    &last.source.as_str(),
+                ],
+            )?;
+            Ok(found.get(0))
+        };
+        let written = self.in_transaction_checked(
+            "write session records",
+            |tx, statements| write_sessions(tx, statements, records.iter(), &known),
+            Some(&landed),
+        );
         self.known_values = known;
         let checked: Vec<KnownValue> = written?;
         self.known_values.extend(checked);
