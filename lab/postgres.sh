@@ -6,6 +6,7 @@
 #   lab/postgres.sh resume DIR     # start it again on the same port with the same data
 #   lab/postgres.sh createdb DIR NAME   # one more empty database owned by mailtls
 #   lab/postgres.sh dropdb DIR NAME     # drop it again (a benchmark's round, to free disk)
+#   lab/postgres.sh psql DIR NAME <SQL   # SQL run in database NAME as the superuser (fault tests)
 #   lab/postgres.sh stop DIR
 #
 # A new cluster in DIR/data, run as the postgres user (when started as root), listening on a
@@ -84,7 +85,8 @@ cmd_resume() {
     echo "postgres.sh: resumed PostgreSQL on 127.0.0.1:$port in $dir"
 }
 
-# createdb or dropdb (TOOL) of database NAME in DIR's server.
+# createdb or dropdb (TOOL) of database NAME in DIR's server, or psql: the SQL on standard
+# input run in database NAME as the server's superuser (tests that stage a fault use it).
 cmd_database() {
     local tool=$1 dir name port
     dir=$(realpath "$2") name=$3
@@ -94,6 +96,7 @@ cmd_database() {
     case $tool in
         createdb) as_owner "$(pg_bin)/createdb" -h "$dir/run" -p "$port" -U postgres -O mailtls "$name" ;;
         dropdb) as_owner "$(pg_bin)/dropdb" -h "$dir/run" -p "$port" -U postgres "$name" ;;
+        psql) as_owner "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/run" -p "$port" -U postgres -d "$name" ;;
     esac
 }
 
@@ -235,7 +238,7 @@ case $command in
     start) cmd_start "$dir" "$@" ;;
     pause) [[ $# -eq 0 ]] || die "pause takes no options"; cmd_pause "$dir" ;;
     resume) [[ $# -eq 0 ]] || die "resume takes no options"; cmd_resume "$dir" ;;
-    createdb|dropdb) [[ $# -eq 1 ]] || usage; cmd_database "$command" "$dir" "$1" ;;
+    createdb|dropdb|psql) [[ $# -eq 1 ]] || usage; cmd_database "$command" "$dir" "$1" ;;
     stop) [[ $# -eq 0 ]] || die "stop takes no options"; cmd_stop "$dir" ;;
     watch) [[ $# -eq 2 ]] || usage; cmd_watch "$dir" "$@" ;;
     *) usage ;;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::{mailtls_bin, Postgres, Scratch};
 use store::{
-    Annotation, AnnotationSubject, AttributeKind, OfferedHello, Outcome, Pruned, RefusalReason,
-    RefusalSummary, SessionPruner, SessionRecord, SessionStore, Source, Store, StoreAccess,
-    StoreLocation, Verdict,
+    Annotation, AnnotationSubject, AttributeKind, OfferedHello, Outcome, PostgresTarget, Pruned,
+    RefusalReason, RefusalSummary, SessionPruner, SessionRecord, SessionStore, Source, Store,
+    StoreAccess, StoreLocation, Verdict,
 };
 use wire::TlsVersion;
 
@@ -708,4 +708,104 @@ fn mailtls_store_prune_prints_how_many_sessions_went() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(!stderr.contains("wrong-password-123"), "{stderr}");
+}
+
+/// A TCP relay in front of the lab PostgreSQL whose connections can all be cut at once, as a
+/// network failure would: the bytes (TLS) pass untouched.
+struct CuttableRelay {
+    port: u16,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl CuttableRelay {
+    fn start(to: u16) -> CuttableRelay {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tracked = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let server = TcpStream::connect(("127.0.0.1", to)).expect("reach PostgreSQL");
+                let mut sockets = tracked.lock().unwrap();
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+                sockets.extend([client, server]);
+            }
+        });
+        CuttableRelay { port, open }
+    }
+
+    /// Breaks every connection made so far; new ones are relayed again.
+    fn cut(&self) {
+        for socket in self.open.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The connection breaks while PostgreSQL commits a batch (a deferred trigger makes the commit
+/// take two seconds): the writer cannot know from the broken connection whether the batch
+/// was stored. It checks on a new connection, after the commit under way has ended, finds the
+/// batch there and reports it written, so the recorder does not write it a second time.
+#[test]
+fn a_batch_whose_commit_answer_is_lost_is_found_stored_and_not_written_twice() {
+    let scratch = Scratch::new("store-lost-commit");
+    let postgres = Postgres::start(&scratch.path().join("postgres"));
+    let direct = postgres.database("lost_commit");
+    drop(open(&direct));
+    postgres.sql(
+        "lost_commit",
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON sessions
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.listener = 'slow')
+             EXECUTE FUNCTION slow_commit();",
+    );
+    // postgres://mailtls@127.0.0.1:PORT/mailtls?sslmode=require
+    let url = postgres.url();
+    let server_port: u16 = url
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("a port in {url}"));
+    let relay = CuttableRelay::start(server_port);
+    let relayed_url = postgres.url().replace(
+        &format!(":{server_port}/mailtls?"),
+        &format!(":{}/lost_commit?", relay.port),
+    );
+    let relayed = StoreLocation::Postgres(
+        PostgresTarget::parse(&relayed_url)
+            .unwrap()
+            .with_password(zeroize::Zeroizing::new(postgres.password()))
+            .with_ca_file(postgres.ca_file()),
+    );
+    let mut store = open(&relayed);
+    store.insert_batch(&[legacy(1)]).unwrap();
+
+    let mut slow = legacy(3);
+    slow.listener = "slow".into();
+    let batch = vec![legacy(2), slow];
+    let writer = std::thread::spawn(move || {
+        let result = store.insert_batch(&batch);
+        (result, store)
+    });
+    // The batch's rows are sent within this time; its commit then sleeps in the trigger.
+    std::thread::sleep(Duration::from_millis(800));
+    relay.cut();
+    let (result, _store) = writer.join().expect("the writer");
+    assert!(result.is_ok(), "the commit had happened: {result:?}");
+    let mut check = open(&direct);
+    assert_eq!(check.count().unwrap(), 3);
+    assert_eq!(
+        check.clients().unwrap()[0].sessions,
+        3,
+        "each session counted once"
+    );
 }

@@ -86,6 +86,29 @@ impl Postgres {
         )
     }
 
+    /// Runs `sql` in database `name` as the server's superuser (a test staging a fault).
+    pub fn sql(&self, name: &str, sql: &str) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("bash")
+            .arg(crate::repo_root().join("lab/postgres.sh"))
+            .args(["psql"])
+            .arg(&self.dir)
+            .arg(name)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run lab/postgres.sh psql");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sql.as_bytes())
+            .expect("SQL to psql");
+        assert!(
+            child.wait().expect("psql ran").success(),
+            "psql failed on {sql}"
+        );
+    }
+
     /// The server's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.value("POSTGRES_LOG")).unwrap_or_default()

@@ -39,6 +39,21 @@ use crate::{
     UnexceptedClient,
 };
 
+/// The advisory lock a batch's transaction holds, from its last record's identity; two batches
+/// sharing one by chance only wait for each other.
+fn batch_lock_key(last: &SessionRecord) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        last.client_addr,
+        last.client_port,
+        last.started_at,
+        &last.listener,
+    )
+        .hash(&mut hasher);
+    hasher.finish() as i64
+}
+
 /// Asks a new connection whether the writes of a transaction whose commit went unanswered are
 /// there (see [`PostgresStore::in_transaction_checked`]).
 type LandedCheck<'a> = &'a dyn Fn(&mut Client) -> Result<bool, postgres::Error>;
@@ -891,10 +906,16 @@ impl SessionStore for PostgresStore {
         // Taken out for the transaction's closure, which borrows the store; put back after.
         let known = std::mem::take(&mut self.known_values);
         // A batch is written whole or not at all, so its last record being there proves the
-        // commit: no two sessions share a client address and port, start and listener.
+        // commit: no two sessions share a client address and port, start and listener. The
+        // writing transaction holds an advisory lock keyed by that record, which the check
+        // takes first: a commit still under way when the connection broke ends before the
+        // check looks.
         let last = records.last().expect("a batch that is not empty");
+        let lock = batch_lock_key(last);
         let landed = |client: &mut Client| -> Result<bool, postgres::Error> {
-            let found = client.query_one(
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])?;
+            let found = tx.query_one(
                 "SELECT EXISTS (SELECT 1 FROM sessions WHERE client_addr = $1
                      AND started_at = $2::text::timestamptz AND client_port = $3
                      AND listener = $4 AND source = $5)",
@@ -906,11 +927,15 @@ impl SessionStore for PostgresStore {
                     &last.source.as_str(),
                 ],
             )?;
+            tx.commit()?;
             Ok(found.get(0))
         };
         let written = self.in_transaction_checked(
             "write session records",
-            |tx, statements| write_sessions(tx, statements, records.iter(), &known),
+            |tx, statements| {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])?;
+                write_sessions(tx, statements, records.iter(), &known)
+            },
             Some(&landed),
         );
         self.known_values = known;
