@@ -406,7 +406,8 @@ fn retry_pause(failures: u32) -> Duration {
 
 /// Writes `pending` in transactions of at most [`MAX_BATCH`], removing what was written, then
 /// the refusal counts in one more. A failed transaction is rolled back, so a retry never
-/// stores a record twice nor adds a count twice.
+/// stores a record twice nor adds a count twice; a PostgreSQL commit whose answer was lost is
+/// looked up by the store before it reports a failure (the refusal counts are not).
 fn write_pending(
     store: &mut dyn SessionStore,
     pending: &mut Vec<SessionRecord>,
