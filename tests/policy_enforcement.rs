@@ -473,6 +473,26 @@ plan = "remove it"
         out.ends_with(" 3 warning(s) at ".trim_start()) || out.contains("3 warning(s) at "),
         "{out}"
     );
+
+    // The same sessions in a PostgreSQL store, named by URL: the same three warnings.
+    let postgres = e2e::Postgres::start(&scratch.path().join("postgres"));
+    let sessions = store::SqliteStore::open(&gateway.db_path())
+        .and_then(|s| s.sessions())
+        .expect("the gateway's sessions");
+    store::Store::open(&postgres.location())
+        .and_then(|mut s| store::SessionStore::insert_batch(&mut s, &sessions))
+        .expect("the sessions copied into PostgreSQL");
+    let output = e2e::run(
+        std::process::Command::new(e2e::mailtls_bin())
+            .args(["exceptions", "warnings", "--config"])
+            .arg(dir.join("mailtls.toml"))
+            .args(["--store", postgres.url(), "--store-ca"])
+            .arg(postgres.ca_file())
+            .env("MAILTLS_STORE_PASSWORD", postgres.password()),
+    );
+    let from_postgres = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{from_postgres}");
+    assert_eq!(from_postgres, out, "the same warnings from either store");
 }
 
 /// The legacy opt-in endpoint (issue 15, item 5): a TLS 1.0 listener whose policy would only
