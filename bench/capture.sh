@@ -29,13 +29,9 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 # shellcheck source=bench/processes.sh
 source "$BENCH/processes.sh"
 
-for tool in cargo python3 dovecot tcpdump tshark /usr/bin/time; do
-    command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
-done
+require_tools cargo python3 dovecot tcpdump tshark /usr/bin/time
 
-# Short path: Dovecot's unix sockets must fit in sun_path (lab/dovecot.sh checks it).
-WORK=$(mktemp -d /tmp/mtcapbench.XXXXXX)
-chmod a+x "$WORK"
+WORK=$(make_work_dir mtcapbench)
 TCPDUMP_PID="" DOVECOT_STARTED=""
 
 cleanup() {
@@ -43,11 +39,7 @@ cleanup() {
     set +e
     stop_pid "$TCPDUMP_PID"
     [[ -n $DOVECOT_STARTED ]] && "$ROOT/lab/dovecot.sh" stop "$WORK/dovecot" >/dev/null
-    if [[ ${BENCH_KEEP:-0} == 1 || $rc -ne 0 ]]; then
-        echo "capture.sh: logs and captures kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    keep_or_remove_work "$rc" capture.sh
     exit "$rc"
 }
 trap cleanup EXIT

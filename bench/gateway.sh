@@ -48,14 +48,9 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 # shellcheck source=bench/processes.sh
 source "$BENCH/processes.sh"
 
-for tool in cargo python3 stunnel4 dovecot openssl; do
-    command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
-done
+require_tools cargo python3 stunnel4 dovecot openssl
 
-# Short path: Dovecot's unix sockets must fit in sun_path (lab/dovecot.sh checks it).
-WORK=$(mktemp -d /tmp/mtbench.XXXXXX)
-# Dovecot's unprivileged users must reach the lab inside it (mktemp makes it 0700).
-chmod a+x "$WORK"
+WORK=$(make_work_dir mtbench)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 GW_PID="" FRONT_PID="" BACK_PID="" IDLE_PID="" DOVECOT_STARTED=""
@@ -69,11 +64,7 @@ cleanup() {
     stop_pid "$FRONT_PID"
     stop_pid "$BACK_PID"
     [[ -n $DOVECOT_STARTED ]] && "$ROOT/lab/dovecot.sh" stop "$WORK/dovecot" >/dev/null
-    if [[ ${BENCH_KEEP:-0} == 1 || $rc -ne 0 ]]; then
-        echo "gateway.sh: logs and raw results kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    keep_or_remove_work "$rc" gateway.sh
     exit "$rc"
 }
 trap cleanup EXIT

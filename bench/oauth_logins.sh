@@ -58,14 +58,14 @@ export DEVICE_PASSWORD='bench-device-pw 9'
 
 die() { echo "oauth_logins.sh: $*" >&2; exit 1; }
 log() { echo "== $(date +%H:%M:%S) $*" >&2; }
+# stop_pid, pick_ports, wait_listening, cpu_ticks, rotated, require_tools, make_work_dir:
+# shared with the other benchmarks.
+# shellcheck source=bench/processes.sh
+source "$ROOT/bench/processes.sh"
 
-for tool in cargo python3 dovecot openssl curl; do
-    command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
-done
+require_tools cargo python3 dovecot openssl curl
 
-# Short path: Dovecot's unix sockets must fit in sun_path (lab/dovecot.sh checks it).
-WORK=$(mktemp -d /tmp/mtoauth.XXXXXX)
-chmod a+x "$WORK"   # Dovecot's unprivileged users must reach the lab inside it
+WORK=$(make_work_dir mtoauth)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 GW_PID="" EP_PID="" TE_PID="" NOOP_PID="" DOVECOT_STARTED=""
@@ -80,18 +80,11 @@ cleanup() {
     stop_pid "$EP_PID"
     stop_pid "$TE_PID"
     [[ -n $DOVECOT_STARTED ]] && "$ROOT/lab/dovecot.sh" stop "$WORK/dovecot" >/dev/null
-    if [[ ${BENCH_KEEP:-0} == 1 || $rc -ne 0 ]]; then
-        echo "oauth_logins.sh: logs and raw results kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    keep_or_remove_work "$rc" oauth_logins.sh
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop_pid, pick_ports, wait_listening, cpu_ticks, rotated: shared with the other benchmarks.
-source "$ROOT/bench/processes.sh"
 
 # ---------------------------------------------------------------------------------------------
 if [[ -n ${MAILTLS_BIN:-} ]]; then

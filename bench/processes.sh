@@ -1,7 +1,32 @@
 # bench/processes.sh: what the benchmark scripts share, sourced by them: stopping the processes
 # they start, free ports, waiting for a listener without connecting to it, CPU time from /proc,
-# the rotating order of alternating rounds, and stunnel's configs. The sourcing script defines
-# die() and WORK.
+# the rotating order of alternating rounds, stunnel's configs, the tools a run needs and its
+# work folder. The sourcing script defines die(), and WORK (make_work_dir) before the rest runs.
+
+require_tools() { # TOOL...: stops the run when one is missing (lab/install.sh installs them all)
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] \
+            || die "$tool not found (the lab's install script installs it)"
+    done
+}
+
+make_work_dir() { # PREFIX: prints a new folder /tmp/PREFIX.XXXXXX
+    # Short, so Dovecot's unix sockets fit in sun_path (lab/dovecot.sh checks it); searchable,
+    # so Dovecot's unprivileged users reach the lab inside it (mktemp makes it 0700).
+    local dir
+    dir=$(mktemp -d "/tmp/$1.XXXXXX")
+    chmod a+x "$dir"
+    echo "$dir"
+}
+
+keep_or_remove_work() { # RC NAME: at exit, WORK is kept (and said so) with BENCH_KEEP=1 or after a failure
+    if [[ ${BENCH_KEEP:-0} == 1 || $1 -ne 0 ]]; then
+        echo "$2: logs and results kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
 
 stop_pid() {
     local pid=$1 i

@@ -25,13 +25,9 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 # shellcheck source=bench/processes.sh
 source "$BENCH/processes.sh"
 
-for tool in cargo python3 dovecot; do
-    command -v "$tool" >/dev/null || die "$tool not found (the lab's install script installs it)"
-done
+require_tools cargo python3 dovecot
 
-# Short path: Dovecot's unix sockets must fit in sun_path (lab/dovecot.sh checks it).
-WORK=$(mktemp -d /tmp/mtsensbench.XXXXXX)
-chmod a+x "$WORK"
+WORK=$(make_work_dir mtsensbench)
 SENSOR_PID="" DOVECOT_STARTED=""
 
 cleanup() {
@@ -39,11 +35,7 @@ cleanup() {
     set +e
     stop_pid "$SENSOR_PID"
     [[ -n $DOVECOT_STARTED ]] && "$ROOT/lab/dovecot.sh" stop "$WORK/dovecot" >/dev/null
-    if [[ ${BENCH_KEEP:-0} == 1 || $rc -ne 0 ]]; then
-        echo "sensor.sh: logs kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    keep_or_remove_work "$rc" sensor.sh
     exit "$rc"
 }
 trap cleanup EXIT

@@ -30,13 +30,9 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 # shellcheck source=bench/processes.sh
 source "$BENCH/processes.sh"
 
-for tool in cargo python3 stunnel4 dovecot postfix openssl; do
-    command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] \
-        || die "$tool not found (the lab's install script installs it)"
-done
+require_tools cargo python3 stunnel4 dovecot postfix openssl
 
-WORK=$(mktemp -d /tmp/mtsmtp.XXXXXX)
-chmod a+x "$WORK"
+WORK=$(make_work_dir mtsmtp)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 GW_PID="" FRONT_PID="" BACK_PID="" DOVECOT_STARTED="" POSTFIX_STARTED=""
@@ -49,11 +45,7 @@ cleanup() {
     stop_pid "$BACK_PID"
     [[ -n $POSTFIX_STARTED ]] && "$ROOT/lab/postfix.sh" stop "$WORK/postfix" >/dev/null
     [[ -n $DOVECOT_STARTED ]] && "$ROOT/lab/dovecot.sh" stop "$WORK/dovecot" >/dev/null
-    if [[ ${BENCH_KEEP:-0} == 1 || $rc -ne 0 ]]; then
-        echo "smtp.sh: logs and raw results kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    keep_or_remove_work "$rc" smtp.sh
     exit "$rc"
 }
 trap cleanup EXIT

@@ -141,14 +141,14 @@ impl Store {
         now: SystemTime,
     ) -> Result<Imported<'b>, StoreError> {
         let kept_from = on_either!(self, s => s.pruned_before())?;
-        let older_than_kept = batch
+        let kept: Vec<&'b (crate::EvidenceDigest, SessionRecord)> = batch
             .iter()
-            .filter(|(_, record)| kept_from.is_some_and(|from| record.started_at < from))
-            .count();
-        let stored = on_either!(self, s => s.insert_imported(batch, kept_from, now))?;
+            .filter(|(_, record)| kept_from.is_none_or(|from| record.started_at >= from))
+            .collect();
+        let stored = on_either!(self, s => s.insert_imported(&kept, now))?;
         Ok(Imported {
             stored,
-            older_than_kept,
+            older_than_kept: batch.len() - kept.len(),
         })
     }
 

@@ -605,14 +605,9 @@ impl PostgresStore {
     /// [`SqliteStore::insert_imported`]: crate::SqliteStore::insert_imported
     pub fn insert_imported<'b>(
         &mut self,
-        batch: &'b [(EvidenceDigest, SessionRecord)],
-        kept_from: Option<SystemTime>,
+        batch: &[&'b (EvidenceDigest, SessionRecord)],
         now: SystemTime,
     ) -> Result<Vec<&'b SessionRecord>, StoreError> {
-        let batch: Vec<&'b (EvidenceDigest, SessionRecord)> = batch
-            .iter()
-            .filter(|(_, record)| kept_from.is_none_or(|from| record.started_at >= from))
-            .collect();
         if batch.is_empty() {
             return Ok(Vec::new());
         }

@@ -391,15 +391,12 @@ impl SqliteStore {
             })
     }
 
-    /// Stores the records of `batch` whose digest was never imported before and that started
-    /// from `kept_from` on (the start of what retention keeps), and remembers their digests,
-    /// in one transaction: all of it is stored, or none. Returns the records stored; the
-    /// others were imported earlier (by this file or a copy of it) or are older than the store
-    /// keeps.
+    /// Stores the records of `batch` whose digest was never imported before, and remembers
+    /// their digests, in one transaction: all of it is stored, or none. Returns the records
+    /// stored; the others were imported earlier (by this file or a copy of it).
     pub fn insert_imported<'b>(
         &mut self,
-        batch: &'b [(EvidenceDigest, SessionRecord)],
-        kept_from: Option<SystemTime>,
+        batch: &[&'b (EvidenceDigest, SessionRecord)],
         now: SystemTime,
     ) -> Result<Vec<&'b SessionRecord>, StoreError> {
         if batch.is_empty() {
@@ -422,10 +419,7 @@ impl SqliteStore {
                 )
                 .map_err(write_error)?;
             let mut insert = tx.prepare_cached(&INSERT).map_err(write_error)?;
-            for (digest, record) in batch {
-                if kept_from.is_some_and(|from| record.started_at < from) {
-                    continue;
-                }
+            for &(digest, record) in batch {
                 let added = remember
                     .execute(params![&digest[..], record.source.as_str(), imported_at])
                     .map_err(write_error)?;
@@ -708,12 +702,18 @@ mod tests {
         let mut store = SqliteStore::open(&dir.db_path()).unwrap();
         let mut logged = sample_record(1);
         logged.source = Source::DovecotLog;
-        let batch = vec![([1; 16], logged.clone()), ([2; 16], sample_record(2))];
+        let batch = [([1; 16], logged.clone()), ([2; 16], sample_record(2))];
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        assert_eq!(store.insert_imported(&batch, None, now).unwrap().len(), 2);
+        assert_eq!(
+            store
+                .insert_imported(&[&batch[0], &batch[1]], now)
+                .unwrap()
+                .len(),
+            2
+        );
         // The same evidence again, and one new piece.
-        let again = vec![batch[0].clone(), ([3; 16], sample_record(3))];
-        let stored = store.insert_imported(&again, None, now).unwrap();
+        let again = [batch[0].clone(), ([3; 16], sample_record(3))];
+        let stored = store.insert_imported(&[&again[0], &again[1]], now).unwrap();
         assert_eq!(stored, [&again[1].1]);
         assert_eq!(store.count().unwrap(), 3);
         assert_eq!(store.clients().unwrap()[0].sessions, 3);

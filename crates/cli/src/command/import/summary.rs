@@ -134,9 +134,10 @@ impl ImportSummary {
         for record in records {
             self.records += 1;
             // Bounded: a sensor runs for months and sees new addresses all the while.
-            if self.clients.len() < MAX_TALLIED_CLIENTS {
-                self.clients.insert(ClientIdentity::of(record));
-            } else if !self.clients.contains(&ClientIdentity::of(record)) {
+            let identity = ClientIdentity::of(record);
+            if self.clients.len() < MAX_TALLIED_CLIENTS || self.clients.contains(&identity) {
+                self.clients.insert(identity);
+            } else {
                 self.untallied_clients = true;
             }
         }
